@@ -1,0 +1,54 @@
+//! Errors returned by the store.
+
+/// Everything that can go wrong reading or writing the node's database.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// RocksDB itself failed (disk full, permissions, a lock held by another process, ...).
+    #[error(
+        "database error: {0} (is another cairn process using this data directory, or is the disk full?)"
+    )]
+    Rocks(#[from] rocksdb::Error),
+    /// A value on disk does not decode: the data directory is damaged or from another version.
+    #[error(
+        "corrupt {what} in the database: {detail}; restore the data directory from a backup or start a new one"
+    )]
+    Corrupt {
+        /// Which kind of record failed to decode.
+        what: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// The Merkle state tree could not be read or updated.
+    #[error("state tree error: {0}")]
+    StateTree(String),
+    /// A block was offered out of order.
+    #[error("block {got} does not extend the head: expected height {expected}")]
+    NotNextBlock {
+        /// The height the store expects next.
+        expected: u64,
+        /// The height that was offered.
+        got: u64,
+    },
+    /// The data directory holds a chain other than the one being opened.
+    #[error(
+        "this data directory belongs to a chain with genesis {stored}, not {expected}; use another --datadir"
+    )]
+    GenesisMismatch {
+        /// Genesis hash recorded in the database.
+        stored: String,
+        /// Genesis hash of the configuration being started.
+        expected: String,
+    },
+}
+
+impl StorageError {
+    pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::Corrupt { what, detail: detail.to_string() }
+    }
+}
+
+/// revm needs to know whether a database error aborts execution: all of ours do.
+impl revm::database_interface::DBErrorMarker for StorageError {}
+
+/// Result type of this crate.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -1,0 +1,450 @@
+//! # cairn-storage
+//!
+//! The node's database: one RocksDB instance holding the EVM state, the chain (blocks, receipts,
+//! transaction index), metadata (genesis hash, head) and the incremental state tree.
+//!
+//! ## How data flows through it
+//! 1. [`Store::state`] takes a consistent snapshot of the head state, a [`StateView`] that
+//!    implements revm's [`DatabaseRef`](revm::DatabaseRef).
+//! 2. The executor runs a block against a [`PendingState`] built on that view: reads fall
+//!    through to the snapshot, writes stay in memory, ordered by key.
+//! 3. [`Store::prepare_state_root`] turns the pending writes into state-tree leaf changes and
+//!    computes the new state root, touching only the changed paths of the tree.
+//! 4. [`Store::commit_block`] writes the block, its receipts, its transaction index, the state
+//!    changes, the tree nodes and the new head in **one** RocksDB write batch: after a crash the
+//!    store holds either the previous head or the new one, never a half-written block.
+//!
+//! The store does not know what a block or a receipt is: the node hands it canonical bytes.
+//!
+//! ## Example
+//! ```
+//! use cairn_storage::{BlockCommit, PendingState, Store};
+//! use revm::primitives::{Address, B256, U256};
+//! use revm::DatabaseRef;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;
+//! let alice = Address::repeat_byte(0xa1);
+//!
+//! let view = store.state();
+//! let mut pending = PendingState::new(&view);
+//! pending.add_balance(alice, U256::from(1_000))?;
+//! let tree = store.prepare_state_root(&pending)?;
+//! let commit = BlockCommit {
+//!     height: 0,
+//!     hash: B256::repeat_byte(1),
+//!     block: b"genesis",
+//!     receipts: b"",
+//!     tx_hashes: &[],
+//! };
+//! store.commit_block(&commit, &pending, tree)?;
+//! drop(pending);
+//! drop(view);
+//!
+//! let balance = store.state().basic_ref(alice)?.map(|a| a.balance);
+//! assert_eq!(balance, Some(U256::from(1_000)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod pending;
+mod state_tree;
+mod view;
+
+use std::path::Path;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use revm::primitives::{Address, B256, U256};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options, WriteBatch};
+
+pub use error::{Result, StorageError};
+pub use pending::PendingState;
+pub use state_tree::{TreeUpdate, empty_root};
+pub use view::StateView;
+
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+pub(crate) const CF_STORAGE: &str = "storage";
+pub(crate) const CF_CODE: &str = "code";
+pub(crate) const CF_BLOCKS: &str = "blocks";
+pub(crate) const CF_BLOCK_INDEX: &str = "block_index";
+pub(crate) const CF_RECEIPTS: &str = "receipts";
+pub(crate) const CF_TX_INDEX: &str = "tx_index";
+pub(crate) const CF_META: &str = "meta";
+pub(crate) const CF_STATE_TREE: &str = "state_tree";
+
+const COLUMN_FAMILIES: [&str; 9] = [
+    CF_ACCOUNTS,
+    CF_STORAGE,
+    CF_CODE,
+    CF_BLOCKS,
+    CF_BLOCK_INDEX,
+    CF_RECEIPTS,
+    CF_TX_INDEX,
+    CF_META,
+    CF_STATE_TREE,
+];
+
+const META_HEAD: &[u8] = b"head";
+const META_GENESIS: &[u8] = b"genesis";
+
+pub(crate) fn cf<'a>(db: &'a DB, name: &'static str) -> Result<&'a ColumnFamily> {
+    db.cf_handle(name).ok_or_else(|| StorageError::corrupt("column family", name))
+}
+
+/// The newest committed block and the state it left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Head {
+    /// Height of the head block (genesis is 0).
+    pub height: u64,
+    /// Hash of the head block.
+    pub hash: B256,
+    /// State root after the head block.
+    pub state_root: B256,
+    tree_version: Option<u64>,
+}
+
+/// Where a transaction was included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TxLocation {
+    /// Height of the block holding it.
+    pub height: u64,
+    /// Position in that block.
+    pub index: u32,
+}
+
+/// An account as stored: the code lives in its own column family, addressed by `code_hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub(crate) struct StoredAccount {
+    pub(crate) nonce: u64,
+    pub(crate) balance: U256,
+    pub(crate) code_hash: B256,
+}
+
+/// One block as the node hands it to the store: canonical bytes plus what must be indexed.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockCommit<'a> {
+    /// Height of the block; must be the head's height + 1 (or 0 for genesis).
+    pub height: u64,
+    /// Hash of the block.
+    pub hash: B256,
+    /// The encoded block.
+    pub block: &'a [u8],
+    /// The encoded receipts of its transactions.
+    pub receipts: &'a [u8],
+    /// Hashes of its transactions, in block order.
+    pub tx_hashes: &'a [B256],
+}
+
+/// The node's RocksDB database.
+#[derive(Debug)]
+pub struct Store {
+    db: DB,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let families = COLUMN_FAMILIES.iter().map(|name| {
+            let mut cf_options = Options::default();
+            if *name == CF_BLOCKS || *name == CF_RECEIPTS || *name == CF_CODE {
+                // Large, write-once values: keep them out of the LSM's compaction churn.
+                cf_options.set_enable_blob_files(true);
+                cf_options.set_min_blob_size(4096);
+            }
+            ColumnFamilyDescriptor::new(*name, cf_options)
+        });
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        Ok(Self { db })
+    }
+
+    /// The head block, or `None` for an empty database.
+    pub fn head(&self) -> Result<Option<Head>> {
+        self.meta(META_HEAD, "head record")
+    }
+
+    /// The genesis hash this database was created with.
+    pub fn genesis_hash(&self) -> Result<Option<B256>> {
+        self.meta(META_GENESIS, "genesis record")
+    }
+
+    /// Fails unless the database is empty or was created for `genesis`.
+    pub fn check_genesis(&self, genesis: B256) -> Result<()> {
+        match self.genesis_hash()? {
+            Some(stored) if stored != genesis => Err(StorageError::GenesisMismatch {
+                stored: stored.to_string(),
+                expected: genesis.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn meta<T: BorshDeserialize>(&self, key: &[u8], what: &'static str) -> Result<Option<T>> {
+        self.db
+            .get_pinned_cf(cf(&self.db, CF_META)?, key)?
+            .map(|bytes| borsh::from_slice(&bytes).map_err(|e| StorageError::corrupt(what, e)))
+            .transpose()
+    }
+
+    /// The hash and encoded bytes of the block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<(B256, Vec<u8>)>> {
+        let Some(bytes) = self.db.get_cf(cf(&self.db, CF_BLOCKS)?, height.to_be_bytes())? else {
+            return Ok(None);
+        };
+        split_hash(&bytes).map(Some)
+    }
+
+    /// The height of the block with this hash.
+    pub fn block_height(&self, hash: &B256) -> Result<Option<u64>> {
+        self.db
+            .get_pinned_cf(cf(&self.db, CF_BLOCK_INDEX)?, hash)?
+            .map(|bytes| {
+                <[u8; 8]>::try_from(bytes.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StorageError::corrupt("block index", "height is not 8 bytes"))
+            })
+            .transpose()
+    }
+
+    /// The encoded receipts of the block at `height`.
+    pub fn receipts(&self, height: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(cf(&self.db, CF_RECEIPTS)?, height.to_be_bytes())?)
+    }
+
+    /// Where the transaction with this hash was included.
+    pub fn tx_location(&self, tx_hash: &B256) -> Result<Option<TxLocation>> {
+        self.db
+            .get_pinned_cf(cf(&self.db, CF_TX_INDEX)?, tx_hash)?
+            .map(|b| borsh::from_slice(&b).map_err(|e| StorageError::corrupt("tx index", e)))
+            .transpose()
+    }
+
+    /// A consistent, read-only view of the head state.
+    pub fn state(&self) -> StateView<'_> {
+        StateView::new(&self.db)
+    }
+
+    /// Computes the state root that `pending` leads to, without writing anything.
+    pub fn prepare_state_root(&self, pending: &PendingState<'_>) -> Result<TreeUpdate> {
+        let (current_version, current_root) = match self.head()? {
+            Some(head) => (head.tree_version, head.state_root),
+            None => (None, empty_root()),
+        };
+        state_tree::update(&self.db, pending.leaf_changes()?, current_version, current_root)
+    }
+
+    /// Writes a block and everything it changed in one atomic batch, and makes it the head.
+    pub fn commit_block(
+        &self,
+        block: &BlockCommit<'_>,
+        pending: &PendingState<'_>,
+        tree: TreeUpdate,
+    ) -> Result<Head> {
+        let head = self.head()?;
+        let expected = head.map_or(0, |h| h.height + 1);
+        if block.height != expected {
+            return Err(StorageError::NotNextBlock { expected, got: block.height });
+        }
+        let mut batch = WriteBatch::default();
+        pending.write_state(&self.db, &mut batch)?;
+        state_tree::write(&self.db, &tree, &mut batch)?;
+
+        let height_key = block.height.to_be_bytes();
+        let mut stored_block = Vec::with_capacity(32 + block.block.len());
+        stored_block.extend_from_slice(block.hash.as_slice());
+        stored_block.extend_from_slice(block.block);
+        batch.put_cf(cf(&self.db, CF_BLOCKS)?, height_key, stored_block);
+        batch.put_cf(cf(&self.db, CF_BLOCK_INDEX)?, block.hash, height_key);
+        batch.put_cf(cf(&self.db, CF_RECEIPTS)?, height_key, block.receipts);
+        let tx_index = cf(&self.db, CF_TX_INDEX)?;
+        for (index, tx_hash) in block.tx_hashes.iter().enumerate() {
+            let index = u32::try_from(index)
+                .map_err(|_| StorageError::corrupt("block", "more than 2^32 transactions"))?;
+            let location = TxLocation { height: block.height, index };
+            batch.put_cf(tx_index, tx_hash, encode(&location)?);
+        }
+        let new_head = Head {
+            height: block.height,
+            hash: block.hash,
+            state_root: tree.root,
+            tree_version: tree.version,
+        };
+        let meta = cf(&self.db, CF_META)?;
+        batch.put_cf(meta, META_HEAD, encode(&new_head)?);
+        if block.height == 0 {
+            batch.put_cf(meta, META_GENESIS, block.hash);
+        }
+        self.db.write(batch)?;
+        Ok(new_head)
+    }
+}
+
+pub(crate) fn encode(value: &impl BorshSerialize) -> Result<Vec<u8>> {
+    borsh::to_vec(value).map_err(|e| StorageError::corrupt("record", e))
+}
+
+fn split_hash(bytes: &[u8]) -> Result<(B256, Vec<u8>)> {
+    if bytes.len() < 32 {
+        return Err(StorageError::corrupt("block", "record shorter than its hash"));
+    }
+    let (hash, block) = bytes.split_at(32);
+    Ok((B256::from_slice(hash), block.to_vec()))
+}
+
+pub(crate) fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
+    let mut key = [0u8; 52];
+    key[..20].copy_from_slice(address.as_slice());
+    key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use revm::DatabaseRef;
+    use revm::bytecode::Bytecode;
+    use revm::primitives::{Address, B256, U256};
+    use revm::state::{Account, AccountInfo, EvmState, EvmStorageSlot};
+    use revm::{Database, DatabaseCommit};
+
+    use super::*;
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn commit(store: &Store, height: u64, change: impl FnOnce(&mut PendingState<'_>)) -> Head {
+        let view = store.state();
+        let mut pending = PendingState::new(&view);
+        change(&mut pending);
+        let tree = store.prepare_state_root(&pending).unwrap();
+        let hash = B256::from(*blake3::hash(&height.to_be_bytes()).as_bytes());
+        let tx = B256::repeat_byte(height as u8);
+        let block = BlockCommit { height, hash, block: b"block", receipts: b"r", tx_hashes: &[tx] };
+        store.commit_block(&block, &pending, tree).unwrap()
+    }
+
+    fn addr(byte: u8) -> Address {
+        Address::repeat_byte(byte)
+    }
+
+    #[test]
+    fn reopening_keeps_head_state_blocks_and_indices() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let head = {
+            let store = Store::open(dir.path())?;
+            commit(&store, 0, |p| p.add_balance(addr(1), U256::from(5)).unwrap());
+            commit(&store, 1, |p| p.set_storage(addr(2), U256::from(7), U256::from(9)).unwrap())
+        };
+        let store = Store::open(dir.path())?;
+        assert_eq!(store.head()?, Some(head));
+        assert_eq!(store.genesis_hash()?, store.block(0)?.map(|b| b.0));
+        let view = store.state();
+        assert_eq!(view.basic_ref(addr(1))?.map(|a| a.balance), Some(U256::from(5)));
+        assert_eq!(view.storage_ref(addr(2), U256::from(7))?, U256::from(9));
+        assert_eq!(store.tx_location(&B256::repeat_byte(1))?, Some(TxLocation { height: 1, index: 0 }));
+        assert_eq!(store.block_height(&head.hash)?, Some(1));
+        assert_eq!(store.receipts(1)?.as_deref(), Some(&b"r"[..]));
+        assert_eq!(view.block_hash_ref(1)?, head.hash);
+        Ok(())
+    }
+
+    #[test]
+    fn blocks_must_come_in_order_and_genesis_is_checked() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        let genesis = commit(&store, 0, |_| {});
+        let view = store.state();
+        let pending = PendingState::new(&view);
+        let tree = store.prepare_state_root(&pending)?;
+        let skip = BlockCommit { height: 5, hash: B256::ZERO, block: b"", receipts: b"", tx_hashes: &[] };
+        let err = store.commit_block(&skip, &pending, tree).unwrap_err();
+        assert!(matches!(err, StorageError::NotNextBlock { expected: 1, got: 5 }));
+        store.check_genesis(genesis.hash)?;
+        assert!(matches!(
+            store.check_genesis(B256::repeat_byte(9)),
+            Err(StorageError::GenesisMismatch { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn state_root_depends_on_state_not_on_history() -> TestResult {
+        // Same final state reached in one block or in three, in another order: same root.
+        let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let one = Store::open(a.path())?;
+        let head_one = commit(&one, 0, |p| {
+            p.add_balance(addr(1), U256::from(3)).unwrap();
+            p.set_storage(addr(2), U256::from(1), U256::from(4)).unwrap();
+        });
+        let three = Store::open(b.path())?;
+        commit(&three, 0, |p| p.set_storage(addr(2), U256::from(1), U256::from(4)).unwrap());
+        commit(&three, 1, |p| p.set_storage(addr(2), U256::from(8), U256::from(1)).unwrap());
+        let head_three = commit(&three, 2, |p| {
+            p.add_balance(addr(1), U256::from(3)).unwrap();
+            // Writing zero deletes the slot (and its leaf) again; deleting an absent slot is
+            // harmless.
+            p.set_storage(addr(2), U256::from(8), U256::ZERO).unwrap();
+            p.set_storage(addr(3), U256::from(8), U256::ZERO).unwrap();
+        });
+        assert_eq!(head_one.state_root, head_three.state_root);
+        assert_ne!(head_one.state_root, empty_root());
+        // An empty block keeps the root.
+        let head_four = commit(&three, 3, |_| {});
+        assert_eq!(head_four.state_root, head_three.state_root);
+        let head_five = commit(&three, 4, |p| p.add_balance(addr(1), U256::from(1)).unwrap());
+        assert_ne!(head_five.state_root, head_four.state_root);
+        Ok(())
+    }
+
+    #[test]
+    fn destroyed_account_loses_its_storage_and_empty_accounts_are_not_stored() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        let contract = addr(7);
+        let before = commit(&store, 0, |p| p.add_balance(addr(1), U256::from(1)).unwrap());
+        commit(&store, 1, |p| {
+            p.set_code(contract, Bytecode::new_raw(vec![0x60, 0x00].into())).unwrap();
+            p.set_storage(contract, U256::from(1), U256::from(1)).unwrap();
+            p.set_storage(contract, U256::from(2), U256::from(2)).unwrap();
+        });
+        let after = commit(&store, 2, |p| {
+            let mut account = Account::from(AccountInfo::default());
+            account.mark_touch();
+            account.mark_selfdestruct();
+            let mut touched_empty = Account::from(AccountInfo::default());
+            touched_empty.mark_touch();
+            let changes: EvmState = [(contract, account), (addr(9), touched_empty)].into_iter().collect();
+            p.commit(changes);
+            assert_eq!(p.storage(contract, U256::from(1)).unwrap(), U256::ZERO);
+        });
+        let view = store.state();
+        assert_eq!(view.basic_ref(contract)?, None);
+        assert_eq!(view.basic_ref(addr(9))?, None);
+        assert_eq!(view.storage_ref(contract, U256::from(2))?, U256::ZERO);
+        assert!(view.storage_slots(&contract)?.is_empty());
+        assert_eq!(after.state_root, before.state_root, "state is back to the genesis state");
+        Ok(())
+    }
+
+    #[test]
+    fn committed_transaction_changes_are_read_back_before_and_after_commit() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        commit(&store, 0, |p| p.add_balance(addr(1), U256::from(10)).unwrap());
+        commit(&store, 1, |p| {
+            let info = AccountInfo { balance: U256::from(4), nonce: 1, ..AccountInfo::default() };
+            let mut account = Account::from(info);
+            account.mark_touch();
+            account.storage.insert(U256::from(3), EvmStorageSlot::new_changed(U256::ZERO, U256::from(6), Default::default()));
+            account.storage.insert(U256::from(4), EvmStorageSlot::new(U256::from(0), Default::default()));
+            p.commit([(addr(1), account)].into_iter().collect());
+            assert_eq!(p.basic(addr(1)).unwrap().map(|a| a.nonce), Some(1));
+            assert_eq!(p.storage(addr(1), U256::from(3)).unwrap(), U256::from(6));
+        });
+        let view = store.state();
+        let account = view.basic_ref(addr(1))?;
+        assert_eq!(account.map(|a| (a.nonce, a.balance)), Some((1, U256::from(4))));
+        assert_eq!(view.storage_slots(&addr(1))?, vec![U256::from(3)]);
+        Ok(())
+    }
+}
