@@ -1,1 +1,97 @@
-fn main() {}
+//! `cairn`: run a Cairn node, manage keys, send transactions and inspect the chain.
+//!
+//! The binary only parses arguments, asks for passwords and prints; the work is done by
+//! [`cairn_node`].
+
+mod chain;
+mod node;
+mod output;
+mod wallet;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Cairn: a DePIN compute-and-storage reward network.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+/// Options every command understands.
+#[derive(Debug, clap::Args)]
+struct Global {
+    /// JSON-RPC URL of the node that client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_RPC",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    rpc: String,
+    /// Directory of encrypted keys [default: ~/.cairn/keystore].
+    #[arg(long, global = true, env = "CAIRN_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// Read the keystore password from this file instead of asking (for scripts).
+    #[arg(long, global = true)]
+    password_file: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a one-node dev chain with funded accounts (like anvil).
+    Dev(node::DevArgs),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Manage keys and send tokens.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
+    /// Inspect the chain.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// Measure this machine.
+    #[command(subcommand)]
+    Bench(node::BenchCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Dev(args) => node::dev(args, &cli.global).await,
+            Command::Node(command) => node::run(command, &cli.global).await,
+            Command::Wallet(command) => wallet::run(command, &cli.global).await,
+            Command::Chain(command) => chain::run(command, &cli.global).await,
+            Command::Bench(command) => node::bench(command, &cli.global),
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

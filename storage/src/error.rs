@@ -43,7 +43,10 @@ pub enum StorageError {
 
 impl StorageError {
     pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
-        Self::Corrupt { what, detail: detail.to_string() }
+        Self::Corrupt {
+            what,
+            detail: detail.to_string(),
+        }
     }
 }
 

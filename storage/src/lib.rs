@@ -88,7 +88,8 @@ const META_HEAD: &[u8] = b"head";
 const META_GENESIS: &[u8] = b"genesis";
 
 pub(crate) fn cf<'a>(db: &'a DB, name: &'static str) -> Result<&'a ColumnFamily> {
-    db.cf_handle(name).ok_or_else(|| StorageError::corrupt("column family", name))
+    db.cf_handle(name)
+        .ok_or_else(|| StorageError::corrupt("column family", name))
 }
 
 /// The newest committed block and the state it left.
@@ -190,7 +191,10 @@ impl Store {
 
     /// The hash and encoded bytes of the block at `height`.
     pub fn block(&self, height: u64) -> Result<Option<(B256, Vec<u8>)>> {
-        let Some(bytes) = self.db.get_cf(cf(&self.db, CF_BLOCKS)?, height.to_be_bytes())? else {
+        let Some(bytes) = self
+            .db
+            .get_cf(cf(&self.db, CF_BLOCKS)?, height.to_be_bytes())?
+        else {
             return Ok(None);
         };
         split_hash(&bytes).map(Some)
@@ -210,7 +214,9 @@ impl Store {
 
     /// The encoded receipts of the block at `height`.
     pub fn receipts(&self, height: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get_cf(cf(&self.db, CF_RECEIPTS)?, height.to_be_bytes())?)
+        Ok(self
+            .db
+            .get_cf(cf(&self.db, CF_RECEIPTS)?, height.to_be_bytes())?)
     }
 
     /// Where the transaction with this hash was included.
@@ -232,7 +238,12 @@ impl Store {
             Some(head) => (head.tree_version, head.state_root),
             None => (None, empty_root()),
         };
-        state_tree::update(&self.db, pending.leaf_changes()?, current_version, current_root)
+        state_tree::update(
+            &self.db,
+            pending.leaf_changes()?,
+            current_version,
+            current_root,
+        )
     }
 
     /// Writes a block and everything it changed in one atomic batch, and makes it the head.
@@ -245,7 +256,10 @@ impl Store {
         let head = self.head()?;
         let expected = head.map_or(0, |h| h.height + 1);
         if block.height != expected {
-            return Err(StorageError::NotNextBlock { expected, got: block.height });
+            return Err(StorageError::NotNextBlock {
+                expected,
+                got: block.height,
+            });
         }
         let mut batch = WriteBatch::default();
         pending.write_state(&self.db, &mut batch)?;
@@ -262,7 +276,10 @@ impl Store {
         for (index, tx_hash) in block.tx_hashes.iter().enumerate() {
             let index = u32::try_from(index)
                 .map_err(|_| StorageError::corrupt("block", "more than 2^32 transactions"))?;
-            let location = TxLocation { height: block.height, index };
+            let location = TxLocation {
+                height: block.height,
+                index,
+            };
             batch.put_cf(tx_index, tx_hash, encode(&location)?);
         }
         let new_head = Head {
@@ -287,7 +304,10 @@ pub(crate) fn encode(value: &impl BorshSerialize) -> Result<Vec<u8>> {
 
 fn split_hash(bytes: &[u8]) -> Result<(B256, Vec<u8>)> {
     if bytes.len() < 32 {
-        return Err(StorageError::corrupt("block", "record shorter than its hash"));
+        return Err(StorageError::corrupt(
+            "block",
+            "record shorter than its hash",
+        ));
     }
     let (hash, block) = bytes.split_at(32);
     Ok((B256::from_slice(hash), block.to_vec()))
@@ -319,7 +339,13 @@ mod tests {
         let tree = store.prepare_state_root(&pending).unwrap();
         let hash = B256::from(*blake3::hash(&height.to_be_bytes()).as_bytes());
         let tx = B256::repeat_byte(height as u8);
-        let block = BlockCommit { height, hash, block: b"block", receipts: b"r", tx_hashes: &[tx] };
+        let block = BlockCommit {
+            height,
+            hash,
+            block: b"block",
+            receipts: b"r",
+            tx_hashes: &[tx],
+        };
         store.commit_block(&block, &pending, tree).unwrap()
     }
 
@@ -332,16 +358,30 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let head = {
             let store = Store::open(dir.path())?;
-            commit(&store, 0, |p| p.add_balance(addr(1), U256::from(5)).unwrap());
-            commit(&store, 1, |p| p.set_storage(addr(2), U256::from(7), U256::from(9)).unwrap())
+            commit(&store, 0, |p| {
+                p.add_balance(addr(1), U256::from(5)).unwrap()
+            });
+            commit(&store, 1, |p| {
+                p.set_storage(addr(2), U256::from(7), U256::from(9))
+                    .unwrap()
+            })
         };
         let store = Store::open(dir.path())?;
         assert_eq!(store.head()?, Some(head));
         assert_eq!(store.genesis_hash()?, store.block(0)?.map(|b| b.0));
         let view = store.state();
-        assert_eq!(view.basic_ref(addr(1))?.map(|a| a.balance), Some(U256::from(5)));
+        assert_eq!(
+            view.basic_ref(addr(1))?.map(|a| a.balance),
+            Some(U256::from(5))
+        );
         assert_eq!(view.storage_ref(addr(2), U256::from(7))?, U256::from(9));
-        assert_eq!(store.tx_location(&B256::repeat_byte(1))?, Some(TxLocation { height: 1, index: 0 }));
+        assert_eq!(
+            store.tx_location(&B256::repeat_byte(1))?,
+            Some(TxLocation {
+                height: 1,
+                index: 0
+            })
+        );
         assert_eq!(store.block_height(&head.hash)?, Some(1));
         assert_eq!(store.receipts(1)?.as_deref(), Some(&b"r"[..]));
         assert_eq!(view.block_hash_ref(1)?, head.hash);
@@ -356,9 +396,21 @@ mod tests {
         let view = store.state();
         let pending = PendingState::new(&view);
         let tree = store.prepare_state_root(&pending)?;
-        let skip = BlockCommit { height: 5, hash: B256::ZERO, block: b"", receipts: b"", tx_hashes: &[] };
+        let skip = BlockCommit {
+            height: 5,
+            hash: B256::ZERO,
+            block: b"",
+            receipts: b"",
+            tx_hashes: &[],
+        };
         let err = store.commit_block(&skip, &pending, tree).unwrap_err();
-        assert!(matches!(err, StorageError::NotNextBlock { expected: 1, got: 5 }));
+        assert!(matches!(
+            err,
+            StorageError::NotNextBlock {
+                expected: 1,
+                got: 5
+            }
+        ));
         store.check_genesis(genesis.hash)?;
         assert!(matches!(
             store.check_genesis(B256::repeat_byte(9)),
@@ -374,11 +426,18 @@ mod tests {
         let one = Store::open(a.path())?;
         let head_one = commit(&one, 0, |p| {
             p.add_balance(addr(1), U256::from(3)).unwrap();
-            p.set_storage(addr(2), U256::from(1), U256::from(4)).unwrap();
+            p.set_storage(addr(2), U256::from(1), U256::from(4))
+                .unwrap();
         });
         let three = Store::open(b.path())?;
-        commit(&three, 0, |p| p.set_storage(addr(2), U256::from(1), U256::from(4)).unwrap());
-        commit(&three, 1, |p| p.set_storage(addr(2), U256::from(8), U256::from(1)).unwrap());
+        commit(&three, 0, |p| {
+            p.set_storage(addr(2), U256::from(1), U256::from(4))
+                .unwrap()
+        });
+        commit(&three, 1, |p| {
+            p.set_storage(addr(2), U256::from(8), U256::from(1))
+                .unwrap()
+        });
         let head_three = commit(&three, 2, |p| {
             p.add_balance(addr(1), U256::from(3)).unwrap();
             // Writing zero deletes the slot (and its leaf) again; deleting an absent slot is
@@ -391,7 +450,9 @@ mod tests {
         // An empty block keeps the root.
         let head_four = commit(&three, 3, |_| {});
         assert_eq!(head_four.state_root, head_three.state_root);
-        let head_five = commit(&three, 4, |p| p.add_balance(addr(1), U256::from(1)).unwrap());
+        let head_five = commit(&three, 4, |p| {
+            p.add_balance(addr(1), U256::from(1)).unwrap()
+        });
         assert_ne!(head_five.state_root, head_four.state_root);
         Ok(())
     }
@@ -401,11 +462,16 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let store = Store::open(dir.path())?;
         let contract = addr(7);
-        let before = commit(&store, 0, |p| p.add_balance(addr(1), U256::from(1)).unwrap());
+        let before = commit(&store, 0, |p| {
+            p.add_balance(addr(1), U256::from(1)).unwrap()
+        });
         commit(&store, 1, |p| {
-            p.set_code(contract, Bytecode::new_raw(vec![0x60, 0x00].into())).unwrap();
-            p.set_storage(contract, U256::from(1), U256::from(1)).unwrap();
-            p.set_storage(contract, U256::from(2), U256::from(2)).unwrap();
+            p.set_code(contract, Bytecode::new_raw(vec![0x60, 0x00].into()))
+                .unwrap();
+            p.set_storage(contract, U256::from(1), U256::from(1))
+                .unwrap();
+            p.set_storage(contract, U256::from(2), U256::from(2))
+                .unwrap();
         });
         let after = commit(&store, 2, |p| {
             let mut account = Account::from(AccountInfo::default());
@@ -413,7 +479,9 @@ mod tests {
             account.mark_selfdestruct();
             let mut touched_empty = Account::from(AccountInfo::default());
             touched_empty.mark_touch();
-            let changes: EvmState = [(contract, account), (addr(9), touched_empty)].into_iter().collect();
+            let changes: EvmState = [(contract, account), (addr(9), touched_empty)]
+                .into_iter()
+                .collect();
             p.commit(changes);
             assert_eq!(p.storage(contract, U256::from(1)).unwrap(), U256::ZERO);
         });
@@ -422,7 +490,10 @@ mod tests {
         assert_eq!(view.basic_ref(addr(9))?, None);
         assert_eq!(view.storage_ref(contract, U256::from(2))?, U256::ZERO);
         assert!(view.storage_slots(&contract)?.is_empty());
-        assert_eq!(after.state_root, before.state_root, "state is back to the genesis state");
+        assert_eq!(
+            after.state_root, before.state_root,
+            "state is back to the genesis state"
+        );
         Ok(())
     }
 
@@ -430,20 +501,35 @@ mod tests {
     fn committed_transaction_changes_are_read_back_before_and_after_commit() -> TestResult {
         let dir = tempfile::tempdir()?;
         let store = Store::open(dir.path())?;
-        commit(&store, 0, |p| p.add_balance(addr(1), U256::from(10)).unwrap());
+        commit(&store, 0, |p| {
+            p.add_balance(addr(1), U256::from(10)).unwrap()
+        });
         commit(&store, 1, |p| {
-            let info = AccountInfo { balance: U256::from(4), nonce: 1, ..AccountInfo::default() };
+            let info = AccountInfo {
+                balance: U256::from(4),
+                nonce: 1,
+                ..AccountInfo::default()
+            };
             let mut account = Account::from(info);
             account.mark_touch();
-            account.storage.insert(U256::from(3), EvmStorageSlot::new_changed(U256::ZERO, U256::from(6), Default::default()));
-            account.storage.insert(U256::from(4), EvmStorageSlot::new(U256::from(0), Default::default()));
+            account.storage.insert(
+                U256::from(3),
+                EvmStorageSlot::new_changed(U256::ZERO, U256::from(6), Default::default()),
+            );
+            account.storage.insert(
+                U256::from(4),
+                EvmStorageSlot::new(U256::from(0), Default::default()),
+            );
             p.commit([(addr(1), account)].into_iter().collect());
             assert_eq!(p.basic(addr(1)).unwrap().map(|a| a.nonce), Some(1));
             assert_eq!(p.storage(addr(1), U256::from(3)).unwrap(), U256::from(6));
         });
         let view = store.state();
         let account = view.basic_ref(addr(1))?;
-        assert_eq!(account.map(|a| (a.nonce, a.balance)), Some((1, U256::from(4))));
+        assert_eq!(
+            account.map(|a| (a.nonce, a.balance)),
+            Some((1, U256::from(4)))
+        );
         assert_eq!(view.storage_slots(&addr(1))?, vec![U256::from(3)]);
         Ok(())
     }

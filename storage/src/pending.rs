@@ -11,9 +11,7 @@ use rocksdb::{DB, WriteBatch};
 
 use crate::error::{Result, StorageError};
 use crate::state_tree::{account_key, slot_key};
-use crate::{
-    CF_ACCOUNTS, CF_CODE, CF_STORAGE, StateView, StoredAccount, cf, encode, storage_key,
-};
+use crate::{CF_ACCOUNTS, CF_CODE, CF_STORAGE, StateView, StoredAccount, cf, encode, storage_key};
 
 /// What a block did to one account so far.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +39,11 @@ pub struct PendingState<'a> {
 impl<'a> PendingState<'a> {
     /// An empty change set over `view`.
     pub fn new(view: &'a StateView<'a>) -> Self {
-        Self { view, accounts: BTreeMap::new(), code: BTreeMap::new() }
+        Self {
+            view,
+            accounts: BTreeMap::new(),
+            code: BTreeMap::new(),
+        }
     }
 
     /// The committed state underneath.
@@ -52,7 +54,13 @@ impl<'a> PendingState<'a> {
     fn account_mut(&mut self, address: Address) -> Result<&mut PendingAccount> {
         if !self.accounts.contains_key(&address) {
             let info = self.view.basic_ref(address)?;
-            self.accounts.insert(address, PendingAccount { info, ..PendingAccount::default() });
+            self.accounts.insert(
+                address,
+                PendingAccount {
+                    info,
+                    ..PendingAccount::default()
+                },
+            );
         }
         self.accounts
             .get_mut(&address)
@@ -94,7 +102,10 @@ impl<'a> PendingState<'a> {
     pub(crate) fn leaf_changes(&self) -> Result<BTreeMap<KeyHash, Option<OwnedValue>>> {
         let mut leaves = BTreeMap::new();
         for (address, account) in &self.accounts {
-            leaves.insert(account_key(address), stored(account).map(|a| encode(&a)).transpose()?);
+            leaves.insert(
+                account_key(address),
+                stored(account).map(|a| encode(&a)).transpose()?,
+            );
             if account.storage_cleared {
                 for slot in self.view.storage_slots(address)? {
                     leaves.insert(slot_key(address, &slot), None);
@@ -193,7 +204,11 @@ impl DatabaseCommit for PendingState<'_> {
             }
             let entry = self.accounts.entry(address).or_default();
             if account.is_selfdestructed() {
-                *entry = PendingAccount { info: None, storage: BTreeMap::new(), storage_cleared: true };
+                *entry = PendingAccount {
+                    info: None,
+                    storage: BTreeMap::new(),
+                    storage_cleared: true,
+                };
                 continue;
             }
             if account.is_created() {
@@ -204,13 +219,20 @@ impl DatabaseCommit for PendingState<'_> {
             if let Some(code) = &info.code
                 && info.code_hash != KECCAK_EMPTY
             {
-                self.code.entry(info.code_hash).or_insert_with(|| code.clone());
+                self.code
+                    .entry(info.code_hash)
+                    .or_insert_with(|| code.clone());
             }
             // The block-level cache needs no journal bookkeeping from the transaction.
             info.account_id = None;
             entry.info = Some(info);
-            let changed = account.storage.into_iter().filter(|(_, slot)| slot.is_changed());
-            entry.storage.extend(changed.map(|(key, slot)| (key, slot.present_value)));
+            let changed = account
+                .storage
+                .into_iter()
+                .filter(|(_, slot)| slot.is_changed());
+            entry
+                .storage
+                .extend(changed.map(|(key, slot)| (key, slot.present_value)));
         }
     }
 }

@@ -96,7 +96,9 @@ impl TreeReader for TreeStore<'_> {
 
     /// Only used to restore a tree from a snapshot, which Cairn does not do.
     fn get_rightmost_leaf(&self) -> anyhow_compat::Result<Option<(NodeKey, LeafNode)>> {
-        Err(anyhow_compat::anyhow!("state tree restore is not supported"))
+        Err(anyhow_compat::anyhow!(
+            "state tree restore is not supported"
+        ))
     }
 }
 
@@ -114,7 +116,11 @@ pub(crate) fn update(
     current_root: B256,
 ) -> Result<TreeUpdate> {
     if changes.is_empty() {
-        return Ok(TreeUpdate { version: current, root: current_root, batch: None });
+        return Ok(TreeUpdate {
+            version: current,
+            root: current_root,
+            batch: None,
+        });
     }
     let version = current.map_or(0, |v| v + 1);
     let store = TreeStore { db };
@@ -122,7 +128,11 @@ pub(crate) fn update(
     let (root, batch) = tree
         .put_value_set(changes, version)
         .map_err(|e| StorageError::StateTree(e.to_string()))?;
-    Ok(TreeUpdate { version: Some(version), root: B256::from(root.0), batch: Some(batch) })
+    Ok(TreeUpdate {
+        version: Some(version),
+        root: B256::from(root.0),
+        batch: Some(batch),
+    })
 }
 
 /// Root of a state with no leaves at all (before genesis, or a genesis without allocations).

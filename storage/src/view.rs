@@ -24,7 +24,10 @@ impl std::fmt::Debug for StateView<'_> {
 
 impl<'a> StateView<'a> {
     pub(crate) fn new(db: &'a DB) -> Self {
-        Self { db, snapshot: db.snapshot() }
+        Self {
+            db,
+            snapshot: db.snapshot(),
+        }
     }
 
     /// The stored account, without its code.
@@ -83,7 +86,9 @@ impl DatabaseRef for StateView<'_> {
         let bytes = self
             .snapshot
             .get_cf(cf(self.db, CF_CODE)?, code_hash)?
-            .ok_or_else(|| StorageError::corrupt("code", format!("no code for hash {code_hash}")))?;
+            .ok_or_else(|| {
+                StorageError::corrupt("code", format!("no code for hash {code_hash}"))
+            })?;
         Bytecode::new_raw_checked(bytes.into()).map_err(|e| StorageError::corrupt("code", e))
     }
 
@@ -92,13 +97,20 @@ impl DatabaseRef for StateView<'_> {
         match self.snapshot.get_cf(cf(self.db, CF_STORAGE)?, key)? {
             None => Ok(U256::ZERO),
             Some(bytes) if bytes.len() == 32 => Ok(U256::from_be_slice(&bytes)),
-            Some(_) => Err(StorageError::corrupt("storage slot", "value is not 32 bytes")),
+            Some(_) => Err(StorageError::corrupt(
+                "storage slot",
+                "value is not 32 bytes",
+            )),
         }
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256> {
-        let stored = self.snapshot.get_cf(cf(self.db, CF_BLOCKS)?, number.to_be_bytes())?;
+        let stored = self
+            .snapshot
+            .get_cf(cf(self.db, CF_BLOCKS)?, number.to_be_bytes())?;
         // The EVM's BLOCKHASH of an unknown block is zero, not an error.
-        Ok(stored.and_then(|b| b.get(..32).map(B256::from_slice)).unwrap_or_default())
+        Ok(stored
+            .and_then(|b| b.get(..32).map(B256::from_slice))
+            .unwrap_or_default())
     }
 }

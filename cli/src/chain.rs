@@ -1,0 +1,136 @@
+//! `cairn chain ...`: status, blocks and transactions.
+
+use anyhow::Context as _;
+use cairn_node::rpc::{BlockId, BlockTag, CairnApiClient};
+use cairn_node::types::B256;
+use cairn_node::units::format_crn;
+
+use crate::Global;
+use crate::output::{client, print};
+
+/// `cairn chain ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum ChainCommand {
+    /// Height, head and parameters of the chain.
+    Status,
+    /// A block by height, hash or `latest`.
+    Block {
+        /// Height, 0x hash, `latest` or `earliest`.
+        #[arg(default_value = "latest")]
+        id: String,
+    },
+    /// A transaction and, once included, its receipt.
+    Tx {
+        /// Transaction hash.
+        hash: B256,
+    },
+}
+
+/// A clear message for a failed RPC call.
+pub fn rpc_error(url: &str, error: jsonrpsee::core::ClientError) -> anyhow::Error {
+    match error {
+        jsonrpsee::core::ClientError::Call(call) => {
+            anyhow::anyhow!("the node refused: {}", call.message())
+        }
+        jsonrpsee::core::ClientError::Transport(e) => {
+            anyhow::anyhow!(
+                "cannot reach a node at {url} ({e}); is `cairn dev` running? (set --rpc or CAIRN_RPC)"
+            )
+        }
+        other => anyhow::anyhow!("RPC to {url} failed: {other}"),
+    }
+}
+
+pub async fn run(command: ChainCommand, global: &Global) -> anyhow::Result<()> {
+    let rpc = client(&global.rpc)?;
+    let err = |e| rpc_error(&global.rpc, e);
+    match command {
+        ChainCommand::Status => {
+            let s = rpc.chain_status().await.map_err(err)?;
+            print(global.json, &s, || {
+                format!(
+                    "chain id          {}\ngenesis           {}\nheight            {}\nhead              {}\nfinalized height  {}\nstate root        {}\npending txs       {}\nbase fee          {} wei\nblock gas limit   {}\nblock time        {} ms",
+                    s.chain_id,
+                    s.genesis_hash,
+                    s.height,
+                    s.head_hash,
+                    s.finalized_height,
+                    s.state_root,
+                    s.pending_transactions,
+                    s.base_fee_per_gas,
+                    s.gas_limit,
+                    s.block_time_ms
+                )
+            })
+        }
+        ChainCommand::Block { id } => {
+            let block = match id.as_str() {
+                "latest" => {
+                    rpc.get_block_by_number(BlockId::Tag(BlockTag::Latest))
+                        .await
+                }
+                "earliest" => {
+                    rpc.get_block_by_number(BlockId::Tag(BlockTag::Earliest))
+                        .await
+                }
+                hash if hash.starts_with("0x") => {
+                    let hash: B256 = hash
+                        .parse()
+                        .with_context(|| format!("'{hash}' is not a 32-byte 0x hash"))?;
+                    rpc.get_block_by_hash(hash).await
+                }
+                height => {
+                    let height: u64 = height
+                        .parse()
+                        .with_context(|| format!("'{height}' is not a height, hash or `latest`"))?;
+                    rpc.get_block_by_number(BlockId::Number(height)).await
+                }
+            }
+            .map_err(err)?
+            .with_context(|| format!("no block {id}"))?;
+            print(global.json, &block, || {
+                let h = &block.header;
+                format!(
+                    "block {}\n  hash          {}\n  parent        {}\n  timestamp ms  {}\n  transactions  {}\n  gas used      {} / {}\n  state root    {}\n  randomness    {}\n  size          {} bytes",
+                    h.height,
+                    block.hash,
+                    h.parent,
+                    h.timestamp_ms,
+                    block.transactions.len(),
+                    h.gas_used,
+                    h.gas_limit,
+                    h.state_root,
+                    h.randomness,
+                    block.size
+                )
+            })
+        }
+        ChainCommand::Tx { hash } => {
+            let tx = rpc
+                .get_transaction(hash)
+                .await
+                .map_err(err)?
+                .with_context(|| format!("no transaction {hash}"))?;
+            let receipt = rpc.get_receipt(hash).await.map_err(err)?;
+            let value = serde_json::json!({ "transaction": tx, "receipt": receipt });
+            print(global.json, &value, || {
+                let body = &tx.transaction.body;
+                let head = format!(
+                    "transaction {hash}\n  from       {}\n  to         {}\n  value      {} CRN\n  nonce      {}\n  gas limit  {}",
+                    tx.from,
+                    body.to
+                        .map_or_else(|| "(contract creation)".into(), |a| a.to_string()),
+                    format_crn(body.value),
+                    body.nonce,
+                    body.gas_limit
+                );
+                match &receipt {
+                    Some(receipt) => {
+                        format!("{head}\n{}", crate::wallet::describe_receipt(receipt))
+                    }
+                    None => format!("{head}\n  status     pending"),
+                }
+            })
+        }
+    }
+}

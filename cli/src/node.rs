@@ -1,0 +1,216 @@
+//! `cairn dev`, `cairn node run` and `cairn bench`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cairn_node::genesis::TOKEN;
+use cairn_node::node::{DevAccount, Node, NodeConfig, prepare_dev_datadir};
+use cairn_node::types::U256;
+use cairn_node::units::format_crn;
+
+use crate::Global;
+use crate::output::print;
+
+/// Where the RPC server listens.
+#[derive(Debug, clap::Args)]
+pub struct RpcListen {
+    /// RPC port (0 picks a free one).
+    #[arg(long, default_value_t = 8545)]
+    rpc_port: u16,
+    /// RPC listen address; keep it on loopback unless a firewall protects the port.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    rpc_addr: IpAddr,
+    /// Milliseconds between blocks [default: the genesis value].
+    #[arg(long)]
+    block_time: Option<u64>,
+}
+
+impl RpcListen {
+    fn socket(&self) -> SocketAddr {
+        SocketAddr::new(self.rpc_addr, self.rpc_port)
+    }
+
+    fn apply(&self, config: &mut NodeConfig) -> anyhow::Result<()> {
+        if let Some(ms) = self.block_time {
+            anyhow::ensure!(ms > 0, "--block-time must be at least 1 ms");
+            config.block_time = Some(Duration::from_millis(ms));
+        }
+        Ok(())
+    }
+}
+
+/// Arguments of `cairn dev`.
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Data directory; reusing it resumes the chain [default: ~/.cairn/dev].
+    #[arg(long)]
+    datadir: Option<PathBuf>,
+    #[command(flatten)]
+    listen: RpcListen,
+}
+
+/// `cairn node ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum NodeCommand {
+    /// Run a node from a data directory holding genesis.json and validator.key.
+    Run {
+        /// The data directory.
+        #[arg(long)]
+        datadir: PathBuf,
+        #[command(flatten)]
+        listen: RpcListen,
+    },
+}
+
+/// `cairn bench ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Signed transfers per second from submission to commit, and where the time goes.
+    Transfers {
+        /// Number of transfers (one per sender).
+        #[arg(long, default_value_t = 20_000)]
+        txs: usize,
+    },
+}
+
+fn home_dir(leaf: &str) -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(
+            || PathBuf::from(".cairn"),
+            |h| PathBuf::from(h).join(".cairn"),
+        )
+        .join(leaf)
+}
+
+/// The default keystore directory.
+pub fn default_keystore() -> PathBuf {
+    home_dir("keystore")
+}
+
+pub async fn dev(args: DevArgs, global: &Global) -> anyhow::Result<()> {
+    let datadir = args.datadir.unwrap_or_else(|| home_dir("dev"));
+    let (mut config, accounts) =
+        prepare_dev_datadir(&datadir, args.listen.socket()).with_context(|| {
+            format!(
+                "cannot prepare the dev data directory {}",
+                datadir.display()
+            )
+        })?;
+    args.listen.apply(&mut config)?;
+    let node = Node::launch(config.clone()).await?;
+    let status = banner_status(&node, &config);
+    print(
+        global.json,
+        &serde_json::json!({ "node": status, "accounts": accounts }),
+        || dev_banner(&status, &accounts, &datadir),
+    )?;
+    serve(node).await
+}
+
+pub async fn run(command: NodeCommand, global: &Global) -> anyhow::Result<()> {
+    let NodeCommand::Run { datadir, listen } = command;
+    let mut config = NodeConfig::from_datadir(&datadir, listen.socket())?;
+    listen.apply(&mut config)?;
+    let node = Node::launch(config.clone()).await?;
+    let status = banner_status(&node, &config);
+    print(global.json, &status, || {
+        format!(
+            "Cairn node running\n  chain id   {}\n  RPC        {}\n  datadir    {}\n  height     {}",
+            status.chain_id,
+            status.rpc_url,
+            datadir.display(),
+            status.height
+        )
+    })?;
+    serve(node).await
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BannerStatus {
+    chain_id: u64,
+    rpc_url: String,
+    height: u64,
+    block_time_ms: u64,
+}
+
+fn banner_status(node: &Node, config: &NodeConfig) -> BannerStatus {
+    let block_time_ms = config
+        .block_time
+        .map_or(config.genesis.block_time_ms, |d| d.as_millis() as u64);
+    BannerStatus {
+        chain_id: config.genesis.chain_id,
+        rpc_url: format!("http://{}", node.rpc_addr()),
+        height: node.shared().chain().head_header().height,
+        block_time_ms,
+    }
+}
+
+fn dev_banner(status: &BannerStatus, accounts: &[DevAccount], datadir: &std::path::Path) -> String {
+    let balance =
+        format_crn(U256::from(cairn_node::genesis::DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN));
+    let mut text = format!(
+        "Cairn dev chain\n  chain id    {}\n  RPC         {}\n  datadir     {}\n  height      {}\n  block time  {} ms\n\nDev accounts ({balance} CRN each; the keys are public, see the README):\n",
+        status.chain_id,
+        status.rpc_url,
+        datadir.display(),
+        status.height,
+        status.block_time_ms
+    );
+    for (i, account) in accounts.iter().enumerate() {
+        text.push_str(&format!(
+            "  ({i}) {}  {}\n",
+            account.address, account.private_key
+        ));
+    }
+    text.push_str(&format!(
+        "\nAccounts also written to {}\nPress Ctrl-C to stop.",
+        datadir
+            .join(cairn_node::node::files::DEV_ACCOUNTS)
+            .display()
+    ));
+    text
+}
+
+/// Runs until Ctrl-C or SIGTERM, then stops cleanly.
+async fn serve(node: Node) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping");
+    node.shutdown().await;
+    Ok(())
+}
+
+pub fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
+    let BenchCommand::Transfers { txs } = command;
+    anyhow::ensure!(txs > 0, "--txs must be at least 1");
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let report = cairn_node::bench::transfers(txs, dir.path())?;
+    print(global.json, &report, || {
+        let row = |name: &str, ms: f64| {
+            format!("  {name:<22} {ms:>10.1} ms  {:>5.1} %\n", report.share(ms))
+        };
+        let mut text = format!(
+            "Signed transfers, submission to commit ({} txs in {} blocks)\n  throughput             {:>10.0} tx/s\n\n",
+            report.transactions, report.blocks, report.tx_per_sec
+        );
+        text.push_str(&row("admission (mempool)", report.admission_ms));
+        text.push_str(&row("  of which signatures", report.signature_checks_ms));
+        text.push_str(&row("execution (revm)", report.execution_ms));
+        text.push_str(&row("state root (JMT)", report.state_root_ms));
+        text.push_str(&row("commit (RocksDB)", report.commit_ms));
+        text.push_str(&row("total", report.total_ms));
+        text
+    })
+}

@@ -1,0 +1,168 @@
+//! Benchmarks an operator can run on their own hardware (`cairn bench ...`).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::chain::Chain;
+use crate::error::{NodeError, Result};
+use crate::execution::Sequential;
+use crate::genesis::{Genesis, GenesisAccount, TOKEN, dev_validator};
+use crate::mempool::MempoolConfig;
+use crate::node::Shared;
+use crate::types::{AccountKey, Address, Canonical, Transaction, TxBody, U256};
+
+/// Where the time of the transfer benchmark went, and the resulting throughput.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferReport {
+    /// Transactions submitted (all were committed).
+    pub transactions: usize,
+    /// Blocks it took.
+    pub blocks: u64,
+    /// Decoding and checking each raw transaction into the mempool.
+    pub admission_ms: f64,
+    /// Of which ed25519 signature checks (measured separately on the same transactions).
+    pub signature_checks_ms: f64,
+    /// Running the transactions on revm.
+    pub execution_ms: f64,
+    /// Updating the Merkle state tree.
+    pub state_root_ms: f64,
+    /// Writing the blocks to RocksDB.
+    pub commit_ms: f64,
+    /// Everything from the first submission to the last commit.
+    pub total_ms: f64,
+    /// Transactions per second, submission to commit.
+    pub tx_per_sec: f64,
+}
+
+impl TransferReport {
+    /// The share of the total spent in a stage, in percent.
+    pub fn share(&self, stage_ms: f64) -> f64 {
+        100.0 * stage_ms / self.total_ms
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Signs `count` transfers from distinct senders to distinct recipients, submits them as raw
+/// bytes to a node's mempool (the path `cairn_sendRawTransaction` takes) and produces blocks
+/// until every one is committed. The database lives in `workdir`.
+pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
+    let senders: Vec<AccountKey> = (0..count)
+        .map(|i| {
+            AccountKey::from_bytes(&blake3::derive_key("cairn bench sender", &i.to_le_bytes()))
+        })
+        .collect();
+    let mut genesis = Genesis::dev();
+    genesis.alloc = senders
+        .iter()
+        .map(|key| {
+            let balance = U256::from(TOKEN);
+            (
+                key.address(),
+                GenesisAccount {
+                    balance,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let raw: Vec<Vec<u8>> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let body = TxBody {
+                chain_id: genesis.chain_id,
+                nonce: 0,
+                gas_limit: 21_000,
+                max_fee_per_gas: u128::from(genesis.base_fee_per_gas),
+                max_priority_fee_per_gas: 0,
+                // Hashed recipients: low addresses are precompiles.
+                to: Some(Address::from_slice(
+                    &blake3::hash(&i.to_le_bytes()).as_bytes()[..20],
+                )),
+                value: U256::from(1),
+                input: Default::default(),
+            };
+            body.sign(key).encode()
+        })
+        .collect();
+    let timestamp = genesis.timestamp_ms;
+    let chain = Chain::open(workdir, genesis, Box::new(Sequential))?;
+    let capacity = MempoolConfig {
+        capacity: count.max(1),
+        per_sender: 16,
+    };
+    let shared = Shared::new(chain, capacity, 1000);
+    let validator = dev_validator();
+
+    let started = Instant::now();
+    for bytes in &raw {
+        shared
+            .submit_raw(bytes)
+            .map_err(|e| NodeError::Execution(format!("bench transaction refused: {e}")))?;
+    }
+    let admission = started.elapsed();
+    let (mut execute, mut state_root, mut commit) = Default::default();
+    let mut blocks = 0;
+    let mut committed = 0;
+    while !shared.mempool().is_empty() {
+        blocks += 1;
+        let produced = shared.produce_block(&validator, timestamp + blocks * 1000)?;
+        if let Some((hash, reason)) = produced.excluded.first() {
+            return Err(NodeError::Execution(format!(
+                "bench transaction {hash} dropped: {reason}"
+            )));
+        }
+        committed += produced.receipts.iter().filter(|r| r.succeeded()).count();
+        execute += produced.timings.execute;
+        state_root += produced.timings.state_root;
+        commit += produced.timings.commit;
+    }
+    let total = started.elapsed();
+    if committed != count {
+        return Err(NodeError::Execution(format!(
+            "{committed} of {count} transfers succeeded"
+        )));
+    }
+
+    let verify_started = Instant::now();
+    for bytes in &raw {
+        let tx = Transaction::decode(bytes)?;
+        if !tx.signature_is_valid() {
+            return Err(NodeError::Execution(
+                "bench signature did not verify".into(),
+            ));
+        }
+    }
+    let signature_checks = verify_started.elapsed();
+
+    Ok(TransferReport {
+        transactions: count,
+        blocks,
+        admission_ms: ms(admission),
+        signature_checks_ms: ms(signature_checks),
+        execution_ms: ms(execute),
+        state_root_ms: ms(state_root),
+        commit_ms: ms(commit),
+        total_ms: ms(total),
+        tx_per_sec: count as f64 / total.as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transfer_benchmark_commits_every_transfer() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let report = super::transfers(300, dir.path())?;
+        assert_eq!(report.transactions, 300);
+        assert!(report.blocks >= 1);
+        assert!(report.tx_per_sec > 0.0);
+        Ok(())
+    }
+}

@@ -1,0 +1,251 @@
+//! Executing transactions on revm.
+//!
+//! An [`Executor`] runs a block's transactions in order against a [`PendingState`] and returns
+//! one [`TxOutcome`] per transaction. Fees are not paid to the block's beneficiary transaction
+//! by transaction (revm's default): [`DeferredFeeHandler`] skips that step and the executor
+//! credits the sum once, after the last transaction. The beneficiary account is therefore never
+//! read or written by a transaction because of fees, so it is no conflict between transactions
+//! for a parallel executor.
+
+use std::marker::PhantomData;
+
+use cairn_storage::PendingState;
+use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction, Output};
+use revm::context::{BlockEnv, CfgEnv, ContextSetters, ContextTr, JournalTr, TxEnv};
+use revm::handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler};
+use revm::interpreter::interpreter_action::FrameInit;
+use revm::primitives::hardfork::SpecId;
+use revm::state::EvmState;
+use revm::{Context, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext};
+
+use crate::error::{NodeError, Result};
+use crate::types::{Address, B256, Bytes, Log, Receipt, Transaction, TxStatus, U256};
+
+/// The EVM rules Cairn runs.
+pub const SPEC: SpecId = SpecId::OSAKA;
+
+/// The most gas one transaction may use: the block's limit, and never more than the per
+/// transaction cap of the EVM rules (EIP-7825).
+pub fn max_tx_gas(block_gas_limit: u64) -> u64 {
+    block_gas_limit.min(revm::primitives::eip7825::TX_GAS_LIMIT_CAP)
+}
+
+/// What the EVM needs to know about the block being executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockContext {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Block height.
+    pub height: u64,
+    /// Block timestamp in seconds.
+    pub timestamp_secs: u64,
+    /// Most gas the block may use.
+    pub gas_limit: u64,
+    /// Base fee per gas.
+    pub base_fee_per_gas: u64,
+    /// Account credited with the fees after the last transaction.
+    pub beneficiary: Address,
+    /// The block's randomness, exposed to contracts as `block.prevrandao`.
+    pub randomness: B256,
+}
+
+impl BlockContext {
+    fn block_env(&self) -> BlockEnv {
+        BlockEnv {
+            number: U256::from(self.height),
+            beneficiary: self.beneficiary,
+            timestamp: U256::from(self.timestamp_secs),
+            gas_limit: self.gas_limit,
+            basefee: self.base_fee_per_gas,
+            prevrandao: Some(self.randomness),
+            ..BlockEnv::default()
+        }
+    }
+
+    fn cfg_env(&self) -> CfgEnv {
+        let mut cfg = CfgEnv::new_with_spec(SPEC);
+        cfg.chain_id = self.chain_id;
+        cfg
+    }
+}
+
+/// What happened to one transaction offered to the executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxOutcome {
+    /// It ran (successfully or not) and belongs in the block.
+    Included(Receipt),
+    /// It cannot be part of this block (stale nonce, no funds for gas, no room left in the
+    /// block, ...) and changed nothing. A block proposer drops it; a block containing it is
+    /// invalid.
+    Excluded(String),
+}
+
+/// Executes a block's transactions against a pending state.
+pub trait Executor: Send + Sync {
+    /// Runs `transactions` in order on `state`, then credits the fees to the beneficiary.
+    /// An `Err` is a failure of the node (the database), never of a transaction.
+    fn execute(
+        &self,
+        block: &BlockContext,
+        transactions: &[Transaction],
+        state: &mut PendingState<'_>,
+    ) -> Result<Vec<TxOutcome>>;
+}
+
+/// revm's mainnet handler, except that the beneficiary is not paid per transaction.
+#[derive(Debug)]
+pub struct DeferredFeeHandler<EVM, ERROR, FRAME>(PhantomData<(EVM, ERROR, FRAME)>);
+
+impl<EVM, ERROR, FRAME> Default for DeferredFeeHandler<EVM, ERROR, FRAME> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<EVM, ERROR, FRAME> Handler for DeferredFeeHandler<EVM, ERROR, FRAME>
+where
+    EVM: EvmTr<Context: ContextTr<Journal: JournalTr<State = EvmState>>, Frame = FRAME>,
+    ERROR: EvmTrError<EVM>,
+    FRAME: FrameTr<FrameResult = FrameResult, FrameInit = FrameInit>,
+{
+    type Evm = EVM;
+    type Error = ERROR;
+    type HaltReason = revm::context::result::HaltReason;
+
+    fn reward_beneficiary(
+        &self,
+        _evm: &mut Self::Evm,
+        _exec_result: &mut <<Self::Evm as EvmTr>::Frame as FrameTr>::FrameResult,
+    ) -> std::result::Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// The transaction as revm sees it.
+pub fn tx_env(tx: &Transaction) -> TxEnv {
+    let body = &tx.body;
+    TxEnv {
+        tx_type: 2,
+        caller: tx.sender(),
+        gas_limit: body.gas_limit,
+        gas_price: body.max_fee_per_gas,
+        gas_priority_fee: Some(body.max_priority_fee_per_gas),
+        kind: body.kind(),
+        value: body.value,
+        data: body.input.clone(),
+        nonce: body.nonce,
+        chain_id: Some(body.chain_id),
+        ..TxEnv::default()
+    }
+}
+
+/// The reference executor: one transaction after another.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sequential;
+
+impl Executor for Sequential {
+    fn execute(
+        &self,
+        block: &BlockContext,
+        transactions: &[Transaction],
+        state: &mut PendingState<'_>,
+    ) -> Result<Vec<TxOutcome>> {
+        let mut outcomes = Vec::with_capacity(transactions.len());
+        let mut cumulative_gas = 0u64;
+        let mut fees = U256::ZERO;
+        {
+            let mut evm = Context::mainnet()
+                .with_db(&mut *state)
+                .with_block(block.block_env())
+                .with_cfg(block.cfg_env())
+                .build_mainnet();
+            for tx in transactions {
+                if tx.body.gas_limit > block.gas_limit - cumulative_gas {
+                    outcomes.push(TxOutcome::Excluded(
+                        "not enough gas left in the block".into(),
+                    ));
+                    continue;
+                }
+                evm.ctx.set_tx(tx_env(tx));
+                let result = DeferredFeeHandler::default().run(&mut evm);
+                let changes = evm.finalize();
+                let result = match result {
+                    Ok(result) => result,
+                    Err(EVMError::Transaction(invalid)) => {
+                        outcomes.push(TxOutcome::Excluded(describe_invalid(&invalid)));
+                        continue;
+                    }
+                    Err(EVMError::Database(e)) => return Err(e.into()),
+                    Err(other) => return Err(NodeError::Execution(other.to_string())),
+                };
+                evm.ctx.db_mut().commit(changes);
+                let receipt = receipt(
+                    tx,
+                    result,
+                    block.base_fee_per_gas,
+                    &mut cumulative_gas,
+                    &mut fees,
+                );
+                outcomes.push(TxOutcome::Included(receipt));
+            }
+        }
+        if !fees.is_zero() {
+            state.add_balance(block.beneficiary, fees)?;
+        }
+        Ok(outcomes)
+    }
+}
+
+fn describe_invalid(invalid: &InvalidTransaction) -> String {
+    invalid.to_string()
+}
+
+/// Builds the receipt of an executed transaction and adds its gas and fee to the block's.
+pub fn receipt(
+    tx: &Transaction,
+    result: ExecutionResult,
+    base_fee: u64,
+    cumulative_gas: &mut u64,
+    fees: &mut U256,
+) -> Receipt {
+    let gas_used = result.tx_gas_used();
+    *cumulative_gas += gas_used;
+    let fee = U256::from(gas_used) * U256::from(tx.effective_gas_price(u128::from(base_fee)));
+    *fees += fee;
+    let (status, output, contract_address, logs) = match result {
+        ExecutionResult::Success {
+            output: Output::Call(out),
+            logs,
+            ..
+        } => (TxStatus::Success, out, None, logs),
+        ExecutionResult::Success {
+            output: Output::Create(out, address),
+            logs,
+            ..
+        } => (TxStatus::Success, out, address, logs),
+        ExecutionResult::Revert { output, logs, .. } => (TxStatus::Revert, output, None, logs),
+        ExecutionResult::Halt { reason, logs, .. } => (
+            TxStatus::Halt(format!("{reason:?}")),
+            Bytes::new(),
+            None,
+            logs,
+        ),
+    };
+    Receipt {
+        tx_hash: tx.hash(),
+        status,
+        gas_used,
+        cumulative_gas_used: *cumulative_gas,
+        fee,
+        contract_address,
+        output,
+        logs: logs
+            .into_iter()
+            .map(|log| Log {
+                address: log.address,
+                topics: log.data.topics().to_vec(),
+                data: log.data.data.clone(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,247 @@
+//! The chain's starting point: parameters, validators and the initial state.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cairn_storage::{BlockCommit, PendingState, Store};
+use revm::bytecode::Bytecode;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NodeError, Result};
+use crate::types::transaction::hex_32;
+use crate::types::{
+    AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Signature, U256,
+    receipts_root, tx_root,
+};
+
+/// One token (CRN) in wei.
+pub const TOKEN: u128 = 1_000_000_000_000_000_000;
+
+/// The published seed of the dev accounts. Everyone knows these keys: never use them for value.
+pub const DEV_SEED: &str = "cairn dev seed: these keys are public, never hold real value with them";
+
+/// How many dev accounts `cairn dev` funds.
+pub const DEV_ACCOUNT_COUNT: u32 = 10;
+
+/// Balance of each dev account, in CRN.
+pub const DEV_ACCOUNT_BALANCE_CRN: u128 = 1_000_000;
+
+/// Dev account `index`, derived from [`DEV_SEED`].
+pub fn dev_account(index: u32) -> AccountKey {
+    let mut hasher = blake3::Hasher::new_derive_key("cairn dev account v1");
+    hasher.update(DEV_SEED.as_bytes());
+    hasher.update(&index.to_le_bytes());
+    AccountKey::from_bytes(hasher.finalize().as_bytes())
+}
+
+/// The dev chain's validator key, derived from [`DEV_SEED`].
+pub fn dev_validator() -> AccountKey {
+    AccountKey::from_bytes(&blake3::derive_key(
+        "cairn dev validator v1",
+        DEV_SEED.as_bytes(),
+    ))
+}
+
+/// A validator at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenesisValidator {
+    /// Consensus public key (ed25519).
+    #[serde(with = "hex_32")]
+    pub public_key: [u8; 32],
+    /// Account credited with the fees of its blocks.
+    pub beneficiary: Address,
+}
+
+/// An account at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenesisAccount {
+    /// Balance in wei.
+    pub balance: U256,
+    /// Contract code, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Bytes>,
+    /// Contract storage.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage: BTreeMap<U256, U256>,
+}
+
+/// Everything that defines a chain at height 0. Nodes with different genesis files are on
+/// different chains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Genesis {
+    /// Chain id, signed into every transaction.
+    pub chain_id: u64,
+    /// Timestamp of the genesis block, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Blocks per epoch.
+    pub epoch_length: u64,
+    /// Target time between blocks, in milliseconds (a node may override it).
+    pub block_time_ms: u64,
+    /// Most gas one block may use.
+    pub gas_limit: u64,
+    /// Base fee per gas, in wei: the lowest gas price accepted.
+    pub base_fee_per_gas: u64,
+    /// The validators of the first epoch.
+    pub validators: Vec<GenesisValidator>,
+    /// Initial accounts.
+    pub alloc: BTreeMap<Address, GenesisAccount>,
+}
+
+impl Genesis {
+    /// The dev chain: one validator, the dev accounts funded.
+    pub fn dev() -> Self {
+        let validator = dev_validator();
+        let alloc = (0..DEV_ACCOUNT_COUNT)
+            .map(|i| {
+                let balance = U256::from(DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN);
+                (
+                    dev_account(i).address(),
+                    GenesisAccount {
+                        balance,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        Self {
+            chain_id: 31_337,
+            timestamp_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
+            epoch_length: 100,
+            block_time_ms: 1_000,
+            gas_limit: 60_000_000,
+            base_fee_per_gas: 1_000_000_000,
+            validators: vec![GenesisValidator {
+                public_key: validator.public_key(),
+                beneficiary: validator.address(),
+            }],
+            alloc,
+        }
+    }
+
+    /// Reads a genesis file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+        let genesis: Self = serde_json::from_str(&text).map_err(|source| NodeError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        genesis.validate()?;
+        Ok(genesis)
+    }
+
+    /// Writes the genesis file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|source| NodeError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        std::fs::write(path, text).map_err(|e| NodeError::io(path, e))
+    }
+
+    /// Checks the parameters make a working chain.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |m: &str| Err(NodeError::Genesis(m.to_string()));
+        if self.chain_id == 0 {
+            return fail("chainId must not be 0");
+        }
+        if self.epoch_length == 0 {
+            return fail("epochLength must be at least 1");
+        }
+        if self.block_time_ms == 0 {
+            return fail("blockTimeMs must be at least 1");
+        }
+        if self.gas_limit < 21_000 {
+            return fail("gasLimit must hold at least one transfer (21000)");
+        }
+        if self.validators.is_empty() {
+            return fail("at least one validator is needed");
+        }
+        Ok(())
+    }
+
+    /// A digest of the whole configuration. The genesis block has no parent, so its `parent`
+    /// field carries this: the genesis hash then commits to every parameter and allocation.
+    fn digest(&self) -> B256 {
+        // serde_json writes struct fields in declaration order and BTreeMaps in key order.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        B256::from(
+            *blake3::Hasher::new_derive_key("cairn genesis v1")
+                .update(&json)
+                .finalize()
+                .as_bytes(),
+        )
+    }
+
+    /// The genesis block (height 0): no transactions, the allocations as its state.
+    fn block(&self, state_root: B256) -> Block {
+        let header = Header {
+            chain_id: self.chain_id,
+            parent: self.digest(),
+            height: 0,
+            view: 0,
+            proposer: [0; 32],
+            beneficiary: Address::ZERO,
+            timestamp_ms: self.timestamp_ms,
+            tx_root: tx_root(&[]),
+            receipts_root: receipts_root(&[]),
+            state_root,
+            randomness: blake3::hash(&self.chain_id.to_le_bytes()).as_bytes().into(),
+            randomness_proof: Signature::from([0; 64]),
+            gas_used: 0,
+            gas_limit: self.gas_limit,
+            base_fee_per_gas: self.base_fee_per_gas,
+        };
+        Block {
+            header,
+            transactions: Vec::new(),
+        }
+    }
+
+    /// Writes the genesis block and state into an empty store, or checks that a store already
+    /// holds this chain. Returns the genesis block.
+    pub fn initialize(&self, store: &Store) -> Result<Block> {
+        self.validate()?;
+        if store.head()?.is_some() {
+            let (_, bytes) = store
+                .block(0)?
+                .ok_or_else(|| NodeError::Genesis("the store has no genesis block".into()))?;
+            let stored = Block::decode(&bytes)?;
+            store.check_genesis(self.block(stored.header.state_root).hash())?;
+            return Ok(stored);
+        }
+        let view = store.state();
+        let mut pending = PendingState::new(&view);
+        for (address, account) in &self.alloc {
+            pending.add_balance(*address, account.balance)?;
+            if let Some(code) = &account.code {
+                pending.set_code(*address, Bytecode::new_raw(code.clone()))?;
+            }
+            for (slot, value) in &account.storage {
+                pending.set_storage(*address, *slot, *value)?;
+            }
+        }
+        let tree = store.prepare_state_root(&pending)?;
+        let block = self.block(tree.root());
+        let commit = BlockCommit {
+            height: 0,
+            hash: block.hash(),
+            block: &block.encode(),
+            receipts: &BlockReceipts::default().encode(),
+            tx_hashes: &[],
+        };
+        store.commit_block(&commit, &pending, tree)?;
+        Ok(block)
+    }
+
+    /// The beneficiary of blocks proposed with `key`, if it is a genesis validator.
+    pub fn beneficiary_of(&self, key: &AccountKey) -> Option<Address> {
+        let public_key = key.public_key();
+        self.validators
+            .iter()
+            .find(|v| v.public_key == public_key)
+            .map(|v| v.beneficiary)
+    }
+}

@@ -1,0 +1,346 @@
+//! Pending transactions: checked on entry, ordered per sender by nonce, bounded.
+//!
+//! A transaction is admitted only if it could run in the next blocks: right chain, valid
+//! signature, enough gas for its intrinsic cost and no more than a block holds, a fee cap at
+//! or above the base fee, the sender's next nonce (counting its pending transactions), and a
+//! balance covering the worst case of all its pending transactions. Each refusal is a distinct
+//! [`TxRejection`] and leaves the pool unchanged.
+//!
+//! Blocks take transactions in arrival order across senders and nonce order within a sender.
+
+use std::collections::{BTreeMap, HashMap};
+
+use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
+
+use crate::error::{CodecError, TxRejection};
+use crate::execution::{SPEC, max_tx_gas};
+use crate::types::{Address, B256, Canonical, Transaction, U256};
+
+/// Limits of the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolConfig {
+    /// Most transactions held in total.
+    pub capacity: usize,
+    /// Most pending transactions of one sender.
+    pub per_sender: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 50_000,
+            per_sender: 256,
+        }
+    }
+}
+
+/// The chain parameters a transaction is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainRules {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Most gas one block may use.
+    pub block_gas_limit: u64,
+    /// Base fee per gas.
+    pub base_fee_per_gas: u64,
+}
+
+/// A sender's committed nonce and balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SenderState {
+    /// Next nonce according to the committed state.
+    pub nonce: u64,
+    /// Committed balance.
+    pub balance: U256,
+}
+
+#[derive(Debug, Clone)]
+struct PoolTx {
+    tx: Transaction,
+    hash: B256,
+    arrival: u64,
+}
+
+/// Gas a transaction needs before any code runs (the same rule revm applies).
+pub fn intrinsic_gas(tx: &Transaction) -> u64 {
+    let gas = calculate_initial_tx_gas(SPEC, &tx.body.input, tx.body.to.is_none(), 0, 0, 0, None);
+    (gas.initial_regular_gas + gas.initial_state_gas).max(gas.floor_gas)
+}
+
+/// The pool.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    config: MempoolConfig,
+    by_sender: BTreeMap<Address, BTreeMap<u64, PoolTx>>,
+    by_hash: HashMap<B256, (Address, u64)>,
+    next_arrival: u64,
+}
+
+impl Mempool {
+    /// An empty pool.
+    pub fn new(config: MempoolConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// Transactions held.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Whether a transaction is pending.
+    pub fn contains(&self, hash: &B256) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    /// A pending transaction by hash.
+    pub fn get(&self, hash: &B256) -> Option<&Transaction> {
+        let (sender, nonce) = self.by_hash.get(hash)?;
+        self.by_sender.get(sender)?.get(nonce).map(|p| &p.tx)
+    }
+
+    /// The nonce the sender's next transaction should carry, counting pending ones.
+    pub fn next_nonce(&self, sender: &Address, committed: u64) -> u64 {
+        self.by_sender
+            .get(sender)
+            .and_then(|queue| queue.last_key_value())
+            .map_or(committed, |(nonce, _)| (nonce + 1).max(committed))
+    }
+
+    /// Checks a transaction without keeping it.
+    pub fn check(
+        &self,
+        tx: &Transaction,
+        rules: &ChainRules,
+        sender_state: SenderState,
+    ) -> Result<(), TxRejection> {
+        let body = &tx.body;
+        if body.chain_id != rules.chain_id {
+            return Err(TxRejection::WrongChain {
+                expected: rules.chain_id,
+                got: body.chain_id,
+            });
+        }
+        let intrinsic = intrinsic_gas(tx);
+        if body.gas_limit < intrinsic {
+            return Err(TxRejection::GasLimitTooLow {
+                intrinsic,
+                got: body.gas_limit,
+            });
+        }
+        let max_gas = max_tx_gas(rules.block_gas_limit);
+        if body.gas_limit > max_gas {
+            return Err(TxRejection::GasLimitTooHigh {
+                max: max_gas,
+                got: body.gas_limit,
+            });
+        }
+        if body.max_fee_per_gas < u128::from(rules.base_fee_per_gas) {
+            return Err(TxRejection::FeeTooLow {
+                base_fee: rules.base_fee_per_gas,
+                got: body.max_fee_per_gas,
+            });
+        }
+        if body.max_priority_fee_per_gas > body.max_fee_per_gas {
+            return Err(TxRejection::TipAboveFeeCap {
+                priority: body.max_priority_fee_per_gas,
+                max_fee: body.max_fee_per_gas,
+            });
+        }
+        // The signature is checked after the cheap checks: it is the costly one.
+        if !tx.signature_is_valid() {
+            return Err(TxRejection::BadSignature);
+        }
+        let sender = tx.sender();
+        let hash = tx.hash();
+        if self.by_hash.contains_key(&hash) {
+            return Err(TxRejection::AlreadyKnown);
+        }
+        if body.nonce < sender_state.nonce {
+            return Err(TxRejection::NonceTooLow {
+                sender,
+                next: sender_state.nonce,
+                got: body.nonce,
+            });
+        }
+        let queue = self.by_sender.get(&sender);
+        let replaced = queue.and_then(|q| q.get(&body.nonce));
+        if let Some(old) = replaced
+            && !(bumped(old.tx.body.max_fee_per_gas, body.max_fee_per_gas)
+                && bumped(
+                    old.tx.body.max_priority_fee_per_gas,
+                    body.max_priority_fee_per_gas,
+                ))
+        {
+            return Err(TxRejection::ReplacementUnderpriced { nonce: body.nonce });
+        }
+        let next = self.next_nonce(&sender, sender_state.nonce);
+        if body.nonce > next {
+            return Err(TxRejection::NonceGap {
+                sender,
+                next,
+                got: body.nonce,
+            });
+        }
+        if replaced.is_none() {
+            let pending = queue.map_or(0, BTreeMap::len);
+            if pending >= self.config.per_sender {
+                return Err(TxRejection::SenderQueueFull {
+                    sender,
+                    limit: self.config.per_sender,
+                });
+            }
+            if self.len() >= self.config.capacity {
+                return Err(TxRejection::PoolFull {
+                    capacity: self.config.capacity,
+                });
+            }
+        }
+        let others: U256 = queue
+            .into_iter()
+            .flat_map(|q| q.values())
+            .filter(|p| p.tx.body.nonce != body.nonce)
+            .fold(U256::ZERO, |sum, p| sum.saturating_add(p.tx.max_cost()));
+        let cost = others.saturating_add(tx.max_cost());
+        if cost > sender_state.balance {
+            return Err(TxRejection::InsufficientFunds {
+                sender,
+                balance: sender_state.balance,
+                cost,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks and admits a transaction, replacing a pending one with the same nonce if the
+    /// new one pays enough more. Returns its hash.
+    pub fn insert(
+        &mut self,
+        tx: Transaction,
+        rules: &ChainRules,
+        sender_state: SenderState,
+    ) -> Result<B256, TxRejection> {
+        let size = tx.encode().len();
+        if size > Transaction::MAX_SIZE {
+            let max = Transaction::MAX_SIZE;
+            return Err(CodecError::TooLarge {
+                what: Transaction::NAME,
+                size,
+                max,
+            }
+            .into());
+        }
+        self.check(&tx, rules, sender_state)?;
+        let hash = tx.hash();
+        let sender = tx.sender();
+        let nonce = tx.body.nonce;
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        let entry = PoolTx { tx, hash, arrival };
+        if let Some(old) = self
+            .by_sender
+            .entry(sender)
+            .or_default()
+            .insert(nonce, entry)
+        {
+            self.by_hash.remove(&old.hash);
+        }
+        self.by_hash.insert(hash, (sender, nonce));
+        Ok(hash)
+    }
+
+    /// Transactions for the next block whose gas limits add up to at most `gas_budget`:
+    /// senders in order of their oldest pending transaction, taken round-robin so that one busy
+    /// sender cannot fill a block alone, each sender's in nonce order from its committed nonce.
+    pub fn select(
+        &self,
+        gas_budget: u64,
+        committed_nonce: impl Fn(&Address) -> u64,
+    ) -> Vec<Transaction> {
+        // Each sender's ready run: consecutive nonces starting at its committed nonce.
+        let mut runs: Vec<(u64, Vec<&PoolTx>)> = Vec::new();
+        for (sender, queue) in &self.by_sender {
+            let mut expected = committed_nonce(sender);
+            let mut run = Vec::new();
+            for (nonce, entry) in queue.range(expected..) {
+                if *nonce != expected {
+                    break;
+                }
+                run.push(entry);
+                expected += 1;
+            }
+            if let Some(first) = run.first() {
+                runs.push((first.arrival, run));
+            }
+        }
+        runs.sort_by_key(|(arrival, _)| *arrival);
+        let mut selected = Vec::new();
+        let mut gas_left = gas_budget;
+        let mut depth = 0;
+        loop {
+            let mut took = false;
+            for (_, run) in &mut runs {
+                let Some(entry) = run.get(depth) else {
+                    continue;
+                };
+                if entry.tx.body.gas_limit > gas_left {
+                    // Later nonces of this sender cannot go before this one: the run ends here.
+                    run.truncate(depth);
+                    continue;
+                }
+                gas_left -= entry.tx.body.gas_limit;
+                selected.push(entry.tx.clone());
+                took = true;
+            }
+            if !took {
+                return selected;
+            }
+            depth += 1;
+        }
+    }
+
+    /// Drops what a new block made obsolete: each listed sender's transactions below its new
+    /// committed nonce (those in the block, and any the block made stale).
+    pub fn prune(&mut self, committed: impl IntoIterator<Item = (Address, u64)>) {
+        for (sender, next) in committed {
+            let Some(queue) = self.by_sender.get_mut(&sender) else {
+                continue;
+            };
+            let kept = queue.split_off(&next);
+            for entry in std::mem::replace(queue, kept).into_values() {
+                self.by_hash.remove(&entry.hash);
+            }
+            if queue.is_empty() {
+                self.by_sender.remove(&sender);
+            }
+        }
+    }
+
+    /// Removes one transaction and every later one of the same sender (they can no longer run
+    /// in order). Used when a block proposer finds it cannot be included.
+    pub fn evict(&mut self, hash: &B256) {
+        let Some((sender, nonce)) = self.by_hash.get(hash).copied() else {
+            return;
+        };
+        if let Some(queue) = self.by_sender.get_mut(&sender) {
+            for (_, entry) in queue.split_off(&nonce) {
+                self.by_hash.remove(&entry.hash);
+            }
+            if queue.is_empty() {
+                self.by_sender.remove(&sender);
+            }
+        }
+    }
+}
+
+/// A replacement must raise a fee by at least 10%.
+fn bumped(old: u128, new: u128) -> bool {
+    new >= old.saturating_add(old / 10) && new > old
+}

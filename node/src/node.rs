@@ -1,0 +1,348 @@
+//! A running node: the chain, the mempool, the block producer and the RPC server.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::chain::{Chain, ProducedBlock};
+use crate::error::{NodeError, Result, TxRejection};
+use crate::execution::Sequential;
+use crate::genesis::Genesis;
+use crate::mempool::{Mempool, MempoolConfig};
+use crate::rpc::{CairnApiServer, RpcServer};
+use crate::types::{AccountKey, B256, Canonical, Transaction};
+
+/// File names inside a node's data directory.
+pub mod files {
+    /// The chain's genesis.
+    pub const GENESIS: &str = "genesis.json";
+    /// The validator's consensus key (hex secret).
+    pub const VALIDATOR_KEY: &str = "validator.key";
+    /// The RocksDB database.
+    pub const DATABASE: &str = "db";
+    /// The dev accounts `cairn dev` funds (address and private key).
+    pub const DEV_ACCOUNTS: &str = "dev-accounts.json";
+}
+
+/// How to run a node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Data directory (database, genesis, keys).
+    pub datadir: PathBuf,
+    /// The chain.
+    pub genesis: Genesis,
+    /// This node's validator key.
+    pub validator_key: AccountKey,
+    /// Where the JSON-RPC server listens (port 0 picks a free port).
+    pub rpc_addr: SocketAddr,
+    /// Time between blocks; the genesis value if `None`.
+    pub block_time: Option<Duration>,
+    /// Mempool limits.
+    pub mempool: MempoolConfig,
+}
+
+impl NodeConfig {
+    /// Reads the genesis and validator key from a data directory.
+    pub fn from_datadir(datadir: &Path, rpc_addr: SocketAddr) -> Result<Self> {
+        let genesis = Genesis::load(&datadir.join(files::GENESIS))?;
+        let validator_key = read_key(&datadir.join(files::VALIDATOR_KEY))?;
+        Ok(Self {
+            datadir: datadir.to_path_buf(),
+            genesis,
+            validator_key,
+            rpc_addr,
+            block_time: None,
+            mempool: MempoolConfig::default(),
+        })
+    }
+}
+
+/// Reads a hex private key file.
+pub fn read_key(path: &Path) -> Result<AccountKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+    AccountKey::from_hex(&text).map_err(|source| NodeError::Key {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes a hex private key file readable by its owner only.
+pub fn write_key(path: &Path, key: &AccountKey) -> Result<()> {
+    write_private(path, key.secret_hex().as_bytes())
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).map_err(|e| NodeError::io(path, e))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| NodeError::io(path, e))
+}
+
+/// Why a submitted transaction was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction is unacceptable.
+    #[error(transparent)]
+    Rejected(#[from] TxRejection),
+    /// The node failed while checking it.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// State shared by the RPC server and the block producer.
+#[derive(Debug)]
+pub struct Shared {
+    pub(crate) chain: Chain,
+    mempool: Mutex<Mempool>,
+    pub(crate) block_time_ms: u64,
+}
+
+impl Shared {
+    /// A chain with an empty mempool.
+    pub fn new(chain: Chain, mempool: MempoolConfig, block_time_ms: u64) -> Self {
+        Self {
+            chain,
+            mempool: Mutex::new(Mempool::new(mempool)),
+            block_time_ms,
+        }
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// The mempool, locked.
+    pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
+        // A panic while holding the lock leaves a consistent pool: every mutation is a
+        // single insert or removal.
+        self.mempool
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Decodes a raw transaction and admits it to the mempool.
+    pub fn submit_raw(&self, raw: &[u8]) -> std::result::Result<B256, SubmitError> {
+        let tx = Transaction::decode(raw).map_err(TxRejection::from)?;
+        self.submit(tx)
+    }
+
+    /// Admits a transaction to the mempool.
+    pub fn submit(&self, tx: Transaction) -> std::result::Result<B256, SubmitError> {
+        let sender = self.chain.sender_state(tx.sender())?;
+        Ok(self.mempool().insert(tx, &self.chain.rules(), sender)?)
+    }
+
+    /// Builds and commits the next block from the mempool, then drops from the pool what the
+    /// block included or made stale.
+    pub fn produce_block(&self, key: &AccountKey, timestamp_ms: u64) -> Result<ProducedBlock> {
+        let candidates = {
+            let view = self.chain.state();
+            let nonce_of = |address: &crate::types::Address| {
+                crate::chain::account_state(&view, *address)
+                    .map(|s| s.nonce)
+                    .unwrap_or(0)
+            };
+            self.mempool()
+                .select(self.chain.genesis().gas_limit, nonce_of)
+        };
+        let produced = self.chain.produce_block(key, timestamp_ms, &candidates)?;
+        let senders: BTreeSet<_> = candidates.iter().map(Transaction::sender).collect();
+        let view = self.chain.state();
+        let mut committed = Vec::with_capacity(senders.len());
+        for sender in senders {
+            committed.push((sender, crate::chain::account_state(&view, sender)?.nonce));
+        }
+        let mut mempool = self.mempool();
+        for (hash, _) in &produced.excluded {
+            mempool.evict(hash);
+        }
+        mempool.prune(committed);
+        Ok(produced)
+    }
+}
+
+/// Milliseconds since the Unix epoch by this machine's clock (only a proposer reads it, to
+/// stamp its block; execution and validation never do).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    shared: Arc<Shared>,
+    rpc_addr: SocketAddr,
+    rpc: ServerHandle,
+    producer: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Node {
+    /// Opens the chain, starts the RPC server and the block producer.
+    pub async fn launch(config: NodeConfig) -> Result<Self> {
+        let block_time = config
+            .block_time
+            .unwrap_or(Duration::from_millis(config.genesis.block_time_ms))
+            .max(Duration::from_millis(1));
+        let chain = Chain::open(
+            &config.datadir.join(files::DATABASE),
+            config.genesis,
+            Box::new(Sequential),
+        )?;
+        let shared = Arc::new(Shared::new(
+            chain,
+            config.mempool,
+            block_time.as_millis() as u64,
+        ));
+
+        // A raw transaction travels as hex: twice its size, plus the JSON around it.
+        let limits = ServerConfig::builder()
+            .max_request_body_size(2 * crate::types::MAX_TX_SIZE as u32 + 4096)
+            .max_connections(256)
+            .build();
+        let server = Server::builder()
+            .set_config(limits)
+            .build(config.rpc_addr)
+            .await
+            .map_err(|e| NodeError::Rpc {
+                addr: config.rpc_addr,
+                detail: e.to_string(),
+            })?;
+        let rpc_addr = server.local_addr().map_err(|e| NodeError::Rpc {
+            addr: config.rpc_addr,
+            detail: e.to_string(),
+        })?;
+        let rpc = server.start(RpcServer::new(shared.clone()).into_rpc());
+
+        let (stop, stopped) = watch::channel(false);
+        let producer = tokio::spawn(produce_blocks(
+            shared.clone(),
+            config.validator_key,
+            block_time,
+            stopped,
+        ));
+        Ok(Self {
+            shared,
+            rpc_addr,
+            rpc,
+            producer,
+            stop,
+        })
+    }
+
+    /// The address the RPC server listens on.
+    pub fn rpc_addr(&self) -> SocketAddr {
+        self.rpc_addr
+    }
+
+    /// The node's shared state.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops producing blocks and serving RPC, waiting for a block in progress to be committed.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.producer.await;
+        let _ = self.rpc.stop();
+        self.rpc.stopped().await;
+    }
+}
+
+async fn produce_blocks(
+    shared: Arc<Shared>,
+    key: AccountKey,
+    block_time: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(block_time);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let (shared, key) = (shared.clone(), key.clone());
+        let produced =
+            tokio::task::spawn_blocking(move || shared.produce_block(&key, now_ms())).await;
+        match produced {
+            Ok(Ok(block)) => {
+                let header = &block.block.header;
+                tracing::info!(
+                    height = header.height,
+                    hash = %header.hash(),
+                    txs = block.block.transactions.len(),
+                    gas = header.gas_used,
+                    "committed block"
+                );
+                for (hash, reason) in &block.excluded {
+                    tracing::warn!(%hash, reason, "dropped transaction that cannot run");
+                }
+            }
+            // The batch was not written: nothing is half-committed, so the next tick retries.
+            Ok(Err(error)) => tracing::error!(%error, "failed to produce a block"),
+            Err(error) => tracing::error!(%error, "block producer task failed"),
+        }
+    }
+}
+
+/// A funded dev account, as printed by `cairn dev` and written to `dev-accounts.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevAccount {
+    /// Address.
+    pub address: crate::types::Address,
+    /// Private key, `0x` hex.
+    pub private_key: String,
+}
+
+/// Prepares a dev data directory: on first use writes the dev genesis and validator key;
+/// always (re)writes `dev-accounts.json`. Returns the node configuration and the accounts.
+pub fn prepare_dev_datadir(
+    datadir: &Path,
+    rpc_addr: SocketAddr,
+) -> Result<(NodeConfig, Vec<DevAccount>)> {
+    std::fs::create_dir_all(datadir).map_err(|e| NodeError::io(datadir, e))?;
+    let genesis_path = datadir.join(files::GENESIS);
+    if !genesis_path.exists() {
+        Genesis::dev().save(&genesis_path)?;
+        write_key(
+            &datadir.join(files::VALIDATOR_KEY),
+            &crate::genesis::dev_validator(),
+        )?;
+    }
+    let accounts: Vec<DevAccount> = (0..crate::genesis::DEV_ACCOUNT_COUNT)
+        .map(|i| {
+            let key = crate::genesis::dev_account(i);
+            DevAccount {
+                address: key.address(),
+                private_key: key.secret_hex().to_string(),
+            }
+        })
+        .collect();
+    let path = datadir.join(files::DEV_ACCOUNTS);
+    let json = serde_json::to_vec_pretty(&accounts).map_err(|source| NodeError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    write_private(&path, &json)?;
+    Ok((NodeConfig::from_datadir(datadir, rpc_addr)?, accounts))
+}

@@ -1,0 +1,363 @@
+//! The JSON-RPC interface (`cairn_*` methods), server and typed client in one trait.
+
+use std::sync::Arc;
+
+use jsonrpsee::core::{RpcResult, async_trait};
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::ErrorObjectOwned;
+use revm::context::result::ExecutionResult;
+use serde::{Deserialize, Serialize};
+
+use crate::chain::CallRequest;
+use crate::error::NodeError;
+use crate::node::Shared;
+use crate::types::{Address, B256, Block, Bytes, Canonical, Header, Receipt, Transaction, U256};
+
+/// JSON-RPC error code for a transaction the mempool refused.
+pub const TX_REJECTED: i32 = -32000;
+/// JSON-RPC error code of a reverted call (as Ethereum nodes use).
+pub const EXECUTION_REVERTED: i32 = 3;
+/// JSON-RPC error code of a failure inside the node.
+pub const INTERNAL: i32 = -32603;
+
+/// A block by height, or the newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockId {
+    /// A height.
+    Number(u64),
+    /// `"latest"` or `"earliest"`.
+    Tag(BlockTag),
+}
+
+/// Named blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockTag {
+    /// The head.
+    Latest,
+    /// Genesis.
+    Earliest,
+}
+
+/// A block as the RPC returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockInfo {
+    /// Block hash.
+    pub hash: B256,
+    /// Header.
+    pub header: Header,
+    /// Transaction hashes, in order.
+    pub transactions: Vec<B256>,
+    /// Encoded size in bytes.
+    pub size: usize,
+}
+
+impl From<&Block> for BlockInfo {
+    fn from(block: &Block) -> Self {
+        Self {
+            hash: block.hash(),
+            header: block.header.clone(),
+            transactions: block.transactions.iter().map(Transaction::hash).collect(),
+            size: block.encode().len(),
+        }
+    }
+}
+
+/// A transaction with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxInfo {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Sender address.
+    pub from: Address,
+    /// The transaction.
+    pub transaction: Transaction,
+    /// Height of the including block; `None` while pending.
+    pub block_height: Option<u64>,
+    /// Position in that block.
+    pub index: Option<u32>,
+}
+
+/// A receipt with where its transaction is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptInfo {
+    /// Height of the including block.
+    pub block_height: u64,
+    /// Hash of that block.
+    pub block_hash: B256,
+    /// Position in the block.
+    pub index: u32,
+    /// Sender.
+    pub from: Address,
+    /// Recipient (`None` for a create).
+    pub to: Option<Address>,
+    /// The receipt.
+    #[serde(flatten)]
+    pub receipt: Receipt,
+}
+
+/// The node's view of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainStatus {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Genesis block hash.
+    pub genesis_hash: B256,
+    /// Head height.
+    pub height: u64,
+    /// Head hash.
+    pub head_hash: B256,
+    /// Highest final block (a single-validator chain finalizes every block it commits).
+    pub finalized_height: u64,
+    /// State root after the head.
+    pub state_root: B256,
+    /// Head timestamp (ms).
+    pub timestamp_ms: u64,
+    /// Transactions waiting in the mempool.
+    pub pending_transactions: usize,
+    /// Base fee per gas.
+    pub base_fee_per_gas: u64,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// Target block interval (ms).
+    pub block_time_ms: u64,
+    /// Blocks per epoch.
+    pub epoch_length: u64,
+}
+
+/// The result of a read-only call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallResult {
+    /// Returned data.
+    pub output: Bytes,
+    /// Gas the call used.
+    pub gas_used: u64,
+}
+
+/// The `cairn_*` JSON-RPC methods.
+#[rpc(server, client, namespace = "cairn")]
+pub trait CairnApi {
+    /// Submits a signed, canonically encoded transaction; returns its hash.
+    #[method(name = "sendRawTransaction")]
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+
+    /// Balance of an account at the head, in wei.
+    #[method(name = "getBalance")]
+    async fn get_balance(&self, address: Address) -> RpcResult<U256>;
+
+    /// Next nonce of an account: at the head, or counting its pending transactions.
+    #[method(name = "getNonce")]
+    async fn get_nonce(&self, address: Address, pending: Option<bool>) -> RpcResult<u64>;
+
+    /// Runs a call against the head state without a transaction.
+    #[method(name = "call")]
+    async fn call(&self, request: CallRequest) -> RpcResult<CallResult>;
+
+    /// The least gas limit with which the call succeeds.
+    #[method(name = "estimateGas")]
+    async fn estimate_gas(&self, request: CallRequest) -> RpcResult<u64>;
+
+    /// A block by height or tag.
+    #[method(name = "getBlockByNumber")]
+    async fn get_block_by_number(&self, id: BlockId) -> RpcResult<Option<BlockInfo>>;
+
+    /// A block by hash.
+    #[method(name = "getBlockByHash")]
+    async fn get_block_by_hash(&self, hash: B256) -> RpcResult<Option<BlockInfo>>;
+
+    /// A transaction, included or pending.
+    #[method(name = "getTransaction")]
+    async fn get_transaction(&self, hash: B256) -> RpcResult<Option<TxInfo>>;
+
+    /// The receipt of an included transaction.
+    #[method(name = "getReceipt")]
+    async fn get_receipt(&self, hash: B256) -> RpcResult<Option<ReceiptInfo>>;
+
+    /// Height, head, finality and parameters.
+    #[method(name = "chainStatus")]
+    async fn chain_status(&self) -> RpcResult<ChainStatus>;
+}
+
+/// The server side, over the node's shared state.
+pub struct RpcServer {
+    shared: Arc<Shared>,
+}
+
+impl RpcServer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+fn internal(error: NodeError) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INTERNAL, error.to_string(), None::<()>)
+}
+
+fn reverted(result: &ExecutionResult) -> ErrorObjectOwned {
+    match result {
+        ExecutionResult::Revert { output, .. } => ErrorObjectOwned::owned(
+            EXECUTION_REVERTED,
+            "execution reverted",
+            Some(output.clone()),
+        ),
+        ExecutionResult::Halt { reason, .. } => ErrorObjectOwned::owned(
+            EXECUTION_REVERTED,
+            format!("execution halted: {reason:?}"),
+            None::<()>,
+        ),
+        ExecutionResult::Success { .. } => {
+            ErrorObjectOwned::owned(INTERNAL, "call succeeded", None::<()>)
+        }
+    }
+}
+
+#[async_trait]
+impl CairnApiServer for RpcServer {
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        self.shared
+            .submit_raw(&raw)
+            .map_err(|rejection| match rejection {
+                crate::node::SubmitError::Rejected(r) => {
+                    ErrorObjectOwned::owned(TX_REJECTED, r.to_string(), None::<()>)
+                }
+                crate::node::SubmitError::Node(e) => internal(e),
+            })
+    }
+
+    async fn get_balance(&self, address: Address) -> RpcResult<U256> {
+        Ok(self
+            .shared
+            .chain
+            .sender_state(address)
+            .map_err(internal)?
+            .balance)
+    }
+
+    async fn get_nonce(&self, address: Address, pending: Option<bool>) -> RpcResult<u64> {
+        let committed = self
+            .shared
+            .chain
+            .sender_state(address)
+            .map_err(internal)?
+            .nonce;
+        if pending.unwrap_or(false) {
+            Ok(self.shared.mempool().next_nonce(&address, committed))
+        } else {
+            Ok(committed)
+        }
+    }
+
+    async fn call(&self, request: CallRequest) -> RpcResult<CallResult> {
+        let result = self.shared.chain.call(&request).map_err(internal)?;
+        if !result.is_success() {
+            return Err(reverted(&result));
+        }
+        let gas_used = result.tx_gas_used();
+        Ok(CallResult {
+            output: result.into_output().unwrap_or_default(),
+            gas_used,
+        })
+    }
+
+    async fn estimate_gas(&self, request: CallRequest) -> RpcResult<u64> {
+        match self.shared.chain.estimate_gas(&request).map_err(internal)? {
+            Ok(gas) => Ok(gas),
+            Err(result) => Err(reverted(&result)),
+        }
+    }
+
+    async fn get_block_by_number(&self, id: BlockId) -> RpcResult<Option<BlockInfo>> {
+        let height = match id {
+            BlockId::Number(height) => height,
+            BlockId::Tag(BlockTag::Latest) => self.shared.chain.head().map_err(internal)?.height,
+            BlockId::Tag(BlockTag::Earliest) => 0,
+        };
+        let block = self.shared.chain.block(height).map_err(internal)?;
+        Ok(block.as_ref().map(BlockInfo::from))
+    }
+
+    async fn get_block_by_hash(&self, hash: B256) -> RpcResult<Option<BlockInfo>> {
+        let block = self.shared.chain.block_by_hash(&hash).map_err(internal)?;
+        Ok(block.as_ref().map(BlockInfo::from))
+    }
+
+    async fn get_transaction(&self, hash: B256) -> RpcResult<Option<TxInfo>> {
+        let chain = &self.shared.chain;
+        if let Some(location) = chain.tx_location(&hash).map_err(internal)? {
+            let block = chain.block(location.height).map_err(internal)?;
+            let tx = block.and_then(|b| b.transactions.into_iter().nth(location.index as usize));
+            return Ok(tx.map(|transaction| TxInfo {
+                hash,
+                from: transaction.sender(),
+                transaction,
+                block_height: Some(location.height),
+                index: Some(location.index),
+            }));
+        }
+        Ok(self
+            .shared
+            .mempool()
+            .get(&hash)
+            .cloned()
+            .map(|transaction| TxInfo {
+                hash,
+                from: transaction.sender(),
+                transaction,
+                block_height: None,
+                index: None,
+            }))
+    }
+
+    async fn get_receipt(&self, hash: B256) -> RpcResult<Option<ReceiptInfo>> {
+        let chain = &self.shared.chain;
+        let Some(location) = chain.tx_location(&hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let block = chain.block(location.height).map_err(internal)?;
+        let receipts = chain.receipts(location.height).map_err(internal)?;
+        let index = location.index as usize;
+        let found = block
+            .and_then(|b| Some((b.hash(), b.transactions.into_iter().nth(index)?)))
+            .zip(receipts.and_then(|r| r.into_iter().nth(index)));
+        Ok(found.map(|((block_hash, tx), receipt)| ReceiptInfo {
+            block_height: location.height,
+            block_hash,
+            index: location.index,
+            from: tx.sender(),
+            to: tx.body.to,
+            receipt,
+        }))
+    }
+
+    async fn chain_status(&self) -> RpcResult<ChainStatus> {
+        let chain = &self.shared.chain;
+        let head = chain.head().map_err(internal)?;
+        let header = chain.head_header();
+        let genesis = chain.genesis();
+        let genesis_hash = chain
+            .block(0)
+            .map_err(internal)?
+            .map(|b| b.hash())
+            .unwrap_or_default();
+        Ok(ChainStatus {
+            chain_id: genesis.chain_id,
+            genesis_hash,
+            height: head.height,
+            head_hash: head.hash,
+            finalized_height: head.height,
+            state_root: head.state_root,
+            timestamp_ms: header.timestamp_ms,
+            pending_transactions: self.shared.mempool().len(),
+            base_fee_per_gas: genesis.base_fee_per_gas,
+            gas_limit: genesis.gas_limit,
+            block_time_ms: self.shared.block_time_ms,
+            epoch_length: genesis.epoch_length,
+        })
+    }
+}
