@@ -513,3 +513,180 @@ fn check<T: PartialEq + std::fmt::Display>(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use revm::DatabaseRef;
+
+    use super::*;
+    use crate::execution::Sequential;
+    use crate::genesis::{dev_account, dev_validator};
+    use crate::types::{TxBody, TxStatus};
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    /// Stores the first calldata word in slot 0 and logs it.
+    const STORE_AND_LOG: &[u8] = &[
+        0x60, 0x00, 0x35, 0x80, 0x60, 0x00, 0x55, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xa0,
+        0x00,
+    ];
+    /// Always reverts.
+    const REVERT: &[u8] = &[0x60, 0x00, 0x60, 0x00, 0xfd];
+    /// Returns the balance of the block's beneficiary.
+    const COINBASE_BALANCE: &[u8] =
+        &[0x41, 0x31, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3];
+
+    /// Init code that deploys `runtime`.
+    fn deploy(runtime: &[u8]) -> Bytes {
+        let len = u8::try_from(runtime.len()).unwrap();
+        let mut code = vec![0x60, len, 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3];
+        code.extend_from_slice(runtime);
+        code.into()
+    }
+
+    fn open(dir: &Path) -> Chain {
+        Chain::open(dir, Genesis::dev(), Box::new(Sequential)).unwrap()
+    }
+
+    fn tx(sender: u32, nonce: u64, to: Option<Address>, input: Bytes, gas_limit: u64) -> Transaction {
+        TxBody {
+            chain_id: Genesis::dev().chain_id,
+            nonce,
+            gas_limit,
+            max_fee_per_gas: 2_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to,
+            value: U256::from(1000),
+            input,
+        }
+        .sign(&dev_account(sender))
+    }
+
+    fn produce(chain: &Chain, txs: &[Transaction]) -> ProducedBlock {
+        let time = chain.head_header().timestamp_ms + 1000;
+        chain.produce_block(&dev_validator(), time, txs).unwrap()
+    }
+
+    fn balance(chain: &Chain, address: Address) -> U256 {
+        chain.sender_state(address).unwrap().balance
+    }
+
+    #[test]
+    fn fees_reach_the_beneficiary_only_after_the_last_transaction() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let chain = open(dir.path());
+        let beneficiary = dev_validator().address();
+        let created = produce(&chain, &[tx(0, 0, None, deploy(COINBASE_BALANCE), 200_000)]);
+        let contract = created.receipts[0].contract_address.ok_or("no contract")?;
+        let before = balance(&chain, beneficiary);
+        assert!(!before.is_zero(), "the deployment's fee was paid");
+
+        let block = produce(
+            &chain,
+            &[tx(1, 0, Some(Address::repeat_byte(9)), Bytes::new(), 21_000), tx(2, 0, Some(contract), Bytes::new(), 100_000)],
+        );
+        assert_eq!(block.receipts.len(), 2);
+        let seen_by_second = U256::from_be_slice(&block.receipts[1].output);
+        assert_eq!(seen_by_second, before, "the first transaction's fee was not yet paid");
+        let fees: U256 = block.receipts.iter().map(|r| r.fee).sum();
+        assert_eq!(balance(&chain, beneficiary), before + fees);
+        // Effective price = base fee + tip of 1 wei.
+        assert_eq!(block.receipts[0].fee, U256::from(21_000u64 * 1_000_000_001));
+        Ok(())
+    }
+
+    #[test]
+    fn contracts_run_and_failures_are_recorded_or_excluded() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let chain = open(dir.path());
+        let created = produce(&chain, &[tx(0, 0, None, deploy(STORE_AND_LOG), 200_000), tx(0, 1, None, deploy(REVERT), 200_000)]);
+        let store = created.receipts[0].contract_address.ok_or("no contract")?;
+        let reverter = created.receipts[1].contract_address.ok_or("no contract")?;
+
+        let word = B256::with_last_byte(42);
+        let sender = dev_account(0).address();
+        let before = balance(&chain, sender);
+        let block = produce(
+            &chain,
+            &[
+                tx(0, 2, Some(store), word.0.to_vec().into(), 100_000),
+                tx(0, 3, Some(reverter), Bytes::new(), 100_000),
+                // Exactly the intrinsic gas: the call itself runs out of gas.
+                tx(0, 4, Some(store), word.0.to_vec().into(), crate::mempool::intrinsic_gas(&tx(0, 4, Some(store), word.0.to_vec().into(), 0))),
+                // Nonce 9 cannot run after 4: left out, changing nothing.
+                tx(0, 9, Some(store), Bytes::new(), 100_000),
+            ],
+        );
+        let statuses: Vec<&TxStatus> = block.receipts.iter().map(|r| &r.status).collect();
+        assert_eq!(statuses[..2], [&TxStatus::Success, &TxStatus::Revert]);
+        assert!(matches!(statuses[2], TxStatus::Halt(reason) if reason.contains("OutOfGas")));
+        assert_eq!(block.block.transactions.len(), 3);
+        assert_eq!(block.excluded.len(), 1);
+        assert_eq!(block.receipts[0].logs[0].data.as_ref(), word.as_slice());
+        assert_eq!(chain.state().storage_ref(store, U256::ZERO)?, U256::from(42));
+        assert_eq!(chain.sender_state(sender)?.nonce, 5);
+        let spent: U256 = block.receipts.iter().map(|r| r.fee).sum::<U256>() + U256::from(1000);
+        // Value moves only on success: the reverted and halted calls kept their 1000 wei.
+        assert_eq!(balance(&chain, sender), before - spent);
+        Ok(())
+    }
+
+    #[test]
+    fn imported_blocks_reexecute_to_the_same_state_and_tampering_is_refused() -> TestResult {
+        let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let producer = open(a.path());
+        let importer = open(b.path());
+        let mut blocks = Vec::new();
+        for round in 0..3u64 {
+            let txs: Vec<Transaction> = (0..4)
+                .map(|s| tx(s, round, Some(Address::repeat_byte(s as u8 + 1)), Bytes::new(), 21_000))
+                .collect();
+            blocks.push(produce(&producer, &txs).block);
+        }
+        let tampered = |change: fn(&mut Block)| {
+            let mut block = blocks[0].clone();
+            change(&mut block);
+            block
+        };
+        let bad_blocks = [
+            tampered(|b| b.header.state_root = B256::repeat_byte(1)),
+            tampered(|b| b.transactions[0].body.value = U256::from(1)),
+            tampered(|b| b.header.randomness = B256::repeat_byte(1)),
+            tampered(|b| b.header.gas_used += 1),
+            tampered(|b| b.header.height = 5),
+        ];
+        for bad in &bad_blocks {
+            assert!(importer.import_block(bad).is_err());
+            assert_eq!(importer.head()?.height, 0, "a refused block changed the head");
+        }
+        for block in &blocks {
+            importer.import_block(block)?;
+        }
+        assert_eq!(importer.head()?, producer.head()?);
+        assert!(importer.import_block(&blocks[0]).is_err(), "a block cannot be imported twice");
+        Ok(())
+    }
+
+    #[test]
+    fn calls_read_state_and_gas_estimates_are_tight() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let chain = open(dir.path());
+        let created = produce(&chain, &[tx(0, 0, None, deploy(STORE_AND_LOG), 200_000)]);
+        let store = created.receipts[0].contract_address.ok_or("no contract")?;
+        let transfer = CallRequest { to: Some(Address::repeat_byte(3)), ..Default::default() };
+        assert_eq!(chain.estimate_gas(&transfer)?.ok(), Some(21_000));
+
+        let request = CallRequest {
+            from: Some(dev_account(1).address()),
+            to: Some(store),
+            input: Some(B256::with_last_byte(7).0.to_vec().into()),
+            ..Default::default()
+        };
+        let estimate = chain.estimate_gas(&request)?.map_err(|r| format!("{r:?}"))?;
+        assert!(chain.call(&CallRequest { gas: Some(estimate), ..request.clone() })?.is_success());
+        assert!(!chain.call(&CallRequest { gas: Some(estimate - 1), ..request.clone() })?.is_success());
+        // A call changes nothing.
+        assert_eq!(chain.state().storage_ref(store, U256::ZERO)?, U256::ZERO);
+        Ok(())
+    }
+}

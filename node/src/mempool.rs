@@ -344,3 +344,155 @@ impl Mempool {
 fn bumped(old: u128, new: u128) -> bool {
     new >= old.saturating_add(old / 10) && new > old
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{AccountKey, Bytes, MAX_TX_SIZE, TxBody};
+
+    const RULES: ChainRules =
+        ChainRules { chain_id: 7, block_gas_limit: 1_000_000, base_fee_per_gas: 10 };
+
+    fn key(byte: u8) -> AccountKey {
+        AccountKey::from_bytes(&[byte; 32])
+    }
+
+    fn body(nonce: u64) -> TxBody {
+        TxBody {
+            chain_id: 7,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10,
+            max_priority_fee_per_gas: 0,
+            to: Some(Address::repeat_byte(0xee)),
+            value: U256::from(1),
+            input: Bytes::new(),
+        }
+    }
+
+    fn rich() -> SenderState {
+        SenderState { nonce: 0, balance: U256::from(10u64.pow(18)) }
+    }
+
+    #[test]
+    fn every_bad_transaction_gets_its_own_error_and_changes_nothing() {
+        let mut pool = Mempool::new(MempoolConfig { capacity: 10, per_sender: 3 });
+        let alice = key(1);
+        let first = pool.insert(body(0).sign(&alice), &RULES, rich()).unwrap();
+        let snapshot = |pool: &Mempool| (pool.len(), pool.select(u64::MAX, |_| 0));
+        let before = snapshot(&pool);
+
+        let mut forged = body(1).sign(&alice);
+        forged.body.value = U256::from(1000);
+        let cases: Vec<(Transaction, SenderState, fn(&TxRejection) -> bool)> = vec![
+            (forged, rich(), |e| matches!(e, TxRejection::BadSignature)),
+            (TxBody { chain_id: 8, ..body(1) }.sign(&alice), rich(), |e| {
+                matches!(e, TxRejection::WrongChain { expected: 7, got: 8 })
+            }),
+            (body(0).sign(&key(2)), SenderState { nonce: 1, ..rich() }, |e| {
+                matches!(e, TxRejection::NonceTooLow { next: 1, got: 0, .. })
+            }),
+            (body(5).sign(&alice), rich(), |e| matches!(e, TxRejection::NonceGap { next: 1, got: 5, .. })),
+            (body(0).sign(&key(3)), SenderState { nonce: 0, balance: U256::from(1000) }, |e| {
+                matches!(e, TxRejection::InsufficientFunds { .. })
+            }),
+            (TxBody { gas_limit: 20_999, ..body(1) }.sign(&alice), rich(), |e| {
+                matches!(e, TxRejection::GasLimitTooLow { intrinsic: 21_000, got: 20_999 })
+            }),
+            (TxBody { input: vec![1u8; 100].into(), ..body(1) }.sign(&alice), rich(), |e| {
+                matches!(e, TxRejection::GasLimitTooLow { intrinsic, .. } if *intrinsic > 21_000)
+            }),
+            (TxBody { gas_limit: 1_000_001, ..body(1) }.sign(&alice), rich(), |e| {
+                matches!(e, TxRejection::GasLimitTooHigh { max: 1_000_000, .. })
+            }),
+            (TxBody { max_fee_per_gas: 9, ..body(1) }.sign(&alice), rich(), |e| {
+                matches!(e, TxRejection::FeeTooLow { base_fee: 10, got: 9 })
+            }),
+            (TxBody { max_priority_fee_per_gas: 11, ..body(1) }.sign(&alice), rich(), |e| {
+                matches!(e, TxRejection::TipAboveFeeCap { .. })
+            }),
+            (body(0).sign(&alice), rich(), |e| matches!(e, TxRejection::AlreadyKnown)),
+            (TxBody { value: U256::from(2), ..body(0) }.sign(&alice), rich(), |e| {
+                matches!(e, TxRejection::ReplacementUnderpriced { nonce: 0 })
+            }),
+            (TxBody { input: vec![0u8; MAX_TX_SIZE].into(), gas_limit: 900_000, ..body(1) }.sign(&alice), rich(), |e| {
+                matches!(e, TxRejection::Encoding(CodecError::TooLarge { .. }))
+            }),
+        ];
+        let mut messages = std::collections::BTreeSet::new();
+        for (tx, state, expected) in cases {
+            let error = pool.insert(tx, &RULES, state).unwrap_err();
+            assert!(expected(&error), "unexpected refusal: {error:?}");
+            messages.insert(error.to_string());
+            assert_eq!(snapshot(&pool), before, "refusal {error} changed the pool");
+        }
+        assert_eq!(messages.len(), 13, "each refusal reads differently");
+        assert!(pool.contains(&first));
+    }
+
+    #[test]
+    fn pending_costs_add_up_against_the_balance() {
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let alice = key(1);
+        let one_tx = body(0).sign(&alice).max_cost();
+        let state = SenderState { nonce: 0, balance: one_tx * U256::from(2) };
+        pool.insert(body(0).sign(&alice), &RULES, state).unwrap();
+        pool.insert(body(1).sign(&alice), &RULES, state).unwrap();
+        let third = pool.insert(body(2).sign(&alice), &RULES, state).unwrap_err();
+        assert!(matches!(third, TxRejection::InsufficientFunds { .. }));
+        assert_eq!(pool.next_nonce(&alice.address(), 0), 2);
+    }
+
+    #[test]
+    fn limits_bound_the_pool() {
+        let mut pool = Mempool::new(MempoolConfig { capacity: 3, per_sender: 2 });
+        let alice = key(1);
+        pool.insert(body(0).sign(&alice), &RULES, rich()).unwrap();
+        pool.insert(body(1).sign(&alice), &RULES, rich()).unwrap();
+        let full = pool.insert(body(2).sign(&alice), &RULES, rich()).unwrap_err();
+        assert!(matches!(full, TxRejection::SenderQueueFull { limit: 2, .. }));
+        pool.insert(body(0).sign(&key(2)), &RULES, rich()).unwrap();
+        let full = pool.insert(body(0).sign(&key(3)), &RULES, rich()).unwrap_err();
+        assert_eq!(full, TxRejection::PoolFull { capacity: 3 });
+        assert_eq!(pool.len(), 3);
+    }
+
+    #[test]
+    fn a_replacement_must_raise_both_fees() {
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let alice = key(1);
+        let original = TxBody { max_fee_per_gas: 20, max_priority_fee_per_gas: 10, ..body(0) };
+        let old = pool.insert(original.clone().sign(&alice), &RULES, rich()).unwrap();
+        let fee_only = TxBody { max_fee_per_gas: 30, ..original.clone() };
+        assert!(pool.insert(fee_only.sign(&alice), &RULES, rich()).is_err());
+        let both = TxBody { max_fee_per_gas: 30, max_priority_fee_per_gas: 11, ..original };
+        let new = pool.insert(both.sign(&alice), &RULES, rich()).unwrap();
+        assert_eq!(pool.len(), 1);
+        assert!(pool.contains(&new) && !pool.contains(&old));
+    }
+
+    #[test]
+    fn selection_is_fair_ordered_and_within_the_gas_budget() {
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let (alice, bob) = (key(1), key(2));
+        for nonce in 0..3 {
+            pool.insert(body(nonce).sign(&alice), &RULES, rich()).unwrap();
+        }
+        pool.insert(body(0).sign(&bob), &RULES, rich()).unwrap();
+        let picked: Vec<(Address, u64)> =
+            pool.select(u64::MAX, |_| 0).iter().map(|t| (t.sender(), t.body.nonce)).collect();
+        let (a, b) = (alice.address(), bob.address());
+        assert_eq!(picked, vec![(a, 0), (b, 0), (a, 1), (a, 2)]);
+        assert_eq!(pool.select(2 * 21_000, |_| 0).len(), 2);
+        // Alice's committed nonce is already 1: her nonce-0 transaction is not offered.
+        let offered = pool.select(u64::MAX, |s| u64::from(*s == a));
+        assert_eq!(offered.len(), 3);
+
+        pool.prune([(a, 2)]);
+        assert_eq!(pool.len(), 2);
+        let evicted = body(0).sign(&bob).hash();
+        pool.evict(&evicted);
+        assert_eq!(pool.len(), 1);
+        assert!(!pool.contains(&evicted));
+    }
+}
