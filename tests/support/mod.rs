@@ -1,0 +1,107 @@
+//! Running real `cairn` processes for the integration tests.
+
+#![allow(dead_code)] // Each test file uses a different part of this module.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_node::node::DevAccount;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The `cairn` binary built for these tests.
+pub fn cairn() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+}
+
+/// A `cairn dev` process on an ephemeral loopback port.
+pub struct DevNode {
+    child: Child,
+    pub url: String,
+    pub datadir: PathBuf,
+}
+
+impl DevNode {
+    /// Starts `cairn dev` on `datadir` and waits for its RPC URL.
+    pub fn start(datadir: &Path, block_time_ms: u64) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut child = cairn()
+            .args(["dev", "--rpc-port", "0", "--block-time", &block_time_ms.to_string(), "--datadir"])
+            .arg(datadir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().ok_or("cairn dev exited before printing its RPC URL")??;
+            if let Some(url) = line.trim().strip_prefix("RPC") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the node never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self { child, url, datadir: datadir.to_path_buf() })
+    }
+
+    pub fn client(&self) -> HttpClient {
+        HttpClientBuilder::default().build(&self.url).expect("a valid loopback URL")
+    }
+
+    pub fn accounts(&self) -> Vec<DevAccount> {
+        let text = std::fs::read_to_string(self.datadir.join("dev-accounts.json")).expect("dev-accounts.json");
+        serde_json::from_str(&text).expect("dev accounts JSON")
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> Result<(), Box<dyn std::error::Error>> {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return if status.success() { Ok(()) } else { Err(format!("cairn dev exited with {status}").into()) };
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return Err("cairn dev did not stop within 20 s of SIGTERM".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Result<T, Box<dyn std::error::Error>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("condition not met within {timeout:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
