@@ -38,36 +38,97 @@ async fn bad_transactions_are_refused_distinctly_and_change_nothing() -> TestRes
     let poor = cairn_node::types::AccountKey::from_bytes(&[0x55; 32]);
 
     // One good transaction first, so that nonce 0 is stale afterwards.
-    let first = client.send_raw_transaction(transfer(0).sign(&alice).encode().into()).await?;
+    let first = client
+        .send_raw_transaction(transfer(0).sign(&alice).encode().into())
+        .await?;
     while client.get_receipt(first).await?.is_none() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let before = (client.get_balance(alice.address()).await?, client.get_nonce(alice.address(), Some(true)).await?);
+    let before = (
+        client.get_balance(alice.address()).await?,
+        client.get_nonce(alice.address(), Some(true)).await?,
+    );
 
     let mut forged = transfer(1).sign(&alice);
     forged.body.value = U256::from(10u64.pow(18));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("bad signature", forged.encode(), "bad signature"),
-        ("wrong chain", TxBody { chain_id: 1, ..transfer(1) }.sign(&alice).encode(), "wrong chain id"),
-        ("stale nonce", transfer(0).sign(&alice).encode(), "nonce too low"),
-        ("insufficient funds", transfer(0).sign(&poor).encode(), "insufficient funds"),
-        ("gas too low", TxBody { gas_limit: 20_000, ..transfer(1) }.sign(&alice).encode(), "gas limit 20000 is too low"),
-        ("oversized", TxBody { input: vec![1; MAX_TX_SIZE].into(), ..transfer(1) }.sign(&alice).encode(), "over the limit"),
+        (
+            "wrong chain",
+            TxBody {
+                chain_id: 1,
+                ..transfer(1)
+            }
+            .sign(&alice)
+            .encode(),
+            "wrong chain id",
+        ),
+        (
+            "stale nonce",
+            transfer(0).sign(&alice).encode(),
+            "nonce too low",
+        ),
+        (
+            "insufficient funds",
+            transfer(0).sign(&poor).encode(),
+            "insufficient funds",
+        ),
+        (
+            "gas too low",
+            TxBody {
+                gas_limit: 20_000,
+                ..transfer(1)
+            }
+            .sign(&alice)
+            .encode(),
+            "gas limit 20000 is too low",
+        ),
+        (
+            "oversized",
+            TxBody {
+                input: vec![1; MAX_TX_SIZE].into(),
+                ..transfer(1)
+            }
+            .sign(&alice)
+            .encode(),
+            "over the limit",
+        ),
         ("garbage", vec![1, 2, 3], "malformed"),
-        ("unknown version", { let mut b = transfer(1).sign(&alice).encode(); b[0] = 9; b }, "encoding version 9"),
+        (
+            "unknown version",
+            {
+                let mut b = transfer(1).sign(&alice).encode();
+                b[0] = 9;
+                b
+            },
+            "encoding version 9",
+        ),
     ];
     let mut messages = std::collections::BTreeSet::new();
     for (name, raw, expected) in cases {
-        let error = client.send_raw_transaction(raw.into()).await.err().ok_or(format!("{name} was accepted"))?;
-        let ClientError::Call(error) = error else { return Err(format!("{name}: {error}").into()) };
+        let error = client
+            .send_raw_transaction(raw.into())
+            .await
+            .err()
+            .ok_or(format!("{name} was accepted"))?;
+        let ClientError::Call(error) = error else {
+            return Err(format!("{name}: {error}").into());
+        };
         assert_eq!(error.code(), TX_REJECTED, "{name}");
-        assert!(error.message().contains(expected), "{name}: {}", error.message());
+        assert!(
+            error.message().contains(expected),
+            "{name}: {}",
+            error.message()
+        );
         messages.insert(error.message().to_string());
     }
     assert_eq!(messages.len(), 8, "every refusal reads differently");
     let status = client.chain_status().await?;
     assert_eq!(status.pending_transactions, 0);
-    let after = (client.get_balance(alice.address()).await?, client.get_nonce(alice.address(), Some(true)).await?);
+    let after = (
+        client.get_balance(alice.address()).await?,
+        client.get_nonce(alice.address(), Some(true)).await?,
+    );
     assert_eq!(after, before);
     assert!(client.get_balance(poor.address()).await?.is_zero());
     node.shutdown().await;

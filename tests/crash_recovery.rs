@@ -20,7 +20,7 @@ async fn sigkill_under_load_loses_no_committed_block() -> TestResult {
     let dir = tempfile::tempdir()?;
     let datadir = dir.path().join("chain");
     let node = DevNode::start(&datadir, 50)?;
-    let client = node.client();
+    let client = node.client()?;
     let genesis = Genesis::dev();
 
     // Stream transfers from several senders; remember every receipt the node reports.
@@ -41,7 +41,9 @@ async fn sigkill_under_load_loses_no_committed_block() -> TestResult {
                 value: U256::from(round + 1),
                 input: Default::default(),
             };
-            let hash = client.send_raw_transaction(body.sign(&dev_account(sender)).encode().into()).await?;
+            let hash = client
+                .send_raw_transaction(body.sign(&dev_account(sender)).encode().into())
+                .await?;
             nonces[sender as usize] += 1;
             outstanding.push(hash);
         }
@@ -57,18 +59,31 @@ async fn sigkill_under_load_loses_no_committed_block() -> TestResult {
         outstanding = still_pending;
         round += 1;
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert!(started.elapsed() < Duration::from_secs(60), "the node stopped including transactions");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the node stopped including transactions"
+        );
     }
     // Killed while transactions are still being sent and blocks produced.
     node.kill();
 
     let node = DevNode::start(&datadir, 50)?;
-    let client = node.client();
+    let client = node.client()?;
     for (hash, (height, block_hash)) in &reported {
-        let receipt = client.get_receipt(*hash).await?.ok_or("a reported transaction vanished")?;
-        assert_eq!((receipt.block_height, receipt.block_hash), (*height, *block_hash));
+        let receipt = client
+            .get_receipt(*hash)
+            .await?
+            .ok_or("a reported transaction vanished")?;
+        assert_eq!(
+            (receipt.block_height, receipt.block_hash),
+            (*height, *block_hash)
+        );
     }
-    let highest = reported.values().map(|(h, _)| *h).max().ok_or("no receipts")?;
+    let highest = reported
+        .values()
+        .map(|(h, _)| *h)
+        .max()
+        .ok_or("no receipts")?;
     eventually(Duration::from_secs(10), || async {
         let status = client.chain_status().await.ok()?;
         (status.height > highest).then_some(())
@@ -78,7 +93,11 @@ async fn sigkill_under_load_loses_no_committed_block() -> TestResult {
 
     // Re-execute every stored block from genesis on a fresh database: it must accept each block
     // (same receipts, gas and state root) and end in the same head.
-    let stored = Chain::open(&datadir.join("db"), Genesis::load(&datadir.join("genesis.json"))?, Box::new(Sequential))?;
+    let stored = Chain::open(
+        &datadir.join("db"),
+        Genesis::load(&datadir.join("genesis.json"))?,
+        Box::new(Sequential),
+    )?;
     let replay_dir = tempfile::tempdir()?;
     let replayed = Chain::open(replay_dir.path(), genesis, Box::new(Sequential))?;
     let head = stored.head()?;
@@ -89,7 +108,10 @@ async fn sigkill_under_load_loses_no_committed_block() -> TestResult {
     assert_eq!(replayed.head()?, head);
     for sender in 0..SENDERS {
         let address = dev_account(sender).address();
-        assert_eq!(replayed.sender_state(address)?, stored.sender_state(address)?);
+        assert_eq!(
+            replayed.sender_state(address)?,
+            stored.sender_state(address)?
+        );
     }
     Ok(())
 }

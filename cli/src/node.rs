@@ -210,6 +210,7 @@ pub fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
         text.push_str(&row("execution (revm)", report.execution_ms));
         text.push_str(&row("state root (JMT)", report.state_root_ms));
         text.push_str(&row("commit (RocksDB)", report.commit_ms));
+        text.push_str(&row("block assembly", report.block_assembly_ms));
         text.push_str(&row("total", report.total_ms));
         text
     })

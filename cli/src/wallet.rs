@@ -210,8 +210,7 @@ fn read_private_key(path: &Path) -> anyhow::Result<AccountKey> {
     let text = Zeroizing::new(
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     );
-    Ok(AccountKey::from_hex(&text)
-        .with_context(|| format!("{} holds no private key", path.display()))?)
+    AccountKey::from_hex(&text).with_context(|| format!("{} holds no private key", path.display()))
 }
 
 enum Sent {

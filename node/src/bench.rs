@@ -31,6 +31,9 @@ pub struct TransferReport {
     pub state_root_ms: f64,
     /// Writing the blocks to RocksDB.
     pub commit_ms: f64,
+    /// The rest of block production: picking transactions from the mempool, assembling and
+    /// encoding blocks, pruning the mempool.
+    pub block_assembly_ms: f64,
     /// Everything from the first submission to the last commit.
     pub total_ms: f64,
     /// Transactions per second, submission to commit.
@@ -149,6 +152,7 @@ pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
         execution_ms: ms(execute),
         state_root_ms: ms(state_root),
         commit_ms: ms(commit),
+        block_assembly_ms: ms(total.saturating_sub(admission + execute + state_root + commit)),
         total_ms: ms(total),
         tx_per_sec: count as f64 / total.as_secs_f64(),
     })

@@ -264,7 +264,7 @@ impl Chain {
             proposer: key.public_key(),
             beneficiary,
             timestamp_ms: timestamp_ms.max(parent.timestamp_ms),
-            tx_root: tx_root(&transactions),
+            tx_root: tx_root(&receipts.iter().map(|r| r.tx_hash).collect::<Vec<_>>()),
             receipts_root: receipts_root(&receipts),
             state_root: tree.root(),
             randomness,
@@ -335,8 +335,8 @@ impl Chain {
             header.randomness_is_valid(),
             "randomness is not the proposer's signature",
         )?;
-        let computed_tx_root = tx_root(&block.transactions);
-        check("transactions root", header.tx_root, computed_tx_root)?;
+        let tx_hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
+        check("transactions root", header.tx_root, tx_root(&tx_hashes))?;
         for (index, tx) in block.transactions.iter().enumerate() {
             if !tx.signature_is_valid() {
                 return Err(InvalidBlock::Transaction {
@@ -391,7 +391,8 @@ impl Chain {
         pending: &PendingState<'_>,
         tree: cairn_storage::TreeUpdate,
     ) -> Result<()> {
-        let tx_hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
+        // Each receipt carries its transaction's hash: no need to hash the block again.
+        let tx_hashes: Vec<B256> = receipts.iter().map(|r| r.tx_hash).collect();
         let commit = BlockCommit {
             height: block.header.height,
             hash: block.hash(),
@@ -533,13 +534,14 @@ mod tests {
     /// Always reverts.
     const REVERT: &[u8] = &[0x60, 0x00, 0x60, 0x00, 0xfd];
     /// Returns the balance of the block's beneficiary.
-    const COINBASE_BALANCE: &[u8] =
-        &[0x41, 0x31, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3];
+    const COINBASE_BALANCE: &[u8] = &[0x41, 0x31, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3];
 
     /// Init code that deploys `runtime`.
     fn deploy(runtime: &[u8]) -> Bytes {
         let len = u8::try_from(runtime.len()).unwrap();
-        let mut code = vec![0x60, len, 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3];
+        let mut code = vec![
+            0x60, len, 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3,
+        ];
         code.extend_from_slice(runtime);
         code.into()
     }
@@ -548,7 +550,13 @@ mod tests {
         Chain::open(dir, Genesis::dev(), Box::new(Sequential)).unwrap()
     }
 
-    fn tx(sender: u32, nonce: u64, to: Option<Address>, input: Bytes, gas_limit: u64) -> Transaction {
+    fn tx(
+        sender: u32,
+        nonce: u64,
+        to: Option<Address>,
+        input: Bytes,
+        gas_limit: u64,
+    ) -> Transaction {
         TxBody {
             chain_id: Genesis::dev().chain_id,
             nonce,
@@ -583,11 +591,17 @@ mod tests {
 
         let block = produce(
             &chain,
-            &[tx(1, 0, Some(Address::repeat_byte(9)), Bytes::new(), 21_000), tx(2, 0, Some(contract), Bytes::new(), 100_000)],
+            &[
+                tx(1, 0, Some(Address::repeat_byte(9)), Bytes::new(), 21_000),
+                tx(2, 0, Some(contract), Bytes::new(), 100_000),
+            ],
         );
         assert_eq!(block.receipts.len(), 2);
         let seen_by_second = U256::from_be_slice(&block.receipts[1].output);
-        assert_eq!(seen_by_second, before, "the first transaction's fee was not yet paid");
+        assert_eq!(
+            seen_by_second, before,
+            "the first transaction's fee was not yet paid"
+        );
         let fees: U256 = block.receipts.iter().map(|r| r.fee).sum();
         assert_eq!(balance(&chain, beneficiary), before + fees);
         // Effective price = base fee + tip of 1 wei.
@@ -599,7 +613,13 @@ mod tests {
     fn contracts_run_and_failures_are_recorded_or_excluded() -> TestResult {
         let dir = tempfile::tempdir()?;
         let chain = open(dir.path());
-        let created = produce(&chain, &[tx(0, 0, None, deploy(STORE_AND_LOG), 200_000), tx(0, 1, None, deploy(REVERT), 200_000)]);
+        let created = produce(
+            &chain,
+            &[
+                tx(0, 0, None, deploy(STORE_AND_LOG), 200_000),
+                tx(0, 1, None, deploy(REVERT), 200_000),
+            ],
+        );
         let store = created.receipts[0].contract_address.ok_or("no contract")?;
         let reverter = created.receipts[1].contract_address.ok_or("no contract")?;
 
@@ -612,7 +632,19 @@ mod tests {
                 tx(0, 2, Some(store), word.0.to_vec().into(), 100_000),
                 tx(0, 3, Some(reverter), Bytes::new(), 100_000),
                 // Exactly the intrinsic gas: the call itself runs out of gas.
-                tx(0, 4, Some(store), word.0.to_vec().into(), crate::mempool::intrinsic_gas(&tx(0, 4, Some(store), word.0.to_vec().into(), 0))),
+                tx(
+                    0,
+                    4,
+                    Some(store),
+                    word.0.to_vec().into(),
+                    crate::mempool::intrinsic_gas(&tx(
+                        0,
+                        4,
+                        Some(store),
+                        word.0.to_vec().into(),
+                        0,
+                    )),
+                ),
                 // Nonce 9 cannot run after 4: left out, changing nothing.
                 tx(0, 9, Some(store), Bytes::new(), 100_000),
             ],
@@ -623,7 +655,10 @@ mod tests {
         assert_eq!(block.block.transactions.len(), 3);
         assert_eq!(block.excluded.len(), 1);
         assert_eq!(block.receipts[0].logs[0].data.as_ref(), word.as_slice());
-        assert_eq!(chain.state().storage_ref(store, U256::ZERO)?, U256::from(42));
+        assert_eq!(
+            chain.state().storage_ref(store, U256::ZERO)?,
+            U256::from(42)
+        );
         assert_eq!(chain.sender_state(sender)?.nonce, 5);
         let spent: U256 = block.receipts.iter().map(|r| r.fee).sum::<U256>() + U256::from(1000);
         // Value moves only on success: the reverted and halted calls kept their 1000 wei.
@@ -639,7 +674,15 @@ mod tests {
         let mut blocks = Vec::new();
         for round in 0..3u64 {
             let txs: Vec<Transaction> = (0..4)
-                .map(|s| tx(s, round, Some(Address::repeat_byte(s as u8 + 1)), Bytes::new(), 21_000))
+                .map(|s| {
+                    tx(
+                        s,
+                        round,
+                        Some(Address::repeat_byte(s as u8 + 1)),
+                        Bytes::new(),
+                        21_000,
+                    )
+                })
                 .collect();
             blocks.push(produce(&producer, &txs).block);
         }
@@ -657,13 +700,20 @@ mod tests {
         ];
         for bad in &bad_blocks {
             assert!(importer.import_block(bad).is_err());
-            assert_eq!(importer.head()?.height, 0, "a refused block changed the head");
+            assert_eq!(
+                importer.head()?.height,
+                0,
+                "a refused block changed the head"
+            );
         }
         for block in &blocks {
             importer.import_block(block)?;
         }
         assert_eq!(importer.head()?, producer.head()?);
-        assert!(importer.import_block(&blocks[0]).is_err(), "a block cannot be imported twice");
+        assert!(
+            importer.import_block(&blocks[0]).is_err(),
+            "a block cannot be imported twice"
+        );
         Ok(())
     }
 
@@ -673,7 +723,10 @@ mod tests {
         let chain = open(dir.path());
         let created = produce(&chain, &[tx(0, 0, None, deploy(STORE_AND_LOG), 200_000)]);
         let store = created.receipts[0].contract_address.ok_or("no contract")?;
-        let transfer = CallRequest { to: Some(Address::repeat_byte(3)), ..Default::default() };
+        let transfer = CallRequest {
+            to: Some(Address::repeat_byte(3)),
+            ..Default::default()
+        };
         assert_eq!(chain.estimate_gas(&transfer)?.ok(), Some(21_000));
 
         let request = CallRequest {
@@ -682,9 +735,25 @@ mod tests {
             input: Some(B256::with_last_byte(7).0.to_vec().into()),
             ..Default::default()
         };
-        let estimate = chain.estimate_gas(&request)?.map_err(|r| format!("{r:?}"))?;
-        assert!(chain.call(&CallRequest { gas: Some(estimate), ..request.clone() })?.is_success());
-        assert!(!chain.call(&CallRequest { gas: Some(estimate - 1), ..request.clone() })?.is_success());
+        let estimate = chain
+            .estimate_gas(&request)?
+            .map_err(|r| format!("{r:?}"))?;
+        assert!(
+            chain
+                .call(&CallRequest {
+                    gas: Some(estimate),
+                    ..request.clone()
+                })?
+                .is_success()
+        );
+        assert!(
+            !chain
+                .call(&CallRequest {
+                    gas: Some(estimate - 1),
+                    ..request.clone()
+                })?
+                .is_success()
+        );
         // A call changes nothing.
         assert_eq!(chain.state().storage_ref(store, U256::ZERO)?, U256::ZERO);
         Ok(())

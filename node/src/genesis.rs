@@ -159,6 +159,15 @@ impl Genesis {
         if self.validators.is_empty() {
             return fail("at least one validator is needed");
         }
+        if let Some(address) = self
+            .alloc
+            .keys()
+            .find(|a| cairn_reward_contracts::is_reserved(a))
+        {
+            return Err(NodeError::Genesis(format!(
+                "alloc holds {address}, a precompile or predeploy address; use another address"
+            )));
+        }
         Ok(())
     }
 
@@ -243,5 +252,71 @@ impl Genesis {
             .iter()
             .find(|v| v.public_key == public_key)
             .map(|v| v.beneficiary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::U256;
+
+    #[test]
+    fn genesis_round_trips_and_a_datadir_refuses_another_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = Genesis::dev();
+        let path = dir.path().join("genesis.json");
+        genesis.save(&path).unwrap();
+        assert_eq!(Genesis::load(&path).unwrap(), genesis);
+
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let block = genesis.initialize(&store).unwrap();
+        assert_eq!(
+            genesis.initialize(&store).unwrap(),
+            block,
+            "reopening is idempotent"
+        );
+        let mut other = genesis.clone();
+        other.alloc.values_mut().next().unwrap().balance += U256::from(1);
+        let error = other.initialize(&store).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("belongs to a chain with genesis"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn invalid_genesis_files_are_explained() {
+        let mut reserved = Genesis::dev();
+        reserved
+            .alloc
+            .insert(Address::with_last_byte(1), GenesisAccount::default());
+        assert!(
+            reserved
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("precompile")
+        );
+        let no_validators = Genesis {
+            validators: vec![],
+            ..Genesis::dev()
+        };
+        assert!(no_validators.validate().is_err());
+        let zero_chain = Genesis {
+            chain_id: 0,
+            ..Genesis::dev()
+        };
+        assert!(zero_chain.validate().is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genesis.json");
+        std::fs::write(&path, "{\"chainId\": 1}").unwrap();
+        assert!(
+            Genesis::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("genesis.json")
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::execution::Sequential;
 use crate::genesis::Genesis;
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::rpc::{CairnApiServer, RpcServer};
-use crate::types::{AccountKey, B256, Canonical, Transaction};
+use crate::types::{AccountKey, B256, Canonical, Transaction, VerifiedTransaction};
 
 /// File names inside a node's data directory.
 pub mod files {
@@ -141,8 +141,10 @@ impl Shared {
         self.submit(tx)
     }
 
-    /// Admits a transaction to the mempool.
+    /// Admits a transaction to the mempool. The signature is checked before the pool is
+    /// locked, so that concurrent submissions verify in parallel.
     pub fn submit(&self, tx: Transaction) -> std::result::Result<B256, SubmitError> {
+        let tx = VerifiedTransaction::verify(tx).ok_or(TxRejection::BadSignature)?;
         let sender = self.chain.sender_state(tx.sender())?;
         Ok(self.mempool().insert(tx, &self.chain.rules(), sender)?)
     }

@@ -28,7 +28,14 @@ impl DevNode {
     /// Starts `cairn dev` on `datadir` and waits for its RPC URL.
     pub fn start(datadir: &Path, block_time_ms: u64) -> Result<Self, Box<dyn std::error::Error>> {
         let mut child = cairn()
-            .args(["dev", "--rpc-port", "0", "--block-time", &block_time_ms.to_string(), "--datadir"])
+            .args([
+                "dev",
+                "--rpc-port",
+                "0",
+                "--block-time",
+                &block_time_ms.to_string(),
+                "--datadir",
+            ])
             .arg(datadir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -37,23 +44,29 @@ impl DevNode {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
-            let line = lines.next().ok_or("cairn dev exited before printing its RPC URL")??;
+            let line = lines
+                .next()
+                .ok_or("cairn dev exited before printing its RPC URL")??;
             if let Some(url) = line.trim().strip_prefix("RPC") {
                 break url.trim().to_string();
             }
         };
         // Keep draining stdout so the node never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self { child, url, datadir: datadir.to_path_buf() })
+        Ok(Self {
+            child,
+            url,
+            datadir: datadir.to_path_buf(),
+        })
     }
 
-    pub fn client(&self) -> HttpClient {
-        HttpClientBuilder::default().build(&self.url).expect("a valid loopback URL")
+    pub fn client(&self) -> Result<HttpClient, Box<dyn std::error::Error>> {
+        Ok(HttpClientBuilder::default().build(&self.url)?)
     }
 
-    pub fn accounts(&self) -> Vec<DevAccount> {
-        let text = std::fs::read_to_string(self.datadir.join("dev-accounts.json")).expect("dev-accounts.json");
-        serde_json::from_str(&text).expect("dev accounts JSON")
+    pub fn accounts(&self) -> Result<Vec<DevAccount>, Box<dyn std::error::Error>> {
+        let text = std::fs::read_to_string(self.datadir.join("dev-accounts.json"))?;
+        Ok(serde_json::from_str(&text)?)
     }
 
     /// SIGKILL: no chance to clean up.
@@ -70,7 +83,11 @@ impl DevNode {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait()? {
-                return if status.success() { Ok(()) } else { Err(format!("cairn dev exited with {status}").into()) };
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("cairn dev exited with {status}").into())
+                };
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
@@ -89,7 +106,10 @@ impl Drop for DevNode {
 }
 
 /// Polls `check` until it returns `Some`, for at most `timeout`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Result<T, Box<dyn std::error::Error>>
+pub async fn eventually<T, F, Fut>(
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, Box<dyn std::error::Error>>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

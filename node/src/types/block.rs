@@ -126,12 +126,9 @@ fn list_root(context: &str, items: impl Iterator<Item = B256>) -> B256 {
     B256::from(*hasher.finalize().as_bytes())
 }
 
-/// The header's `tx_root` for these transactions.
-pub fn tx_root(transactions: &[Transaction]) -> B256 {
-    list_root(
-        "cairn transactions root v1",
-        transactions.iter().map(Transaction::hash),
-    )
+/// The header's `tx_root` for transactions with these hashes, in block order.
+pub fn tx_root(tx_hashes: &[B256]) -> B256 {
+    list_root("cairn transactions root v1", tx_hashes.iter().copied())
 }
 
 /// The header's `receipts_root` for these receipts.

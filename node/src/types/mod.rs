@@ -11,7 +11,7 @@ pub use codec::Canonical;
 pub use keys::{AccountKey, address_of};
 pub use receipt::{BlockReceipts, Log, Receipt, TxStatus};
 pub use revm::primitives::{Address, B256, Bytes, U256};
-pub use transaction::{MAX_TX_SIZE, Signature, Transaction, TxBody};
+pub use transaction::{MAX_TX_SIZE, Signature, Transaction, TxBody, VerifiedTransaction};
 
 #[cfg(test)]
 mod tests {
@@ -47,33 +47,54 @@ mod tests {
             u256(),
             proptest::collection::vec(any::<u8>(), 0..300),
         )
-            .prop_map(|(chain_id, nonce, gas_limit, max_fee, tip, to, value, input)| TxBody {
-                chain_id,
-                nonce,
-                gas_limit,
-                max_fee_per_gas: max_fee,
-                max_priority_fee_per_gas: tip,
-                to,
-                value,
-                input: input.into(),
-            })
+            .prop_map(
+                |(chain_id, nonce, gas_limit, max_fee, tip, to, value, input)| TxBody {
+                    chain_id,
+                    nonce,
+                    gas_limit,
+                    max_fee_per_gas: max_fee,
+                    max_priority_fee_per_gas: tip,
+                    to,
+                    value,
+                    input: input.into(),
+                },
+            )
     }
 
     fn transaction() -> impl Strategy<Value = Transaction> {
-        (body(), any::<[u8; 32]>(), signature())
-            .prop_map(|(body, public_key, signature)| Transaction { body, public_key, signature })
+        (body(), any::<[u8; 32]>(), signature()).prop_map(|(body, public_key, signature)| {
+            Transaction {
+                body,
+                public_key,
+                signature,
+            }
+        })
     }
 
     fn header() -> impl Strategy<Value = Header> {
         (
-            (any::<u64>(), hash(), any::<u64>(), any::<u64>(), any::<[u8; 32]>(), address()),
+            (
+                any::<u64>(),
+                hash(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<[u8; 32]>(),
+                address(),
+            ),
             (any::<u64>(), hash(), hash(), hash(), hash(), signature()),
             (any::<u64>(), any::<u64>(), any::<u64>()),
         )
             .prop_map(
                 |(
                     (chain_id, parent, height, view, proposer, beneficiary),
-                    (timestamp_ms, tx_root, receipts_root, state_root, randomness, randomness_proof),
+                    (
+                        timestamp_ms,
+                        tx_root,
+                        receipts_root,
+                        state_root,
+                        randomness,
+                        randomness_proof,
+                    ),
                     (gas_used, gas_limit, base_fee_per_gas),
                 )| Header {
                     chain_id,
@@ -96,8 +117,12 @@ mod tests {
     }
 
     fn block() -> impl Strategy<Value = Block> {
-        (header(), proptest::collection::vec(transaction(), 0..4))
-            .prop_map(|(header, transactions)| Block { header, transactions })
+        (header(), proptest::collection::vec(transaction(), 0..4)).prop_map(
+            |(header, transactions)| Block {
+                header,
+                transactions,
+            },
+        )
     }
 
     fn receipt() -> impl Strategy<Value = Receipt> {
@@ -106,50 +131,90 @@ mod tests {
             Just(TxStatus::Revert),
             "[a-zA-Z]{0,12}".prop_map(TxStatus::Halt),
         ];
-        let log = (address(), proptest::collection::vec(hash(), 0..4), proptest::collection::vec(any::<u8>(), 0..64))
-            .prop_map(|(address, topics, data)| Log { address, topics, data: data.into() });
-        (hash(), status, any::<u64>(), any::<u64>(), u256(), proptest::option::of(address()), proptest::collection::vec(log, 0..3))
-            .prop_map(|(tx_hash, status, gas_used, cumulative_gas_used, fee, contract_address, logs)| Receipt {
-                tx_hash,
-                status,
-                gas_used,
-                cumulative_gas_used,
-                fee,
-                contract_address,
-                output: Bytes::from_static(b"out"),
-                logs,
-            })
+        let log = (
+            address(),
+            proptest::collection::vec(hash(), 0..4),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(address, topics, data)| Log {
+                address,
+                topics,
+                data: data.into(),
+            });
+        (
+            hash(),
+            status,
+            any::<u64>(),
+            any::<u64>(),
+            u256(),
+            proptest::option::of(address()),
+            proptest::collection::vec(log, 0..3),
+        )
+            .prop_map(
+                |(tx_hash, status, gas_used, cumulative_gas_used, fee, contract_address, logs)| {
+                    Receipt {
+                        tx_hash,
+                        status,
+                        gas_used,
+                        cumulative_gas_used,
+                        fee,
+                        contract_address,
+                        output: Bytes::from_static(b"out"),
+                        logs,
+                    }
+                },
+            )
     }
 
     /// Round trip, then every way of damaging the bytes is an error and never a panic.
-    fn check_canonical<T: Canonical + PartialEq + std::fmt::Debug>(value: &T, cut: usize, junk: u8) {
+    fn check_canonical<T: Canonical + PartialEq + std::fmt::Debug>(
+        value: &T,
+        cut: usize,
+        junk: u8,
+    ) {
         let bytes = value.encode();
         assert_eq!(&T::decode(&bytes).unwrap(), value);
 
         let mut trailing = bytes.clone();
         trailing.push(junk);
-        assert!(matches!(T::decode(&trailing), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            T::decode(&trailing),
+            Err(CodecError::Malformed { .. })
+        ));
 
         let cut = cut % bytes.len();
-        assert!(T::decode(&bytes[..cut]).is_err(), "truncated to {cut} of {} bytes", bytes.len());
+        assert!(
+            T::decode(&bytes[..cut]).is_err(),
+            "truncated to {cut} of {} bytes",
+            bytes.len()
+        );
 
         let mut versioned = bytes.clone();
         versioned[0] = 2;
-        assert!(matches!(T::decode(&versioned), Err(CodecError::UnknownVersion { version: 2, .. })));
+        assert!(matches!(
+            T::decode(&versioned),
+            Err(CodecError::UnknownVersion { version: 2, .. })
+        ));
     }
 
     #[test]
     fn oversized_input_is_refused_before_decoding() {
         fn refused<T: Canonical + std::fmt::Debug>() {
             let oversized = vec![codec::ENCODING_V1; T::MAX_SIZE + 1];
-            assert!(matches!(T::decode(&oversized), Err(CodecError::TooLarge { .. })));
+            assert!(matches!(
+                T::decode(&oversized),
+                Err(CodecError::TooLarge { .. })
+            ));
         }
         refused::<Transaction>();
         refused::<Header>();
         refused::<Block>();
         refused::<Receipt>();
         refused::<BlockReceipts>();
-        assert!(matches!(Transaction::decode(&[]), Err(CodecError::Empty(_))));
+        assert!(matches!(
+            Transaction::decode(&[]),
+            Err(CodecError::Empty(_))
+        ));
     }
 
     proptest! {
@@ -212,7 +277,10 @@ mod tests {
         let tag = 1 + 8 + 8 + 8 + 16 + 16;
         assert_eq!(bytes[tag], 0);
         bytes[tag] = 2;
-        assert!(matches!(Transaction::decode(&bytes), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            Transaction::decode(&bytes),
+            Err(CodecError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -234,6 +302,12 @@ mod tests {
         let mut changed = tx.clone();
         changed.body.value = U256::from(6);
         assert!(!changed.signature_is_valid());
+        assert!(VerifiedTransaction::verify(changed.clone()).is_none());
+        let verified = VerifiedTransaction::verify(tx.clone()).unwrap();
+        assert_eq!(
+            (verified.hash(), verified.sender()),
+            (tx.hash(), key.address())
+        );
         let mut replayed = tx.clone();
         replayed.body.chain_id = 2;
         assert!(!replayed.signature_is_valid());

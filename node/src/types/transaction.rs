@@ -158,6 +158,41 @@ impl Transaction {
     }
 }
 
+/// A transaction whose signature has been checked, with its hash and sender computed once.
+/// The mempool admits only these, so the costly check happens before its lock is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedTransaction {
+    tx: Transaction,
+    hash: B256,
+    sender: Address,
+}
+
+impl VerifiedTransaction {
+    /// Checks the signature; `None` if it does not match the body and public key.
+    pub fn verify(tx: Transaction) -> Option<Self> {
+        tx.signature_is_valid().then(|| Self {
+            hash: tx.hash(),
+            sender: tx.sender(),
+            tx,
+        })
+    }
+
+    /// The transaction.
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// Its hash.
+    pub fn hash(&self) -> B256 {
+        self.hash
+    }
+
+    /// Its sender.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+}
+
 /// Serde of a 32-byte array as `0x` hex.
 pub(crate) mod hex_32 {
     use serde::{Deserialize, Deserializer, Serializer};
