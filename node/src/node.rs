@@ -145,8 +145,21 @@ impl Shared {
     /// locked, so that concurrent submissions verify in parallel.
     pub fn submit(&self, tx: Transaction) -> std::result::Result<B256, SubmitError> {
         let tx = VerifiedTransaction::verify(tx).ok_or(TxRejection::BadSignature)?;
+        // The sender's state is read under the pool's lock: the producer prunes the pool only
+        // after committing a block, so a state read here is never older than the pool. (Read
+        // before the lock, a block could commit and be pruned in between, and a valid next
+        // nonce would look like a gap.)
+        let mut mempool = self.mempool();
         let sender = self.chain.sender_state(tx.sender())?;
-        Ok(self.mempool().insert(tx, &self.chain.rules(), sender)?)
+        Ok(mempool.insert(tx, &self.chain.rules(), sender)?)
+    }
+
+    /// The nonce an account's next transaction should carry, counting its pending ones
+    /// (read under the pool's lock for the same reason as in [`Shared::submit`]).
+    pub fn pending_nonce(&self, address: crate::types::Address) -> Result<u64> {
+        let mempool = self.mempool();
+        let committed = self.chain.sender_state(address)?.nonce;
+        Ok(mempool.next_nonce(&address, committed))
     }
 
     /// Builds and commits the next block from the mempool, then drops from the pool what the

@@ -240,17 +240,15 @@ impl CairnApiServer for RpcServer {
     }
 
     async fn get_nonce(&self, address: Address, pending: Option<bool>) -> RpcResult<u64> {
-        let committed = self
+        if pending.unwrap_or(false) {
+            return self.shared.pending_nonce(address).map_err(internal);
+        }
+        Ok(self
             .shared
             .chain
             .sender_state(address)
             .map_err(internal)?
-            .nonce;
-        if pending.unwrap_or(false) {
-            Ok(self.shared.mempool().next_nonce(&address, committed))
-        } else {
-            Ok(committed)
-        }
+            .nonce)
     }
 
     async fn call(&self, request: CallRequest) -> RpcResult<CallResult> {
