@@ -11,7 +11,7 @@ use revm::{Context, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NodeError, Result};
-use crate::execution::{BlockContext, Executor, SPEC, TxOutcome, max_tx_gas};
+use crate::execution::{self, BlockContext, Executor, SPEC, TxOutcome, max_tx_gas};
 use crate::genesis::Genesis;
 use crate::mempool::{ChainRules, SenderState};
 use crate::types::{
@@ -240,6 +240,7 @@ impl Chain {
         let started = Instant::now();
         let state_view = self.store.state();
         let mut pending = PendingState::new(&state_view);
+        self.begin_block(&context, &mut pending)?;
         let outcomes = self.executor.execute(&context, candidates, &mut pending)?;
         let mut transactions = Vec::new();
         let mut receipts = Vec::new();
@@ -356,6 +357,7 @@ impl Chain {
         };
         let state_view = self.store.state();
         let mut pending = PendingState::new(&state_view);
+        self.begin_block(&context, &mut pending)?;
         let outcomes = self
             .executor
             .execute(&context, &block.transactions, &mut pending)?;
@@ -382,6 +384,14 @@ impl Chain {
         check("state root", header.state_root, tree.root())?;
         self.commit(block, &receipts, &pending, tree)?;
         Ok(receipts)
+    }
+
+    /// The chain's own calls at the start of a block (see [`execution::begin_block`]).
+    fn begin_block(&self, context: &BlockContext, pending: &mut PendingState<'_>) -> Result<()> {
+        for failure in execution::begin_block(context, self.genesis.epoch_length, pending)? {
+            tracing::warn!(height = context.height, "{failure}");
+        }
+        Ok(())
     }
 
     fn commit(
@@ -443,7 +453,8 @@ impl Chain {
             .with_db(revm::database_interface::WrapDatabaseRef(&view))
             .with_block(block)
             .with_cfg(cfg)
-            .build_mainnet();
+            .build_mainnet()
+            .with_precompiles(crate::precompiles::precompiles());
         match evm.transact(tx) {
             Ok(result) => Ok(result.result),
             Err(EVMError::Database(e)) => Err(e.into()),

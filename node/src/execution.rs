@@ -13,12 +13,14 @@ use cairn_storage::PendingState;
 use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction, Output};
 use revm::context::{BlockEnv, CfgEnv, ContextSetters, ContextTr, JournalTr, TxEnv};
 use revm::handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler};
+use revm::handler::{MainnetContext, MainnetEvm, SystemCallEvm};
 use revm::interpreter::interpreter_action::FrameInit;
 use revm::primitives::hardfork::SpecId;
 use revm::state::EvmState;
-use revm::{Context, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext};
+use revm::{Context, Database, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext};
 
 use crate::error::{NodeError, Result};
+use crate::precompiles::precompiles;
 use crate::types::{Address, B256, Bytes, Log, Receipt, Transaction, TxStatus, U256};
 
 /// The EVM rules Cairn runs.
@@ -92,6 +94,89 @@ pub trait Executor: Send + Sync {
     ) -> Result<Vec<TxOutcome>>;
 }
 
+/// An EVM over `db` for `block`, with Cairn's precompiles.
+pub fn evm<DB: Database>(db: DB, block: &BlockContext) -> MainnetEvm<MainnetContext<DB>> {
+    Context::mainnet()
+        .with_db(db)
+        .with_block(block.block_env())
+        .with_cfg(block.cfg_env())
+        .build_mainnet()
+        .with_precompiles(precompiles())
+}
+
+/// Runs one call from `caller` without a transaction: no signature, nonce or fee. Used for
+/// genesis initialization and the epoch-closing calls. Commits the call's changes on success;
+/// returns the result either way.
+pub fn system_call(
+    state: &mut PendingState<'_>,
+    block: &BlockContext,
+    caller: Address,
+    contract: Address,
+    input: Bytes,
+) -> Result<ExecutionResult> {
+    let mut evm = evm(&mut *state, block);
+    let outcome = evm.system_call_with_caller(caller, contract, input);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(EVMError::Database(e)) => return Err(e.into()),
+        Err(other) => {
+            return Err(NodeError::Execution(format!(
+                "system call to {contract}: {other}"
+            )));
+        }
+    };
+    if outcome.result.is_success() {
+        evm.ctx.db_mut().commit(outcome.state);
+    }
+    Ok(outcome.result)
+}
+
+/// What the chain itself does at the start of a block, before any transaction: at the first
+/// block of each epoch, close the epoch that ended (storage faults and the next epoch's seed,
+/// then the reward shares). Every node runs the same calls, so the state stays identical. A
+/// closing call that reverts changes nothing and is reported; the chain goes on.
+pub fn begin_block(
+    block: &BlockContext,
+    epoch_length: u64,
+    state: &mut PendingState<'_>,
+) -> Result<Vec<String>> {
+    use alloy_sol_types::SolCall;
+    use cairn_reward_contracts::bindings::{RewardPool, StorageMarket};
+    use cairn_reward_contracts::{REWARD_POOL, STORAGE_MARKET, SYSTEM};
+
+    if block.height == 0 || !block.height.is_multiple_of(epoch_length) {
+        return Ok(Vec::new());
+    }
+    let closed = block.height / epoch_length - 1;
+    let calls = [
+        (
+            STORAGE_MARKET,
+            StorageMarket::closeEpochCall { closed }.abi_encode(),
+        ),
+        (
+            REWARD_POOL,
+            RewardPool::closeEpochCall { epoch: closed }.abi_encode(),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (contract, input) in calls {
+        // A chain without the reward contracts has nothing to close.
+        if state
+            .basic(contract)?
+            .is_none_or(|account| account.is_empty_code_hash())
+        {
+            continue;
+        }
+        let result = system_call(state, block, SYSTEM, contract, input.into())?;
+        if !result.is_success() {
+            failures.push(format!(
+                "closing epoch {closed} at {contract} failed: {result:?}"
+            ));
+        }
+    }
+    Ok(failures)
+}
+
 /// revm's mainnet handler, except that the beneficiary is not paid per transaction.
 #[derive(Debug)]
 pub struct DeferredFeeHandler<EVM, ERROR, FRAME>(PhantomData<(EVM, ERROR, FRAME)>);
@@ -154,11 +239,7 @@ impl Executor for Sequential {
         let mut cumulative_gas = 0u64;
         let mut fees = U256::ZERO;
         {
-            let mut evm = Context::mainnet()
-                .with_db(&mut *state)
-                .with_block(block.block_env())
-                .with_cfg(block.cfg_env())
-                .build_mainnet();
+            let mut evm = evm(&mut *state, block);
             for tx in transactions {
                 if tx.body.gas_limit > block.gas_limit - cumulative_gas {
                     outcomes.push(TxOutcome::Excluded(
@@ -166,17 +247,12 @@ impl Executor for Sequential {
                     ));
                     continue;
                 }
-                evm.ctx.set_tx(tx_env(tx));
-                let result = DeferredFeeHandler::default().run(&mut evm);
-                let changes = evm.finalize();
-                let result = match result {
-                    Ok(result) => result,
-                    Err(EVMError::Transaction(invalid)) => {
-                        outcomes.push(TxOutcome::Excluded(describe_invalid(&invalid)));
+                let (result, changes) = match transact(&mut evm, tx)? {
+                    Ok(done) => done,
+                    Err(invalid) => {
+                        outcomes.push(TxOutcome::Excluded(invalid));
                         continue;
                     }
-                    Err(EVMError::Database(e)) => return Err(e.into()),
-                    Err(other) => return Err(NodeError::Execution(other.to_string())),
                 };
                 evm.ctx.db_mut().commit(changes);
                 let receipt = receipt(
@@ -196,8 +272,22 @@ impl Executor for Sequential {
     }
 }
 
-fn describe_invalid(invalid: &InvalidTransaction) -> String {
-    invalid.to_string()
+/// Runs one transaction without committing it: its result and the state it read and wrote
+/// (revm's journal, with original and present values), or why it cannot run at all.
+pub fn transact<DB: Database<Error = cairn_storage::StorageError>>(
+    evm: &mut MainnetEvm<MainnetContext<DB>>,
+    tx: &Transaction,
+) -> Result<std::result::Result<(ExecutionResult, EvmState), String>> {
+    evm.ctx.set_tx(tx_env(tx));
+    let result: std::result::Result<_, EVMError<_, InvalidTransaction>> =
+        DeferredFeeHandler::default().run(evm);
+    let changes = evm.finalize();
+    match result {
+        Ok(result) => Ok(Ok((result, changes))),
+        Err(EVMError::Transaction(invalid)) => Ok(Err(invalid.to_string())),
+        Err(EVMError::Database(e)) => Err(e.into()),
+        Err(other) => Err(NodeError::Execution(other.to_string())),
+    }
 }
 
 /// Builds the receipt of an executed transaction and adds its gas and fee to the block's.

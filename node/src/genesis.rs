@@ -49,8 +49,65 @@ pub struct GenesisValidator {
     /// Consensus public key (ed25519).
     #[serde(with = "hex_32")]
     pub public_key: [u8; 32],
-    /// Account credited with the fees of its blocks.
+    /// Account credited with the fees of its blocks; also its account in Staking.
     pub beneficiary: Address,
+    /// Tokens bonded for it in Staking at genesis (wei), on top of the allocations.
+    #[serde(default)]
+    pub stake: U256,
+}
+
+/// Parameters of the reward contracts predeployed at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContractsConfig {
+    /// Epochs between `unbond` and `withdraw`.
+    pub unbonding_epochs: u64,
+    /// Least bond of a validator (wei).
+    pub min_validator_stake: U256,
+    /// Least bond of a storage provider (wei).
+    pub min_storage_stake: U256,
+    /// Least bond of a compute provider (wei).
+    pub min_compute_stake: U256,
+    /// Chunks challenged per deal and epoch.
+    pub challenges_per_epoch: u32,
+    /// Missed epochs after which a deal is terminated.
+    pub max_faults: u32,
+    /// Slashed from a storage provider per missed epoch, paid to the client (wei).
+    pub fault_fee: U256,
+    /// Slashed from a storage provider when its deal is terminated, paid to the client (wei).
+    pub termination_slash: U256,
+    /// Blocks each stage of a compute job may take before anyone can expire it.
+    pub stage_timeout_blocks: u64,
+    /// Slashed from a compute provider or verifier found lying, paid to the honest one (wei).
+    pub liar_slash: U256,
+    /// Slashed from a compute party that let its stage time out (wei).
+    pub timeout_slash: U256,
+    /// Rewards shared per epoch by proven work (wei).
+    pub emission_per_epoch: U256,
+    /// The reward pool's genesis balance (wei).
+    pub reward_pool_endowment: U256,
+}
+
+impl ContractsConfig {
+    /// The dev chain's parameters.
+    pub fn dev() -> Self {
+        let crn = |n: u64| U256::from(n) * U256::from(TOKEN);
+        Self {
+            unbonding_epochs: 2,
+            min_validator_stake: crn(1_000),
+            min_storage_stake: crn(100),
+            min_compute_stake: crn(100),
+            challenges_per_epoch: 2,
+            max_faults: 3,
+            fault_fee: crn(10),
+            termination_slash: crn(50),
+            stage_timeout_blocks: 20,
+            liar_slash: crn(50),
+            timeout_slash: crn(10),
+            emission_per_epoch: crn(100),
+            reward_pool_endowment: crn(1_000_000),
+        }
+    }
 }
 
 /// An account at genesis.
@@ -88,6 +145,9 @@ pub struct Genesis {
     pub validators: Vec<GenesisValidator>,
     /// Initial accounts.
     pub alloc: BTreeMap<Address, GenesisAccount>,
+    /// The reward contracts, if this chain has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contracts: Option<ContractsConfig>,
 }
 
 impl Genesis {
@@ -109,15 +169,17 @@ impl Genesis {
         Self {
             chain_id: 31_337,
             timestamp_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
-            epoch_length: 100,
+            epoch_length: 30,
             block_time_ms: 1_000,
             gas_limit: 60_000_000,
             base_fee_per_gas: 1_000_000_000,
             validators: vec![GenesisValidator {
                 public_key: validator.public_key(),
                 beneficiary: validator.address(),
+                stake: U256::from(1_000u64) * U256::from(TOKEN),
             }],
             alloc,
+            contracts: Some(ContractsConfig::dev()),
         }
     }
 
@@ -184,6 +246,16 @@ impl Genesis {
         )
     }
 
+    /// The genesis block's randomness, the seed of epoch 0.
+    fn randomness(&self) -> B256 {
+        B256::from(
+            *blake3::Hasher::new_derive_key("cairn genesis randomness v1")
+                .update(self.digest().as_slice())
+                .finalize()
+                .as_bytes(),
+        )
+    }
+
     /// The genesis block (height 0): no transactions, the allocations as its state.
     fn block(&self, state_root: B256) -> Block {
         let header = Header {
@@ -197,7 +269,7 @@ impl Genesis {
             tx_root: tx_root(&[]),
             receipts_root: receipts_root(&[]),
             state_root,
-            randomness: blake3::hash(&self.chain_id.to_le_bytes()).as_bytes().into(),
+            randomness: self.randomness(),
             randomness_proof: Signature::from([0; 64]),
             gas_used: 0,
             gas_limit: self.gas_limit,
@@ -232,6 +304,9 @@ impl Genesis {
                 pending.set_storage(*address, *slot, *value)?;
             }
         }
+        if let Some(contracts) = &self.contracts {
+            self.install_contracts(contracts, &mut pending)?;
+        }
         let tree = store.prepare_state_root(&pending)?;
         let block = self.block(tree.root());
         let commit = BlockCommit {
@@ -243,6 +318,107 @@ impl Genesis {
         };
         store.commit_block(&commit, &pending, tree)?;
         Ok(block)
+    }
+
+    /// Installs the predeploys, funds them and initializes them with system calls.
+    fn install_contracts(
+        &self,
+        config: &ContractsConfig,
+        pending: &mut PendingState<'_>,
+    ) -> Result<()> {
+        use alloy_sol_types::SolCall;
+        use cairn_reward_contracts::bindings::{ComputeMarket, RewardPool, Staking, StorageMarket};
+        use cairn_reward_contracts::{
+            COMPUTE_MARKET, PREDEPLOYS, REWARD_POOL, STAKING, STORAGE_MARKET, SYSTEM,
+        };
+
+        for predeploy in PREDEPLOYS {
+            pending.set_code(predeploy.address, Bytecode::new_raw(predeploy.code.clone()))?;
+        }
+        pending.add_balance(REWARD_POOL, config.reward_pool_endowment)?;
+        let staked = self
+            .validators
+            .iter()
+            .fold(U256::ZERO, |sum, v| sum.saturating_add(v.stake));
+        pending.add_balance(STAKING, staked)?;
+
+        let epoch_length = self.epoch_length;
+        let mut calls = vec![
+            (
+                STAKING,
+                Staking::initializeCall {
+                    epochLength_: epoch_length,
+                    unbondingEpochs_: config.unbonding_epochs,
+                    minValidatorStake_: config.min_validator_stake,
+                    minStorageStake_: config.min_storage_stake,
+                    minComputeStake_: config.min_compute_stake,
+                }
+                .abi_encode(),
+            ),
+            (
+                STORAGE_MARKET,
+                StorageMarket::initializeCall {
+                    epochLength_: epoch_length,
+                    challengesPerEpoch_: config.challenges_per_epoch,
+                    maxFaults_: config.max_faults,
+                    faultFee_: config.fault_fee,
+                    terminationSlash_: config.termination_slash,
+                    genesisSeed: self.randomness(),
+                }
+                .abi_encode(),
+            ),
+            (
+                COMPUTE_MARKET,
+                ComputeMarket::initializeCall {
+                    epochLength_: epoch_length,
+                    stageTimeoutBlocks_: config.stage_timeout_blocks,
+                    liarSlash_: config.liar_slash,
+                    timeoutSlash_: config.timeout_slash,
+                }
+                .abi_encode(),
+            ),
+            (
+                REWARD_POOL,
+                RewardPool::initializeCall {
+                    epochLength_: epoch_length,
+                    emissionPerEpoch_: config.emission_per_epoch,
+                }
+                .abi_encode(),
+            ),
+        ];
+        for validator in self.validators.iter().filter(|v| !v.stake.is_zero()) {
+            let call = Staking::genesisStakeCall {
+                validator: validator.beneficiary,
+                amount: validator.stake,
+                consensusKey: B256::from(validator.public_key),
+            };
+            calls.push((STAKING, call.abi_encode()));
+        }
+        let block = crate::execution::BlockContext {
+            chain_id: self.chain_id,
+            height: 0,
+            timestamp_secs: self.timestamp_ms / 1000,
+            gas_limit: self.gas_limit,
+            base_fee_per_gas: self.base_fee_per_gas,
+            beneficiary: Address::ZERO,
+            randomness: self.randomness(),
+        };
+        for (contract, input) in calls {
+            let result =
+                crate::execution::system_call(pending, &block, SYSTEM, contract, input.into())?;
+            if !result.is_success() {
+                let reason = result
+                    .output()
+                    .and_then(|out| {
+                        cairn_reward_contracts::describe_revert(out, crate::units::format_crn)
+                    })
+                    .unwrap_or_else(|| format!("{result:?}"));
+                return Err(NodeError::Genesis(format!(
+                    "initializing the contract at {contract} failed: {reason}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The beneficiary of blocks proposed with `key`, if it is a genesis validator.

@@ -1,40 +1,121 @@
 //! # cairn-reward-contracts
 //!
-//! Cairn's reward-settlement contracts: the Solidity sources, their compiled artifacts, the
-//! bindings and the genesis predeploys (Staking, ProviderRegistry, StorageMarket,
-//! ComputeMarket, RewardPool) arrive with the reward-contracts work.
+//! Cairn's reward-settlement contracts: the Solidity sources (`contracts/`), the compiled
+//! artifacts (`artifacts/`, committed, so a Rust build never needs Node), the
+//! `alloy-sol-types` bindings generated from those artifacts, the predeploy addresses and the
+//! map of reserved addresses.
 //!
-//! What every node needs from this crate already is the map of reserved addresses: the EVM
-//! precompiles at the bottom of the address space, Cairn's own precompiles and the predeploy
-//! range. Genesis refuses to allocate ordinary accounts there, so that a later predeploy can
-//! never collide with an account a chain already holds.
+//! ## How data flows through it
+//! `npm run compile` (in this directory) compiles `contracts/*.sol` with the pinned `solc` into
+//! `artifacts/<Name>.json`; CI recompiles and fails if the committed artifacts differ. The
+//! [`bindings`] module turns each artifact's ABI into Rust types: call encoders, return and
+//! event decoders and an enum of the contract's custom errors. Genesis installs each
+//! contract's runtime code ([`PREDEPLOYS`]) at its fixed address and calls its `initialize`
+//! from the system address; the node calls the `closeEpoch` functions at every epoch boundary.
+//!
+//! The contracts are written for a parallel EVM: a proof or result transaction of one provider
+//! writes no storage slot that another provider's writes, and nothing on those paths is a
+//! global counter (rewards are pulled with `claim`, work is counted per provider and per
+//! epoch and summed when the epoch closes).
 //!
 //! ## Example
 //! ```
-//! use alloy_primitives::Address;
-//! use cairn_reward_contracts::is_reserved;
+//! use alloy_sol_types::SolCall;
+//! use cairn_reward_contracts::{STAKING, bindings::Staking, is_reserved};
 //!
-//! assert!(is_reserved(&Address::with_last_byte(1))); // ecrecover
-//! assert!(!is_reserved(&Address::repeat_byte(0xaa)));
+//! let call = Staking::unbondCall { amount: alloy_primitives::U256::from(5) }.abi_encode();
+//! assert_eq!(&call[..4], &Staking::unbondCall::SELECTOR);
+//! assert!(is_reserved(&STAKING));
 //! ```
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, Bytes, address};
 
-/// Ethereum's precompiles (and room for future ones): `0x00…0000` to `0x00…0fff`.
-pub const ETHEREUM_PRECOMPILES_END: u16 = 0x0fff;
+pub mod bindings;
+mod errors;
 
-/// First of Cairn's precompile addresses (blake3 chunk proofs, ed25519 signatures, ...).
-pub const CAIRN_PRECOMPILES_START: u16 = 0x0c00;
+pub use errors::describe_revert;
 
-/// Predeployed contracts live at `0xca1e…00xx`: 20 bytes with this 18-byte prefix.
-pub const PREDEPLOY_PREFIX: [u8; 18] = [0xca, 0x1e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+/// The system caller: genesis initialization and epoch-closing calls come from here.
+pub const SYSTEM: Address = address!("0xfffffffffffffffffffffffffffffffffffffffe");
+/// The Staking predeploy.
+pub const STAKING: Address = address!("0xca1e000000000000000000000000000000000001");
+/// The ProviderRegistry predeploy.
+pub const REGISTRY: Address = address!("0xca1e000000000000000000000000000000000002");
+/// The StorageMarket predeploy.
+pub const STORAGE_MARKET: Address = address!("0xca1e000000000000000000000000000000000003");
+/// The ComputeMarket predeploy.
+pub const COMPUTE_MARKET: Address = address!("0xca1e000000000000000000000000000000000004");
+/// The RewardPool predeploy.
+pub const REWARD_POOL: Address = address!("0xca1e000000000000000000000000000000000005");
+/// Precompile: blake3 chunk proof (root ‖ size ‖ index ‖ chunk ‖ path → 1 or 0).
+pub const CHUNK_PROOF_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c01");
+/// Precompile: ed25519 signature check (public key ‖ signature ‖ message → 1 or 0).
+pub const ED25519_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c02");
 
-/// Whether `address` belongs to a precompile or a predeploy slot.
+/// Role bits in Staking.
+pub mod roles {
+    /// Validator.
+    pub const VALIDATOR: u8 = 1;
+    /// Storage provider.
+    pub const STORAGE: u8 = 2;
+    /// Compute provider.
+    pub const COMPUTE: u8 = 4;
+}
+
+/// A predeployed contract: where it lives and its runtime code.
+#[derive(Debug, Clone, Copy)]
+pub struct Predeploy {
+    /// Contract name.
+    pub name: &'static str,
+    /// Fixed address.
+    pub address: Address,
+    /// Runtime bytecode (the artifact's `deployedBytecode`).
+    pub code: &'static Bytes,
+}
+
+/// Every predeploy, in address order.
+pub const PREDEPLOYS: [Predeploy; 5] = [
+    Predeploy {
+        name: "Staking",
+        address: STAKING,
+        code: &bindings::Staking::DEPLOYED_BYTECODE,
+    },
+    Predeploy {
+        name: "ProviderRegistry",
+        address: REGISTRY,
+        code: &bindings::ProviderRegistry::DEPLOYED_BYTECODE,
+    },
+    Predeploy {
+        name: "StorageMarket",
+        address: STORAGE_MARKET,
+        code: &bindings::StorageMarket::DEPLOYED_BYTECODE,
+    },
+    Predeploy {
+        name: "ComputeMarket",
+        address: COMPUTE_MARKET,
+        code: &bindings::ComputeMarket::DEPLOYED_BYTECODE,
+    },
+    Predeploy {
+        name: "RewardPool",
+        address: REWARD_POOL,
+        code: &bindings::RewardPool::DEPLOYED_BYTECODE,
+    },
+];
+
+/// Ethereum's precompiles, with room for future ones: `0x00…0000` to `0x00…0fff`. Cairn's own
+/// precompiles are in that range too (0x0c01, 0x0c02).
+const LOW_RESERVED_END: u16 = 0x0fff;
+
+/// Predeploys live at `0xca1e…00xx`: addresses with this 18-byte prefix.
+const PREDEPLOY_PREFIX: [u8; 18] = [0xca, 0x1e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Whether `address` belongs to a precompile, a predeploy slot or the system caller. Genesis
+/// refuses to allocate ordinary accounts there.
 pub fn is_reserved(address: &Address) -> bool {
     let bytes = address.as_slice();
-    let low_range = bytes[..18].iter().all(|b| *b == 0)
-        && u16::from_be_bytes([bytes[18], bytes[19]]) <= ETHEREUM_PRECOMPILES_END;
-    low_range || bytes[..18] == PREDEPLOY_PREFIX
+    let low = bytes[..18].iter().all(|b| *b == 0)
+        && u16::from_be_bytes([bytes[18], bytes[19]]) <= LOW_RESERVED_END;
+    low || bytes[..18] == PREDEPLOY_PREFIX || *address == SYSTEM
 }
 
 #[cfg(test)]
@@ -42,17 +123,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reserved_ranges() {
-        assert!(is_reserved(&Address::ZERO));
-        assert!(is_reserved(&Address::left_padding_from(
-            &CAIRN_PRECOMPILES_START.to_be_bytes()
-        )));
+    fn reserved_ranges_cover_every_fixed_address() {
+        for predeploy in PREDEPLOYS {
+            assert!(is_reserved(&predeploy.address), "{}", predeploy.name);
+            assert!(
+                !predeploy.code.is_empty(),
+                "{} has no runtime code",
+                predeploy.name
+            );
+        }
+        for address in [
+            Address::ZERO,
+            CHUNK_PROOF_PRECOMPILE,
+            ED25519_PRECOMPILE,
+            SYSTEM,
+        ] {
+            assert!(is_reserved(&address));
+        }
         assert!(!is_reserved(&Address::left_padding_from(
             &0x1000u16.to_be_bytes()
         )));
-        let mut predeploy = [0u8; 20];
-        predeploy[..18].copy_from_slice(&PREDEPLOY_PREFIX);
-        predeploy[19] = 3;
-        assert!(is_reserved(&Address::from(predeploy)));
+        assert!(!is_reserved(&Address::repeat_byte(0xaa)));
     }
 }

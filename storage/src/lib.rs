@@ -46,6 +46,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod chunk_proof;
 mod error;
 mod pending;
 mod state_tree;

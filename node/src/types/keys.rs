@@ -66,18 +66,28 @@ impl AccountKey {
 
     /// Signs a 32-byte digest.
     pub fn sign(&self, digest: &[u8; 32]) -> [u8; 64] {
-        self.0.sign(digest).to_bytes()
+        self.sign_message(digest)
+    }
+
+    /// Signs a message of any length.
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).to_bytes()
     }
 }
 
 /// Checks an ed25519 signature over a digest, with the strict rules (no malleable signatures,
 /// no small-order keys) so that a signature is valid on every node or on none.
 pub fn verify(public_key: &[u8; 32], digest: &[u8; 32], signature: &[u8; 64]) -> bool {
+    verify_message(public_key, digest, signature)
+}
+
+/// [`verify`] for a message of any length.
+pub fn verify_message(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(public_key) else {
         return false;
     };
     let signature = ed25519_dalek::Signature::from_bytes(signature);
-    key.verify_strict(digest, &signature).is_ok()
+    key.verify_strict(message, &signature).is_ok()
 }
 
 #[cfg(test)]
