@@ -1,48 +1,8 @@
 //! The user's path through `cairn dev` and the wallet, and that a restart keeps everything.
 
-// The helpers below panic on failure, which is how a test reports one.
-#![allow(clippy::expect_used)]
-
 mod support;
 
-use std::path::Path;
-use std::process::Output;
-
-use serde_json::Value;
-use support::{DevNode, TestResult, cairn};
-
-/// Runs a client command against `node`, with the test's keystore and password file.
-fn run(node: &DevNode, dir: &Path, args: &[&str]) -> Output {
-    cairn()
-        .args(args)
-        .arg("--rpc")
-        .arg(&node.url)
-        .arg("--keystore")
-        .arg(dir.join("keystore"))
-        .arg("--password-file")
-        .arg(dir.join("password"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("cairn runs")
-}
-
-fn ok_json(output: Output) -> Value {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON output")
-}
-
-fn failure(output: Output) -> String {
-    assert!(
-        !output.status.success(),
-        "should have failed: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use support::{DevNode, TestResult, cairn, failure, ok_json, run};
 
 #[test]
 fn send_with_the_wallet_and_keep_it_across_a_restart() -> TestResult {

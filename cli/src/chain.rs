@@ -30,7 +30,15 @@ pub enum ChainCommand {
 pub fn rpc_error(url: &str, error: jsonrpsee::core::ClientError) -> anyhow::Error {
     match error {
         jsonrpsee::core::ClientError::Call(call) => {
-            anyhow::anyhow!("the node refused: {}", call.message())
+            // A reverted call carries the contract's revert data: say what it means.
+            let reason = call
+                .data()
+                .and_then(|raw| serde_json::from_str::<cairn_node::types::Bytes>(raw.get()).ok())
+                .and_then(|data| cairn_reward_contracts::describe_revert(&data, format_crn));
+            match reason {
+                Some(reason) => anyhow::anyhow!("{reason}"),
+                None => anyhow::anyhow!("the node refused: {}", call.message()),
+            }
         }
         jsonrpsee::core::ClientError::Transport(e) => {
             anyhow::anyhow!(
@@ -126,7 +134,7 @@ pub async fn run(command: ChainCommand, global: &Global) -> anyhow::Result<()> {
                 );
                 match &receipt {
                     Some(receipt) => {
-                        format!("{head}\n{}", crate::wallet::describe_receipt(receipt))
+                        format!("{head}\n{}", crate::tx::describe_receipt(receipt))
                     }
                     None => format!("{head}\n  status     pending"),
                 }

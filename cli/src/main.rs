@@ -4,8 +4,10 @@
 //! [`cairn_node`].
 
 mod chain;
+mod contracts;
 mod node;
 mod output;
+mod tx;
 mod wallet;
 
 use std::path::PathBuf;
@@ -54,6 +56,15 @@ enum Command {
     /// Manage keys and send tokens.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// Bond, unbond and withdraw stake.
+    #[command(subcommand)]
+    Stake(contracts::StakeCommand),
+    /// Register and advertise as a storage or compute provider.
+    #[command(subcommand)]
+    Provider(contracts::ProviderCommand),
+    /// Show and claim rewards and payments.
+    #[command(subcommand)]
+    Rewards(contracts::RewardsCommand),
     /// Inspect the chain.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
@@ -83,6 +94,9 @@ fn main() -> std::process::ExitCode {
             Command::Dev(args) => node::dev(args, &cli.global).await,
             Command::Node(command) => node::run(command, &cli.global).await,
             Command::Wallet(command) => wallet::run(command, &cli.global).await,
+            Command::Stake(command) => contracts::stake(command, &cli.global).await,
+            Command::Provider(command) => contracts::provider(command, &cli.global).await,
+            Command::Rewards(command) => contracts::rewards(command, &cli.global).await,
             Command::Chain(command) => chain::run(command, &cli.global).await,
             Command::Bench(command) => node::bench(command, &cli.global),
         }

@@ -1,19 +1,18 @@
 //! `cairn wallet ...`: encrypted keys, balances and transfers.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use cairn_node::chain::CallRequest;
 use cairn_node::keystore::Keystore;
-use cairn_node::rpc::{CairnApiClient, ReceiptInfo};
-use cairn_node::types::{AccountKey, Address, Canonical, TxBody, U256};
+use cairn_node::rpc::CairnApiClient;
+use cairn_node::types::{AccountKey, Address};
 use cairn_node::units::{format_crn, parse_crn};
 use zeroize::Zeroizing;
 
 use crate::Global;
 use crate::chain::rpc_error;
 use crate::output::{client, print};
+use crate::tx::{Call, TxOptions, submit};
 
 /// `cairn wallet ...`
 #[derive(Debug, clap::Subcommand)]
@@ -56,19 +55,12 @@ pub enum WalletCommand {
         /// Amount in CRN (e.g. 1.5).
         #[arg(long)]
         amount: String,
-        /// Gas limit [default: estimated by the node].
-        #[arg(long)]
-        gas_limit: Option<u64>,
-        /// Wait until the transaction is in a committed block and print its receipt.
-        #[arg(long)]
-        wait: bool,
-        /// How long --wait waits, in seconds.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
+        #[command(flatten)]
+        options: TxOptions,
     },
 }
 
-fn keystore(global: &Global) -> Keystore {
+pub fn keystore(global: &Global) -> Keystore {
     Keystore::new(
         global
             .keystore
@@ -101,7 +93,7 @@ fn password(global: &Global, prompt: &str, confirm: bool) -> anyhow::Result<Zero
 }
 
 /// An address given as 0x hex or as the name of a key in the keystore.
-fn resolve(keystore: &Keystore, account: &str) -> anyhow::Result<Address> {
+pub fn resolve(keystore: &Keystore, account: &str) -> anyhow::Result<Address> {
     if account.starts_with("0x") {
         return account
             .parse()
@@ -175,35 +167,31 @@ pub async fn run(command: WalletCommand, global: &Global) -> anyhow::Result<()> 
             from,
             to,
             amount,
-            gas_limit,
-            wait,
-            timeout,
+            options,
         } => {
             let to = resolve(&keystore, &to)?;
             let value = parse_crn(&amount)?;
-            let password = password(global, &format!("Password for '{from}': "), false)?;
-            let key = keystore.unlock(&from, &password)?;
-            let receipt = send(
+            let key = unlock(global, &keystore, &from)?;
+            let sent = submit(
                 global,
                 &key,
-                to,
-                value,
-                gas_limit,
-                wait.then(|| Duration::from_secs(timeout)),
+                Call {
+                    to,
+                    value,
+                    input: Default::default(),
+                },
+                &options,
             )
             .await?;
-            match receipt {
-                Sent::Pending(hash) => {
-                    print(global.json, &serde_json::json!({ "hash": hash }), || {
-                        format!("sent {hash}\n(`cairn chain tx {hash}` shows when it is included)")
-                    })
-                }
-                Sent::Included(receipt) => {
-                    print(global.json, &receipt, || describe_receipt(&receipt))
-                }
-            }
+            sent.print(global.json)
         }
     }
+}
+
+/// Asks for (or reads) the password of key `name` and decrypts it.
+pub fn unlock(global: &Global, keystore: &Keystore, name: &str) -> anyhow::Result<AccountKey> {
+    let password = password(global, &format!("Password for '{name}': "), false)?;
+    Ok(keystore.unlock(name, &password)?)
 }
 
 fn read_private_key(path: &Path) -> anyhow::Result<AccountKey> {
@@ -211,100 +199,4 @@ fn read_private_key(path: &Path) -> anyhow::Result<AccountKey> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     );
     AccountKey::from_hex(&text).with_context(|| format!("{} holds no private key", path.display()))
-}
-
-enum Sent {
-    Pending(cairn_node::types::B256),
-    Included(Box<ReceiptInfo>),
-}
-
-async fn send(
-    global: &Global,
-    key: &AccountKey,
-    to: Address,
-    value: U256,
-    gas_limit: Option<u64>,
-    wait: Option<Duration>,
-) -> anyhow::Result<Sent> {
-    let rpc = client(&global.rpc)?;
-    let err = |e| rpc_error(&global.rpc, e);
-    let status = rpc.chain_status().await.map_err(err)?;
-    let from = key.address();
-    let balance = rpc.get_balance(from).await.map_err(err)?;
-    if balance < value {
-        bail!(
-            "insufficient funds: {from} holds {} CRN, cannot send {} CRN",
-            format_crn(balance),
-            format_crn(value)
-        );
-    }
-    let nonce = rpc.get_nonce(from, Some(true)).await.map_err(err)?;
-    let gas_limit = match gas_limit {
-        Some(gas) => gas,
-        None => {
-            let request = CallRequest {
-                from: Some(from),
-                to: Some(to),
-                value: Some(value),
-                ..Default::default()
-            };
-            rpc.estimate_gas(request)
-                .await
-                .map_err(err)
-                .context("cannot estimate the gas")?
-        }
-    };
-    let body = TxBody {
-        chain_id: status.chain_id,
-        nonce,
-        gas_limit,
-        // The base fee is fixed by genesis today; twice it leaves room if that changes.
-        max_fee_per_gas: u128::from(status.base_fee_per_gas) * 2,
-        max_priority_fee_per_gas: 0,
-        to: Some(to),
-        value,
-        input: Default::default(),
-    };
-    let hash = rpc
-        .send_raw_transaction(body.sign(key).encode().into())
-        .await
-        .map_err(err)?;
-    let Some(timeout) = wait else {
-        return Ok(Sent::Pending(hash));
-    };
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(receipt) = rpc.get_receipt(hash).await.map_err(err)? {
-            return Ok(Sent::Included(Box::new(receipt)));
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{hash} was not included within {} s; it may still be; check with `cairn chain tx {hash}`",
-                timeout.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-pub fn describe_receipt(receipt: &ReceiptInfo) -> String {
-    let r = &receipt.receipt;
-    let status = match &r.status {
-        cairn_node::types::TxStatus::Success => "success".to_string(),
-        cairn_node::types::TxStatus::Revert => "reverted".to_string(),
-        cairn_node::types::TxStatus::Halt(reason) => format!("halted ({reason})"),
-    };
-    format!(
-        "transaction {}\n  status     {status}\n  block      {} ({})\n  from       {}\n  to         {}\n  gas used   {}\n  fee        {} CRN\n  logs       {}",
-        r.tx_hash,
-        receipt.block_height,
-        receipt.block_hash,
-        receipt.from,
-        receipt
-            .to
-            .map_or_else(|| "(contract creation)".to_string(), |a| a.to_string()),
-        r.gas_used,
-        format_crn(r.fee),
-        r.logs.len()
-    )
 }

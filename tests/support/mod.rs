@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cairn_node::node::DevAccount;
@@ -15,6 +15,46 @@ pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// The `cairn` binary built for these tests.
 pub fn cairn() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cairn"))
+}
+
+/// Runs a client command against `node`, with the keystore and password file in `dir`.
+pub fn run(node: &DevNode, dir: &Path, args: &[&str]) -> Output {
+    let output = cairn()
+        .args(args)
+        .arg("--rpc")
+        .arg(&node.url)
+        .arg("--keystore")
+        .arg(dir.join("keystore"))
+        .arg("--password-file")
+        .arg(dir.join("password"))
+        .env("RUST_LOG", "warn")
+        .output();
+    output.unwrap_or_else(|e| panic!("cannot run cairn: {e}"))
+}
+
+/// The JSON a successful command printed.
+pub fn ok_json(output: Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The error a failed command printed.
+pub fn failure(output: Output) -> String {
+    assert!(
+        !output.status.success(),
+        "should have failed: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A `cairn dev` process on an ephemeral loopback port.
