@@ -73,6 +73,8 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
     },
+    /// Time of Cairn's precompiles against ecrecover, and the gas that time is worth.
+    Precompiles,
 }
 
 fn home_dir(leaf: &str) -> PathBuf {
@@ -193,7 +195,30 @@ async fn serve(node: Node) -> anyhow::Result<()> {
 }
 
 pub fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
-    let BenchCommand::Transfers { txs } = command;
+    let txs = match command {
+        BenchCommand::Transfers { txs } => txs,
+        BenchCommand::Precompiles => {
+            let costs = cairn_node::bench::precompiles();
+            return print(global.json, &costs, || {
+                let mut text = format!(
+                    "{:<44} {:>7} {:>10} {:>9} {:>12}\n",
+                    "precompile", "bytes", "ns/call", "charged", "at ecrecover"
+                );
+                for c in &costs {
+                    text.push_str(&format!(
+                        "{:<44} {:>7} {:>10.0} {:>9} {:>12.0}\n",
+                        c.name,
+                        c.input_bytes,
+                        c.ns_per_call,
+                        c.gas_charged,
+                        c.gas_at_ecrecover_rate
+                    ));
+                }
+                text.push_str("(at ecrecover: 3,000 gas × this call's time ÷ ecrecover's time)");
+                text
+            });
+        }
+    };
     anyhow::ensure!(txs > 0, "--txs must be at least 1");
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let report = cairn_node::bench::transfers(txs, dir.path())?;

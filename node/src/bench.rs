@@ -170,3 +170,119 @@ mod tests {
         Ok(())
     }
 }
+
+/// Measured cost of one precompile call, and the gas that cost is worth at ecrecover's rate.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrecompileCost {
+    /// What was measured.
+    pub name: String,
+    /// Input length in bytes.
+    pub input_bytes: usize,
+    /// Median time per call.
+    pub ns_per_call: f64,
+    /// Gas the precompile charges for this input.
+    pub gas_charged: u64,
+    /// Gas at ecrecover's price per nanosecond (3,000 gas for its measured time).
+    pub gas_at_ecrecover_rate: f64,
+}
+
+/// Median nanoseconds per call of `f` over several batches.
+fn time_per_call(mut f: impl FnMut()) -> f64 {
+    const CALLS: u32 = 2_000;
+    let mut batches: Vec<f64> = (0..7)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..CALLS {
+                f();
+            }
+            started.elapsed().as_nanos() as f64 / f64::from(CALLS)
+        })
+        .collect();
+    batches.sort_by(f64::total_cmp);
+    batches[batches.len() / 2]
+}
+
+/// Times ecrecover (Ethereum's reference price: 3,000 gas), Cairn's ed25519 check and chunk
+/// proofs of data from 1 KiB to 1 TiB, and prices each at ecrecover's gas per nanosecond.
+pub fn precompiles() -> Vec<PrecompileCost> {
+    use revm::primitives::Address;
+
+    let set = crate::precompiles::precompiles();
+    let run = |address: Address, input: &[u8]| {
+        let output = set
+            .precompiles
+            .get(&address)
+            .and_then(|p| p.execute(input, u64::MAX, 0).ok());
+        output.map_or(0, |o| o.gas_used)
+    };
+
+    // go-ethereum's ecrecover test vector: a valid signature, so recovery runs to the end.
+    let ecrecover_input = hex::decode(concat!(
+        "456e9aea5e197a1f1af7a3e85a3212fa4049a3ba34c2289b4c860fc0b0c64ef3",
+        "000000000000000000000000000000000000000000000000000000000000001c",
+        "9242685bf161793cc25603c231bc2f568eb630ea16aa137d2664ac8038825608",
+        "4f8ae3bd7535248d0bd448298cc2e2071e56992d0774dc340c368ae950852ada"
+    ))
+    .unwrap_or_default();
+    let ecrecover = Address::with_last_byte(1);
+    let ecrecover_ns = time_per_call(|| {
+        run(ecrecover, &ecrecover_input);
+    });
+
+    let key = AccountKey::from_bytes(&[9; 32]);
+    let message = [7u8; 64];
+    let mut ed_input = key.public_key().to_vec();
+    ed_input.extend_from_slice(&key.sign_message(&message));
+    ed_input.extend_from_slice(&message);
+
+    let mut cases: Vec<(String, Address, Vec<u8>)> = vec![
+        ("ecrecover (reference)".into(), ecrecover, ecrecover_input),
+        (
+            "ed25519, 64-byte message".into(),
+            cairn_reward_contracts::ED25519_PRECOMPILE,
+            ed_input,
+        ),
+    ];
+    // A wrong proof of the right shape costs what a valid one costs: all the hashing happens
+    // before the final comparison with the root.
+    for (label, size) in [
+        ("1 KiB", 1u64 << 10),
+        ("1 MiB", 1 << 20),
+        ("1 GiB", 1 << 30),
+        ("1 TiB", 1 << 40),
+    ] {
+        let levels = cairn_storage::chunk_proof::chunk_count(size)
+            .next_power_of_two()
+            .trailing_zeros() as usize;
+        let mut input = [0x11u8; 32].to_vec();
+        input.extend_from_slice(&size.to_be_bytes());
+        input.extend_from_slice(&0u64.to_be_bytes());
+        input.extend_from_slice(&[0x5a; 1024][..size.min(1024) as usize]);
+        input.extend(std::iter::repeat_n(0x33u8, 32 * levels));
+        cases.push((
+            format!("chunk proof, {label} of data ({levels} levels)"),
+            cairn_reward_contracts::CHUNK_PROOF_PRECOMPILE,
+            input,
+        ));
+    }
+    cases
+        .into_iter()
+        .map(|(name, address, input)| {
+            let ns = if address == ecrecover {
+                ecrecover_ns
+            } else {
+                time_per_call(|| {
+                    run(address, &input);
+                })
+            };
+            PrecompileCost {
+                name,
+                input_bytes: input.len(),
+                ns_per_call: ns,
+                gas_charged: run(address, &input),
+                gas_at_ecrecover_rate: 3_000.0 * ns / ecrecover_ns,
+            }
+        })
+        .collect()
+}

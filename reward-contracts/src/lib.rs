@@ -122,6 +122,23 @@ pub fn is_reserved(address: &Address) -> bool {
 mod tests {
     use super::*;
 
+    /// The bytecode compiled into the binary is the committed artifact's (a stale build
+    /// would predeploy other code than the sources say).
+    #[test]
+    fn predeploys_carry_the_committed_artifacts() {
+        for predeploy in PREDEPLOYS {
+            let path = format!(
+                "{}/artifacts/{}.json",
+                env!("CARGO_MANIFEST_DIR"),
+                predeploy.name
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            let artifact: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let deployed = artifact["deployedBytecode"].as_str().unwrap();
+            assert_eq!(deployed, predeploy.code.to_string(), "{}", predeploy.name);
+        }
+    }
+
     #[test]
     fn reserved_ranges_cover_every_fixed_address() {
         for predeploy in PREDEPLOYS {
