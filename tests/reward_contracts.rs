@@ -1020,3 +1020,96 @@ fn proofs_of_two_providers_in_one_block_touch_disjoint_state() -> TestResult {
     assert!(receipts.iter().all(Receipt::succeeded));
     Ok(())
 }
+
+#[test]
+fn silent_compute_parties_can_be_expired_by_anyone() -> TestResult {
+    let h = Harness::new();
+    let client = key(3);
+    let key_of = compute_providers(&h);
+    let price = 1_000u128;
+
+    // The provider never answers: after the stage timeout anyone can expire the job; the
+    // provider is slashed for the client, who gets its escrow back.
+    let (job, info) = post_job(&h, &client, 1_000, price);
+    let silent = key_of(info.provider);
+    let bond = h.view(
+        STAKING,
+        Staking::bondedOfCall {
+            staker: silent.address(),
+        },
+    );
+    let early = h.refused(
+        &key(9),
+        COMPUTE_MARKET,
+        U256::ZERO,
+        ComputeMarket::expireCall { id: job },
+    );
+    assert!(early.contains("NotExpired"), "{early}");
+    while h.height() <= info.deadlineBlock {
+        h.block(&[]);
+    }
+    h.ok(
+        &key(9),
+        COMPUTE_MARKET,
+        U256::ZERO,
+        ComputeMarket::expireCall { id: job },
+    );
+    assert_eq!(
+        h.view(
+            STAKING,
+            Staking::bondedOfCall {
+                staker: silent.address()
+            }
+        ),
+        bond - crn(10)
+    );
+    assert_eq!(
+        claimable(&h, client.address()),
+        U256::from(1_000u64) * U256::from(price) + crn(10)
+    );
+    assert_eq!(
+        h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job })
+            .state,
+        5,
+        "expired"
+    );
+    let again = h.refused(
+        &key(9),
+        COMPUTE_MARKET,
+        U256::ZERO,
+        ComputeMarket::expireCall { id: job },
+    );
+    assert!(again.contains("WrongState"), "{again}");
+
+    // The verifier never answers: the provider's result stands and the verifier pays for it.
+    let (job, info) = post_job(&h, &client, 1_000, price);
+    let provider = key_of(info.provider);
+    let before = claimable(&h, provider.address());
+    h.ok(
+        &provider,
+        COMPUTE_MARKET,
+        U256::ZERO,
+        ComputeMarket::submitResultCall {
+            id: job,
+            outputRoot: B256::ZERO,
+            fuelUsed: 500,
+            outcome: 0,
+        },
+    );
+    let info = h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job });
+    while h.height() <= info.deadlineBlock {
+        h.block(&[]);
+    }
+    h.ok(
+        &key(9),
+        COMPUTE_MARKET,
+        U256::ZERO,
+        ComputeMarket::expireCall { id: job },
+    );
+    let payment = U256::from(500u64) * U256::from(price);
+    assert_eq!(
+        claimable(&h, provider.address()),
+        before + payment * U256::from(9) / U256::from(10) + crn(10)
+    );
+    Ok(())
+}

@@ -69,6 +69,7 @@ contract StorageMarket is Epochs {
     event DealFaulted(bytes32 indexed id, uint64 indexed epoch, uint32 faults, uint256 slashed);
     event DealTerminated(bytes32 indexed id, uint256 refunded, uint256 slashed);
     event DealEnded(bytes32 indexed id);
+    event EpochSeedRecorded(uint64 indexed epoch, bytes32 seed);
     event Claimed(address indexed account, uint256 amount);
 
     error InvalidDeal();
@@ -199,6 +200,7 @@ contract StorageMarket is Epochs {
     /// the new epoch's seed, fine deals that were not proven, end finished deals.
     function closeEpoch(uint64 closed) external onlySystem {
         epochSeed[closed + 1] = bytes32(block.prevrandao);
+        emit EpochSeedRecorded(closed + 1, bytes32(block.prevrandao));
         for (uint256 i = activeDeals.length; i > 0; i--) {
             bytes32 id = activeDeals[i - 1];
             Deal storage d = deals[id];
