@@ -235,49 +235,107 @@ impl Executor for Sequential {
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
     ) -> Result<Vec<TxOutcome>> {
-        let mut outcomes = Vec::with_capacity(transactions.len());
-        let mut cumulative_gas = 0u64;
-        let mut fees = U256::ZERO;
+        let mut tally = Tally::new(block, transactions.len());
         {
             let mut evm = evm(&mut *state, block);
             for tx in transactions {
-                if tx.body.gas_limit > block.gas_limit - cumulative_gas {
-                    outcomes.push(TxOutcome::Excluded(
-                        "not enough gas left in the block".into(),
-                    ));
+                if !tally.fits(tx) {
+                    tally.exclude(NOT_ENOUGH_GAS.into());
                     continue;
                 }
-                let (result, changes) = match transact(&mut evm, tx)? {
-                    Ok(done) => done,
-                    Err(invalid) => {
-                        outcomes.push(TxOutcome::Excluded(invalid));
-                        continue;
+                match transact(&mut evm, tx).map_err(TransactError::into_node_error)? {
+                    Ok((result, changes)) => {
+                        evm.ctx.db_mut().commit(changes);
+                        tally.include(tx, result);
                     }
-                };
-                evm.ctx.db_mut().commit(changes);
-                let receipt = receipt(
-                    tx,
-                    result,
-                    block.base_fee_per_gas,
-                    &mut cumulative_gas,
-                    &mut fees,
-                );
-                outcomes.push(TxOutcome::Included(receipt));
+                    Err(invalid) => tally.exclude(invalid),
+                }
             }
         }
-        if !fees.is_zero() {
-            state.add_balance(block.beneficiary, fees)?;
-        }
-        Ok(outcomes)
+        tally.finish(state)
     }
 }
 
+/// Why a transaction is left out when the block has no room for its gas limit.
+pub(crate) const NOT_ENOUGH_GAS: &str = "not enough gas left in the block";
+
+/// The in-order accounting of a block: which transactions fit, their receipts, the gas used
+/// and the fees, credited to the beneficiary after the last transaction. Every executor
+/// settles a block through this, so they cannot disagree on it.
+pub(crate) struct Tally<'b> {
+    block: &'b BlockContext,
+    outcomes: Vec<TxOutcome>,
+    cumulative_gas: u64,
+    fees: U256,
+}
+
+impl<'b> Tally<'b> {
+    pub(crate) fn new(block: &'b BlockContext, capacity: usize) -> Self {
+        Self {
+            block,
+            outcomes: Vec::with_capacity(capacity),
+            cumulative_gas: 0,
+            fees: U256::ZERO,
+        }
+    }
+
+    /// Whether the block still has room for the transaction's gas limit.
+    pub(crate) fn fits(&self, tx: &Transaction) -> bool {
+        tx.body.gas_limit <= self.block.gas_limit - self.cumulative_gas
+    }
+
+    pub(crate) fn include(&mut self, tx: &Transaction, result: ExecutionResult) {
+        let receipt = receipt(
+            tx,
+            result,
+            self.block.base_fee_per_gas,
+            &mut self.cumulative_gas,
+            &mut self.fees,
+        );
+        self.outcomes.push(TxOutcome::Included(receipt));
+    }
+
+    pub(crate) fn exclude(&mut self, reason: String) {
+        self.outcomes.push(TxOutcome::Excluded(reason));
+    }
+
+    pub(crate) fn finish(self, state: &mut PendingState<'_>) -> Result<Vec<TxOutcome>> {
+        if !self.fees.is_zero() {
+            state.add_balance(self.block.beneficiary, self.fees)?;
+        }
+        Ok(self.outcomes)
+    }
+}
+
+/// A transaction that could not be run to a result.
+#[derive(Debug)]
+pub enum TransactError<E> {
+    /// The database failed (or, for the parallel executor, asked to wait).
+    Database(E),
+    /// revm refused for a reason other than the transaction (a bug or a bad block header).
+    Evm(String),
+}
+
+impl<E: Into<NodeError>> TransactError<E> {
+    /// As a node failure.
+    pub fn into_node_error(self) -> NodeError {
+        match self {
+            Self::Database(e) => e.into(),
+            Self::Evm(message) => NodeError::Execution(message),
+        }
+    }
+}
+
+/// One transaction's run: its result and revm's journal of what it read and wrote, or why it
+/// cannot be part of the block.
+pub type TxRun = std::result::Result<(ExecutionResult, EvmState), String>;
+
 /// Runs one transaction without committing it: its result and the state it read and wrote
 /// (revm's journal, with original and present values), or why it cannot run at all.
-pub fn transact<DB: Database<Error = cairn_storage::StorageError>>(
+pub fn transact<DB: Database>(
     evm: &mut MainnetEvm<MainnetContext<DB>>,
     tx: &Transaction,
-) -> Result<std::result::Result<(ExecutionResult, EvmState), String>> {
+) -> std::result::Result<TxRun, TransactError<DB::Error>> {
     evm.ctx.set_tx(tx_env(tx));
     let result: std::result::Result<_, EVMError<_, InvalidTransaction>> =
         DeferredFeeHandler::default().run(evm);
@@ -285,8 +343,8 @@ pub fn transact<DB: Database<Error = cairn_storage::StorageError>>(
     match result {
         Ok(result) => Ok(Ok((result, changes))),
         Err(EVMError::Transaction(invalid)) => Ok(Err(invalid.to_string())),
-        Err(EVMError::Database(e)) => Err(e.into()),
-        Err(other) => Err(NodeError::Execution(other.to_string())),
+        Err(EVMError::Database(e)) => Err(TransactError::Database(e)),
+        Err(other) => Err(TransactError::Evm(other.to_string())),
     }
 }
 

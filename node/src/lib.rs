@@ -52,6 +52,7 @@ pub mod genesis;
 pub mod keystore;
 pub mod mempool;
 pub mod node;
+pub mod parallel;
 pub mod precompiles;
 pub mod rpc;
 pub mod types;

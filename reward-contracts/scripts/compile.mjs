@@ -12,7 +12,7 @@ const solc = require("solc");
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const contractsDir = join(root, "contracts");
 const artifactsDir = join(root, "artifacts");
-const DEPLOYED = ["Staking", "ProviderRegistry", "StorageMarket", "ComputeMarket", "RewardPool"];
+const DEPLOYED = ["Staking", "ProviderRegistry", "StorageMarket", "ComputeMarket", "RewardPool", "BenchToken"];
 
 const sources = {};
 for (const file of readdirSync(contractsDir).filter((f) => f.endsWith(".sol")).sort()) {

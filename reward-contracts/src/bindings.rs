@@ -27,3 +27,8 @@ alloy_sol_types::sol!(
     RewardPool,
     "artifacts/RewardPool.json"
 );
+alloy_sol_types::sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    BenchToken,
+    "artifacts/BenchToken.json"
+);

@@ -93,6 +93,18 @@ impl<'a> PendingState<'a> {
         Ok(())
     }
 
+    /// Whether `address` has any storage slot set, committed or pending.
+    pub fn has_storage(&self, address: &Address) -> Result<bool> {
+        let pending = self.accounts.get(address);
+        if pending.is_some_and(|a| a.storage.values().any(|v| !v.is_zero())) {
+            return Ok(true);
+        }
+        if pending.is_some_and(|a| a.storage_cleared) {
+            return Ok(false);
+        }
+        Ok(!self.view.storage_slots(address)?.is_empty())
+    }
+
     /// The number of accounts this block changed.
     pub fn changed_accounts(&self) -> usize {
         self.accounts.len()
@@ -162,24 +174,24 @@ fn stored(account: &PendingAccount) -> Option<StoredAccount> {
     })
 }
 
-impl Database for PendingState<'_> {
+impl DatabaseRef for PendingState<'_> {
     type Error = StorageError;
 
-    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>> {
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>> {
         match self.accounts.get(&address) {
             Some(account) => Ok(account.info.clone()),
             None => self.view.basic_ref(address),
         }
     }
 
-    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode> {
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode> {
         match self.code.get(&code_hash) {
             Some(code) => Ok(code.clone()),
             None => self.view.code_by_hash_ref(code_hash),
         }
     }
 
-    fn storage(&mut self, address: Address, index: StorageKey) -> Result<StorageValue> {
+    fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue> {
         if let Some(account) = self.accounts.get(&address) {
             if let Some(value) = account.storage.get(&index) {
                 return Ok(*value);
@@ -191,8 +203,28 @@ impl Database for PendingState<'_> {
         self.view.storage_ref(address, index)
     }
 
-    fn block_hash(&mut self, number: u64) -> Result<B256> {
+    fn block_hash_ref(&self, number: u64) -> Result<B256> {
         self.view.block_hash_ref(number)
+    }
+}
+
+impl Database for PendingState<'_> {
+    type Error = StorageError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>> {
+        self.basic_ref(address)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode> {
+        self.code_by_hash_ref(code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: StorageKey) -> Result<StorageValue> {
+        self.storage_ref(address, index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256> {
+        self.block_hash_ref(number)
     }
 }
 
@@ -225,7 +257,10 @@ impl DatabaseCommit for PendingState<'_> {
             }
             // The block-level cache needs no journal bookkeeping from the transaction.
             info.account_id = None;
-            entry.info = Some(info);
+            // EIP-161: an account a transaction touched and left empty no longer exists, for
+            // the next transaction as much as for the stored state.
+            let empty = info.nonce == 0 && info.balance.is_zero() && info.code_hash == KECCAK_EMPTY;
+            entry.info = (!empty).then_some(info);
             let changed = account
                 .storage
                 .into_iter()

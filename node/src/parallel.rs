@@ -1,0 +1,939 @@
+//! The parallel executor: Block-STM (Gelashvili et al., PPoPP '23) on revm.
+//!
+//! Transactions run optimistically on all workers. Each run reads through a multi-version
+//! memory: for every location (an account, or one storage slot) the values written by earlier
+//! transactions of the block, by transaction index and incarnation. A run records what it read
+//! (and from which version); afterwards it is validated: if a transaction before it has since
+//! written something it read, it is aborted and runs again, and its writes become ESTIMATE
+//! markers so that later readers wait for it instead of reading stale values. A scheduler hands
+//! out execution and validation tasks in index order until every transaction is executed and
+//! validated.
+//!
+//! The result is then settled in block order by the same [`Tally`] as the sequential executor:
+//! each transaction's final journal is committed to the pending state, receipts and fees are
+//! computed in order. Since every validated run read exactly what a sequential run would have
+//! read, the outcome is identical, bit for bit. The cases where that argument needs more than
+//! reads and writes (an account destroyed or created over existing storage, a block whose gas
+//! limits overflow) are detected and the block is run sequentially instead.
+//!
+//! Two refinements from the literature: every transaction's sender account starts as an
+//! ESTIMATE of that transaction (its nonce always changes), so a later transaction of the same
+//! sender waits instead of running on a stale nonce and aborting; and blocks too small to gain
+//! from it, or a single thread, use the sequential executor directly.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use cairn_storage::{PendingState, StorageError};
+use dashmap::DashMap;
+use revm::bytecode::Bytecode;
+use revm::database_interface::DBErrorMarker;
+use revm::primitives::{Address, B256, KECCAK_EMPTY, StorageKey, StorageValue, U256};
+use revm::state::AccountInfo;
+use revm::{Database, DatabaseCommit, DatabaseRef};
+
+use crate::error::{NodeError, Result};
+use crate::execution::{
+    BlockContext, Executor, Sequential, Tally, TransactError, TxOutcome, TxRun, evm, transact,
+};
+use crate::types::Transaction;
+
+/// Blocks with fewer transactions run sequentially: spawning workers costs more than it saves.
+pub const MIN_PARALLEL_TXS: usize = 16;
+
+/// A place in the state a transaction can read or write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Location {
+    /// An account's balance, nonce and code.
+    Account(Address),
+    /// One storage slot.
+    Slot(Address, U256),
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    Account(Option<AccountInfo>),
+    Slot(U256),
+}
+
+/// Where a read was served from: the committed state, or the write of (transaction,
+/// incarnation) in this block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Storage,
+    Version(usize, usize),
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Estimate,
+    Written { incarnation: usize, value: Value },
+}
+
+enum Read {
+    Written(Origin, Value),
+    Storage,
+    Blocked(usize),
+}
+
+/// Values written by the block's transactions, per location and transaction index.
+struct MvMemory {
+    data: DashMap<Location, BTreeMap<usize, Entry>>,
+    last_written: Vec<Mutex<Vec<Location>>>,
+    last_read: Vec<Mutex<Vec<(Location, Origin)>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A worker that panicked leaves the whole block failed; its data is never used again.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl MvMemory {
+    fn new(transactions: &[Transaction]) -> Self {
+        let memory = Self {
+            data: DashMap::new(),
+            last_written: (0..transactions.len())
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+            last_read: (0..transactions.len())
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+        };
+        for (index, tx) in transactions.iter().enumerate() {
+            let sender = Location::Account(tx.sender());
+            memory
+                .data
+                .entry(sender)
+                .or_default()
+                .insert(index, Entry::Estimate);
+            lock(&memory.last_written[index]).push(sender);
+        }
+        memory
+    }
+
+    fn read(&self, location: &Location, index: usize) -> Read {
+        let Some(versions) = self.data.get(location) else {
+            return Read::Storage;
+        };
+        match versions.range(..index).next_back() {
+            None => Read::Storage,
+            Some((writer, Entry::Estimate)) => Read::Blocked(*writer),
+            Some((writer, Entry::Written { incarnation, value })) => {
+                Read::Written(Origin::Version(*writer, *incarnation), value.clone())
+            }
+        }
+    }
+
+    /// Stores a run's reads and writes; true if it wrote a location its previous run did not.
+    fn record(
+        &self,
+        index: usize,
+        incarnation: usize,
+        reads: Vec<(Location, Origin)>,
+        writes: Vec<(Location, Value)>,
+    ) -> bool {
+        let mut last_written = lock(&self.last_written[index]);
+        let new_locations: Vec<Location> = writes.iter().map(|(location, _)| *location).collect();
+        for stale in last_written.iter().filter(|l| !new_locations.contains(l)) {
+            if let Some(mut versions) = self.data.get_mut(stale) {
+                versions.remove(&index);
+            }
+        }
+        let wrote_new = new_locations.iter().any(|l| !last_written.contains(l));
+        for (location, value) in writes {
+            self.data
+                .entry(location)
+                .or_default()
+                .insert(index, Entry::Written { incarnation, value });
+        }
+        *last_written = new_locations;
+        *lock(&self.last_read[index]) = reads;
+        wrote_new
+    }
+
+    fn convert_writes_to_estimates(&self, index: usize) {
+        for location in lock(&self.last_written[index]).iter() {
+            if let Some(mut versions) = self.data.get_mut(location) {
+                versions.insert(index, Entry::Estimate);
+            }
+        }
+    }
+
+    /// Whether every read of the transaction's last run would still read the same version.
+    fn validate(&self, index: usize) -> bool {
+        lock(&self.last_read[index])
+            .iter()
+            .all(|(location, origin)| match self.read(location, index) {
+                Read::Written(current, _) => current == *origin,
+                Read::Storage => *origin == Origin::Storage,
+                Read::Blocked(_) => false,
+            })
+    }
+}
+
+/// Why a run stopped without a result.
+#[derive(Debug, thiserror::Error)]
+enum MvError {
+    #[error("waits for transaction {0}")]
+    Blocked(usize),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl DBErrorMarker for MvError {}
+
+/// The state as transaction `index` sees it: earlier transactions' writes, then the state
+/// before the block's transactions. Records every read.
+struct MvDatabase<'a> {
+    memory: &'a MvMemory,
+    view: &'a PendingState<'a>,
+    codes: &'a DashMap<B256, Bytecode>,
+    index: usize,
+    reads: Vec<(Location, Origin)>,
+}
+
+impl MvDatabase<'_> {
+    fn read(&mut self, location: Location) -> std::result::Result<Option<Value>, MvError> {
+        match self.memory.read(&location, self.index) {
+            Read::Blocked(writer) => Err(MvError::Blocked(writer)),
+            Read::Written(origin, value) => {
+                self.reads.push((location, origin));
+                Ok(Some(value))
+            }
+            Read::Storage => {
+                self.reads.push((location, Origin::Storage));
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Database for MvDatabase<'_> {
+    type Error = MvError;
+
+    fn basic(&mut self, address: Address) -> std::result::Result<Option<AccountInfo>, MvError> {
+        match self.read(Location::Account(address))? {
+            Some(Value::Account(info)) => Ok(info),
+            Some(Value::Slot(_)) => unreachable!("account locations hold accounts"),
+            None => Ok(self.view.basic_ref(address)?),
+        }
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> std::result::Result<Bytecode, MvError> {
+        match self.codes.get(&code_hash) {
+            Some(code) => Ok(code.clone()),
+            None => Ok(self.view.code_by_hash_ref(code_hash)?),
+        }
+    }
+
+    fn storage(
+        &mut self,
+        address: Address,
+        slot: StorageKey,
+    ) -> std::result::Result<StorageValue, MvError> {
+        match self.read(Location::Slot(address, slot))? {
+            Some(Value::Slot(value)) => Ok(value),
+            Some(Value::Account(_)) => unreachable!("slot locations hold slots"),
+            None => Ok(self.view.storage_ref(address, slot)?),
+        }
+    }
+
+    fn block_hash(&mut self, number: u64) -> std::result::Result<B256, MvError> {
+        Ok(self.view.block_hash_ref(number)?)
+    }
+}
+
+/// An account as the next transaction sees it after this one (EIP-161: empty is absent).
+fn visible(info: &AccountInfo) -> Option<&AccountInfo> {
+    let empty = info.nonce == 0 && info.balance.is_zero() && info.code_hash == KECCAK_EMPTY;
+    (!empty).then_some(info)
+}
+
+/// A run's writes, and the accounts it created.
+type WriteSet = (Vec<(Location, Value)>, Vec<Address>);
+
+/// What a run changed for the transactions after it, the same changes [`PendingState`]'s
+/// commit makes: `None` if the run did something this analysis does not cover (a destroyed
+/// account), and the accounts it created.
+fn write_set(run: &TxRun, codes: &DashMap<B256, Bytecode>) -> Option<WriteSet> {
+    let Ok((_, state)) = run else {
+        return Some((Vec::new(), Vec::new()));
+    };
+    let mut writes = Vec::new();
+    let mut created = Vec::new();
+    for (address, account) in state {
+        if !account.is_touched() {
+            continue;
+        }
+        if account.is_selfdestructed() {
+            return None;
+        }
+        if account.is_created() {
+            created.push(*address);
+        }
+        let before = if account.is_loaded_as_not_existing() {
+            None
+        } else {
+            Some(account.original_info())
+        };
+        let after = visible(&account.info);
+        if after != before.as_ref().and_then(visible) || account.is_created() {
+            if let Some(code) = after
+                .and_then(|info| info.code.clone())
+                .filter(|_| account.info.code_hash != KECCAK_EMPTY)
+            {
+                codes.entry(account.info.code_hash).or_insert(code);
+            }
+            let mut info = after.cloned();
+            if let Some(info) = &mut info {
+                info.account_id = None;
+            }
+            writes.push((Location::Account(*address), Value::Account(info)));
+        }
+        for (slot, value) in account.changed_storage_slots() {
+            writes.push((
+                Location::Slot(*address, *slot),
+                Value::Slot(value.present_value),
+            ));
+        }
+    }
+    Some((writes, created))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    ReadyToExecute,
+    Executing,
+    Executed,
+    Aborting,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Task {
+    Execute(usize, usize),
+    Validate(usize, usize),
+}
+
+/// Hands out execution and validation tasks (the paper's Algorithms 4 and 5).
+struct Scheduler {
+    len: usize,
+    execution_idx: AtomicUsize,
+    validation_idx: AtomicUsize,
+    decrease_cnt: AtomicUsize,
+    num_active_tasks: AtomicUsize,
+    done: AtomicBool,
+    status: Vec<Mutex<(usize, Status)>>,
+    dependents: Vec<Mutex<Vec<usize>>>,
+}
+
+impl Scheduler {
+    fn new(len: usize) -> Self {
+        Self {
+            len,
+            execution_idx: AtomicUsize::new(0),
+            validation_idx: AtomicUsize::new(0),
+            decrease_cnt: AtomicUsize::new(0),
+            num_active_tasks: AtomicUsize::new(0),
+            done: AtomicBool::new(false),
+            status: (0..len)
+                .map(|_| Mutex::new((0, Status::ReadyToExecute)))
+                .collect(),
+            dependents: (0..len).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Stops every worker (on a fatal error).
+    fn halt(&self) {
+        self.done.store(true, Ordering::Release);
+    }
+
+    fn decrease_execution_idx(&self, target: usize) {
+        self.execution_idx.fetch_min(target, Ordering::SeqCst);
+        self.decrease_cnt.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn decrease_validation_idx(&self, target: usize) {
+        self.validation_idx.fetch_min(target, Ordering::SeqCst);
+        self.decrease_cnt.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn check_done(&self) {
+        let observed = self.decrease_cnt.load(Ordering::SeqCst);
+        let execution = self.execution_idx.load(Ordering::SeqCst);
+        let validation = self.validation_idx.load(Ordering::SeqCst);
+        if execution.min(validation) >= self.len
+            && self.num_active_tasks.load(Ordering::SeqCst) == 0
+            && observed == self.decrease_cnt.load(Ordering::SeqCst)
+        {
+            self.done.store(true, Ordering::Release);
+        }
+    }
+
+    fn try_incarnate(&self, index: usize) -> Option<Task> {
+        if index < self.len {
+            let mut status = lock(&self.status[index]);
+            if status.1 == Status::ReadyToExecute {
+                status.1 = Status::Executing;
+                return Some(Task::Execute(index, status.0));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    fn next_version_to_execute(&self) -> Option<Task> {
+        if self.execution_idx.load(Ordering::SeqCst) >= self.len {
+            self.check_done();
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        let index = self.execution_idx.fetch_add(1, Ordering::SeqCst);
+        self.try_incarnate(index)
+    }
+
+    fn next_version_to_validate(&self) -> Option<Task> {
+        if self.validation_idx.load(Ordering::SeqCst) >= self.len {
+            self.check_done();
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        let index = self.validation_idx.fetch_add(1, Ordering::SeqCst);
+        if index < self.len {
+            let (incarnation, status) = *lock(&self.status[index]);
+            if status == Status::Executed {
+                return Some(Task::Validate(index, incarnation));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    fn next_task(&self) -> Option<Task> {
+        if self.validation_idx.load(Ordering::SeqCst) < self.execution_idx.load(Ordering::SeqCst) {
+            self.next_version_to_validate()
+        } else {
+            self.next_version_to_execute()
+        }
+    }
+
+    /// Suspends `index` until `blocking` has executed; false if it already has (run again now).
+    fn add_dependency(&self, index: usize, blocking: usize) -> bool {
+        let mut dependents = lock(&self.dependents[blocking]);
+        if lock(&self.status[blocking]).1 == Status::Executed {
+            return false;
+        }
+        lock(&self.status[index]).1 = Status::Aborting;
+        dependents.push(index);
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        true
+    }
+
+    fn set_ready(&self, index: usize) {
+        let mut status = lock(&self.status[index]);
+        *status = (status.0 + 1, Status::ReadyToExecute);
+    }
+
+    fn finish_execution(
+        &self,
+        index: usize,
+        incarnation: usize,
+        wrote_new_location: bool,
+    ) -> Option<Task> {
+        lock(&self.status[index]).1 = Status::Executed;
+        let dependents = std::mem::take(&mut *lock(&self.dependents[index]));
+        for &dependent in &dependents {
+            self.set_ready(dependent);
+        }
+        if let Some(&first) = dependents.iter().min() {
+            self.decrease_execution_idx(first);
+        }
+        if self.validation_idx.load(Ordering::SeqCst) > index {
+            if wrote_new_location {
+                self.decrease_validation_idx(index);
+            } else {
+                return Some(Task::Validate(index, incarnation));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    fn try_validation_abort(&self, index: usize, incarnation: usize) -> bool {
+        let mut status = lock(&self.status[index]);
+        if *status == (incarnation, Status::Executed) {
+            status.1 = Status::Aborting;
+            return true;
+        }
+        false
+    }
+
+    fn finish_validation(&self, index: usize, aborted: bool) -> Option<Task> {
+        if aborted {
+            self.set_ready(index);
+            self.decrease_validation_idx(index + 1);
+            if self.execution_idx.load(Ordering::SeqCst) > index {
+                if let Some(task) = self.try_incarnate(index) {
+                    return Some(task);
+                }
+                // try_incarnate already gave the task slot back.
+                return None;
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+}
+
+/// Per-transaction results of the latest run.
+struct Runs {
+    runs: Vec<Mutex<Option<TxRun>>>,
+    created: Vec<Mutex<Vec<Address>>>,
+    unsupported: AtomicBool,
+}
+
+/// One block's parallel run.
+struct BlockRun<'a> {
+    block: &'a BlockContext,
+    transactions: &'a [Transaction],
+    view: &'a PendingState<'a>,
+    memory: MvMemory,
+    scheduler: Scheduler,
+    codes: DashMap<B256, Bytecode>,
+    results: Runs,
+    failure: Mutex<Option<NodeError>>,
+}
+
+impl BlockRun<'_> {
+    fn worker(&self) {
+        let mut task = None;
+        while !self.scheduler.done() {
+            task = match task {
+                Some(Task::Execute(index, incarnation)) => self.execute(index, incarnation),
+                Some(Task::Validate(index, incarnation)) => self.validate(index, incarnation),
+                None => self.scheduler.next_task(),
+            };
+        }
+    }
+
+    fn fail(&self, error: NodeError) {
+        lock(&self.failure).get_or_insert(error);
+        self.scheduler.halt();
+    }
+
+    fn execute(&self, index: usize, incarnation: usize) -> Option<Task> {
+        loop {
+            let mut db = MvDatabase {
+                memory: &self.memory,
+                view: self.view,
+                codes: &self.codes,
+                index,
+                reads: Vec::new(),
+            };
+            let run = {
+                let mut evm = evm(&mut db, self.block);
+                transact(&mut evm, &self.transactions[index])
+            };
+            let run = match run {
+                Ok(run) => run,
+                Err(TransactError::Database(MvError::Blocked(blocking))) => {
+                    if self.scheduler.add_dependency(index, blocking) {
+                        return None;
+                    }
+                    continue;
+                }
+                Err(TransactError::Database(MvError::Storage(e))) => {
+                    self.fail(e.into());
+                    return None;
+                }
+                Err(TransactError::Evm(message)) => {
+                    self.fail(NodeError::Execution(message));
+                    return None;
+                }
+            };
+            let Some((writes, created)) = write_set(&run, &self.codes) else {
+                // Outside what the analysis covers: the block will run sequentially.
+                self.results.unsupported.store(true, Ordering::Release);
+                self.scheduler.halt();
+                return None;
+            };
+            *lock(&self.results.runs[index]) = Some(run);
+            *lock(&self.results.created[index]) = created;
+            let wrote_new = self.memory.record(index, incarnation, db.reads, writes);
+            return self
+                .scheduler
+                .finish_execution(index, incarnation, wrote_new);
+        }
+    }
+
+    fn validate(&self, index: usize, incarnation: usize) -> Option<Task> {
+        let valid = self.memory.validate(index);
+        let aborted = !valid && self.scheduler.try_validation_abort(index, incarnation);
+        if aborted {
+            self.memory.convert_writes_to_estimates(index);
+        }
+        self.scheduler.finish_validation(index, aborted)
+    }
+}
+
+/// The Block-STM executor.
+#[derive(Debug, Clone, Copy)]
+pub struct Parallel {
+    threads: usize,
+}
+
+impl Parallel {
+    /// An executor with `threads` workers; 0 means one per available core.
+    pub fn new(threads: usize) -> Self {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        } else {
+            threads
+        };
+        Self { threads }
+    }
+
+    /// The number of workers.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs the block in parallel; `None` when it must run sequentially instead.
+    fn try_parallel(
+        &self,
+        block: &BlockContext,
+        transactions: &[Transaction],
+        state: &mut PendingState<'_>,
+    ) -> Result<Option<Vec<TxOutcome>>> {
+        let run = BlockRun {
+            block,
+            transactions,
+            view: &*state,
+            memory: MvMemory::new(transactions),
+            scheduler: Scheduler::new(transactions.len()),
+            codes: DashMap::new(),
+            results: Runs {
+                runs: (0..transactions.len()).map(|_| Mutex::new(None)).collect(),
+                created: (0..transactions.len())
+                    .map(|_| Mutex::new(Vec::new()))
+                    .collect(),
+                unsupported: AtomicBool::new(false),
+            },
+            failure: Mutex::new(None),
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..self.threads {
+                scope.spawn(|| run.worker());
+            }
+        });
+        if let Some(error) = lock(&run.failure).take() {
+            return Err(error);
+        }
+        if run.results.unsupported.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        // A created account over existing storage would read that storage as cleared in a
+        // sequential run but not here.
+        for created in &run.results.created {
+            for address in lock(created).iter() {
+                if run.view.has_storage(address)? {
+                    return Ok(None);
+                }
+            }
+        }
+        let runs: Vec<TxRun> = run
+            .results
+            .runs
+            .into_iter()
+            .map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                NodeError::Execution("parallel run ended with a transaction never executed".into())
+            })?;
+        let mut tally = Tally::new(block, transactions.len());
+        for (tx, run) in transactions.iter().zip(runs) {
+            if !tally.fits(tx) {
+                // The sequential rule depends on the gas used before: not covered here.
+                return Ok(None);
+            }
+            match run {
+                Ok((result, changes)) => {
+                    state.commit(changes);
+                    tally.include(tx, result);
+                }
+                Err(invalid) => tally.exclude(invalid),
+            }
+        }
+        tally.finish(state).map(Some)
+    }
+}
+
+impl Executor for Parallel {
+    fn execute(
+        &self,
+        block: &BlockContext,
+        transactions: &[Transaction],
+        state: &mut PendingState<'_>,
+    ) -> Result<Vec<TxOutcome>> {
+        if self.threads > 1 && transactions.len() >= MIN_PARALLEL_TXS {
+            // A failed attempt commits nothing: the pending state is only written below, after
+            // the whole block converged.
+            if let Some(outcomes) = self.try_parallel(block, transactions, state)? {
+                return Ok(outcomes);
+            }
+        }
+        Sequential.execute(block, transactions, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_sol_types::SolCall;
+    use cairn_reward_contracts::bindings::BenchToken;
+    use cairn_storage::Store;
+    use proptest::prelude::*;
+    use revm::primitives::keccak256;
+
+    use super::*;
+    use crate::genesis::{Genesis, GenesisAccount, TOKEN};
+    use crate::types::{AccountKey, Bytes, TxBody};
+
+    const TOKEN_ADDRESS: Address = Address::new([0xb0; 20]);
+    const SENDERS: u8 = 16;
+
+    fn sender(i: u8) -> AccountKey {
+        AccountKey::from_bytes(&[i + 1; 32])
+    }
+
+    fn balance_slot(holder: Address) -> U256 {
+        let mut key = [0u8; 64];
+        key[12..32].copy_from_slice(holder.as_slice());
+        U256::from_be_bytes(keccak256(key).0)
+    }
+
+    fn genesis() -> Genesis {
+        let mut genesis = Genesis::dev();
+        genesis.contracts = None;
+        genesis.alloc.clear();
+        let mut token = GenesisAccount {
+            code: Some(BenchToken::DEPLOYED_BYTECODE.clone()),
+            ..Default::default()
+        };
+        for i in 0..SENDERS {
+            let address = sender(i).address();
+            genesis.alloc.insert(
+                address,
+                GenesisAccount {
+                    balance: U256::from(TOKEN),
+                    ..Default::default()
+                },
+            );
+            token
+                .storage
+                .insert(balance_slot(address), U256::from(1_000));
+        }
+        genesis.alloc.insert(TOKEN_ADDRESS, token);
+        genesis
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Transfer { to: u8, value: u64 },
+        TokenTransfer { to: u8, amount: u64 },
+        Bump,
+        Create,
+        OutOfGas,
+        StaleNonce,
+        NonceGap,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<u8>(), 0..1_000u64).prop_map(|(to, value)| Op::Transfer { to, value }),
+            4 => (any::<u8>(), 0..1_500u64).prop_map(|(to, amount)| Op::TokenTransfer { to, amount }),
+            1 => Just(Op::Bump),
+            1 => Just(Op::Create),
+            1 => Just(Op::OutOfGas),
+            1 => Just(Op::StaleNonce),
+            1 => Just(Op::NonceGap),
+        ]
+    }
+
+    /// A block of `ops`, each from one of `senders` senders to one of `recipients` recipients
+    /// (fewer of either: more contention).
+    fn block(ops: &[(u8, Op)], senders: u8, recipients: u8) -> Vec<Transaction> {
+        let mut nonces = [0u64; SENDERS as usize];
+        let recipient = |i: u8| {
+            let i = i % recipients;
+            if i < SENDERS {
+                sender(i).address()
+            } else {
+                Address::repeat_byte(0xf0 ^ i)
+            }
+        };
+        ops.iter()
+            .map(|(from, op)| {
+                let from = from % senders;
+                let key = sender(from);
+                let nonce = &mut nonces[from as usize];
+                let (to, value, input, gas, tx_nonce) = match op {
+                    Op::Transfer { to, value } => (
+                        Some(recipient(*to)),
+                        U256::from(*value),
+                        Bytes::new(),
+                        21_000,
+                        *nonce,
+                    ),
+                    Op::TokenTransfer { to, amount } => {
+                        let call = BenchToken::transferCall {
+                            to: recipient(*to),
+                            amount: U256::from(*amount),
+                        };
+                        (
+                            Some(TOKEN_ADDRESS),
+                            U256::ZERO,
+                            call.abi_encode().into(),
+                            100_000,
+                            *nonce,
+                        )
+                    }
+                    Op::Bump => (
+                        Some(TOKEN_ADDRESS),
+                        U256::ZERO,
+                        BenchToken::bumpCall {}.abi_encode().into(),
+                        100_000,
+                        *nonce,
+                    ),
+                    Op::Create => (
+                        None,
+                        U256::ZERO,
+                        BenchToken::BYTECODE.clone(),
+                        1_000_000,
+                        *nonce,
+                    ),
+                    Op::OutOfGas => (
+                        Some(TOKEN_ADDRESS),
+                        U256::ZERO,
+                        BenchToken::bumpCall {}.abi_encode().into(),
+                        21_500,
+                        *nonce,
+                    ),
+                    Op::StaleNonce => (
+                        Some(recipient(0)),
+                        U256::from(1),
+                        Bytes::new(),
+                        21_000,
+                        nonce.saturating_sub(1),
+                    ),
+                    Op::NonceGap => (
+                        Some(recipient(0)),
+                        U256::from(1),
+                        Bytes::new(),
+                        21_000,
+                        *nonce + 5,
+                    ),
+                };
+                if !matches!(op, Op::StaleNonce | Op::NonceGap)
+                    || (*nonce == 0 && matches!(op, Op::StaleNonce))
+                {
+                    *nonce += 1;
+                }
+                TxBody {
+                    chain_id: 31_337,
+                    nonce: tx_nonce,
+                    gas_limit: gas,
+                    max_fee_per_gas: 2_000_000_000,
+                    max_priority_fee_per_gas: 7,
+                    to,
+                    value,
+                    input,
+                }
+                .sign(&key)
+            })
+            .collect()
+    }
+
+    fn context() -> BlockContext {
+        BlockContext {
+            chain_id: 31_337,
+            height: 1,
+            timestamp_secs: 1_767_225_601,
+            gas_limit: 60_000_000,
+            base_fee_per_gas: 1_000_000_000,
+            beneficiary: Address::with_last_byte(0xbe),
+            randomness: B256::repeat_byte(3),
+        }
+    }
+
+    /// (outcomes, state root) of running `txs` with `executor` on the store's head state.
+    fn run(store: &Store, executor: &dyn Executor, txs: &[Transaction]) -> (Vec<TxOutcome>, B256) {
+        let view = store.state();
+        let mut pending = PendingState::new(&view);
+        let outcomes = executor.execute(&context(), txs, &mut pending).unwrap();
+        (outcomes, store.prepare_state_root(&pending).unwrap().root())
+    }
+
+    /// The same, through Block-STM only: fails the test if the block fell back to sequential.
+    fn run_block_stm(store: &Store, threads: usize, txs: &[Transaction]) -> (Vec<TxOutcome>, B256) {
+        let view = store.state();
+        let mut pending = PendingState::new(&view);
+        let outcomes = Parallel::new(threads)
+            .try_parallel(&context(), txs, &mut pending)
+            .unwrap();
+        let outcomes = outcomes.expect("the block ran in parallel, not by falling back");
+        (outcomes, store.prepare_state_root(&pending).unwrap().root())
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        genesis().initialize(&store).unwrap();
+        (dir, store)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parallel_equals_sequential(
+            ops in proptest::collection::vec((any::<u8>(), op()), 16..64),
+            senders in 1..=SENDERS,
+            recipients in 1..=24u8,
+        ) {
+            thread_local! {
+                static STORE: (tempfile::TempDir, Store) = store();
+            }
+            let txs = block(&ops, senders, recipients);
+            STORE.with(|(_, store)| {
+                let expected = run(store, &Sequential, &txs);
+                prop_assert_eq!(&run(store, &Parallel::new(1), &txs), &expected, "1 thread");
+                for threads in [2, 8] {
+                    prop_assert_eq!(&run_block_stm(store, threads, &txs), &expected, "{} threads", threads);
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    #[test]
+    fn a_chain_of_one_sender_waits_instead_of_failing() {
+        let (_dir, store) = store();
+        let ops: Vec<(u8, Op)> = (0..64)
+            .map(|i| (0, Op::Transfer { to: i, value: 1 }))
+            .collect();
+        let txs = block(&ops, 1, 20);
+        let (outcomes, root) = run_block_stm(&store, 4, &txs);
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, TxOutcome::Included(r) if r.succeeded()))
+        );
+        assert_eq!((outcomes, root), run(&store, &Sequential, &txs));
+    }
+}
