@@ -976,7 +976,7 @@ fn proofs_of_two_providers_in_one_block_touch_disjoint_state() -> TestResult {
         let view = h.chain.state();
         let mut pending = PendingState::new(&view);
         let mut evm = cairn_node::execution::evm(&mut pending, &block);
-        let (result, state) = cairn_node::execution::transact(&mut evm, tx)
+        let (result, state) = cairn_node::execution::transact(&mut evm, tx, tx.sender())
             .map_err(|e| e.into_node_error())?
             .map_err(|e| e.to_string())?;
         assert!(result.is_success(), "{result:?}");

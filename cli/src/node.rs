@@ -25,6 +25,9 @@ pub struct RpcListen {
     /// Milliseconds between blocks [default: the genesis value].
     #[arg(long)]
     block_time: Option<u64>,
+    /// Threads of the parallel executor (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    execution_threads: usize,
 }
 
 impl RpcListen {
@@ -33,6 +36,7 @@ impl RpcListen {
     }
 
     fn apply(&self, config: &mut NodeConfig) -> anyhow::Result<()> {
+        config.execution_threads = self.execution_threads;
         if let Some(ms) = self.block_time {
             anyhow::ensure!(ms > 0, "--block-time must be at least 1 ms");
             config.block_time = Some(Duration::from_millis(ms));
@@ -75,6 +79,15 @@ pub enum BenchCommand {
     },
     /// Time of Cairn's precompiles against ecrecover, and the gas that time is worth.
     Precompiles,
+    /// The parallel executor against the sequential one on five workloads.
+    Execution {
+        /// Transactions per block.
+        #[arg(long, default_value_t = 10_000)]
+        txs: usize,
+        /// Thread counts to measure, comma separated [default: 1, 2 and every core].
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+    },
 }
 
 fn home_dir(leaf: &str) -> PathBuf {
@@ -197,6 +210,7 @@ async fn serve(node: Node) -> anyhow::Result<()> {
 pub fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
     let txs = match command {
         BenchCommand::Transfers { txs } => txs,
+        BenchCommand::Execution { txs, threads } => return bench_execution(txs, threads, global),
         BenchCommand::Precompiles => {
             let costs = cairn_node::bench::precompiles();
             return print(global.json, &costs, || {
@@ -237,6 +251,46 @@ pub fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
         text.push_str(&row("commit (RocksDB)", report.commit_ms));
         text.push_str(&row("block assembly", report.block_assembly_ms));
         text.push_str(&row("total", report.total_ms));
+        text
+    })
+}
+
+fn bench_execution(txs: usize, mut threads: Vec<usize>, global: &Global) -> anyhow::Result<()> {
+    anyhow::ensure!(txs >= 1, "--txs must be at least 1");
+    if threads.is_empty() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        threads = vec![1, 2, cores];
+    }
+    threads.sort_unstable();
+    threads.dedup();
+    anyhow::ensure!(threads.iter().all(|t| *t >= 1), "thread counts start at 1");
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let reports = cairn_node::bench::execution(txs, &threads, dir.path())?;
+    print(global.json, &reports, || {
+        let mut text = format!(
+            "Block execution, {txs} transactions per block; every parallel result was checked equal to the sequential one\n\n{:<38} {:>9} {:>11} {:>12} {:>9} {:>7}\n",
+            "workload / executor", "ms", "tx/s", "Mgas/s", "speedup", "W/L"
+        );
+        for report in &reports {
+            text.push_str(&format!("{} ({} gas)\n", report.workload, report.gas));
+            for run in &report.runs {
+                let label = run.threads.map_or("  sequential".to_string(), |t| {
+                    format!("  Block-STM, {t} thread{}", if t == 1 { "" } else { "s" })
+                });
+                let bound = if run.threads.is_none() {
+                    format!("{:>7.1}", report.dependency_bound)
+                } else {
+                    String::new()
+                };
+                text.push_str(&format!(
+                    "{label:<38} {:>9.1} {:>11.0} {:>12.1} {:>8.2}x {bound}\n",
+                    run.ms,
+                    run.tx_per_sec,
+                    run.gas_per_sec / 1e6,
+                    run.speedup
+                ));
+            }
+        }
         text
     })
 }

@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use crate::chain::Chain;
 use crate::error::{NodeError, Result};
-use crate::execution::Sequential;
+use crate::execution::{Executor, Sequential, TxOutcome};
 use crate::genesis::{Genesis, GenesisAccount, TOKEN, dev_validator};
 use crate::mempool::MempoolConfig;
 use crate::node::Shared;
-use crate::types::{AccountKey, Address, Canonical, Transaction, TxBody, U256};
+use crate::types::{AccountKey, Address, B256, Canonical, Transaction, TxBody, U256};
 
 /// Where the time of the transfer benchmark went, and the resulting throughput.
 #[derive(Debug, Clone, Serialize)]
@@ -285,4 +285,446 @@ pub fn precompiles() -> Vec<PrecompileCost> {
             }
         })
         .collect()
+}
+
+/// One executor's run of a workload block.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRun {
+    /// Worker threads (`None`: the sequential executor).
+    pub threads: Option<usize>,
+    /// Median wall time of the block.
+    pub ms: f64,
+    /// Transactions per second.
+    pub tx_per_sec: f64,
+    /// Gas per second.
+    pub gas_per_sec: f64,
+    /// Sequential time over this time.
+    pub speedup: f64,
+}
+
+/// A workload's figures.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadReport {
+    /// Which workload.
+    pub workload: String,
+    /// Transactions in the block.
+    pub transactions: usize,
+    /// Gas used by the block.
+    pub gas: u64,
+    /// The sequential executor, then Block-STM at each thread count.
+    pub runs: Vec<ExecutionRun>,
+    /// W/L from the recorded read and write sets: the most any schedule could gain.
+    pub dependency_bound: f64,
+}
+
+/// The execution workloads of `cairn bench execution`.
+pub const WORKLOADS: [&str; 5] = [
+    "native transfers, distinct accounts",
+    "ERC-20 transfers, distinct accounts",
+    "storage proofs, distinct providers",
+    "every transaction updates one slot",
+    "mixed, 30% touching hot accounts",
+];
+
+fn bench_key(purpose: &str, index: usize) -> AccountKey {
+    AccountKey::from_bytes(&blake3::derive_key(purpose, &index.to_le_bytes()))
+}
+
+fn bench_genesis() -> Genesis {
+    let mut genesis = Genesis::dev();
+    genesis.alloc.clear();
+    genesis.contracts = None;
+    genesis.validators[0].stake = U256::ZERO;
+    // Blocks of 10,000 contract calls: the benchmark's blocks are not bound by the dev limit.
+    genesis.gas_limit = 100_000_000_000;
+    genesis
+}
+
+fn context(genesis: &Genesis, height: u64, randomness: B256) -> crate::execution::BlockContext {
+    crate::execution::BlockContext {
+        chain_id: genesis.chain_id,
+        height,
+        timestamp_secs: genesis.timestamp_ms / 1000 + height,
+        gas_limit: genesis.gas_limit,
+        base_fee_per_gas: genesis.base_fee_per_gas,
+        beneficiary: Address::with_last_byte(0xbe),
+        randomness,
+    }
+}
+
+fn signed(
+    key: &AccountKey,
+    nonce: u64,
+    to: Address,
+    value: U256,
+    input: Vec<u8>,
+    gas_limit: u64,
+) -> Transaction {
+    TxBody {
+        chain_id: 31_337,
+        nonce,
+        gas_limit,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 0,
+        to: Some(to),
+        value,
+        input: input.into(),
+    }
+    .sign(key)
+}
+
+const BENCH_TOKEN: Address = Address::new([0xb0; 20]);
+
+fn token_balance_slot(holder: Address) -> U256 {
+    let mut key = [0u8; 64];
+    key[12..32].copy_from_slice(holder.as_slice());
+    U256::from_be_bytes(revm::primitives::keccak256(key).0)
+}
+
+/// A block of `count` transactions for a workload, with the chain it runs on.
+struct Workload {
+    chain: Chain,
+    context: crate::execution::BlockContext,
+    transactions: Vec<Transaction>,
+}
+
+fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
+    use alloy_sol_types::SolCall;
+    use cairn_reward_contracts::bindings::BenchToken;
+
+    let senders: Vec<AccountKey> = (0..count)
+        .map(|i| bench_key("cairn bench execution sender", i))
+        .collect();
+    let recipient =
+        |i: usize| Address::from_slice(&blake3::hash(&(i as u64).to_le_bytes()).as_bytes()[..20]);
+    let hot = |i: usize| Address::with_last_byte(0xa0 + (i % 4) as u8);
+    let mut genesis = bench_genesis();
+    let mut token = GenesisAccount {
+        code: Some(cairn_reward_contracts::bindings::BenchToken::DEPLOYED_BYTECODE.clone()),
+        ..Default::default()
+    };
+    for key in &senders {
+        genesis.alloc.insert(
+            key.address(),
+            GenesisAccount {
+                balance: U256::from(TOKEN),
+                ..Default::default()
+            },
+        );
+        token
+            .storage
+            .insert(token_balance_slot(key.address()), U256::from(1_000_000u64));
+    }
+    genesis.alloc.insert(BENCH_TOKEN, token);
+    let transactions = senders
+        .iter()
+        .enumerate()
+        .map(|(i, key)| match kind {
+            0 => signed(key, 0, recipient(i), U256::from(1), Vec::new(), 21_000),
+            1 => {
+                let call = BenchToken::transferCall {
+                    to: recipient(i),
+                    amount: U256::from(1),
+                };
+                signed(key, 0, BENCH_TOKEN, U256::ZERO, call.abi_encode(), 100_000)
+            }
+            3 => signed(
+                key,
+                0,
+                BENCH_TOKEN,
+                U256::ZERO,
+                BenchToken::bumpCall {}.abi_encode(),
+                100_000,
+            ),
+            _ => {
+                let to = if i % 10 < 3 { hot(i) } else { recipient(i) };
+                signed(key, 0, to, U256::from(1), Vec::new(), 21_000)
+            }
+        })
+        .collect();
+    let context = context(&genesis, 1, B256::repeat_byte(7));
+    let chain = Chain::open(dir, genesis, Box::new(Sequential))?;
+    Ok(Workload {
+        chain,
+        context,
+        transactions,
+    })
+}
+
+/// Providers stake, advertise, accept one deal each from a client, and in the deals' first
+/// epoch each sends the proof of its challenges: real contracts, real blake3 proofs, the
+/// chunk-proof precompile.
+fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
+    use alloy_sol_types::{SolCall, SolEvent};
+    use cairn_reward_contracts::bindings::{ProviderRegistry, Staking, StorageMarket};
+    use cairn_reward_contracts::{REGISTRY, STAKING, STORAGE_MARKET};
+
+    let providers: Vec<AccountKey> = (0..count)
+        .map(|i| bench_key("cairn bench execution provider", i))
+        .collect();
+    let client = bench_key("cairn bench execution client", 0);
+    let mut genesis = bench_genesis();
+    genesis.epoch_length = 4;
+    genesis.contracts = Some(crate::genesis::ContractsConfig::dev());
+    for key in providers.iter().chain([&client]) {
+        genesis.alloc.insert(
+            key.address(),
+            GenesisAccount {
+                balance: U256::from(1_000u64) * U256::from(TOKEN),
+                ..Default::default()
+            },
+        );
+    }
+    let chain = Chain::open(dir, genesis.clone(), Box::new(Sequential))?;
+    let validator = dev_validator();
+    let produce = |txs: &[Transaction]| -> Result<Vec<crate::types::Receipt>> {
+        let time = chain.head_header().timestamp_ms + 1000;
+        let produced = chain.produce_block(&validator, time, txs)?;
+        if let Some(failed) = produced.receipts.iter().find(|r| !r.succeeded()) {
+            return Err(NodeError::Execution(format!(
+                "bench setup transaction failed: {failed:?}"
+            )));
+        }
+        Ok(produced.receipts)
+    };
+    let data = |i: usize| -> Vec<u8> {
+        let mut bytes = vec![0u8; 2048];
+        blake3::Hasher::new()
+            .update(&(i as u64).to_le_bytes())
+            .finalize_xof()
+            .fill(&mut bytes);
+        bytes
+    };
+    let mut setup = Vec::new();
+    for key in &providers {
+        setup.push(signed(
+            key,
+            0,
+            STAKING,
+            U256::from(200u64) * U256::from(TOKEN),
+            Staking::stakeCall {}.abi_encode(),
+            200_000,
+        ));
+        let advert = ProviderRegistry::advertiseCall {
+            storageCapacity: 1 << 20,
+            storagePricePerMiBEpoch: 1,
+            cores: 0,
+            memoryMiB: 0,
+            fuelPerSecond: 0,
+            computePricePerFuel: 0,
+            peerId: Default::default(),
+            addresses: String::new(),
+        };
+        setup.push(signed(
+            key,
+            1,
+            REGISTRY,
+            U256::ZERO,
+            advert.abi_encode(),
+            1_000_000,
+        ));
+    }
+    produce(&setup)?;
+    let opens: Vec<Transaction> = providers
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let call = StorageMarket::openDealCall {
+                provider: key.address(),
+                dataRoot: B256::from(*blake3::hash(&data(i)).as_bytes()),
+                size: 2048,
+                epochs: 10,
+                pricePerEpoch: 1,
+            };
+            signed(
+                &client,
+                i as u64,
+                STORAGE_MARKET,
+                U256::from(10),
+                call.abi_encode(),
+                1_000_000,
+            )
+        })
+        .collect();
+    let deal_ids: Vec<B256> = produce(&opens)?
+        .iter()
+        .map(|receipt| {
+            receipt
+                .logs
+                .iter()
+                .find_map(|log| {
+                    let log = alloy_primitives::Log::new(
+                        log.address,
+                        log.topics.clone(),
+                        log.data.clone(),
+                    )?;
+                    StorageMarket::DealOpened::decode_log(&log)
+                        .ok()
+                        .map(|event| event.id)
+                })
+                .ok_or_else(|| NodeError::Execution("openDeal emitted no DealOpened".into()))
+        })
+        .collect::<Result<_>>()?;
+    let accepts: Vec<Transaction> = providers
+        .iter()
+        .zip(&deal_ids)
+        .map(|(key, id)| {
+            signed(
+                key,
+                2,
+                STORAGE_MARKET,
+                U256::ZERO,
+                StorageMarket::acceptDealCall { id: *id }.abi_encode(),
+                1_000_000,
+            )
+        })
+        .collect();
+    produce(&accepts)?;
+    let epoch_length = genesis.epoch_length;
+    let start_epoch = chain.head_header().height / epoch_length + 1;
+    while chain.head_header().height < start_epoch * epoch_length {
+        produce(&[])?;
+    }
+    let head = chain.head_header();
+    let context = context(&genesis, head.height + 1, head.randomness);
+    let mut transactions = Vec::with_capacity(count);
+    for (i, (key, id)) in providers.iter().zip(&deal_ids).enumerate() {
+        let query = StorageMarket::challengesCall {
+            id: *id,
+            epoch: start_epoch,
+        };
+        let request = crate::chain::CallRequest {
+            to: Some(STORAGE_MARKET),
+            input: Some(query.abi_encode().into()),
+            ..Default::default()
+        };
+        let output = chain.call(&request)?.into_output().unwrap_or_default();
+        let indices = StorageMarket::challengesCall::abi_decode_returns(&output)
+            .map_err(|e| NodeError::Execution(format!("challenges: {e}")))?;
+        let bytes = data(i);
+        let (chunks, paths): (Vec<_>, Vec<_>) = indices
+            .iter()
+            .filter_map(|index| cairn_storage::chunk_proof::prove(&bytes, *index))
+            .map(|proof| {
+                (
+                    crate::types::Bytes::from(proof.chunk),
+                    crate::types::Bytes::from(proof.path.concat()),
+                )
+            })
+            .unzip();
+        let call = StorageMarket::submitProofCall {
+            id: *id,
+            chunks,
+            paths,
+        };
+        transactions.push(signed(
+            key,
+            3,
+            STORAGE_MARKET,
+            U256::ZERO,
+            call.abi_encode(),
+            1_000_000,
+        ));
+    }
+    Ok(Workload {
+        chain,
+        context,
+        transactions,
+    })
+}
+
+/// Runs `executor` on the workload block from the chain's head state: outcomes, state root
+/// and wall time.
+fn time_block(
+    workload: &Workload,
+    executor: &dyn Executor,
+) -> Result<(Vec<TxOutcome>, B256, Duration)> {
+    let view = workload.chain.state();
+    let mut pending = cairn_storage::PendingState::new(&view);
+    let started = Instant::now();
+    let outcomes = executor.execute(&workload.context, &workload.transactions, &mut pending)?;
+    let elapsed = started.elapsed();
+    let root = workload.chain.state_root_of(&pending)?;
+    Ok((outcomes, root, elapsed))
+}
+
+/// Runs each workload (a block of `count` transactions) sequentially and with Block-STM at each
+/// thread count, checks that every parallel result equals the sequential one, and reports
+/// throughput, speedup and the dependency bound.
+pub fn execution(count: usize, threads: &[usize], workdir: &Path) -> Result<Vec<WorkloadReport>> {
+    const REPEATS: usize = 5;
+    let mut reports = Vec::new();
+    for (kind, name) in WORKLOADS.iter().enumerate() {
+        let dir = workdir.join(format!("workload-{kind}"));
+        let workload = if kind == 2 {
+            proof_workload(count, &dir)?
+        } else {
+            simple_workload(kind, count, &dir)?
+        };
+        let median = |executor: &dyn Executor| -> Result<(Vec<TxOutcome>, B256, Duration)> {
+            let mut runs = (0..REPEATS)
+                .map(|_| time_block(&workload, executor))
+                .collect::<Result<Vec<_>>>()?;
+            runs.sort_by_key(|(_, _, elapsed)| *elapsed);
+            Ok(runs.swap_remove(REPEATS / 2))
+        };
+        let (expected, expected_root, sequential_time) = median(&Sequential)?;
+        let gas_per_tx: Vec<u64> = expected
+            .iter()
+            .map(|outcome| match outcome {
+                TxOutcome::Included(receipt) => receipt.gas_used,
+                TxOutcome::Excluded(_) => 0,
+            })
+            .collect();
+        let gas: u64 = gas_per_tx.iter().sum();
+        let failed = expected
+            .iter()
+            .filter(|o| !matches!(o, TxOutcome::Included(r) if r.succeeded()))
+            .count();
+        if failed > 0 {
+            return Err(NodeError::Execution(format!(
+                "{name}: {failed} transactions did not succeed"
+            )));
+        }
+        let figures = |threads: Option<usize>, elapsed: Duration| {
+            let seconds = elapsed.as_secs_f64();
+            ExecutionRun {
+                threads,
+                ms: seconds * 1000.0,
+                tx_per_sec: count as f64 / seconds,
+                gas_per_sec: gas as f64 / seconds,
+                speedup: sequential_time.as_secs_f64() / seconds,
+            }
+        };
+        let mut runs = vec![figures(None, sequential_time)];
+        for &threads in threads {
+            let (outcomes, root, elapsed) = median(&crate::parallel::Parallel::new(threads))?;
+            if outcomes != expected || root != expected_root {
+                return Err(NodeError::Execution(format!(
+                    "{name}: Block-STM at {threads} threads differs from sequential"
+                )));
+            }
+            runs.push(figures(Some(threads), elapsed));
+        }
+        let view = workload.chain.state();
+        let mut pending = cairn_storage::PendingState::new(&view);
+        let traced = crate::parallel::Parallel::new(2).execute_traced(
+            &workload.context,
+            &workload.transactions,
+            &mut pending,
+        )?;
+        let dependency_bound = traced.map_or(1.0, |(_, footprints)| {
+            crate::parallel::dependency_bound(&footprints, &gas_per_tx)
+        });
+        reports.push(WorkloadReport {
+            workload: (*name).to_string(),
+            transactions: count,
+            gas,
+            runs,
+            dependency_bound,
+        });
+    }
+    Ok(reports)
 }

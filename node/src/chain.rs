@@ -180,6 +180,11 @@ impl Chain {
         self.store.state()
     }
 
+    /// The state root `pending` would lead to, without committing anything.
+    pub fn state_root_of(&self, pending: &PendingState<'_>) -> Result<B256> {
+        Ok(self.store.prepare_state_root(pending)?.root())
+    }
+
     /// A sender's committed nonce and balance.
     pub fn sender_state(&self, address: Address) -> Result<SenderState> {
         Ok(account_state(&self.state(), address)?)

@@ -13,7 +13,7 @@ use cairn_storage::PendingState;
 use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction, Output};
 use revm::context::{BlockEnv, CfgEnv, ContextSetters, ContextTr, JournalTr, TxEnv};
 use revm::handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler};
-use revm::handler::{MainnetContext, MainnetEvm, SystemCallEvm};
+use revm::handler::{MainnetContext, MainnetEvm};
 use revm::interpreter::interpreter_action::FrameInit;
 use revm::primitives::hardfork::SpecId;
 use revm::state::EvmState;
@@ -104,9 +104,13 @@ pub fn evm<DB: Database>(db: DB, block: &BlockContext) -> MainnetEvm<MainnetCont
         .with_precompiles(precompiles())
 }
 
-/// Runs one call from `caller` without a transaction: no signature, nonce or fee. Used for
-/// genesis initialization and the epoch-closing calls. Commits the call's changes on success;
-/// returns the result either way.
+/// Gas available to one system call. Nobody pays for it; it only bounds the work, which every
+/// node repeats identically (an epoch close visits every active deal and every provider).
+pub const SYSTEM_CALL_GAS: u64 = 1_000_000_000;
+
+/// Runs one call from `caller` without a transaction: no signature, nonce, fee or intrinsic
+/// gas, [`SYSTEM_CALL_GAS`] to spend. Used for genesis initialization and the epoch-closing
+/// calls. Commits the call's changes on success; returns the result either way.
 pub fn system_call(
     state: &mut PendingState<'_>,
     block: &BlockContext,
@@ -115,9 +119,19 @@ pub fn system_call(
     input: Bytes,
 ) -> Result<ExecutionResult> {
     let mut evm = evm(&mut *state, block);
-    let outcome = evm.system_call_with_caller(caller, contract, input);
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
+    evm.ctx.set_tx(TxEnv {
+        caller,
+        kind: revm::primitives::TxKind::Call(contract),
+        data: input,
+        gas_limit: SYSTEM_CALL_GAS,
+        gas_price: 0,
+        ..TxEnv::default()
+    });
+    let result: std::result::Result<_, EVMError<_, InvalidTransaction>> =
+        revm::handler::MainnetHandler::default().run_system_call(&mut evm);
+    let changes = evm.finalize();
+    let result = match result {
+        Ok(result) => result,
         Err(EVMError::Database(e)) => return Err(e.into()),
         Err(other) => {
             return Err(NodeError::Execution(format!(
@@ -125,10 +139,10 @@ pub fn system_call(
             )));
         }
     };
-    if outcome.result.is_success() {
-        evm.ctx.db_mut().commit(outcome.state);
+    if result.is_success() {
+        evm.ctx.db_mut().commit(changes);
     }
-    Ok(outcome.result)
+    Ok(result)
 }
 
 /// What the chain itself does at the start of a block, before any transaction: at the first
@@ -207,11 +221,13 @@ where
 }
 
 /// The transaction as revm sees it.
-pub fn tx_env(tx: &Transaction) -> TxEnv {
+/// The transaction as revm sees it; `sender` is `tx.sender()`, passed in because computing it
+/// (a keccak) is worth doing once per transaction, not once per run.
+pub fn tx_env(tx: &Transaction, sender: Address) -> TxEnv {
     let body = &tx.body;
     TxEnv {
         tx_type: 2,
-        caller: tx.sender(),
+        caller: sender,
         gas_limit: body.gas_limit,
         gas_price: body.max_fee_per_gas,
         gas_priority_fee: Some(body.max_priority_fee_per_gas),
@@ -243,10 +259,10 @@ impl Executor for Sequential {
                     tally.exclude(NOT_ENOUGH_GAS.into());
                     continue;
                 }
-                match transact(&mut evm, tx).map_err(TransactError::into_node_error)? {
+                match transact(&mut evm, tx, tx.sender()).map_err(TransactError::into_node_error)? {
                     Ok((result, changes)) => {
                         evm.ctx.db_mut().commit(changes);
-                        tally.include(tx, result);
+                        tally.include(tx, tx.hash(), result);
                     }
                     Err(invalid) => tally.exclude(invalid),
                 }
@@ -284,9 +300,10 @@ impl<'b> Tally<'b> {
         tx.body.gas_limit <= self.block.gas_limit - self.cumulative_gas
     }
 
-    pub(crate) fn include(&mut self, tx: &Transaction, result: ExecutionResult) {
+    pub(crate) fn include(&mut self, tx: &Transaction, tx_hash: B256, result: ExecutionResult) {
         let receipt = receipt(
             tx,
+            tx_hash,
             result,
             self.block.base_fee_per_gas,
             &mut self.cumulative_gas,
@@ -335,8 +352,9 @@ pub type TxRun = std::result::Result<(ExecutionResult, EvmState), String>;
 pub fn transact<DB: Database>(
     evm: &mut MainnetEvm<MainnetContext<DB>>,
     tx: &Transaction,
+    sender: Address,
 ) -> std::result::Result<TxRun, TransactError<DB::Error>> {
-    evm.ctx.set_tx(tx_env(tx));
+    evm.ctx.set_tx(tx_env(tx, sender));
     let result: std::result::Result<_, EVMError<_, InvalidTransaction>> =
         DeferredFeeHandler::default().run(evm);
     let changes = evm.finalize();
@@ -351,6 +369,7 @@ pub fn transact<DB: Database>(
 /// Builds the receipt of an executed transaction and adds its gas and fee to the block's.
 pub fn receipt(
     tx: &Transaction,
+    tx_hash: B256,
     result: ExecutionResult,
     base_fee: u64,
     cumulative_gas: &mut u64,
@@ -380,7 +399,7 @@ pub fn receipt(
         ),
     };
     Receipt {
-        tx_hash: tx.hash(),
+        tx_hash,
         status,
         gas_used,
         cumulative_gas_used: *cumulative_gas,

@@ -12,9 +12,9 @@ use tokio::task::JoinHandle;
 
 use crate::chain::{Chain, ProducedBlock};
 use crate::error::{NodeError, Result, TxRejection};
-use crate::execution::Sequential;
 use crate::genesis::Genesis;
 use crate::mempool::{Mempool, MempoolConfig};
+use crate::parallel::Parallel;
 use crate::rpc::{CairnApiServer, RpcServer};
 use crate::types::{AccountKey, B256, Canonical, Transaction, VerifiedTransaction};
 
@@ -45,6 +45,8 @@ pub struct NodeConfig {
     pub block_time: Option<Duration>,
     /// Mempool limits.
     pub mempool: MempoolConfig,
+    /// Block-STM workers executing each block; 0 means one per core.
+    pub execution_threads: usize,
 }
 
 impl NodeConfig {
@@ -59,6 +61,7 @@ impl NodeConfig {
             rpc_addr,
             block_time: None,
             mempool: MempoolConfig::default(),
+            execution_threads: 0,
         })
     }
 }
@@ -219,7 +222,7 @@ impl Node {
         let chain = Chain::open(
             &config.datadir.join(files::DATABASE),
             config.genesis,
-            Box::new(Sequential),
+            Box::new(Parallel::new(config.execution_threads)),
         )?;
         let shared = Arc::new(Shared::new(
             chain,

@@ -28,6 +28,7 @@ use std::sync::{Mutex, MutexGuard};
 use cairn_storage::{PendingState, StorageError};
 use dashmap::DashMap;
 use revm::bytecode::Bytecode;
+use revm::context::ContextTr;
 use revm::database_interface::DBErrorMarker;
 use revm::primitives::{Address, B256, KECCAK_EMPTY, StorageKey, StorageValue, U256};
 use revm::state::AccountInfo;
@@ -92,18 +93,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MvMemory {
-    fn new(transactions: &[Transaction]) -> Self {
+    fn new(senders: &[Address]) -> Self {
         let memory = Self {
             data: DashMap::new(),
-            last_written: (0..transactions.len())
-                .map(|_| Mutex::new(Vec::new()))
-                .collect(),
-            last_read: (0..transactions.len())
-                .map(|_| Mutex::new(Vec::new()))
-                .collect(),
+            last_written: (0..senders.len()).map(|_| Mutex::new(Vec::new())).collect(),
+            last_read: (0..senders.len()).map(|_| Mutex::new(Vec::new())).collect(),
         };
-        for (index, tx) in transactions.iter().enumerate() {
-            let sender = Location::Account(tx.sender());
+        for (index, sender) in senders.iter().enumerate() {
+            let sender = Location::Account(*sender);
             memory
                 .data
                 .entry(sender)
@@ -185,27 +182,63 @@ enum MvError {
 
 impl DBErrorMarker for MvError {}
 
+/// The state before the block's transactions, read through a cache shared by the workers: it
+/// does not change while the block runs, and contracts' code is analyzed once, not per run.
+struct BaseState<'a> {
+    state: &'a PendingState<'a>,
+    values: DashMap<Location, Value>,
+    codes: DashMap<B256, Bytecode>,
+}
+
+impl BaseState<'_> {
+    fn read(&self, location: Location) -> std::result::Result<Value, StorageError> {
+        if let Some(value) = self.values.get(&location) {
+            return Ok(value.clone());
+        }
+        let value = match location {
+            Location::Account(address) => {
+                let mut info = self.state.basic_ref(address)?;
+                if let Some(info) = info.as_mut().filter(|info| info.code.is_none()) {
+                    info.code = Some(self.code(info.code_hash)?);
+                }
+                Value::Account(info)
+            }
+            Location::Slot(address, slot) => Value::Slot(self.state.storage_ref(address, slot)?),
+        };
+        self.values.insert(location, value.clone());
+        Ok(value)
+    }
+
+    fn code(&self, code_hash: B256) -> std::result::Result<Bytecode, StorageError> {
+        if let Some(code) = self.codes.get(&code_hash) {
+            return Ok(code.clone());
+        }
+        let code = self.state.code_by_hash_ref(code_hash)?;
+        self.codes.insert(code_hash, code.clone());
+        Ok(code)
+    }
+}
+
 /// The state as transaction `index` sees it: earlier transactions' writes, then the state
 /// before the block's transactions. Records every read.
 struct MvDatabase<'a> {
     memory: &'a MvMemory,
-    view: &'a PendingState<'a>,
-    codes: &'a DashMap<B256, Bytecode>,
+    base: &'a BaseState<'a>,
     index: usize,
     reads: Vec<(Location, Origin)>,
 }
 
 impl MvDatabase<'_> {
-    fn read(&mut self, location: Location) -> std::result::Result<Option<Value>, MvError> {
+    fn read(&mut self, location: Location) -> std::result::Result<Value, MvError> {
         match self.memory.read(&location, self.index) {
             Read::Blocked(writer) => Err(MvError::Blocked(writer)),
             Read::Written(origin, value) => {
                 self.reads.push((location, origin));
-                Ok(Some(value))
+                Ok(value)
             }
             Read::Storage => {
                 self.reads.push((location, Origin::Storage));
-                Ok(None)
+                Ok(self.base.read(location)?)
             }
         }
     }
@@ -216,17 +249,13 @@ impl Database for MvDatabase<'_> {
 
     fn basic(&mut self, address: Address) -> std::result::Result<Option<AccountInfo>, MvError> {
         match self.read(Location::Account(address))? {
-            Some(Value::Account(info)) => Ok(info),
-            Some(Value::Slot(_)) => unreachable!("account locations hold accounts"),
-            None => Ok(self.view.basic_ref(address)?),
+            Value::Account(info) => Ok(info),
+            Value::Slot(_) => unreachable!("account locations hold accounts"),
         }
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> std::result::Result<Bytecode, MvError> {
-        match self.codes.get(&code_hash) {
-            Some(code) => Ok(code.clone()),
-            None => Ok(self.view.code_by_hash_ref(code_hash)?),
-        }
+        Ok(self.base.code(code_hash)?)
     }
 
     fn storage(
@@ -235,14 +264,13 @@ impl Database for MvDatabase<'_> {
         slot: StorageKey,
     ) -> std::result::Result<StorageValue, MvError> {
         match self.read(Location::Slot(address, slot))? {
-            Some(Value::Slot(value)) => Ok(value),
-            Some(Value::Account(_)) => unreachable!("slot locations hold slots"),
-            None => Ok(self.view.storage_ref(address, slot)?),
+            Value::Slot(value) => Ok(value),
+            Value::Account(_) => unreachable!("slot locations hold slots"),
         }
     }
 
     fn block_hash(&mut self, number: u64) -> std::result::Result<B256, MvError> {
-        Ok(self.view.block_hash_ref(number)?)
+        Ok(self.base.state.block_hash_ref(number)?)
     }
 }
 
@@ -502,20 +530,33 @@ struct Runs {
 struct BlockRun<'a> {
     block: &'a BlockContext,
     transactions: &'a [Transaction],
-    view: &'a PendingState<'a>,
+    senders: Vec<Address>,
+    hashes: Vec<B256>,
+    base: BaseState<'a>,
     memory: MvMemory,
     scheduler: Scheduler,
-    codes: DashMap<B256, Bytecode>,
     results: Runs,
     failure: Mutex<Option<NodeError>>,
 }
 
-impl BlockRun<'_> {
-    fn worker(&self) {
+type WorkerEvm<'a> = revm::handler::MainnetEvm<revm::handler::MainnetContext<MvDatabase<'a>>>;
+
+impl<'a> BlockRun<'a> {
+    fn worker(&'a self) {
+        // One EVM per worker, reused for every run: only the transaction and the reader change.
+        let db = MvDatabase {
+            memory: &self.memory,
+            base: &self.base,
+            index: 0,
+            reads: Vec::new(),
+        };
+        let mut evm = evm(db, self.block);
         let mut task = None;
         while !self.scheduler.done() {
             task = match task {
-                Some(Task::Execute(index, incarnation)) => self.execute(index, incarnation),
+                Some(Task::Execute(index, incarnation)) => {
+                    self.execute(&mut evm, index, incarnation)
+                }
                 Some(Task::Validate(index, incarnation)) => self.validate(index, incarnation),
                 None => self.scheduler.next_task(),
             };
@@ -527,19 +568,12 @@ impl BlockRun<'_> {
         self.scheduler.halt();
     }
 
-    fn execute(&self, index: usize, incarnation: usize) -> Option<Task> {
+    fn execute(&self, evm: &mut WorkerEvm<'a>, index: usize, incarnation: usize) -> Option<Task> {
         loop {
-            let mut db = MvDatabase {
-                memory: &self.memory,
-                view: self.view,
-                codes: &self.codes,
-                index,
-                reads: Vec::new(),
-            };
-            let run = {
-                let mut evm = evm(&mut db, self.block);
-                transact(&mut evm, &self.transactions[index])
-            };
+            let db = evm.ctx.db_mut();
+            db.index = index;
+            db.reads.clear();
+            let run = transact(evm, &self.transactions[index], self.senders[index]);
             let run = match run {
                 Ok(run) => run,
                 Err(TransactError::Database(MvError::Blocked(blocking))) => {
@@ -557,7 +591,7 @@ impl BlockRun<'_> {
                     return None;
                 }
             };
-            let Some((writes, created)) = write_set(&run, &self.codes) else {
+            let Some((writes, created)) = write_set(&run, &self.base.codes) else {
                 // Outside what the analysis covers: the block will run sequentially.
                 self.results.unsupported.store(true, Ordering::Release);
                 self.scheduler.halt();
@@ -565,7 +599,8 @@ impl BlockRun<'_> {
             };
             *lock(&self.results.runs[index]) = Some(run);
             *lock(&self.results.created[index]) = created;
-            let wrote_new = self.memory.record(index, incarnation, db.reads, writes);
+            let reads = std::mem::take(&mut evm.ctx.db_mut().reads);
+            let wrote_new = self.memory.record(index, incarnation, reads, writes);
             return self
                 .scheduler
                 .finish_execution(index, incarnation, wrote_new);
@@ -611,13 +646,43 @@ impl Parallel {
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
     ) -> Result<Option<Vec<TxOutcome>>> {
+        Ok(self
+            .run(block, transactions, state, false)?
+            .map(|(outcomes, _)| outcomes))
+    }
+
+    /// Runs the block with Block-STM only, and returns what each transaction's final run read
+    /// and wrote (for measuring the block's dependency structure); `None` if the block is one
+    /// Block-STM leaves to the sequential executor.
+    pub fn execute_traced(
+        &self,
+        block: &BlockContext,
+        transactions: &[Transaction],
+        state: &mut PendingState<'_>,
+    ) -> Result<Option<(Vec<TxOutcome>, Vec<Footprint>)>> {
+        self.run(block, transactions, state, true)
+    }
+
+    fn run(
+        &self,
+        block: &BlockContext,
+        transactions: &[Transaction],
+        state: &mut PendingState<'_>,
+        trace: bool,
+    ) -> Result<Option<(Vec<TxOutcome>, Vec<Footprint>)>> {
+        let (senders, hashes) = senders_and_hashes(transactions, self.threads);
         let run = BlockRun {
             block,
             transactions,
-            view: &*state,
-            memory: MvMemory::new(transactions),
+            memory: MvMemory::new(&senders),
+            senders,
+            hashes,
+            base: BaseState {
+                state: &*state,
+                values: DashMap::new(),
+                codes: DashMap::new(),
+            },
             scheduler: Scheduler::new(transactions.len()),
-            codes: DashMap::new(),
             results: Runs {
                 runs: (0..transactions.len()).map(|_| Mutex::new(None)).collect(),
                 created: (0..transactions.len())
@@ -642,11 +707,24 @@ impl Parallel {
         // sequential run but not here.
         for created in &run.results.created {
             for address in lock(created).iter() {
-                if run.view.has_storage(address)? {
+                if run.base.state.has_storage(address)? {
                     return Ok(None);
                 }
             }
         }
+        let footprints = if trace {
+            (0..transactions.len())
+                .map(|index| Footprint {
+                    reads: lock(&run.memory.last_read[index])
+                        .iter()
+                        .map(|(location, _)| *location)
+                        .collect(),
+                    writes: lock(&run.memory.last_written[index]).clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let runs: Vec<TxRun> = run
             .results
             .runs
@@ -656,8 +734,9 @@ impl Parallel {
             .ok_or_else(|| {
                 NodeError::Execution("parallel run ended with a transaction never executed".into())
             })?;
+        let hashes = run.hashes;
         let mut tally = Tally::new(block, transactions.len());
-        for (tx, run) in transactions.iter().zip(runs) {
+        for ((tx, hash), run) in transactions.iter().zip(hashes).zip(runs) {
             if !tally.fits(tx) {
                 // The sequential rule depends on the gas used before: not covered here.
                 return Ok(None);
@@ -665,12 +744,71 @@ impl Parallel {
             match run {
                 Ok((result, changes)) => {
                     state.commit(changes);
-                    tally.include(tx, result);
+                    tally.include(tx, hash, result);
                 }
                 Err(invalid) => tally.exclude(invalid),
             }
         }
-        tally.finish(state).map(Some)
+        Ok(Some((tally.finish(state)?, footprints)))
+    }
+}
+
+/// Each transaction's sender and hash, computed on `threads` threads.
+fn senders_and_hashes(transactions: &[Transaction], threads: usize) -> (Vec<Address>, Vec<B256>) {
+    let chunk = transactions.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = transactions
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|tx| (tx.sender(), tx.hash()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .unzip()
+    })
+}
+
+/// What one transaction read and wrote.
+#[derive(Debug, Clone, Default)]
+pub struct Footprint {
+    /// Locations read.
+    pub reads: Vec<Location>,
+    /// Locations written.
+    pub writes: Vec<Location>,
+}
+
+/// The block's dependency bound W/L: total work over the work of the longest chain of
+/// transactions each of which reads something the one before it wrote (work = gas). No
+/// scheduler can run the block faster than W/L times a single core.
+pub fn dependency_bound(footprints: &[Footprint], gas: &[u64]) -> f64 {
+    let mut last_writer = std::collections::HashMap::new();
+    let mut chain = vec![0u64; footprints.len()];
+    for (index, footprint) in footprints.iter().enumerate() {
+        let before = footprint
+            .reads
+            .iter()
+            .filter_map(|l| last_writer.get(l))
+            .map(|&w| chain[w])
+            .max();
+        chain[index] = gas[index] + before.unwrap_or(0);
+        for location in &footprint.writes {
+            last_writer.insert(*location, index);
+        }
+    }
+    let longest = chain.iter().copied().max().unwrap_or(0);
+    if longest == 0 {
+        1.0
+    } else {
+        gas.iter().sum::<u64>() as f64 / longest as f64
     }
 }
 

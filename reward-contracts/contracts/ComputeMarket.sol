@@ -260,7 +260,7 @@ contract ComputeMarket is Epochs {
     /// address(0) when there is none. The seed mixes the block's randomness, the job and the
     /// stage, so each stage draws independently.
     function _pick(bytes32 id, uint256 stage, address a, address b, address c) internal view returns (address) {
-        address[] memory providers = ProviderRegistry(Cairn.REGISTRY).providers();
+        address[] memory providers = ProviderRegistry(Cairn.REGISTRY).computeProviders();
         uint256[] memory weights = new uint256[](providers.length);
         uint256 total;
         Staking staking = Staking(payable(Cairn.STAKING));

@@ -22,13 +22,18 @@ contract ProviderRegistry {
         uint64 updatedAtBlock;
     }
 
-    uint256 public constant MAX_PROVIDERS = 1024;
+    /// The reward pool visits every provider when an epoch closes (a system call).
+    uint256 public constant MAX_PROVIDERS = 16384;
+    /// The compute market walks the compute providers to draw one, inside a transaction.
+    uint256 public constant MAX_COMPUTE_PROVIDERS = 1024;
     uint256 public constant MAX_PEER_ID_BYTES = 128;
     uint256 public constant MAX_ADDRESSES_BYTES = 1024;
 
     mapping(address => Advert) internal adverts;
     address[] internal providerList;
     mapping(address => bool) public listed;
+    address[] internal computeProviderList;
+    mapping(address => bool) public listedForCompute;
 
     event Advertised(
         address indexed provider, uint64 storageCapacity, uint32 cores, bytes peerId, string addresses
@@ -59,6 +64,11 @@ contract ProviderRegistry {
             if (providerList.length >= MAX_PROVIDERS) revert TooManyProviders(MAX_PROVIDERS);
             listed[msg.sender] = true;
             providerList.push(msg.sender);
+        }
+        if (cores > 0 && !listedForCompute[msg.sender]) {
+            if (computeProviderList.length >= MAX_COMPUTE_PROVIDERS) revert TooManyProviders(MAX_COMPUTE_PROVIDERS);
+            listedForCompute[msg.sender] = true;
+            computeProviderList.push(msg.sender);
         }
         adverts[msg.sender] = Advert({
             storageCapacity: storageCapacity,
@@ -92,5 +102,10 @@ contract ProviderRegistry {
 
     function providers() external view returns (address[] memory) {
         return providerList;
+    }
+
+    /// Providers that ever advertised compute (their current role is in Staking).
+    function computeProviders() external view returns (address[] memory) {
+        return computeProviderList;
     }
 }

@@ -20,9 +20,9 @@ import {RewardPool} from "./RewardPool.sol";
 /// its provider's work counter in the RewardPool. Nothing on the proof path is global.
 contract StorageMarket is Epochs {
     uint256 public constant CHUNK_SIZE = 1024;
-    /// The epoch close visits every active deal inside one system call (30M gas); a deal that
+    /// The epoch close visits every active deal inside one system call (1G gas); a deal that
     /// faults costs about 40k gas there, so this bound keeps the close within its budget.
-    uint256 public constant MAX_ACTIVE_DEALS = 512;
+    uint256 public constant MAX_ACTIVE_DEALS = 16384;
 
     enum State {
         None,
