@@ -160,6 +160,31 @@ pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
 
 #[cfg(test)]
 mod tests {
+    /// Every workload, the storage proofs against the real contracts included, gives the same
+    /// result in parallel as sequentially (the benchmark fails otherwise).
+    #[test]
+    fn execution_workloads_agree_with_sequential() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let reports = super::execution(40, &[2, 4], dir.path())?;
+        assert_eq!(reports.len(), super::WORKLOADS.len());
+        for report in &reports {
+            assert_eq!(report.runs.len(), 3);
+            assert!(
+                report.gas > 0 && report.dependency_bound >= 1.0,
+                "{report:?}"
+            );
+        }
+        assert!(
+            reports[0].dependency_bound > 30.0,
+            "independent transfers are not a chain"
+        );
+        assert!(
+            reports[3].dependency_bound < 1.5,
+            "one shared slot is one chain"
+        );
+        Ok(())
+    }
+
     #[test]
     fn transfer_benchmark_commits_every_transfer() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;

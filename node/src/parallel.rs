@@ -25,20 +25,27 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use alloy_primitives::map::{DefaultHashBuilder, HashMap};
 use cairn_storage::{PendingState, StorageError};
 use dashmap::DashMap;
 use revm::bytecode::Bytecode;
 use revm::context::ContextTr;
+use revm::context::result::ExecutionResult;
 use revm::database_interface::DBErrorMarker;
 use revm::primitives::{Address, B256, KECCAK_EMPTY, StorageKey, StorageValue, U256};
 use revm::state::AccountInfo;
-use revm::{Database, DatabaseCommit, DatabaseRef};
+use revm::{Database, DatabaseRef};
 
 use crate::error::{NodeError, Result};
 use crate::execution::{
     BlockContext, Executor, Sequential, Tally, TransactError, TxOutcome, TxRun, evm, transact,
 };
 use crate::types::Transaction;
+
+/// A parallel run gives up, and the block runs sequentially, once more than this many runs were
+/// aborted or had to wait for an earlier transaction *and* such conflicts exceed an eighth of
+/// the runs started: the block is mostly one chain of conflicts, and noticing early wastes little.
+pub const CONFLICTS_BEFORE_FALLBACK: usize = 32;
 
 /// Blocks with fewer transactions run sequentially: spawning workers costs more than it saves.
 pub const MIN_PARALLEL_TXS: usize = 16;
@@ -78,9 +85,13 @@ enum Read {
     Blocked(usize),
 }
 
+/// A concurrent map with a fast hasher (keys are addresses and slots, not attacker-chosen
+/// strings that could be made to collide cheaply).
+type FastMap<K, V> = DashMap<K, V, DefaultHashBuilder>;
+
 /// Values written by the block's transactions, per location and transaction index.
 struct MvMemory {
-    data: DashMap<Location, BTreeMap<usize, Entry>>,
+    data: FastMap<Location, BTreeMap<usize, Entry>>,
     last_written: Vec<Mutex<Vec<Location>>>,
     last_read: Vec<Mutex<Vec<(Location, Origin)>>>,
 }
@@ -93,22 +104,40 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MvMemory {
+    /// Memory for a block whose transactions have these senders. A sender's account is
+    /// written by each of its transactions (the nonce), so for a sender with several
+    /// transactions it starts as an ESTIMATE of each but the last: its later transactions wait
+    /// for the earlier ones instead of running on a stale nonce and being aborted.
     fn new(senders: &[Address]) -> Self {
         let memory = Self {
-            data: DashMap::new(),
+            data: FastMap::with_hasher(DefaultHashBuilder::default()),
             last_written: (0..senders.len()).map(|_| Mutex::new(Vec::new())).collect(),
             last_read: (0..senders.len()).map(|_| Mutex::new(Vec::new())).collect(),
         };
+        let mut previous: HashMap<Address, usize> = HashMap::default();
         for (index, sender) in senders.iter().enumerate() {
-            let sender = Location::Account(*sender);
-            memory
-                .data
-                .entry(sender)
-                .or_default()
-                .insert(index, Entry::Estimate);
-            lock(&memory.last_written[index]).push(sender);
+            if let Some(earlier) = previous.insert(*sender, index) {
+                let location = Location::Account(*sender);
+                memory
+                    .data
+                    .entry(location)
+                    .or_default()
+                    .insert(earlier, Entry::Estimate);
+                lock(&memory.last_written[earlier]).push(location);
+            }
         }
         memory
+    }
+
+    /// Every location's final value: the write of the last transaction that wrote it.
+    fn final_writes(&self) -> Vec<(Location, Value)> {
+        self.data
+            .iter()
+            .filter_map(|versions| match versions.values().next_back() {
+                Some(Entry::Written { value, .. }) => Some((*versions.key(), value.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     fn read(&self, location: &Location, index: usize) -> Read {
@@ -182,33 +211,14 @@ enum MvError {
 
 impl DBErrorMarker for MvError {}
 
-/// The state before the block's transactions, read through a cache shared by the workers: it
-/// does not change while the block runs, and contracts' code is analyzed once, not per run.
+/// The state before the block's transactions, and a cache of analyzed contract code shared by
+/// the workers (analysis is costly and the code of a hash never changes).
 struct BaseState<'a> {
     state: &'a PendingState<'a>,
-    values: DashMap<Location, Value>,
-    codes: DashMap<B256, Bytecode>,
+    codes: FastMap<B256, Bytecode>,
 }
 
 impl BaseState<'_> {
-    fn read(&self, location: Location) -> std::result::Result<Value, StorageError> {
-        if let Some(value) = self.values.get(&location) {
-            return Ok(value.clone());
-        }
-        let value = match location {
-            Location::Account(address) => {
-                let mut info = self.state.basic_ref(address)?;
-                if let Some(info) = info.as_mut().filter(|info| info.code.is_none()) {
-                    info.code = Some(self.code(info.code_hash)?);
-                }
-                Value::Account(info)
-            }
-            Location::Slot(address, slot) => Value::Slot(self.state.storage_ref(address, slot)?),
-        };
-        self.values.insert(location, value.clone());
-        Ok(value)
-    }
-
     fn code(&self, code_hash: B256) -> std::result::Result<Bytecode, StorageError> {
         if let Some(code) = self.codes.get(&code_hash) {
             return Ok(code.clone());
@@ -224,6 +234,9 @@ impl BaseState<'_> {
 struct MvDatabase<'a> {
     memory: &'a MvMemory,
     base: &'a BaseState<'a>,
+    /// This worker's cache of the pre-block state: it does not change while the block runs,
+    /// and hot locations (contracts, their settings) are read by most transactions.
+    cache: HashMap<Location, Value>,
     index: usize,
     reads: Vec<(Location, Origin)>,
 }
@@ -238,7 +251,28 @@ impl MvDatabase<'_> {
             }
             Read::Storage => {
                 self.reads.push((location, Origin::Storage));
-                Ok(self.base.read(location)?)
+                if let Some(value) = self.cache.get(&location) {
+                    return Ok(value.clone());
+                }
+                let value = match location {
+                    Location::Account(address) => {
+                        let mut info = self.base.state.basic_ref(address)?;
+                        if let Some(info) = info.as_mut().filter(|info| info.code.is_none()) {
+                            info.code = Some(self.base.code(info.code_hash)?);
+                        }
+                        Value::Account(info)
+                    }
+                    Location::Slot(address, slot) => {
+                        Value::Slot(self.base.state.storage_ref(address, slot)?)
+                    }
+                };
+                // A plain account is rarely read by more than one transaction; contracts and
+                // their slots (settings, shared state) often are.
+                if !matches!(&value, Value::Account(info) if info.as_ref().is_none_or(|i| i.code_hash == KECCAK_EMPTY))
+                {
+                    self.cache.insert(location, value.clone());
+                }
+                Ok(value)
             }
         }
     }
@@ -286,7 +320,7 @@ type WriteSet = (Vec<(Location, Value)>, Vec<Address>);
 /// What a run changed for the transactions after it, the same changes [`PendingState`]'s
 /// commit makes: `None` if the run did something this analysis does not cover (a destroyed
 /// account), and the accounts it created.
-fn write_set(run: &TxRun, codes: &DashMap<B256, Bytecode>) -> Option<WriteSet> {
+fn write_set(run: &TxRun, codes: &FastMap<B256, Bytecode>) -> Option<WriteSet> {
     let Ok((_, state)) = run else {
         return Some((Vec::new(), Vec::new()));
     };
@@ -519,20 +553,27 @@ impl Scheduler {
     }
 }
 
-/// Per-transaction results of the latest run.
+/// Per-transaction results of the latest run (the journal is not kept: the final writes are
+/// in the multi-version memory).
 struct Runs {
-    runs: Vec<Mutex<Option<TxRun>>>,
+    runs: Vec<Mutex<Option<std::result::Result<ExecutionResult, String>>>>,
     created: Vec<Mutex<Vec<Address>>>,
     unsupported: AtomicBool,
+    /// Conflicts so far: runs aborted by validation, or suspended to wait for an earlier one.
+    conflicts: AtomicUsize,
+    /// Runs started so far.
+    executions: AtomicUsize,
 }
 
 /// One block's parallel run.
 struct BlockRun<'a> {
     block: &'a BlockContext,
     transactions: &'a [Transaction],
-    senders: Vec<Address>,
-    hashes: Vec<B256>,
+    senders: &'a [Address],
     base: BaseState<'a>,
+    /// Code deployed by the block's transactions.
+    new_code: FastMap<B256, Bytecode>,
+    conflict_fallback: bool,
     memory: MvMemory,
     scheduler: Scheduler,
     results: Runs,
@@ -547,6 +588,7 @@ impl<'a> BlockRun<'a> {
         let db = MvDatabase {
             memory: &self.memory,
             base: &self.base,
+            cache: HashMap::default(),
             index: 0,
             reads: Vec::new(),
         };
@@ -563,12 +605,28 @@ impl<'a> BlockRun<'a> {
         }
     }
 
+    /// Counts a conflict; once conflicts are a large share of the runs, the block is mostly one
+    /// chain of conflicts: going on wastes more than it saves, so the sequential executor takes
+    /// over (same result, by construction).
+    fn conflict(&self) {
+        let conflicts = self.results.conflicts.fetch_add(1, Ordering::Relaxed) + 1;
+        let executions = self.results.executions.load(Ordering::Relaxed);
+        if self.conflict_fallback
+            && conflicts > CONFLICTS_BEFORE_FALLBACK
+            && conflicts * 8 > executions
+        {
+            self.results.unsupported.store(true, Ordering::Release);
+            self.scheduler.halt();
+        }
+    }
+
     fn fail(&self, error: NodeError) {
         lock(&self.failure).get_or_insert(error);
         self.scheduler.halt();
     }
 
     fn execute(&self, evm: &mut WorkerEvm<'a>, index: usize, incarnation: usize) -> Option<Task> {
+        self.results.executions.fetch_add(1, Ordering::Relaxed);
         loop {
             let db = evm.ctx.db_mut();
             db.index = index;
@@ -578,6 +636,7 @@ impl<'a> BlockRun<'a> {
                 Ok(run) => run,
                 Err(TransactError::Database(MvError::Blocked(blocking))) => {
                     if self.scheduler.add_dependency(index, blocking) {
+                        self.conflict();
                         return None;
                     }
                     continue;
@@ -591,13 +650,13 @@ impl<'a> BlockRun<'a> {
                     return None;
                 }
             };
-            let Some((writes, created)) = write_set(&run, &self.base.codes) else {
+            let Some((writes, created)) = write_set(&run, &self.new_code) else {
                 // Outside what the analysis covers: the block will run sequentially.
                 self.results.unsupported.store(true, Ordering::Release);
                 self.scheduler.halt();
                 return None;
             };
-            *lock(&self.results.runs[index]) = Some(run);
+            *lock(&self.results.runs[index]) = Some(run.map(|(result, _)| result));
             *lock(&self.results.created[index]) = created;
             let reads = std::mem::take(&mut evm.ctx.db_mut().reads);
             let wrote_new = self.memory.record(index, incarnation, reads, writes);
@@ -612,6 +671,7 @@ impl<'a> BlockRun<'a> {
         let aborted = !valid && self.scheduler.try_validation_abort(index, incarnation);
         if aborted {
             self.memory.convert_writes_to_estimates(index);
+            self.conflict();
         }
         self.scheduler.finish_validation(index, aborted)
     }
@@ -621,6 +681,8 @@ impl<'a> BlockRun<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Parallel {
     threads: usize,
+    /// Whether a block full of conflicts is handed to the sequential executor early.
+    conflict_fallback: bool,
 }
 
 impl Parallel {
@@ -631,7 +693,20 @@ impl Parallel {
         } else {
             threads
         };
-        Self { threads }
+        Self {
+            threads,
+            conflict_fallback: true,
+        }
+    }
+
+    /// The same executor, running even a block full of conflicts to the end with Block-STM (to
+    /// test the machinery where it is hardest).
+    #[cfg(test)]
+    fn exhaustive(self) -> Self {
+        Self {
+            conflict_fallback: false,
+            ..self
+        }
     }
 
     /// The number of workers.
@@ -639,16 +714,17 @@ impl Parallel {
         self.threads
     }
 
-    /// Runs the block in parallel; `None` when it must run sequentially instead.
+    /// Runs the block with Block-STM only; `None` when it must run sequentially instead.
+    #[cfg(test)]
     fn try_parallel(
         &self,
         block: &BlockContext,
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
     ) -> Result<Option<Vec<TxOutcome>>> {
-        Ok(self
-            .run(block, transactions, state, false)?
-            .map(|(outcomes, _)| outcomes))
+        let (senders, hashes) = senders_and_hashes(transactions, self.threads);
+        let run = self.run(block, transactions, &senders, &hashes, state, false)?;
+        Ok(run.map(|(outcomes, _)| outcomes))
     }
 
     /// Runs the block with Block-STM only, and returns what each transaction's final run read
@@ -660,28 +736,30 @@ impl Parallel {
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
     ) -> Result<Option<(Vec<TxOutcome>, Vec<Footprint>)>> {
-        self.run(block, transactions, state, true)
+        let (senders, hashes) = senders_and_hashes(transactions, self.threads);
+        self.run(block, transactions, &senders, &hashes, state, true)
     }
 
     fn run(
         &self,
         block: &BlockContext,
         transactions: &[Transaction],
+        senders: &[Address],
+        hashes: &[B256],
         state: &mut PendingState<'_>,
         trace: bool,
     ) -> Result<Option<(Vec<TxOutcome>, Vec<Footprint>)>> {
-        let (senders, hashes) = senders_and_hashes(transactions, self.threads);
         let run = BlockRun {
             block,
             transactions,
-            memory: MvMemory::new(&senders),
+            memory: MvMemory::new(senders),
             senders,
-            hashes,
             base: BaseState {
                 state: &*state,
-                values: DashMap::new(),
-                codes: DashMap::new(),
+                codes: FastMap::with_hasher(DefaultHashBuilder::default()),
             },
+            new_code: FastMap::with_hasher(DefaultHashBuilder::default()),
+            conflict_fallback: self.conflict_fallback,
             scheduler: Scheduler::new(transactions.len()),
             results: Runs {
                 runs: (0..transactions.len()).map(|_| Mutex::new(None)).collect(),
@@ -689,6 +767,8 @@ impl Parallel {
                     .map(|_| Mutex::new(Vec::new()))
                     .collect(),
                 unsupported: AtomicBool::new(false),
+                conflicts: AtomicUsize::new(0),
+                executions: AtomicUsize::new(0),
             },
             failure: Mutex::new(None),
         };
@@ -725,30 +805,53 @@ impl Parallel {
         } else {
             Vec::new()
         };
-        let runs: Vec<TxRun> = run
+        let results: Vec<_> = run
             .results
             .runs
-            .into_iter()
-            .map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .iter()
+            .map(|slot| lock(slot).take())
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| {
                 NodeError::Execution("parallel run ended with a transaction never executed".into())
             })?;
-        let hashes = run.hashes;
         let mut tally = Tally::new(block, transactions.len());
-        for ((tx, hash), run) in transactions.iter().zip(hashes).zip(runs) {
+        for ((tx, hash), result) in transactions.iter().zip(hashes).zip(results) {
             if !tally.fits(tx) {
                 // The sequential rule depends on the gas used before: not covered here.
                 return Ok(None);
             }
-            match run {
-                Ok((result, changes)) => {
-                    state.commit(changes);
-                    tally.include(tx, hash, result);
-                }
+            match result {
+                Ok(result) => tally.include(tx, *hash, result),
                 Err(invalid) => tally.exclude(invalid),
             }
         }
+        let mut accounts = Vec::new();
+        let mut slots = Vec::new();
+        for (location, value) in run.memory.final_writes() {
+            match (location, value) {
+                (Location::Account(address), Value::Account(info)) => {
+                    accounts.push((address, info))
+                }
+                (Location::Slot(address, slot), Value::Slot(value)) => {
+                    slots.push((address, slot, value))
+                }
+                _ => {
+                    return Err(NodeError::Execution(
+                        "a location holds the wrong kind of value".into(),
+                    ));
+                }
+            }
+        }
+        accounts.sort_unstable_by_key(|(address, _)| *address);
+        slots.sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
+        let created: Vec<Address> = run
+            .results
+            .created
+            .iter()
+            .flat_map(|c| lock(c).clone())
+            .collect();
+        let new_code: Vec<(B256, Bytecode)> = run.new_code.into_iter().collect();
+        state.apply_writes(accounts, slots, created, new_code)?;
         Ok(Some((tally.finish(state)?, footprints)))
     }
 }
@@ -819,14 +922,16 @@ impl Executor for Parallel {
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
     ) -> Result<Vec<TxOutcome>> {
-        if self.threads > 1 && transactions.len() >= MIN_PARALLEL_TXS {
-            // A failed attempt commits nothing: the pending state is only written below, after
-            // the whole block converged.
-            if let Some(outcomes) = self.try_parallel(block, transactions, state)? {
-                return Ok(outcomes);
-            }
+        if self.threads <= 1 || transactions.len() < MIN_PARALLEL_TXS {
+            return Sequential.execute(block, transactions, state);
         }
-        Sequential.execute(block, transactions, state)
+        let (senders, hashes) = senders_and_hashes(transactions, self.threads);
+        // A failed attempt commits nothing: the pending state is written only after the whole
+        // block converged.
+        match self.run(block, transactions, &senders, &hashes, state, false)? {
+            Some((outcomes, _)) => Ok(outcomes),
+            None => Sequential::execute_known(block, transactions, &senders, &hashes, state),
+        }
     }
 }
 
@@ -1022,6 +1127,7 @@ mod tests {
         let view = store.state();
         let mut pending = PendingState::new(&view);
         let outcomes = Parallel::new(threads)
+            .exhaustive()
             .try_parallel(&context(), txs, &mut pending)
             .unwrap();
         let outcomes = outcomes.expect("the block ran in parallel, not by falling back");
@@ -1057,6 +1163,30 @@ mod tests {
                 Ok(())
             })?;
         }
+    }
+
+    #[test]
+    fn a_block_full_of_conflicts_falls_back_to_sequential_with_the_same_result() {
+        let (_dir, store) = store();
+        let ops: Vec<(u8, Op)> = (0..200).map(|i| (i as u8, Op::Bump)).collect();
+        let txs = block(&ops, SENDERS, 20);
+        let view = store.state();
+        let mut pending = PendingState::new(&view);
+        let parallel = Parallel::new(2);
+        let (senders, hashes) = senders_and_hashes(&txs, 2);
+        let attempt = parallel
+            .run(&context(), &txs, &senders, &hashes, &mut pending, false)
+            .unwrap();
+        assert!(
+            attempt.is_none(),
+            "a block of conflicts is left to the sequential executor"
+        );
+        assert_eq!(
+            pending.changed_accounts(),
+            0,
+            "the abandoned attempt wrote nothing"
+        );
+        assert_eq!(run(&store, &parallel, &txs), run(&store, &Sequential, &txs));
     }
 
     #[test]

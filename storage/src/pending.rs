@@ -93,6 +93,34 @@ impl<'a> PendingState<'a> {
         Ok(())
     }
 
+    /// Applies the final writes of a block's transactions all at once, as a parallel executor
+    /// knows them: account states (`None`: the account does not exist after the block), slot
+    /// values, accounts created by the block (their earlier storage no longer counts; the
+    /// caller has made sure there was none) and new code. Equivalent to committing the
+    /// transactions one by one, for the state they leave.
+    pub fn apply_writes(
+        &mut self,
+        accounts: impl IntoIterator<Item = (Address, Option<AccountInfo>)>,
+        slots: impl IntoIterator<Item = (Address, U256, U256)>,
+        created: impl IntoIterator<Item = Address>,
+        code: impl IntoIterator<Item = (B256, Bytecode)>,
+    ) -> Result<()> {
+        for address in created {
+            let account = self.account_mut(address)?;
+            account.storage.clear();
+            account.storage_cleared = true;
+        }
+        for (address, info) in accounts {
+            // Overwritten whole: no need to read the old state first.
+            self.accounts.entry(address).or_default().info = info;
+        }
+        for (address, slot, value) in slots {
+            self.account_mut(address)?.storage.insert(slot, value);
+        }
+        self.code.extend(code);
+        Ok(())
+    }
+
     /// Whether `address` has any storage slot set, committed or pending.
     pub fn has_storage(&self, address: &Address) -> Result<bool> {
         let pending = self.accounts.get(address);
