@@ -50,3 +50,22 @@ abstract contract Epochs {
         epochLength = length;
     }
 }
+
+/// @notice Payments credited to an account and pulled with `claim`. No payout on a proof or
+/// result path touches the paying contract's balance, and a recipient that refuses tokens
+/// blocks nobody but itself.
+abstract contract PullPayments {
+    mapping(address => uint256) public claimable;
+
+    event Claimed(address indexed account, uint256 amount);
+
+    error NothingToClaim();
+
+    function claim() external {
+        uint256 amount = claimable[msg.sender];
+        if (amount == 0) revert NothingToClaim();
+        claimable[msg.sender] = 0;
+        emit Claimed(msg.sender, amount);
+        Cairn.pay(msg.sender, amount);
+    }
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {Cairn, Epochs} from "./Cairn.sol";
+import {Cairn, Epochs, PullPayments} from "./Cairn.sol";
 import {Staking} from "./Staking.sol";
 import {ProviderRegistry} from "./ProviderRegistry.sol";
 import {RewardPool} from "./RewardPool.sol";
@@ -18,7 +18,7 @@ import {RewardPool} from "./RewardPool.sol";
 /// Running out of fuel is an outcome like any other: it is agreed on and paid for.
 /// @dev Parallel layout: a result or attestation writes only its own job, the claimable
 /// balances of the job's parties and the provider's work counter in the RewardPool.
-contract ComputeMarket is Epochs {
+contract ComputeMarket is Epochs, PullPayments {
     enum State {
         None,
         Assigned,
@@ -58,7 +58,6 @@ contract ComputeMarket is Epochs {
     uint256 public timeoutSlash;
     mapping(bytes32 => Job) internal jobs;
     mapping(address => uint64) public jobNonce;
-    mapping(address => uint256) public claimable;
 
     event JobPosted(
         bytes32 indexed id, address indexed client, address indexed provider, bytes32 moduleRoot, bytes32 inputRoot, uint64 maxFuel, uint128 pricePerFuel
@@ -69,7 +68,6 @@ contract ComputeMarket is Epochs {
     event LiarSlashed(bytes32 indexed id, address indexed liar, uint256 slashed);
     event JobUnresolved(bytes32 indexed id);
     event JobExpired(bytes32 indexed id, State stage, uint256 slashed);
-    event Claimed(address indexed account, uint256 amount);
 
     error InvalidJob();
     error WrongEscrow(uint256 expected, uint256 sent);
@@ -80,7 +78,6 @@ contract ComputeMarket is Epochs {
     error FuelAboveLimit(uint64 fuelUsed, uint64 maxFuel);
     error InvalidOutcome(uint8 outcome);
     error NotExpired(uint64 deadlineBlock);
-    error NothingToClaim();
     error NotStaking(address sender);
 
     function initialize(uint64 epochLength_, uint64 stageTimeoutBlocks_, uint256 liarSlash_, uint256 timeoutSlash_)
@@ -200,14 +197,6 @@ contract ComputeMarket is Epochs {
         }
         job.state = State.Expired;
         emit JobExpired(id, stage, slashed);
-    }
-
-    function claim() external {
-        uint256 amount = claimable[msg.sender];
-        if (amount == 0) revert NothingToClaim();
-        claimable[msg.sender] = 0;
-        emit Claimed(msg.sender, amount);
-        Cairn.pay(msg.sender, amount);
     }
 
     function jobOf(bytes32 id) external view returns (Job memory) {

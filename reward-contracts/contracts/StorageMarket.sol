@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {Cairn, Epochs} from "./Cairn.sol";
+import {Cairn, Epochs, PullPayments} from "./Cairn.sol";
 import {Staking} from "./Staking.sol";
 import {ProviderRegistry} from "./ProviderRegistry.sol";
 import {RewardPool} from "./RewardPool.sol";
@@ -18,7 +18,7 @@ import {RewardPool} from "./RewardPool.sol";
 /// the rest of the escrow is refunded. All payments are pulled with `claim`.
 /// @dev Parallel layout: a proof writes only its own deal, its provider's claimable balance and
 /// its provider's work counter in the RewardPool. Nothing on the proof path is global.
-contract StorageMarket is Epochs {
+contract StorageMarket is Epochs, PullPayments {
     uint256 public constant CHUNK_SIZE = 1024;
     /// The epoch close visits every active deal inside one system call (1G gas); a deal that
     /// faults costs about 40k gas there, so this bound keeps the close within its budget.
@@ -58,7 +58,6 @@ contract StorageMarket is Epochs {
     bytes32[] internal activeDeals;
     mapping(bytes32 => uint256) internal activeSlot; // index + 1
     mapping(uint64 => bytes32) public epochSeed;
-    mapping(address => uint256) public claimable;
 
     event DealOpened(
         bytes32 indexed id, address indexed client, address indexed provider, bytes32 dataRoot, uint64 size, uint64 epochs, uint128 pricePerEpoch
@@ -70,7 +69,6 @@ contract StorageMarket is Epochs {
     event DealTerminated(bytes32 indexed id, uint256 refunded, uint256 slashed);
     event DealEnded(bytes32 indexed id);
     event EpochSeedRecorded(uint64 indexed epoch, bytes32 seed);
-    event Claimed(address indexed account, uint256 amount);
 
     error InvalidDeal();
     error WrongEscrow(uint256 expected, uint256 sent);
@@ -86,7 +84,6 @@ contract StorageMarket is Epochs {
     error AlreadyProven(uint64 epoch);
     error WrongProofCount(uint256 expected, uint256 chunks, uint256 paths);
     error InvalidProof(uint256 challenge, uint64 chunkIndex);
-    error NothingToClaim();
     error NotStaking(address sender);
 
     function initialize(
@@ -211,14 +208,6 @@ contract StorageMarket is Epochs {
                 emit DealEnded(id);
             }
         }
-    }
-
-    function claim() external {
-        uint256 amount = claimable[msg.sender];
-        if (amount == 0) revert NothingToClaim();
-        claimable[msg.sender] = 0;
-        emit Claimed(msg.sender, amount);
-        Cairn.pay(msg.sender, amount);
     }
 
     function dealOf(bytes32 id) external view returns (Deal memory) {
