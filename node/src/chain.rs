@@ -159,6 +159,13 @@ impl Chain {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    /// The hash of the genesis block.
+    pub fn genesis_hash(&self) -> Result<B256> {
+        self.store
+            .genesis_hash()?
+            .ok_or_else(|| NodeError::Genesis("the store has no genesis".into()))
+    }
+
     /// The head record (height, hash, state root).
     pub fn head(&self) -> Result<Head> {
         self.store

@@ -236,14 +236,13 @@ impl Genesis {
     /// A digest of the whole configuration. The genesis block has no parent, so its `parent`
     /// field carries this: the genesis hash then commits to every parameter and allocation.
     fn digest(&self) -> B256 {
-        // serde_json writes struct fields in declaration order and BTreeMaps in key order.
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        B256::from(
-            *blake3::Hasher::new_derive_key("cairn genesis v1")
-                .update(&json)
-                .finalize()
-                .as_bytes(),
-        )
+        let mut hasher = blake3::Hasher::new_derive_key("cairn genesis v1");
+        // serde_json writes struct fields in declaration order and maps in key order; these
+        // plain types always serialize, and a hasher never fails to take bytes.
+        if let Err(error) = serde_json::to_writer(&mut hasher, self) {
+            unreachable!("genesis always serializes: {error}");
+        }
+        B256::from(*hasher.finalize().as_bytes())
     }
 
     /// The genesis block's randomness, the seed of epoch 0.

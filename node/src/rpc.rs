@@ -338,11 +338,7 @@ impl CairnApiServer for RpcServer {
         let head = chain.head().map_err(internal)?;
         let header = chain.head_header();
         let genesis = chain.genesis();
-        let genesis_hash = chain
-            .block(0)
-            .map_err(internal)?
-            .map(|b| b.hash())
-            .unwrap_or_default();
+        let genesis_hash = chain.genesis_hash().map_err(internal)?;
         Ok(ChainStatus {
             chain_id: genesis.chain_id,
             genesis_hash,
