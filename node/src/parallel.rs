@@ -558,7 +558,9 @@ impl Scheduler {
 struct Runs {
     runs: Vec<Mutex<Option<std::result::Result<ExecutionResult, String>>>>,
     created: Vec<Mutex<Vec<Address>>>,
-    unsupported: AtomicBool,
+    /// The run was given up (something it does not cover, or too many conflicts): the block
+    /// runs sequentially.
+    abandoned: AtomicBool,
     /// Conflicts so far: runs aborted by validation, or suspended to wait for an earlier one.
     conflicts: AtomicUsize,
     /// Runs started so far.
@@ -615,7 +617,7 @@ impl<'a> BlockRun<'a> {
             && conflicts > CONFLICTS_BEFORE_FALLBACK
             && conflicts * 8 > executions
         {
-            self.results.unsupported.store(true, Ordering::Release);
+            self.results.abandoned.store(true, Ordering::Release);
             self.scheduler.halt();
         }
     }
@@ -652,7 +654,7 @@ impl<'a> BlockRun<'a> {
             };
             let Some((writes, created)) = write_set(&run, &self.new_code) else {
                 // Outside what the analysis covers: the block will run sequentially.
-                self.results.unsupported.store(true, Ordering::Release);
+                self.results.abandoned.store(true, Ordering::Release);
                 self.scheduler.halt();
                 return None;
             };
@@ -766,7 +768,7 @@ impl Parallel {
                 created: (0..transactions.len())
                     .map(|_| Mutex::new(Vec::new()))
                     .collect(),
-                unsupported: AtomicBool::new(false),
+                abandoned: AtomicBool::new(false),
                 conflicts: AtomicUsize::new(0),
                 executions: AtomicUsize::new(0),
             },
@@ -780,7 +782,7 @@ impl Parallel {
         if let Some(error) = lock(&run.failure).take() {
             return Err(error);
         }
-        if run.results.unsupported.load(Ordering::Acquire) {
+        if run.results.abandoned.load(Ordering::Acquire) {
             return Ok(None);
         }
         // A created account over existing storage would read that storage as cleared in a
