@@ -4,7 +4,7 @@
 // The harness panics on failure, which is how a test reports one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alloy_sol_types::{SolCall, SolEvent};
+use alloy_sol_types::SolCall;
 use cairn_node::chain::{CallRequest, Chain};
 use cairn_node::execution::Sequential;
 use cairn_node::genesis::{Genesis, TOKEN, dev_account, dev_validator};
@@ -384,11 +384,7 @@ fn open_deal(
         pricePerEpoch: price.to::<u128>(),
     };
     let receipt = h.ok(client, STORAGE_MARKET, price * U256::from(epochs), call);
-    let opened = receipt.logs.iter().find_map(|log| {
-        let log = alloy_primitives::Log::new(log.address, log.topics.clone(), log.data.clone())?;
-        StorageMarket::DealOpened::decode_log(&log).ok()
-    });
-    opened.map(|event| event.id).unwrap()
+    receipt.event::<StorageMarket::DealOpened>().unwrap().id
 }
 
 #[test]
@@ -616,16 +612,7 @@ fn post_job(
         U256::from(max_fuel) * U256::from(price),
         call,
     );
-    let id = receipt
-        .logs
-        .iter()
-        .find_map(|log| {
-            let log =
-                alloy_primitives::Log::new(log.address, log.topics.clone(), log.data.clone())?;
-            ComputeMarket::JobPosted::decode_log(&log).ok()
-        })
-        .map(|event| event.id)
-        .unwrap();
+    let id = receipt.event::<ComputeMarket::JobPosted>().unwrap().id;
     (id, h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id }))
 }
 

@@ -400,9 +400,11 @@ fn signed(
     .sign(key)
 }
 
-const BENCH_TOKEN: Address = Address::new([0xb0; 20]);
+/// Where the benchmark (and the parallel executor's tests) install `BenchToken`.
+pub(crate) const BENCH_TOKEN: Address = Address::new([0xb0; 20]);
 
-fn token_balance_slot(holder: Address) -> U256 {
+/// The storage slot of `holder`'s balance in `BenchToken` (the mapping at slot 0).
+pub(crate) fn token_balance_slot(holder: Address) -> U256 {
     let mut key = [0u8; 64];
     key[12..32].copy_from_slice(holder.as_slice());
     U256::from_be_bytes(revm::primitives::keccak256(key).0)
@@ -482,7 +484,7 @@ fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
 /// epoch each sends the proof of its challenges: real contracts, real blake3 proofs, the
 /// chunk-proof precompile.
 fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
-    use alloy_sol_types::{SolCall, SolEvent};
+    use alloy_sol_types::SolCall;
     use cairn_reward_contracts::bindings::{ProviderRegistry, Staking, StorageMarket};
     use cairn_reward_contracts::{REGISTRY, STAKING, STORAGE_MARKET};
 
@@ -576,19 +578,9 @@ fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
     let deal_ids: Vec<B256> = produce(&opens)?
         .iter()
         .map(|receipt| {
-            receipt
-                .logs
-                .iter()
-                .find_map(|log| {
-                    let log = alloy_primitives::Log::new(
-                        log.address,
-                        log.topics.clone(),
-                        log.data.clone(),
-                    )?;
-                    StorageMarket::DealOpened::decode_log(&log)
-                        .ok()
-                        .map(|event| event.id)
-                })
+            let opened = receipt.event::<StorageMarket::DealOpened>();
+            opened
+                .map(|event| event.id)
                 .ok_or_else(|| NodeError::Execution("openDeal emitted no DealOpened".into()))
         })
         .collect::<Result<_>>()?;

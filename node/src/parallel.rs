@@ -943,23 +943,16 @@ mod tests {
     use cairn_reward_contracts::bindings::BenchToken;
     use cairn_storage::Store;
     use proptest::prelude::*;
-    use revm::primitives::keccak256;
 
     use super::*;
+    use crate::bench::{BENCH_TOKEN, token_balance_slot};
     use crate::genesis::{Genesis, GenesisAccount, TOKEN};
     use crate::types::{AccountKey, Bytes, TxBody};
 
-    const TOKEN_ADDRESS: Address = Address::new([0xb0; 20]);
     const SENDERS: u8 = 16;
 
     fn sender(i: u8) -> AccountKey {
         AccountKey::from_bytes(&[i + 1; 32])
-    }
-
-    fn balance_slot(holder: Address) -> U256 {
-        let mut key = [0u8; 64];
-        key[12..32].copy_from_slice(holder.as_slice());
-        U256::from_be_bytes(keccak256(key).0)
     }
 
     fn genesis() -> Genesis {
@@ -981,9 +974,9 @@ mod tests {
             );
             token
                 .storage
-                .insert(balance_slot(address), U256::from(1_000));
+                .insert(token_balance_slot(address), U256::from(1_000));
         }
-        genesis.alloc.insert(TOKEN_ADDRESS, token);
+        genesis.alloc.insert(BENCH_TOKEN, token);
         genesis
     }
 
@@ -1041,7 +1034,7 @@ mod tests {
                             amount: U256::from(*amount),
                         };
                         (
-                            Some(TOKEN_ADDRESS),
+                            Some(BENCH_TOKEN),
                             U256::ZERO,
                             call.abi_encode().into(),
                             100_000,
@@ -1049,7 +1042,7 @@ mod tests {
                         )
                     }
                     Op::Bump => (
-                        Some(TOKEN_ADDRESS),
+                        Some(BENCH_TOKEN),
                         U256::ZERO,
                         BenchToken::bumpCall {}.abi_encode().into(),
                         100_000,
@@ -1063,7 +1056,7 @@ mod tests {
                         *nonce,
                     ),
                     Op::OutOfGas => (
-                        Some(TOKEN_ADDRESS),
+                        Some(BENCH_TOKEN),
                         U256::ZERO,
                         BenchToken::bumpCall {}.abi_encode().into(),
                         21_500,

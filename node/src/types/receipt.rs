@@ -57,6 +57,15 @@ impl Receipt {
     pub fn succeeded(&self) -> bool {
         self.status == TxStatus::Success
     }
+
+    /// The first log that decodes as event `E`.
+    pub fn event<E: alloy_sol_types::SolEvent>(&self) -> Option<E> {
+        self.logs.iter().find_map(|log| {
+            let log =
+                alloy_primitives::Log::new(log.address, log.topics.clone(), log.data.clone())?;
+            E::decode_log(&log).ok().map(|decoded| decoded.data)
+        })
+    }
 }
 
 /// The receipts of one block, stored together.
