@@ -7,6 +7,7 @@ mod chain;
 mod contracts;
 mod node;
 mod output;
+mod testnet;
 mod tx;
 mod wallet;
 
@@ -53,6 +54,9 @@ enum Command {
     /// Run a node.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// Run a multi-validator network of node processes on this machine.
+    #[command(subcommand)]
+    Testnet(testnet::TestnetCommand),
     /// Manage keys and send tokens.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -77,8 +81,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -93,6 +98,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Dev(args) => node::dev(args, &cli.global).await,
             Command::Node(command) => node::run(command, &cli.global).await,
+            Command::Testnet(command) => testnet::run(command, &cli.global).await,
             Command::Wallet(command) => wallet::run(command, &cli.global).await,
             Command::Stake(command) => contracts::stake(command, &cli.global).await,
             Command::Provider(command) => contracts::provider(command, &cli.global).await,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cairn_node::genesis::TOKEN;
 use cairn_node::node::{DevAccount, Node, NodeConfig, prepare_dev_datadir};
+use cairn_node::testnet::NodeFile;
 use cairn_node::types::U256;
 use cairn_node::units::format_crn;
 
@@ -16,9 +17,9 @@ use crate::output::print;
 /// Where the RPC server listens.
 #[derive(Debug, clap::Args)]
 pub struct RpcListen {
-    /// RPC port (0 picks a free one).
-    #[arg(long, default_value_t = 8545)]
-    rpc_port: u16,
+    /// RPC port (0 picks a free one) [default: 8545, or the port in node.json].
+    #[arg(long)]
+    rpc_port: Option<u16>,
     /// RPC listen address; keep it on loopback unless a firewall protects the port.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     rpc_addr: IpAddr,
@@ -32,7 +33,7 @@ pub struct RpcListen {
 
 impl RpcListen {
     fn socket(&self) -> SocketAddr {
-        SocketAddr::new(self.rpc_addr, self.rpc_port)
+        SocketAddr::new(self.rpc_addr, self.rpc_port.unwrap_or(8545))
     }
 
     fn apply(&self, config: &mut NodeConfig) -> anyhow::Result<()> {
@@ -58,11 +59,25 @@ pub struct DevArgs {
 /// `cairn node ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
-    /// Run a node from a data directory holding genesis.json and validator.key.
+    /// Run a node from a data directory holding genesis.json and validator.key. With a
+    /// node.json (written by `cairn testnet init`) or any networking flag, the node joins its
+    /// peers over libp2p and finalizes blocks by consensus; otherwise it runs the chain alone.
     Run {
         /// The data directory.
         #[arg(long)]
         datadir: PathBuf,
+        /// Network configuration file [default: DATADIR/node.json, if present].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Peer to join through, e.g. /ip4/127.0.0.1/tcp/30303/p2p/12D3Koo... (repeatable).
+        #[arg(long = "bootnode")]
+        bootnodes: Vec<String>,
+        /// libp2p listen address (repeatable) [default: /ip4/0.0.0.0/tcp/30303].
+        #[arg(long = "p2p-listen")]
+        p2p_listen: Vec<String>,
+        /// Find peers on the local network by mDNS.
+        #[arg(long)]
+        mdns: bool,
         #[command(flatten)]
         listen: RpcListen,
     },
@@ -125,19 +140,61 @@ pub async fn dev(args: DevArgs, global: &Global) -> anyhow::Result<()> {
 }
 
 pub async fn run(command: NodeCommand, global: &Global) -> anyhow::Result<()> {
-    let NodeCommand::Run { datadir, listen } = command;
-    let mut config = NodeConfig::from_datadir(&datadir, listen.socket())?;
+    let NodeCommand::Run {
+        datadir,
+        config: config_file,
+        bootnodes,
+        p2p_listen,
+        mdns,
+        listen,
+    } = command;
+    let node_file = match &config_file {
+        Some(path) => {
+            let dir = path.parent().unwrap_or(std::path::Path::new("."));
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let file: NodeFile = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid node configuration", path.display()))?;
+            Some((file, dir.to_path_buf()))
+        }
+        None => NodeFile::load(&datadir)?.map(|file| (file, datadir.clone())),
+    };
+    let rpc_socket = match (&node_file, listen.rpc_port) {
+        (Some((file, _)), None) => file.rpc_addr,
+        _ => listen.socket(),
+    };
+    let mut config = NodeConfig::from_datadir(&datadir, rpc_socket)?;
     listen.apply(&mut config)?;
+    let networked = node_file.is_some() || !bootnodes.is_empty() || !p2p_listen.is_empty() || mdns;
+    if networked {
+        let mut file = node_file.map(|(file, _)| file).unwrap_or_else(|| NodeFile {
+            rpc_addr: rpc_socket,
+            listen: vec!["/ip4/0.0.0.0/tcp/30303".into()],
+            bootnodes: Vec::new(),
+            mdns: false,
+            view_timeout_ms: cairn_node::testnet::DEFAULT_VIEW_TIMEOUT_MS,
+        });
+        if !p2p_listen.is_empty() {
+            file.listen = p2p_listen;
+        }
+        file.bootnodes.extend(bootnodes);
+        file.mdns |= mdns;
+        config.network = Some(file.settings(&datadir)?);
+    }
     let node = Node::launch(config.clone()).await?;
     let status = banner_status(&node, &config);
     print(global.json, &status, || {
-        format!(
+        let mut text = format!(
             "Cairn node running\n  chain id   {}\n  RPC        {}\n  datadir    {}\n  height     {}",
             status.chain_id,
             status.rpc_url,
             datadir.display(),
             status.height
-        )
+        );
+        if let Some(peer_id) = &status.peer_id {
+            text.push_str(&format!("\n  peer id    {peer_id}"));
+        }
+        text
     })?;
     serve(node).await
 }
@@ -149,6 +206,8 @@ struct BannerStatus {
     rpc_url: String,
     height: u64,
     block_time_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_id: Option<String>,
 }
 
 fn banner_status(node: &Node, config: &NodeConfig) -> BannerStatus {
@@ -160,6 +219,7 @@ fn banner_status(node: &Node, config: &NodeConfig) -> BannerStatus {
         rpc_url: format!("http://{}", node.rpc_addr()),
         height: node.shared().chain().head_header().height,
         block_time_ms,
+        peer_id: node.peer_id().map(|p| p.to_string()),
     }
 }
 
@@ -191,6 +251,14 @@ fn dev_banner(status: &BannerStatus, accounts: &[DevAccount], datadir: &std::pat
 
 /// Runs until Ctrl-C or SIGTERM, then stops cleanly.
 async fn serve(node: Node) -> anyhow::Result<()> {
+    shutdown_signal().await?;
+    tracing::info!("stopping");
+    node.shutdown().await;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         let mut terminate =
@@ -202,8 +270,6 @@ async fn serve(node: Node) -> anyhow::Result<()> {
     }
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
-    tracing::info!("stopping");
-    node.shutdown().await;
     Ok(())
 }
 

@@ -182,6 +182,11 @@ impl Chain {
         }
     }
 
+    /// The underlying store (consensus records live beside the chain).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// A consistent view of the head state.
     pub fn state(&self) -> StateView<'_> {
         self.store.state()
@@ -223,8 +228,9 @@ impl Chain {
         Ok(self.store.tx_location(hash)?)
     }
 
-    /// Builds, executes and commits the next block from `candidates`, proposed by `key`.
-    /// Candidates that cannot run are left out and reported.
+    /// Builds, executes and commits the next block from `candidates`, proposed by `key` (the
+    /// single-validator dev chain, where a block is final as soon as it is built). Candidates
+    /// that cannot run are left out and reported.
     pub fn produce_block(
         &self,
         key: &AccountKey,
@@ -232,28 +238,89 @@ impl Chain {
         candidates: &[Transaction],
     ) -> Result<ProducedBlock> {
         let parent = self.head_header();
+        let state_view = self.store.state();
+        let mut pending = PendingState::new(&state_view);
+        let view = parent.height + 1;
+        let (mut produced, tree) =
+            self.build_on(&parent, &mut pending, key, timestamp_ms, view, candidates)?;
+        let committing = Instant::now();
+        self.commit(&produced.block, &produced.receipts, &pending, tree, None)?;
+        produced.timings.commit = committing.elapsed();
+        Ok(produced)
+    }
+
+    /// Builds (without committing) a block for consensus `view` on top of the head and the
+    /// not yet finalized `ancestors` (oldest first; the first must extend the head).
+    pub fn build_block(
+        &self,
+        key: &AccountKey,
+        timestamp_ms: u64,
+        view: u64,
+        ancestors: &[Block],
+        candidates: &[Transaction],
+    ) -> Result<ProducedBlock, InvalidBlock> {
+        let state_view = self.store.state();
+        let mut pending = PendingState::new(&state_view);
+        let parent = self.replay(ancestors, &mut pending)?;
+        let (produced, _) =
+            self.build_on(&parent, &mut pending, key, timestamp_ms, view, candidates)?;
+        Ok(produced)
+    }
+
+    /// Checks `block` by re-executing it on top of the head and the not yet finalized
+    /// `ancestors` (oldest first), without committing anything.
+    pub fn verify_block(&self, ancestors: &[Block], block: &Block) -> Result<(), InvalidBlock> {
+        let state_view = self.store.state();
+        let mut pending = PendingState::new(&state_view);
+        let parent = self.replay(ancestors, &mut pending)?;
+        self.execute_checked(&parent, block, &mut pending)?;
+        Ok(())
+    }
+
+    /// Re-executes blocks on top of the head into `pending`, checking each; returns the last
+    /// one's header (the head's if there are none).
+    fn replay(
+        &self,
+        blocks: &[Block],
+        pending: &mut PendingState<'_>,
+    ) -> Result<Header, InvalidBlock> {
+        let mut parent = self.head_header();
+        for block in blocks {
+            self.execute_checked(&parent, block, pending)?;
+            parent = block.header.clone();
+        }
+        Ok(parent)
+    }
+
+    fn build_on(
+        &self,
+        parent: &Header,
+        pending: &mut PendingState<'_>,
+        key: &AccountKey,
+        timestamp_ms: u64,
+        view: u64,
+        candidates: &[Transaction],
+    ) -> Result<(ProducedBlock, cairn_storage::TreeUpdate)> {
         let height = parent.height + 1;
-        let view = 0;
         let (randomness_proof, randomness) =
             block_randomness(key, self.genesis.chain_id, height, view);
         let beneficiary = self
             .genesis
             .beneficiary_of(key)
             .unwrap_or_else(|| key.address());
+        let timestamp_ms = timestamp_ms.max(parent.timestamp_ms);
         let context = BlockContext {
             chain_id: self.genesis.chain_id,
             height,
-            timestamp_secs: timestamp_ms.max(parent.timestamp_ms) / 1000,
+            timestamp_secs: timestamp_ms / 1000,
             gas_limit: self.genesis.gas_limit,
             base_fee_per_gas: self.genesis.base_fee_per_gas,
             beneficiary,
             randomness,
         };
         let started = Instant::now();
-        let state_view = self.store.state();
-        let mut pending = PendingState::new(&state_view);
-        self.begin_block(&context, &mut pending)?;
-        let outcomes = self.executor.execute(&context, candidates, &mut pending)?;
+        self.begin_block(&context, pending)?;
+        let outcomes = self.executor.execute(&context, candidates, pending)?;
         let mut transactions = Vec::new();
         let mut receipts = Vec::new();
         let mut excluded = Vec::new();
@@ -267,7 +334,7 @@ impl Chain {
             }
         }
         let executed = Instant::now();
-        let tree = self.store.prepare_state_root(&pending)?;
+        let tree = self.store.prepare_state_root(pending)?;
         let rooted = Instant::now();
         let header = Header {
             chain_id: self.genesis.chain_id,
@@ -276,7 +343,7 @@ impl Chain {
             view,
             proposer: key.public_key(),
             beneficiary,
-            timestamp_ms: timestamp_ms.max(parent.timestamp_ms),
+            timestamp_ms,
             tx_root: tx_root(&receipts.iter().map(|r| r.tx_hash).collect::<Vec<_>>()),
             receipts_root: receipts_root(&receipts),
             state_root: tree.root(),
@@ -290,23 +357,50 @@ impl Chain {
             header,
             transactions,
         };
-        self.commit(&block, &receipts, &pending, tree)?;
         let timings = BlockTimings {
             execute: executed - started,
             state_root: rooted - executed,
-            commit: rooted.elapsed(),
+            commit: Duration::ZERO,
         };
-        Ok(ProducedBlock {
-            block,
-            receipts,
-            excluded,
-            timings,
-        })
+        Ok((
+            ProducedBlock {
+                block,
+                receipts,
+                excluded,
+                timings,
+            },
+            tree,
+        ))
     }
 
     /// Checks a block from elsewhere by re-executing it, and commits it if everything agrees.
     pub fn import_block(&self, block: &Block) -> Result<Vec<Receipt>, InvalidBlock> {
+        self.import_final(block, None)
+    }
+
+    /// [`Chain::import_block`] for a finalized block, storing the encoded certificate that
+    /// finalized it (if it has one of its own) in the same write batch.
+    pub fn import_final(
+        &self,
+        block: &Block,
+        finality: Option<&[u8]>,
+    ) -> Result<Vec<Receipt>, InvalidBlock> {
         let parent = self.head_header();
+        let state_view = self.store.state();
+        let mut pending = PendingState::new(&state_view);
+        let (receipts, tree) = self.execute_checked(&parent, block, &mut pending)?;
+        self.commit(block, &receipts, &pending, tree, finality)?;
+        Ok(receipts)
+    }
+
+    /// Checks a block's header against its parent, executes its transactions into `pending`
+    /// and checks the results against the header.
+    fn execute_checked(
+        &self,
+        parent: &Header,
+        block: &Block,
+        pending: &mut PendingState<'_>,
+    ) -> Result<(Vec<Receipt>, cairn_storage::TreeUpdate), InvalidBlock> {
         let header = &block.header;
         if header.parent != parent.hash() || header.height != parent.height + 1 {
             return Err(InvalidBlock::NotChild {
@@ -323,6 +417,7 @@ impl Chain {
             }
         };
         expect(header.chain_id == self.genesis.chain_id, "wrong chain id")?;
+        expect(header.view > parent.view, "view not after the parent's")?;
         expect(
             header.timestamp_ms >= parent.timestamp_ms,
             "timestamp before the parent's",
@@ -367,12 +462,10 @@ impl Chain {
             beneficiary: header.beneficiary,
             randomness: header.randomness,
         };
-        let state_view = self.store.state();
-        let mut pending = PendingState::new(&state_view);
-        self.begin_block(&context, &mut pending)?;
+        self.begin_block(&context, pending)?;
         let outcomes = self
             .executor
-            .execute(&context, &block.transactions, &mut pending)?;
+            .execute(&context, &block.transactions, pending)?;
         let mut receipts = Vec::with_capacity(outcomes.len());
         for (index, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
@@ -391,11 +484,10 @@ impl Chain {
         )?;
         let tree = self
             .store
-            .prepare_state_root(&pending)
+            .prepare_state_root(pending)
             .map_err(NodeError::from)?;
         check("state root", header.state_root, tree.root())?;
-        self.commit(block, &receipts, &pending, tree)?;
-        Ok(receipts)
+        Ok((receipts, tree))
     }
 
     /// The chain's own calls at the start of a block (see [`execution::begin_block`]).
@@ -412,6 +504,7 @@ impl Chain {
         receipts: &[Receipt],
         pending: &PendingState<'_>,
         tree: cairn_storage::TreeUpdate,
+        finality: Option<&[u8]>,
     ) -> Result<()> {
         // Each receipt carries its transaction's hash: no need to hash the block again.
         let tx_hashes: Vec<B256> = receipts.iter().map(|r| r.tx_hash).collect();
@@ -421,6 +514,7 @@ impl Chain {
             block: &block.encode(),
             receipts: &BlockReceipts(receipts.to_vec()).encode(),
             tx_hashes: &tx_hashes,
+            finality,
         };
         self.store.commit_block(&commit, pending, tree)?;
         let mut head = self.head_header.lock().unwrap_or_else(|p| p.into_inner());

@@ -201,6 +201,12 @@ pub enum NodeError {
         /// What went wrong.
         source: KeyError,
     },
+    /// A configuration file or option is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The peer-to-peer network could not start.
+    #[error(transparent)]
+    Network(#[from] cairn_p2p::P2pError),
 }
 
 impl NodeError {

@@ -221,6 +221,11 @@ impl Genesis {
         if self.validators.is_empty() {
             return fail("at least one validator is needed");
         }
+        let keys: std::collections::BTreeSet<_> =
+            self.validators.iter().map(|v| v.public_key).collect();
+        if keys.len() != self.validators.len() {
+            return fail("a validator key is listed twice; each validator needs its own key");
+        }
         if let Some(address) = self
             .alloc
             .keys()
@@ -314,6 +319,7 @@ impl Genesis {
             block: &block.encode(),
             receipts: &BlockReceipts::default().encode(),
             tx_hashes: &[],
+            finality: None,
         };
         store.commit_block(&commit, &pending, tree)?;
         Ok(block)

@@ -46,6 +46,7 @@
 
 pub mod bench;
 pub mod chain;
+pub mod consensus;
 pub mod error;
 pub mod execution;
 pub mod genesis;
@@ -55,5 +56,6 @@ pub mod node;
 pub mod parallel;
 pub mod precompiles;
 pub mod rpc;
+pub mod testnet;
 pub mod types;
 pub mod units;

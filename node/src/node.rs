@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
@@ -28,6 +28,21 @@ pub mod files {
     pub const DATABASE: &str = "db";
     /// The dev accounts `cairn dev` funds (address and private key).
     pub const DEV_ACCOUNTS: &str = "dev-accounts.json";
+    /// The node's libp2p identity (hex ed25519 secret), separate from the validator key.
+    pub const NODE_KEY: &str = "node.key";
+}
+
+/// How a networked node reaches its peers and paces consensus.
+#[derive(Debug, Clone)]
+pub struct NetworkSettings {
+    /// Where libp2p listens (`/ip4/127.0.0.1/tcp/0` picks a free port).
+    pub listen: Vec<cairn_p2p::Multiaddr>,
+    /// Peers to join through.
+    pub bootnodes: Vec<cairn_p2p::Multiaddr>,
+    /// Find peers on the local network by mDNS.
+    pub mdns: bool,
+    /// How long a consensus view may go without a notarization.
+    pub view_timeout: Duration,
 }
 
 /// How to run a node.
@@ -47,6 +62,9 @@ pub struct NodeConfig {
     pub mempool: MempoolConfig,
     /// Block-STM workers executing each block; 0 means one per core.
     pub execution_threads: usize,
+    /// Join a network and finalize blocks by consensus; `None` runs a single-validator chain
+    /// that commits every block it builds (`cairn dev`).
+    pub network: Option<NetworkSettings>,
 }
 
 impl NodeConfig {
@@ -62,6 +80,7 @@ impl NodeConfig {
             block_time: None,
             mempool: MempoolConfig::default(),
             execution_threads: 0,
+            network: None,
         })
     }
 }
@@ -106,12 +125,26 @@ pub enum SubmitError {
     Node(#[from] NodeError),
 }
 
-/// State shared by the RPC server and the block producer.
+/// What a networked node knows about consensus and its peers, for `cairn_chainStatus`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkView {
+    /// The consensus view this node is in.
+    pub view: u64,
+    /// Connected peers.
+    pub peers: usize,
+    /// This node's libp2p peer id.
+    pub peer_id: Option<String>,
+}
+
+/// State shared by the RPC server, the block producer and the consensus driver.
 #[derive(Debug)]
 pub struct Shared {
     pub(crate) chain: Chain,
     mempool: Mutex<Mempool>,
     pub(crate) block_time_ms: u64,
+    /// Where transactions submitted over RPC go to be gossiped (a networked node only).
+    gossip: OnceLock<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    network: Mutex<NetworkView>,
 }
 
 impl Shared {
@@ -121,7 +154,21 @@ impl Shared {
             chain,
             mempool: Mutex::new(Mempool::new(mempool)),
             block_time_ms,
+            gossip: OnceLock::new(),
+            network: Mutex::new(NetworkView::default()),
         }
+    }
+
+    /// What this node knows of consensus and peers (the default for a dev node).
+    pub fn network_view(&self) -> NetworkView {
+        self.network
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(crate) fn set_network_view(&self, view: NetworkView) {
+        *self.network.lock().unwrap_or_else(|p| p.into_inner()) = view;
     }
 
     /// The chain.
@@ -138,10 +185,17 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Decodes a raw transaction and admits it to the mempool.
+    /// Decodes a raw transaction, admits it to the mempool and, on a networked node, passes
+    /// it on to be gossiped to the other validators.
     pub fn submit_raw(&self, raw: &[u8]) -> std::result::Result<B256, SubmitError> {
         let tx = Transaction::decode(raw).map_err(TxRejection::from)?;
-        self.submit(tx)
+        let hash = self.submit(tx)?;
+        if let Some(gossip) = self.gossip.get() {
+            // A full queue only delays the transaction: it waits in this node's mempool until
+            // this node proposes.
+            let _ = gossip.try_send(raw.to_vec());
+        }
+        Ok(hash)
     }
 
     /// Admits a transaction to the mempool. The signature is checked before the pool is
@@ -168,29 +222,44 @@ impl Shared {
     /// Builds and commits the next block from the mempool, then drops from the pool what the
     /// block included or made stale.
     pub fn produce_block(&self, key: &AccountKey, timestamp_ms: u64) -> Result<ProducedBlock> {
-        let candidates = {
-            let view = self.chain.state();
-            let nonce_of = |address: &crate::types::Address| {
-                crate::chain::account_state(&view, *address)
-                    .map(|s| s.nonce)
-                    .unwrap_or(0)
-            };
-            self.mempool()
-                .select(self.chain.genesis().gas_limit, nonce_of)
-        };
+        let candidates = self.select_candidates();
         let produced = self.chain.produce_block(key, timestamp_ms, &candidates)?;
-        let senders: BTreeSet<_> = candidates.iter().map(Transaction::sender).collect();
+        let excluded: Vec<B256> = produced.excluded.iter().map(|(hash, _)| *hash).collect();
+        self.prune_mempool(&candidates, &excluded)?;
+        Ok(produced)
+    }
+
+    /// The mempool's pick for the next block, against the committed state.
+    pub(crate) fn select_candidates(&self) -> Vec<Transaction> {
+        let view = self.chain.state();
+        let nonce_of = |address: &crate::types::Address| {
+            crate::chain::account_state(&view, *address)
+                .map(|s| s.nonce)
+                .unwrap_or(0)
+        };
+        self.mempool()
+            .select(self.chain.genesis().gas_limit, nonce_of)
+    }
+
+    /// Drops from the mempool what committed blocks made stale (the senders of `transactions`
+    /// moved on) and the transactions in `excluded`, which cannot run.
+    pub(crate) fn prune_mempool(
+        &self,
+        transactions: &[Transaction],
+        excluded: &[B256],
+    ) -> Result<()> {
+        let senders: BTreeSet<_> = transactions.iter().map(Transaction::sender).collect();
         let view = self.chain.state();
         let mut committed = Vec::with_capacity(senders.len());
         for sender in senders {
             committed.push((sender, crate::chain::account_state(&view, sender)?.nonce));
         }
         let mut mempool = self.mempool();
-        for (hash, _) in &produced.excluded {
+        for hash in excluded {
             mempool.evict(hash);
         }
         mempool.prune(committed);
-        Ok(produced)
+        Ok(())
     }
 }
 
@@ -208,7 +277,8 @@ pub struct Node {
     shared: Arc<Shared>,
     rpc_addr: SocketAddr,
     rpc: ServerHandle,
-    producer: JoinHandle<()>,
+    peer_id: Option<cairn_p2p::PeerId>,
+    worker: JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -250,19 +320,71 @@ impl Node {
         let rpc = server.start(RpcServer::new(shared.clone()).into_rpc());
 
         let (stop, stopped) = watch::channel(false);
-        let producer = tokio::spawn(produce_blocks(
-            shared.clone(),
-            config.validator_key,
-            block_time,
-            stopped,
-        ));
+        let (worker, peer_id) = match config.network {
+            None => {
+                let producer =
+                    produce_blocks(shared.clone(), config.validator_key, block_time, stopped);
+                (tokio::spawn(producer), None)
+            }
+            Some(settings) => {
+                let keypair =
+                    cairn_p2p::load_or_create_keypair(&config.datadir.join(files::NODE_KEY))?;
+                let genesis_hash = shared.chain.genesis_hash()?;
+                let (network, events) = cairn_p2p::start(cairn_p2p::NetworkConfig {
+                    keypair,
+                    listen: settings.listen,
+                    bootnodes: settings.bootnodes,
+                    chain_id: shared.chain.genesis().chain_id,
+                    genesis_hash: genesis_hash.0,
+                    mdns: settings.mdns,
+                    limits: cairn_p2p::TopicLimits {
+                        transactions: crate::types::MAX_TX_SIZE,
+                        proposals: crate::consensus::messages::MAX_PROPOSAL_SIZE + 64,
+                        votes: <crate::consensus::messages::Certificate as Canonical>::MAX_SIZE
+                            + 64,
+                        provider_adverts: 16 * 1024,
+                    },
+                })
+                .await?;
+                let peer_id = network.peer_id();
+                let (gossip, outgoing) = tokio::sync::mpsc::channel(1024);
+                // Set once, just after the node's Shared was made.
+                let _ = shared.gossip.set(gossip);
+                let timing = crate::consensus::driver::Timing {
+                    block_time,
+                    view_timeout: settings.view_timeout,
+                    retry: settings.view_timeout / 2,
+                };
+                let driver = crate::consensus::driver::run(
+                    shared.clone(),
+                    config.validator_key,
+                    timing,
+                    network,
+                    events,
+                    outgoing,
+                    stopped,
+                );
+                let task = tokio::spawn(async move {
+                    if let Err(error) = driver.await {
+                        tracing::error!(%error, "consensus stopped");
+                    }
+                });
+                (task, Some(peer_id))
+            }
+        };
         Ok(Self {
             shared,
             rpc_addr,
             rpc,
-            producer,
+            peer_id,
+            worker,
             stop,
         })
+    }
+
+    /// This node's libp2p peer id, if it is networked.
+    pub fn peer_id(&self) -> Option<cairn_p2p::PeerId> {
+        self.peer_id
     }
 
     /// The address the RPC server listens on.
@@ -278,7 +400,7 @@ impl Node {
     /// Stops producing blocks and serving RPC, waiting for a block in progress to be committed.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.producer.await;
+        let _ = self.worker.await;
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
     }

@@ -128,6 +128,14 @@ pub struct ChainStatus {
     pub block_time_ms: u64,
     /// Blocks per epoch.
     pub epoch_length: u64,
+    /// The consensus view the node is in.
+    pub view: u64,
+    /// Connected peers (0 for a dev node, which has no network).
+    pub peers: usize,
+    /// The node's libp2p peer id, if it is networked.
+    pub peer_id: Option<String>,
+    /// The validators' consensus public keys, in leader order.
+    pub validators: Vec<B256>,
 }
 
 /// The result of a read-only call.
@@ -339,6 +347,7 @@ impl CairnApiServer for RpcServer {
         let header = chain.head_header();
         let genesis = chain.genesis();
         let genesis_hash = chain.genesis_hash().map_err(internal)?;
+        let network = self.shared.network_view();
         Ok(ChainStatus {
             chain_id: genesis.chain_id,
             genesis_hash,
@@ -352,6 +361,14 @@ impl CairnApiServer for RpcServer {
             gas_limit: genesis.gas_limit,
             block_time_ms: self.shared.block_time_ms,
             epoch_length: genesis.epoch_length,
+            view: network.view.max(header.view),
+            peers: network.peers,
+            peer_id: network.peer_id,
+            validators: genesis
+                .validators
+                .iter()
+                .map(|v| B256::from(v.public_key))
+                .collect(),
         })
     }
 }

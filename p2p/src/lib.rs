@@ -3,15 +3,24 @@
 //! Cairn's peer-to-peer layer. It moves bytes between nodes and knows nothing about blocks:
 //! the node validates every gossip message before it is forwarded.
 //!
-//! This crate holds, for now, the naming rules that every node must agree on before any
-//! libp2p traffic flows; the libp2p `NetworkBehaviour` (gossipsub, Kademlia, identify, ping,
-//! request/response) joins it with the multi-node network.
+//! One libp2p `NetworkBehaviour` (TCP + noise + yamux) combines gossipsub, Kademlia, identify,
+//! ping, opt-in mDNS and a request/response protocol. [`start`] runs it on its own task; the
+//! node drives it through a [`NetworkHandle`] and hears from it on a bounded channel of
+//! [`NetworkEvent`]s.
 //!
 //! ## How data flows through it
-//! A message published on a [`Topic`] is identified by [`message_id`]: blake3 of the topic and
-//! the payload, so the same payload on two topics is two messages, and a duplicate is
-//! recognised by content, whoever relays it. Topic names carry the chain id and genesis hash,
-//! so nodes of different chains never mix gossip.
+//! - **Gossip.** [`NetworkHandle::publish`] sends bytes on a [`Topic`]. An incoming message is
+//!   held by gossipsub and handed to the node as [`NetworkEvent::Gossip`]; the node answers with
+//!   a [`Verdict`] (accept: forward it; reject: drop it and lower the sender's score; ignore:
+//!   drop it). A message over its topic's size limit is rejected before the node sees it, and
+//!   when the node's queue is full a message is ignored rather than queued without bound.
+//! - **Identity.** A message is identified by [`message_id`]: blake3 of the topic and the
+//!   payload, so the same payload on two topics is two messages, and a duplicate is recognised
+//!   by content whoever relays it. Topic names carry the chain id and genesis hash, so nodes of
+//!   different chains never mix gossip.
+//! - **Requests.** [`NetworkHandle::request`] sends bytes to one peer and waits for its answer;
+//!   a peer's request arrives as [`NetworkEvent::Request`] and is answered with
+//!   [`NetworkHandle::respond`]. Both directions are size-limited.
 //!
 //! ## Example
 //! ```
@@ -19,8 +28,43 @@
 //!
 //! let topic = Topic::new(TopicKind::Transactions, 31337, [7; 32]);
 //! assert!(topic.name().starts_with("/cairn/31337/0707"));
-//! assert_ne!(message_id(&topic, b"tx"), message_id(&Topic::new(TopicKind::Votes, 31337, [7; 32]), b"tx"));
+//! let votes = Topic::new(TopicKind::Votes, 31337, [7; 32]);
+//! assert_ne!(message_id(topic.name(), b"tx"), message_id(votes.name(), b"tx"));
 //! ```
+//!
+//! Starting a node's network (see `tests/` for two nodes exchanging gossip):
+//! ```no_run
+//! # async fn example() -> cairn_p2p::Result<()> {
+//! use cairn_p2p::{NetworkConfig, TopicKind, TopicLimits, start};
+//!
+//! let config = NetworkConfig {
+//!     keypair: libp2p::identity::Keypair::generate_ed25519(),
+//!     listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid address")],
+//!     bootnodes: vec![],
+//!     chain_id: 31337,
+//!     genesis_hash: [0; 32],
+//!     mdns: false,
+//!     limits: TopicLimits { transactions: 1 << 17, proposals: 1 << 23, votes: 1 << 17, provider_adverts: 1 << 14 },
+//! };
+//! let (network, mut events) = start(config).await?;
+//! network.publish(TopicKind::Transactions, b"signed transaction".to_vec()).await.ok();
+//! while let Some(event) = events.recv().await {
+//!     println!("{event:?}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod codec;
+pub mod error;
+mod network;
+
+pub use error::{P2pError, Result};
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+pub use network::{
+    GossipMessage, InboundId, MAX_RESPONSE_SIZE, NetworkConfig, NetworkEvent, NetworkHandle,
+    NetworkStatus, TopicLimits, Verdict, load_or_create_keypair, save_keypair, start,
+};
 
 /// What a gossip topic carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,6 +80,14 @@ pub enum TopicKind {
 }
 
 impl TopicKind {
+    /// Every topic a node subscribes to.
+    pub const ALL: [TopicKind; 4] = [
+        Self::Transactions,
+        Self::Proposals,
+        Self::Votes,
+        Self::ProviderAdverts,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Transactions => "transactions",
@@ -67,12 +119,12 @@ impl Topic {
     }
 }
 
-/// The identity of a gossip message: blake3(topic ‖ data), length-prefixed so that no topic
-/// and payload pair can collide with another.
-pub fn message_id(topic: &Topic, data: &[u8]) -> [u8; 32] {
+/// The identity of a gossip message on the topic named `topic`: blake3(topic ‖ data),
+/// length-prefixed so that no topic and payload pair can collide with another.
+pub fn message_id(topic: &str, data: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new_derive_key("cairn gossip message id v1");
-    hasher.update(&(topic.name.len() as u64).to_le_bytes());
-    hasher.update(topic.name.as_bytes());
+    hasher.update(&(topic.len() as u64).to_le_bytes());
+    hasher.update(topic.as_bytes());
     hasher.update(data);
     *hasher.finalize().as_bytes()
 }
@@ -87,7 +139,10 @@ mod tests {
         assert_ne!(a, Topic::new(TopicKind::Votes, 2, [0; 32]));
         assert_ne!(a, Topic::new(TopicKind::Votes, 1, [1; 32]));
         assert_ne!(a, Topic::new(TopicKind::Proposals, 1, [0; 32]));
-        assert_eq!(message_id(&a, b"x"), message_id(&a.clone(), b"x"));
-        assert_ne!(message_id(&a, b"x"), message_id(&a, b"y"));
+        assert_eq!(
+            message_id(a.name(), b"x"),
+            message_id(a.clone().name(), b"x")
+        );
+        assert_ne!(message_id(a.name(), b"x"), message_id(a.name(), b"y"));
     }
 }

@@ -36,6 +36,7 @@
 //!     block: b"genesis",
 //!     receipts: b"",
 //!     tx_hashes: &[],
+//!     finality: None,
 //! };
 //! store.commit_block(&commit, &pending, tree)?;
 //! drop(pending);
@@ -56,7 +57,10 @@ use std::path::Path;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use revm::primitives::{Address, B256, U256};
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options, WriteBatch};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
 
 pub use error::{Result, StorageError};
 pub use pending::PendingState;
@@ -72,8 +76,12 @@ pub(crate) const CF_RECEIPTS: &str = "receipts";
 pub(crate) const CF_TX_INDEX: &str = "tx_index";
 pub(crate) const CF_META: &str = "meta";
 pub(crate) const CF_STATE_TREE: &str = "state_tree";
+/// Consensus records: this validator's votes (its write-ahead log) and finality certificates.
+pub(crate) const CF_CONSENSUS: &str = "consensus";
+const VOTE_PREFIX: u8 = b'v';
+const FINALITY_PREFIX: u8 = b'f';
 
-const COLUMN_FAMILIES: [&str; 9] = [
+const COLUMN_FAMILIES: [&str; 10] = [
     CF_ACCOUNTS,
     CF_STORAGE,
     CF_CODE,
@@ -83,6 +91,7 @@ const COLUMN_FAMILIES: [&str; 9] = [
     CF_TX_INDEX,
     CF_META,
     CF_STATE_TREE,
+    CF_CONSENSUS,
 ];
 
 const META_HEAD: &[u8] = b"head";
@@ -135,6 +144,22 @@ pub struct BlockCommit<'a> {
     pub receipts: &'a [u8],
     /// Hashes of its transactions, in block order.
     pub tx_hashes: &'a [B256],
+    /// The encoded certificate that finalized the block, if one names it directly (a block
+    /// finalized as the ancestor of another has none of its own).
+    pub finality: Option<&'a [u8]>,
+}
+
+fn prefixed_key(prefix: u8, number: u64) -> [u8; 9] {
+    let mut key = [prefix; 9];
+    key[1..].copy_from_slice(&number.to_be_bytes());
+    key
+}
+
+fn key_number(key: &[u8]) -> Result<u64> {
+    key.get(1..9)
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StorageError::corrupt("consensus record", "key is not prefix + 8 bytes"))
 }
 
 /// The node's RocksDB database.
@@ -294,8 +319,72 @@ impl Store {
         if block.height == 0 {
             batch.put_cf(meta, META_GENESIS, block.hash);
         }
+        if let Some(certificate) = block.finality {
+            batch.put_cf(
+                cf(&self.db, CF_CONSENSUS)?,
+                prefixed_key(FINALITY_PREFIX, block.height),
+                certificate,
+            );
+        }
         self.db.write(batch)?;
         Ok(new_head)
+    }
+
+    /// The first block at or after `height` that has a finality certificate of its own: its
+    /// height and the encoded certificate.
+    pub fn next_finality(&self, height: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        let start = prefixed_key(FINALITY_PREFIX, height);
+        let mut entries = self.db.iterator_cf(
+            cf(&self.db, CF_CONSENSUS)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        match entries.next().transpose()? {
+            Some((key, value)) if key.first() == Some(&FINALITY_PREFIX) => {
+                Ok(Some((key_number(&key)?, value.into_vec())))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Durably records one of this validator's votes, before it is sent: after a crash the
+    /// validator reads them back and never casts a conflicting one. `slot` tells apart the
+    /// kinds of vote one view can hold.
+    pub fn record_vote(&self, view: u64, slot: u8, vote: &[u8]) -> Result<()> {
+        let mut key = prefixed_key(VOTE_PREFIX, view).to_vec();
+        key.push(slot);
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db
+            .put_cf_opt(cf(&self.db, CF_CONSENSUS)?, key, vote, &options)?;
+        Ok(())
+    }
+
+    /// Every recorded vote from `view` on, in view order.
+    pub fn votes_from(&self, view: u64) -> Result<Vec<Vec<u8>>> {
+        let start = prefixed_key(VOTE_PREFIX, view);
+        let mut votes = Vec::new();
+        for entry in self.db.iterator_cf(
+            cf(&self.db, CF_CONSENSUS)?,
+            IteratorMode::From(&start, Direction::Forward),
+        ) {
+            let (key, value) = entry?;
+            if key.first() != Some(&VOTE_PREFIX) {
+                break;
+            }
+            votes.push(value.into_vec());
+        }
+        Ok(votes)
+    }
+
+    /// Forgets the votes of views before `view` (they can no longer matter once a later view
+    /// is finalized).
+    pub fn prune_votes_before(&self, view: u64) -> Result<()> {
+        self.db.delete_range_cf(
+            cf(&self.db, CF_CONSENSUS)?,
+            prefixed_key(VOTE_PREFIX, 0),
+            prefixed_key(VOTE_PREFIX, view),
+        )?;
+        Ok(())
     }
 }
 
@@ -346,6 +435,7 @@ mod tests {
             block: b"block",
             receipts: b"r",
             tx_hashes: &[tx],
+            finality: Some(b"certificate"),
         };
         store.commit_block(&block, &pending, tree).unwrap()
     }
@@ -403,6 +493,7 @@ mod tests {
             block: b"",
             receipts: b"",
             tx_hashes: &[],
+            finality: None,
         };
         let err = store.commit_block(&skip, &pending, tree).unwrap_err();
         assert!(matches!(
@@ -532,6 +623,33 @@ mod tests {
             Some((1, U256::from(4)))
         );
         assert_eq!(view.storage_slots(&addr(1))?, vec![U256::from(3)]);
+        Ok(())
+    }
+
+    #[test]
+    fn votes_and_finality_records_survive_reopening() -> Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path())?;
+            store.record_vote(3, 0, b"notarize 3")?;
+            store.record_vote(3, 1, b"nullify 3")?;
+            store.record_vote(9, 2, b"finalize 9")?;
+            commit(&store, 0, |_| {});
+        }
+        let store = Store::open(dir.path())?;
+        assert_eq!(
+            store.votes_from(0)?,
+            vec![
+                b"notarize 3".to_vec(),
+                b"nullify 3".to_vec(),
+                b"finalize 9".to_vec()
+            ]
+        );
+        assert_eq!(store.votes_from(4)?, vec![b"finalize 9".to_vec()]);
+        store.prune_votes_before(9)?;
+        assert_eq!(store.votes_from(0)?, vec![b"finalize 9".to_vec()]);
+        assert_eq!(store.next_finality(0)?, Some((0, b"certificate".to_vec())));
+        assert_eq!(store.next_finality(1)?, None);
         Ok(())
     }
 }

@@ -1,0 +1,754 @@
+//! The consensus driver: runs the [`Machine`] against the real world.
+//!
+//! One async task owns the machine. It feeds it gossip (after checking it, so that only valid
+//! messages are forwarded), timer ticks and the results of chain work, and carries out the
+//! machine's actions: votes go to the write-ahead log in RocksDB before they are gossiped, and
+//! blocks are built, re-executed and committed by one blocking worker that owns all chain
+//! writes, so a commit never races a verification. A node that falls behind fetches finalized
+//! blocks from peers by request/response and checks their finalization certificate before
+//! executing them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_p2p::{
+    GossipMessage, InboundId, NetworkEvent, NetworkHandle, PeerId, TopicKind, Verdict,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::consensus::machine::{Action, Anchor, Config, Event, Machine};
+use crate::consensus::messages::{
+    Certificate, Envelope, Message, Proposal, SyncRequest, SyncResponse, Vote, VoteKind,
+};
+use crate::error::NodeError;
+use crate::error::TxRejection;
+use crate::node::{NetworkView, Shared, now_ms};
+use crate::types::{AccountKey, B256, Block, Canonical, Transaction};
+
+/// Blocks asked for in one sync request.
+const SYNC_BATCH: u32 = 16;
+/// Most blocks a sync response carries.
+const MAX_SYNC_BLOCKS: u64 = 256;
+/// Proposed blocks kept while they await finalization; proposals beyond it are ignored.
+const MAX_CACHED_BLOCKS: usize = 1024;
+/// How far in the future (by this node's clock) a proposal's timestamp may be.
+const MAX_CLOCK_DRIFT_MS: u64 = 5_000;
+/// Jobs queued for the chain worker.
+const JOB_QUEUE: usize = 64;
+
+/// Timing of the protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Least time between a block and its child.
+    pub block_time: Duration,
+    /// How long a view may go without a notarization before it is nullified.
+    pub view_timeout: Duration,
+    /// How often a stuck validator re-sends its votes and certificates.
+    pub retry: Duration,
+}
+
+enum Job {
+    Build {
+        view: u64,
+        parent_view: u64,
+        ancestors: Vec<Arc<Block>>,
+    },
+    Verify {
+        view: u64,
+        block: Arc<Block>,
+        ancestors: Vec<Arc<Block>>,
+    },
+    Commit {
+        blocks: Vec<Arc<Block>>,
+        certificate: Certificate,
+    },
+}
+
+enum JobResult {
+    Built {
+        view: u64,
+        parent_view: u64,
+        block: Block,
+    },
+    Verified {
+        view: u64,
+        block: B256,
+        valid: bool,
+    },
+    Committed {
+        anchor: Anchor,
+        height: u64,
+    },
+    Failed(String),
+}
+
+/// Runs consensus until `stopped` turns true.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    key: AccountKey,
+    timing: Timing,
+    network: NetworkHandle,
+    mut events: mpsc::Receiver<NetworkEvent>,
+    mut outgoing_transactions: mpsc::Receiver<Vec<u8>>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(), NodeError> {
+    let chain = shared.chain();
+    let genesis_hash = chain.genesis_hash()?;
+    let config = Config {
+        namespace: genesis_hash.0,
+        validators: chain
+            .genesis()
+            .validators
+            .iter()
+            .map(|v| v.public_key)
+            .collect(),
+        view_timeout_ms: timing.view_timeout.as_millis() as u64,
+        retry_ms: timing.retry.as_millis() as u64,
+    };
+    let head = chain.head_header();
+    let anchor = Anchor {
+        view: head.view,
+        block: head.hash(),
+    };
+    let mut own_votes = Vec::new();
+    for bytes in chain.store().votes_from(anchor.view + 1)? {
+        own_votes.push(Vote::decode(&bytes)?);
+    }
+    let started = Instant::now();
+    let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, 0);
+
+    let (jobs, job_queue) = mpsc::channel(JOB_QUEUE);
+    let (results, job_results) = mpsc::channel(JOB_QUEUE);
+    let worker = {
+        let (shared, key) = (shared.clone(), key.clone());
+        tokio::task::spawn_blocking(move || chain_worker(shared, key, job_queue, results))
+    };
+    let (sync_results, mut sync_answers) = mpsc::channel(4);
+    let mut driver = Driver {
+        shared: shared.clone(),
+        config,
+        machine,
+        network,
+        jobs,
+        started,
+        blocks: BTreeMap::new(),
+        committed: (head.height, head.hash(), head.timestamp_ms),
+        waiting_finality: None,
+        sync_wanted: true,
+        syncing: false,
+        sync_results,
+        last_commit: Instant::now(),
+        timing,
+    };
+    let actions = driver.machine.start();
+    driver.carry_out(actions, 0).await;
+
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
+    let mut job_results = job_results;
+    loop {
+        let deadline = started + Duration::from_millis(driver.machine.next_deadline_ms());
+        tokio::select! {
+            _ = stopped.changed() => break,
+            event = events.recv() => match event {
+                Some(event) => driver.on_network_event(event).await,
+                None => break,
+            },
+            Some(result) = job_results.recv() => driver.on_job_result(result).await,
+            Some(raw) = outgoing_transactions.recv() => {
+                if let Err(error) = driver.network.publish(TopicKind::Transactions, raw).await {
+                    tracing::debug!(%error, "transaction not gossiped");
+                }
+            }
+            Some(answer) = sync_answers.recv() => driver.on_sync_answer(answer).await,
+            _ = tokio::time::sleep_until(deadline) => {
+                let now = driver.now_ms();
+                let actions = driver.machine.handle(now, Event::Tick);
+                driver.carry_out(actions, now).await;
+            }
+            _ = housekeeping.tick() => driver.housekeeping().await,
+        }
+    }
+    drop(driver);
+    // The worker finishes the job in hand (a commit is never cut short) and stops.
+    let _ = worker.await;
+    Ok(())
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    config: Config,
+    machine: Machine,
+    network: NetworkHandle,
+    jobs: mpsc::Sender<Job>,
+    started: Instant,
+    /// Proposed blocks not yet committed, by hash.
+    blocks: BTreeMap<B256, Arc<Block>>,
+    /// The committed head: height, hash, timestamp.
+    committed: (u64, B256, u64),
+    /// A finalization whose blocks this node does not have yet.
+    waiting_finality: Option<Certificate>,
+    sync_wanted: bool,
+    syncing: bool,
+    sync_results: mpsc::Sender<Result<(PeerId, SyncResponse), String>>,
+    last_commit: Instant,
+    timing: Timing,
+}
+
+impl Driver {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The uncommitted blocks from the committed head up to `tip` (oldest first), or `None`
+    /// if one of them is missing.
+    fn ancestry(&self, tip: B256) -> Option<Vec<Arc<Block>>> {
+        let mut chain = Vec::new();
+        let mut cursor = tip;
+        while cursor != self.committed.1 {
+            let block = self.blocks.get(&cursor)?;
+            if block.header.height <= self.committed.0 {
+                return None;
+            }
+            chain.push(block.clone());
+            cursor = block.header.parent;
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    async fn submit_job(&self, job: Job) {
+        if self.jobs.send(job).await.is_err() {
+            tracing::error!("the chain worker has stopped");
+        }
+    }
+
+    async fn carry_out(&mut self, actions: Vec<Action>, resend: u64) {
+        for action in actions {
+            match action {
+                Action::Build {
+                    view,
+                    parent_view,
+                    parent,
+                } => {
+                    let Some(ancestors) = self.ancestry(parent) else {
+                        tracing::debug!(view, "cannot build: missing the parent's ancestry");
+                        self.sync_wanted = true;
+                        continue;
+                    };
+                    // Keep the block interval: wait until the parent is `block_time` old.
+                    let parent_time = ancestors
+                        .last()
+                        .map_or(self.committed.2, |b| b.header.timestamp_ms);
+                    let wait = (parent_time + self.timing.block_time.as_millis() as u64)
+                        .saturating_sub(now_ms())
+                        .min(self.timing.block_time.as_millis() as u64);
+                    let jobs = self.jobs.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                        let _ = jobs
+                            .send(Job::Build {
+                                view,
+                                parent_view,
+                                ancestors,
+                            })
+                            .await;
+                    });
+                }
+                Action::Verify(proposal) => {
+                    let block = self.blocks.get(&proposal.block).cloned();
+                    match (block, self.ancestry(proposal.parent)) {
+                        (Some(block), Some(ancestors)) => {
+                            self.submit_job(Job::Verify {
+                                view: proposal.view,
+                                block,
+                                ancestors,
+                            })
+                            .await
+                        }
+                        _ => {
+                            // Without the parent this node cannot check the block: it does not
+                            // vote for it, and catches up by syncing.
+                            self.sync_wanted = true;
+                            let now = self.now_ms();
+                            let event = Event::Verified {
+                                view: proposal.view,
+                                block: proposal.block,
+                                valid: false,
+                            };
+                            let actions = self.machine.handle(now, event);
+                            Box::pin(self.carry_out(actions, 0)).await;
+                        }
+                    }
+                }
+                Action::Persist(vote) => {
+                    let slot = match vote.kind {
+                        VoteKind::Notarize(_) => 0,
+                        VoteKind::Nullify => 1,
+                        VoteKind::Finalize(_) => 2,
+                    };
+                    if let Err(error) =
+                        self.shared
+                            .chain()
+                            .store()
+                            .record_vote(vote.view, slot, &vote.encode())
+                    {
+                        // A vote that is not on disk must not leave: stop here.
+                        tracing::error!(%error, "cannot record a vote; not sending it");
+                        return;
+                    }
+                }
+                Action::Broadcast(message) => {
+                    let topic = match message {
+                        Message::Proposal(_) => TopicKind::Proposals,
+                        Message::Vote(_) | Message::Certificate(_) => TopicKind::Votes,
+                    };
+                    let data = Envelope { resend, message }.encode();
+                    if let Err(error) = self.network.publish(topic, data).await {
+                        tracing::debug!(%error, "consensus message not gossiped");
+                    }
+                }
+                Action::Finalize(certificate) => self.finalize(certificate).await,
+            }
+        }
+    }
+
+    async fn finalize(&mut self, certificate: Certificate) {
+        let Some(block) = certificate.kind.block() else {
+            return;
+        };
+        match self.ancestry(block) {
+            Some(blocks) if !blocks.is_empty() => {
+                self.waiting_finality = None;
+                self.submit_job(Job::Commit {
+                    blocks,
+                    certificate,
+                })
+                .await;
+            }
+            Some(_) => {}
+            None => {
+                self.waiting_finality = Some(certificate);
+                self.sync_wanted = true;
+            }
+        }
+    }
+
+    async fn on_job_result(&mut self, result: JobResult) {
+        let now = self.now_ms();
+        let actions = match result {
+            JobResult::Built {
+                view,
+                parent_view,
+                block,
+            } => {
+                let hash = block.hash();
+                let Some(vote) = self.machine.sign_proposal(view, hash) else {
+                    return;
+                };
+                let proposal = Proposal {
+                    view,
+                    parent_view,
+                    parent: block.header.parent,
+                    height: block.header.height,
+                    block: hash,
+                    signature: vote.signature,
+                    payload: block.encode(),
+                };
+                self.blocks.insert(hash, Arc::new(block));
+                self.machine.handle(now, Event::Built(proposal))
+            }
+            JobResult::Verified { view, block, valid } => self
+                .machine
+                .handle(now, Event::Verified { view, block, valid }),
+            JobResult::Committed { anchor, height } => {
+                self.committed = (height, anchor.block, now_ms());
+                if let Some(block) = self.blocks.get(&anchor.block) {
+                    self.committed.2 = block.header.timestamp_ms;
+                }
+                self.last_commit = Instant::now();
+                self.blocks.retain(|_, b| b.header.height > height);
+                if let Err(error) = self.shared.chain().store().prune_votes_before(anchor.view) {
+                    tracing::warn!(%error, "cannot prune old votes");
+                }
+                if let Some(waiting) = self.waiting_finality.take() {
+                    Box::pin(self.finalize(waiting)).await;
+                }
+                self.machine.handle(now, Event::Synced(anchor))
+            }
+            JobResult::Failed(error) => {
+                tracing::warn!(%error, "chain work failed");
+                self.sync_wanted = true;
+                return;
+            }
+        };
+        self.carry_out(actions, 0).await;
+    }
+
+    async fn on_network_event(&mut self, event: NetworkEvent) {
+        match event {
+            NetworkEvent::Gossip(message) => {
+                let verdict = self.on_gossip(&message).await;
+                if let Err(error) = self.network.validate(&message, verdict).await {
+                    tracing::debug!(%error, "cannot report a gossip verdict");
+                }
+            }
+            NetworkEvent::Request { peer, id, data } => self.serve(peer, id, &data).await,
+            NetworkEvent::PeerConnected(_) => self.sync_wanted = true,
+            NetworkEvent::PeerDisconnected(_) => {}
+        }
+    }
+
+    async fn on_gossip(&mut self, message: &GossipMessage) -> Verdict {
+        match message.kind {
+            TopicKind::Transactions => self.on_gossiped_transaction(&message.data),
+            TopicKind::Proposals | TopicKind::Votes => {
+                let Ok(envelope) = Envelope::decode(&message.data) else {
+                    return Verdict::Reject;
+                };
+                let verdict = self.check(&envelope.message);
+                if verdict == Verdict::Accept {
+                    let now = self.now_ms();
+                    let actions = self.machine.handle(now, Event::Message(envelope.message));
+                    self.carry_out(actions, 0).await;
+                }
+                verdict
+            }
+            // Provider adverts are not consumed yet: let them pass without forwarding.
+            TopicKind::ProviderAdverts => Verdict::Ignore,
+        }
+    }
+
+    fn on_gossiped_transaction(&self, data: &[u8]) -> Verdict {
+        let Ok(tx) = Transaction::decode(data) else {
+            return Verdict::Reject;
+        };
+        match self.shared.submit(tx) {
+            Ok(_) => Verdict::Accept,
+            Err(crate::node::SubmitError::Rejected(
+                TxRejection::BadSignature | TxRejection::WrongChain { .. },
+            )) => Verdict::Reject,
+            // Known already, stale, or no room: not the sender's fault.
+            Err(_) => Verdict::Ignore,
+        }
+    }
+
+    /// Checks a consensus message before it is forwarded: signatures, and for a proposal that
+    /// its block is the one it claims, from the view's leader. A proposal's block is kept for
+    /// verification.
+    fn check(&mut self, message: &Message) -> Verdict {
+        let quorum = self.config.quorum();
+        match message {
+            Message::Vote(vote) => {
+                if vote.view <= self.machine.anchor().view {
+                    Verdict::Ignore
+                } else if vote.is_valid(&self.config.namespace, &self.config.validators) {
+                    Verdict::Accept
+                } else {
+                    Verdict::Reject
+                }
+            }
+            Message::Certificate(certificate) => {
+                if certificate.view <= self.machine.anchor().view {
+                    Verdict::Ignore
+                } else if certificate.is_valid(
+                    &self.config.namespace,
+                    &self.config.validators,
+                    quorum,
+                ) {
+                    Verdict::Accept
+                } else {
+                    Verdict::Reject
+                }
+            }
+            Message::Proposal(proposal) => self.check_proposal(proposal),
+        }
+    }
+
+    fn check_proposal(&mut self, proposal: &Proposal) -> Verdict {
+        if proposal.view <= self.machine.anchor().view || proposal.height <= self.committed.0 {
+            return Verdict::Ignore;
+        }
+        let Ok(block) = Block::decode(&proposal.payload) else {
+            return Verdict::Reject;
+        };
+        let header = &block.header;
+        let leader = self.config.validators[self.config.leader(proposal.view) as usize];
+        let consistent = header.view == proposal.view
+            && header.parent == proposal.parent
+            && header.height == proposal.height
+            && block.hash() == proposal.block
+            && header.proposer == leader;
+        let leader_vote = Vote {
+            view: proposal.view,
+            kind: VoteKind::Notarize(proposal.block),
+            signer: self.config.leader(proposal.view),
+            signature: proposal.signature,
+        };
+        if !consistent || !leader_vote.is_valid(&self.config.namespace, &self.config.validators) {
+            return Verdict::Reject;
+        }
+        if header.timestamp_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
+            // The leader's clock is ahead of ours: do not forward, do not vote.
+            return Verdict::Ignore;
+        }
+        if self.blocks.len() >= MAX_CACHED_BLOCKS {
+            return Verdict::Ignore;
+        }
+        if proposal.height > self.committed.0 + 1 && !self.blocks.contains_key(&proposal.parent) {
+            self.sync_wanted = true;
+        }
+        self.blocks.insert(proposal.block, Arc::new(block));
+        Verdict::Accept
+    }
+
+    /// Answers a peer's request for finalized blocks.
+    async fn serve(&self, peer: PeerId, id: InboundId, data: &[u8]) {
+        let response = match SyncRequest::decode(data) {
+            Ok(request) => self.sync_response(request).unwrap_or_else(|error| {
+                tracing::warn!(%peer, %error, "cannot serve a sync request");
+                SyncResponse {
+                    blocks: Vec::new(),
+                    finality: None,
+                }
+            }),
+            Err(error) => {
+                tracing::debug!(%peer, %error, "malformed sync request");
+                SyncResponse {
+                    blocks: Vec::new(),
+                    finality: None,
+                }
+            }
+        };
+        if let Err(error) = self.network.respond(id, response.encode()).await {
+            tracing::debug!(%error, "cannot answer a sync request");
+        }
+    }
+
+    /// Consecutive blocks from `request.from`, ending at a block that has a certificate of its
+    /// own: the last such block within `max_blocks`, or else the first one after (within
+    /// [`MAX_SYNC_BLOCKS`]).
+    fn sync_response(&self, request: SyncRequest) -> Result<SyncResponse, NodeError> {
+        let store = self.shared.chain().store();
+        let wanted_end = request.from + u64::from(request.max_blocks.max(1));
+        let mut end = None;
+        let mut cursor = request.from;
+        while let Some((height, certificate)) = store.next_finality(cursor)? {
+            if end.is_some() && height >= wanted_end {
+                break;
+            }
+            if height >= request.from + MAX_SYNC_BLOCKS {
+                break;
+            }
+            end = Some((height, certificate));
+            cursor = height + 1;
+        }
+        let Some((last, certificate)) = end else {
+            return Ok(SyncResponse {
+                blocks: Vec::new(),
+                finality: None,
+            });
+        };
+        let mut blocks = Vec::new();
+        for height in request.from..=last {
+            match self.shared.chain().block(height)? {
+                Some(block) => blocks.push(block),
+                None => break,
+            }
+        }
+        let finality = (blocks.len() as u64 == last - request.from + 1)
+            .then(|| Certificate::decode(&certificate))
+            .transpose()?;
+        if finality.is_none() {
+            blocks.clear();
+        }
+        Ok(SyncResponse { blocks, finality })
+    }
+
+    async fn housekeeping(&mut self) {
+        if self.last_commit.elapsed() > self.timing.view_timeout * 2 {
+            self.sync_wanted = true;
+        }
+        if self.sync_wanted && !self.syncing {
+            self.syncing = true;
+            self.sync_wanted = false;
+            let request = SyncRequest {
+                from: self.committed.0 + 1,
+                max_blocks: SYNC_BATCH,
+            };
+            let network = self.network.clone();
+            let answers = self.sync_results.clone();
+            tokio::spawn(async move {
+                let answer = match network.request(None, request.encode()).await {
+                    Ok((peer, bytes)) => SyncResponse::decode(&bytes)
+                        .map(|response| (peer, response))
+                        .map_err(|e| format!("malformed sync response from {peer}: {e}")),
+                    Err(error) => Err(error.to_string()),
+                };
+                let _ = answers.send(answer).await;
+            });
+        }
+        if let Ok(status) = self.network.status().await {
+            self.shared.set_network_view(NetworkView {
+                view: self.machine.view(),
+                peers: status.peers.len(),
+                peer_id: Some(status.peer_id.to_string()),
+            });
+        }
+    }
+
+    async fn on_sync_answer(&mut self, answer: Result<(PeerId, SyncResponse), String>) {
+        self.syncing = false;
+        let (peer, response) = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::debug!(%error, "sync request failed");
+                return;
+            }
+        };
+        let (Some(last), Some(certificate)) = (response.blocks.last(), response.finality) else {
+            return;
+        };
+        // The certificate must finalize the last block, and the blocks must chain from our
+        // head to it; execution then checks every block against its header.
+        let quorum = self.config.quorum();
+        let links = response
+            .blocks
+            .iter()
+            .try_fold(self.committed.1, |parent, block| {
+                (block.header.parent == parent).then(|| block.hash())
+            });
+        let genuine = certificate.kind == VoteKind::Finalize(last.hash())
+            && certificate.view == last.header.view
+            && certificate.is_valid(&self.config.namespace, &self.config.validators, quorum)
+            && links.is_some();
+        if !genuine {
+            tracing::warn!(%peer, "peer sent blocks that do not check out");
+            return;
+        }
+        tracing::info!(
+            %peer,
+            from = response.blocks[0].header.height,
+            to = last.header.height,
+            "syncing finalized blocks"
+        );
+        let blocks = response.blocks.into_iter().map(Arc::new).collect();
+        self.sync_wanted = true;
+        self.submit_job(Job::Commit {
+            blocks,
+            certificate,
+        })
+        .await;
+    }
+}
+
+/// The one thread that executes and commits blocks, in the order jobs arrive.
+fn chain_worker(
+    shared: Arc<Shared>,
+    key: AccountKey,
+    mut jobs: mpsc::Receiver<Job>,
+    results: mpsc::Sender<JobResult>,
+) {
+    while let Some(job) = jobs.blocking_recv() {
+        let result = run_job(&shared, &key, job);
+        if results.blocking_send(result).is_err() {
+            return;
+        }
+    }
+}
+
+/// The blocks of `chain` above the committed head (the others were committed meanwhile).
+fn above_head(shared: &Shared, chain: &[Arc<Block>]) -> Vec<Block> {
+    let head = shared.chain().head_header().height;
+    chain
+        .iter()
+        .filter(|b| b.header.height > head)
+        .map(|b| Block::clone(b))
+        .collect()
+}
+
+fn run_job(shared: &Shared, key: &AccountKey, job: Job) -> JobResult {
+    let chain = shared.chain();
+    match job {
+        Job::Build {
+            view,
+            parent_view,
+            ancestors,
+        } => {
+            let ancestors = above_head(shared, &ancestors);
+            let candidates = shared.select_candidates();
+            match chain.build_block(key, now_ms(), view, &ancestors, &candidates) {
+                Ok(produced) => JobResult::Built {
+                    view,
+                    parent_view,
+                    block: produced.block,
+                },
+                Err(error) => JobResult::Failed(format!("building view {view}: {error}")),
+            }
+        }
+        Job::Verify {
+            view,
+            block,
+            ancestors,
+        } => {
+            let ancestors = above_head(shared, &ancestors);
+            let valid = match chain.verify_block(&ancestors, &block) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(view, block = %block.hash(), %error, "invalid proposal");
+                    false
+                }
+            };
+            JobResult::Verified {
+                view,
+                block: block.hash(),
+                valid,
+            }
+        }
+        Job::Commit {
+            blocks,
+            certificate,
+        } => {
+            let blocks = above_head(shared, &blocks);
+            let Some(last) = blocks.last() else {
+                // Committed meanwhile (by sync): report the head as it is.
+                let head = chain.head_header();
+                let anchor = Anchor {
+                    view: head.view,
+                    block: head.hash(),
+                };
+                return JobResult::Committed {
+                    anchor,
+                    height: head.height,
+                };
+            };
+            let anchor = Anchor {
+                view: last.header.view,
+                block: last.hash(),
+            };
+            let height = last.header.height;
+            let encoded = certificate.encode();
+            for (index, block) in blocks.iter().enumerate() {
+                let finality = (index + 1 == blocks.len()).then_some(encoded.as_slice());
+                if let Err(error) = chain.import_final(block, finality) {
+                    return JobResult::Failed(format!(
+                        "committing finalized block {}: {error}",
+                        block.header.height
+                    ));
+                }
+                tracing::info!(
+                    height = block.header.height,
+                    view = block.header.view,
+                    hash = %block.hash(),
+                    txs = block.transactions.len(),
+                    "finalized block"
+                );
+                if let Err(error) = shared.prune_mempool(&block.transactions, &[]) {
+                    tracing::warn!(%error, "cannot prune the mempool");
+                }
+            }
+            JobResult::Committed { anchor, height }
+        }
+    }
+}

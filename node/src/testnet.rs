@@ -1,0 +1,306 @@
+//! Local testnets: `cairn testnet init` lays out N validator data directories that find each
+//! other over libp2p on loopback; each node's networking lives in its `node.json`.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NodeError, Result};
+use crate::genesis::{Genesis, GenesisValidator, TOKEN};
+use crate::node::{DevAccount, NetworkSettings, files, now_ms, write_key, write_private};
+use crate::types::{AccountKey, U256};
+
+/// The file in a node's data directory that says how it joins its network.
+pub const NODE_FILE: &str = "node.json";
+/// The file at the top of a testnet directory that describes the whole testnet.
+pub const TESTNET_FILE: &str = "testnet.json";
+/// The default consensus view timeout.
+pub const DEFAULT_VIEW_TIMEOUT_MS: u64 = 2_000;
+
+/// A node's network configuration, as stored in `node.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeFile {
+    /// Where the JSON-RPC server listens.
+    pub rpc_addr: SocketAddr,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to join through (multiaddrs ending in `/p2p/<peer id>`).
+    #[serde(default)]
+    pub bootnodes: Vec<String>,
+    /// Find peers on the local network by mDNS.
+    #[serde(default)]
+    pub mdns: bool,
+    /// Consensus view timeout in milliseconds.
+    #[serde(default = "default_view_timeout")]
+    pub view_timeout_ms: u64,
+}
+
+fn default_view_timeout() -> u64 {
+    DEFAULT_VIEW_TIMEOUT_MS
+}
+
+fn multiaddrs(path: &Path, texts: &[String]) -> Result<Vec<cairn_p2p::Multiaddr>> {
+    texts
+        .iter()
+        .map(|text| {
+            text.parse().map_err(|e| {
+                NodeError::Config(format!(
+                    "{}: {text:?} is not a multiaddr ({e}); write e.g. /ip4/127.0.0.1/tcp/30303",
+                    path.display()
+                ))
+            })
+        })
+        .collect()
+}
+
+impl NodeFile {
+    /// Reads `node.json` from a data directory, if it has one.
+    pub fn load(datadir: &Path) -> Result<Option<Self>> {
+        let path = datadir.join(NODE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(NodeError::io(&path, e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| NodeError::Json { path, source })
+    }
+
+    /// Writes `node.json` into a data directory.
+    pub fn save(&self, datadir: &Path) -> Result<()> {
+        let path = datadir.join(NODE_FILE);
+        let json = serde_json::to_vec_pretty(self).map_err(|source| NodeError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(&path, json).map_err(|e| NodeError::io(&path, e))
+    }
+
+    /// The network settings it describes (addresses parsed and checked).
+    pub fn settings(&self, datadir: &Path) -> Result<NetworkSettings> {
+        let path = datadir.join(NODE_FILE);
+        if self.view_timeout_ms == 0 {
+            return Err(NodeError::Config(format!(
+                "{}: viewTimeoutMs must be at least 1",
+                path.display()
+            )));
+        }
+        Ok(NetworkSettings {
+            listen: multiaddrs(&path, &self.listen)?,
+            bootnodes: multiaddrs(&path, &self.bootnodes)?,
+            mdns: self.mdns,
+            view_timeout: Duration::from_millis(self.view_timeout_ms),
+        })
+    }
+}
+
+/// One node of a testnet, as listed in `testnet.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestnetNode {
+    /// Its data directory, relative to the testnet directory.
+    pub datadir: PathBuf,
+    /// Its RPC URL.
+    pub rpc_url: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Where it listens for peers.
+    pub p2p_addr: String,
+    /// Its validator's consensus public key (hex).
+    pub validator: String,
+}
+
+/// A whole testnet, as written to `testnet.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Testnet {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The nodes, each a validator.
+    pub nodes: Vec<TestnetNode>,
+    /// Funded accounts and their keys.
+    pub accounts: Vec<DevAccount>,
+}
+
+impl Testnet {
+    /// Reads `testnet.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(TESTNET_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|source| NodeError::Json { path, source })
+    }
+}
+
+/// Options of [`init`].
+#[derive(Debug, Clone)]
+pub struct TestnetOptions {
+    /// Number of validators (and node processes).
+    pub nodes: usize,
+    /// Target block interval.
+    pub block_time_ms: u64,
+    /// Consensus view timeout.
+    pub view_timeout_ms: u64,
+}
+
+/// Free loopback ports, all distinct: each is bound until all are chosen.
+fn free_ports(count: usize) -> Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| NodeError::io(Path::new("127.0.0.1:0"), e))?;
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .map(|a| a.port())
+                .map_err(|e| NodeError::io(Path::new("127.0.0.1:0"), e))
+        })
+        .collect()
+}
+
+/// Writes a testnet into `dir`: the shared genesis (every validator staked), and for each node
+/// a data directory `node-<i>` with its genesis copy, validator key, libp2p key and `node.json`
+/// (free loopback ports, the other nodes as bootnodes). Refuses a directory that already holds
+/// a testnet.
+pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
+    if options.nodes == 0 {
+        return Err(NodeError::Config(
+            "a testnet needs at least one node".into(),
+        ));
+    }
+    if dir.join(TESTNET_FILE).exists() {
+        return Err(NodeError::Config(format!(
+            "{} already holds a testnet; remove it or pick another --dir",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
+    let validators: Vec<AccountKey> = (0..options.nodes).map(|_| AccountKey::generate()).collect();
+    let node_keys: Vec<cairn_p2p::Keypair> = (0..options.nodes)
+        .map(|_| cairn_p2p::Keypair::generate_ed25519())
+        .collect();
+    let ports = free_ports(2 * options.nodes)?;
+
+    let mut genesis = Genesis::dev();
+    genesis.timestamp_ms = now_ms();
+    genesis.block_time_ms = options.block_time_ms;
+    genesis.validators = validators
+        .iter()
+        .map(|key| GenesisValidator {
+            public_key: key.public_key(),
+            beneficiary: key.address(),
+            stake: U256::from(1_000u64) * U256::from(TOKEN),
+        })
+        .collect();
+    genesis.validate()?;
+
+    let p2p_addrs: Vec<String> = (0..options.nodes)
+        .map(|i| {
+            format!(
+                "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+                ports[2 * i + 1],
+                node_keys[i].public().to_peer_id()
+            )
+        })
+        .collect();
+    let mut nodes = Vec::with_capacity(options.nodes);
+    for (i, (validator, node_key)) in validators.iter().zip(&node_keys).enumerate() {
+        let name = PathBuf::from(format!("node-{}", i + 1));
+        let datadir = dir.join(&name);
+        std::fs::create_dir_all(&datadir).map_err(|e| NodeError::io(&datadir, e))?;
+        genesis.save(&datadir.join(files::GENESIS))?;
+        write_key(&datadir.join(files::VALIDATOR_KEY), validator)?;
+        cairn_p2p::save_keypair(&datadir.join(files::NODE_KEY), node_key)?;
+        let rpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[2 * i]));
+        NodeFile {
+            rpc_addr,
+            listen: vec![format!("/ip4/127.0.0.1/tcp/{}", ports[2 * i + 1])],
+            bootnodes: p2p_addrs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, a)| a.clone())
+                .collect(),
+            mdns: false,
+            view_timeout_ms: options.view_timeout_ms,
+        }
+        .save(&datadir)?;
+        nodes.push(TestnetNode {
+            datadir: name,
+            rpc_url: format!("http://{rpc_addr}"),
+            peer_id: node_key.public().to_peer_id().to_string(),
+            p2p_addr: p2p_addrs[i].clone(),
+            validator: hex::encode(validator.public_key()),
+        });
+    }
+    let accounts = (0..crate::genesis::DEV_ACCOUNT_COUNT)
+        .map(|i| {
+            let key = crate::genesis::dev_account(i);
+            DevAccount {
+                address: key.address(),
+                private_key: key.secret_hex().to_string(),
+            }
+        })
+        .collect();
+    let testnet = Testnet {
+        chain_id: genesis.chain_id,
+        nodes,
+        accounts,
+    };
+    let path = dir.join(TESTNET_FILE);
+    let json = serde_json::to_vec_pretty(&testnet).map_err(|source| NodeError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    write_private(&path, &json)?;
+    Ok(testnet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_lays_out_a_testnet_and_refuses_to_overwrite_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = TestnetOptions {
+            nodes: 4,
+            block_time_ms: 250,
+            view_timeout_ms: 2_000,
+        };
+        let testnet = init(dir.path(), &options).unwrap();
+        assert_eq!(testnet.nodes.len(), 4);
+        let genesis = Genesis::load(&dir.path().join("node-1").join(files::GENESIS)).unwrap();
+        assert_eq!(genesis.validators.len(), 4);
+        for (i, node) in testnet.nodes.iter().enumerate() {
+            let datadir = dir.path().join(&node.datadir);
+            let file = NodeFile::load(&datadir).unwrap().unwrap();
+            let settings = file.settings(&datadir).unwrap();
+            assert_eq!(settings.bootnodes.len(), 3);
+            assert!(!file.bootnodes.contains(&testnet.nodes[i].p2p_addr));
+            assert_eq!(
+                Genesis::load(&datadir.join(files::GENESIS)).unwrap(),
+                genesis,
+                "every node has the same genesis"
+            );
+        }
+        assert!(init(dir.path(), &options).is_err());
+    }
+
+    #[test]
+    fn a_bad_node_file_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(NODE_FILE),
+            r#"{"rpcAddr":"127.0.0.1:1","listen":["not an address"]}"#,
+        )
+        .unwrap();
+        let file = NodeFile::load(dir.path()).unwrap().unwrap();
+        let error = file.settings(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("is not a multiaddr"), "{error}");
+    }
+}

@@ -1,0 +1,734 @@
+//! The libp2p swarm, its one `NetworkBehaviour`, and the handle the node drives it with.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, TopicHash};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad, mdns, noise, ping, tcp, yamux,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::BytesCodec;
+use crate::error::{P2pError, Result};
+use crate::{Topic, TopicKind, message_id};
+
+/// Events and commands waiting between the swarm and the node, each way.
+const CHANNEL_CAPACITY: usize = 1024;
+/// Inbound requests the node has not answered yet; more are refused.
+const MAX_PENDING_INBOUND: usize = 256;
+/// Largest request: requests name what they want, they carry no bulk data.
+const MAX_REQUEST_SIZE: usize = 64 * 1024;
+/// Largest response: a batch of blocks.
+pub const MAX_RESPONSE_SIZE: usize = 32 * 1024 * 1024;
+
+/// The largest message on each topic; larger ones are rejected (and count against the sender).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLimits {
+    /// Transactions.
+    pub transactions: usize,
+    /// Block proposals.
+    pub proposals: usize,
+    /// Votes and certificates.
+    pub votes: usize,
+    /// Provider adverts.
+    pub provider_adverts: usize,
+}
+
+impl TopicLimits {
+    fn of(&self, kind: TopicKind) -> usize {
+        match kind {
+            TopicKind::Transactions => self.transactions,
+            TopicKind::Proposals => self.proposals,
+            TopicKind::Votes => self.votes,
+            TopicKind::ProviderAdverts => self.provider_adverts,
+        }
+    }
+}
+
+/// How to start the network.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// This node's identity.
+    pub keypair: Keypair,
+    /// Addresses to listen on (`/ip4/127.0.0.1/tcp/0` picks a free port).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join through; an address ending in `/p2p/<peer id>` is re-dialled whenever
+    /// that peer is disconnected.
+    pub bootnodes: Vec<Multiaddr>,
+    /// The chain id (topic namespace).
+    pub chain_id: u64,
+    /// The genesis hash (topic namespace).
+    pub genesis_hash: [u8; 32],
+    /// Find peers on the local network by mDNS.
+    pub mdns: bool,
+    /// Per-topic size limits.
+    pub limits: TopicLimits,
+}
+
+/// What the node decided about a gossip message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: forward it.
+    Accept,
+    /// Invalid: drop it and penalize the peer that sent it.
+    Reject,
+    /// Useless but not malicious (a duplicate, too old): drop it quietly.
+    Ignore,
+}
+
+/// A gossip message awaiting the node's [`Verdict`].
+#[derive(Debug, Clone)]
+pub struct GossipMessage {
+    /// The topic it arrived on.
+    pub kind: TopicKind,
+    /// The peer that forwarded it.
+    pub source: PeerId,
+    /// Its identity, to pass back with the verdict.
+    pub id: gossipsub::MessageId,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+
+/// An inbound request's number, to answer it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InboundId(u64);
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum NetworkEvent {
+    /// A gossip message: answer with [`NetworkHandle::validate`].
+    Gossip(GossipMessage),
+    /// A peer's request: answer with [`NetworkHandle::respond`].
+    Request {
+        /// Who asks.
+        peer: PeerId,
+        /// The request's number.
+        id: InboundId,
+        /// The request.
+        data: Vec<u8>,
+    },
+    /// A peer connected.
+    PeerConnected(PeerId),
+    /// A peer's last connection closed.
+    PeerDisconnected(PeerId),
+}
+
+/// A snapshot of the network's state.
+#[derive(Debug, Clone)]
+pub struct NetworkStatus {
+    /// This node's peer id.
+    pub peer_id: PeerId,
+    /// Where it listens.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Connected peers.
+    pub peers: Vec<PeerId>,
+}
+
+/// Where the answer to an outbound request goes: the peer that answered, and its answer.
+type ReplySender = oneshot::Sender<Result<(PeerId, Vec<u8>)>>;
+
+enum Command {
+    Publish {
+        kind: TopicKind,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Validate {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        verdict: Verdict,
+    },
+    Request {
+        peer: Option<PeerId>,
+        data: Vec<u8>,
+        reply: ReplySender,
+    },
+    Respond {
+        id: InboundId,
+        data: Vec<u8>,
+    },
+    Status {
+        reply: oneshot::Sender<NetworkStatus>,
+    },
+}
+
+/// The node's side of the network: cheap to clone, usable from any task.
+#[derive(Debug, Clone)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+impl NetworkHandle {
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn send(&self, command: Command) -> Result<()> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| P2pError::Stopped)
+    }
+
+    /// Publishes `data` on a topic.
+    pub async fn publish(&self, kind: TopicKind, data: Vec<u8>) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Publish { kind, data, reply }).await?;
+        answer.await.map_err(|_| P2pError::Stopped)?
+    }
+
+    /// Passes the node's verdict on a gossip message back to gossipsub.
+    pub async fn validate(&self, message: &GossipMessage, verdict: Verdict) -> Result<()> {
+        self.send(Command::Validate {
+            id: message.id.clone(),
+            source: message.source,
+            verdict,
+        })
+        .await
+    }
+
+    /// Sends a request to `peer` (or to some connected peer) and waits for the answer.
+    pub async fn request(&self, peer: Option<PeerId>, data: Vec<u8>) -> Result<(PeerId, Vec<u8>)> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Request { peer, data, reply }).await?;
+        answer.await.map_err(|_| P2pError::Stopped)?
+    }
+
+    /// Answers an inbound request.
+    pub async fn respond(&self, id: InboundId, data: Vec<u8>) -> Result<()> {
+        self.send(Command::Respond { id, data }).await
+    }
+
+    /// The network's state.
+    pub async fn status(&self) -> Result<NetworkStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Status { reply }).await?;
+        answer.await.map_err(|_| P2pError::Stopped)
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    kademlia: kad::Behaviour<kad::store::MemoryStore>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    requests: request_response::Behaviour<BytesCodec>,
+}
+
+/// Reads the node's libp2p identity from `path`, creating it on first use.
+pub fn load_or_create_keypair(path: &Path) -> Result<Keypair> {
+    let fail = |detail: String| P2pError::Key {
+        path: path.to_path_buf(),
+        detail,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut secret =
+                hex_32(text.trim()).ok_or_else(|| fail("expected 64 hex digits".into()))?;
+            Keypair::ed25519_from_bytes(&mut secret).map_err(|e| fail(e.to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keypair = Keypair::generate_ed25519();
+            save_keypair(path, &keypair)?;
+            Ok(keypair)
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Writes a node identity to `path`, readable by its owner only.
+pub fn save_keypair(path: &Path, keypair: &Keypair) -> Result<()> {
+    let fail = |detail: String| P2pError::Key {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let secret = keypair
+        .clone()
+        .try_into_ed25519()
+        .map_err(|e| fail(e.to_string()))?
+        .secret();
+    let text: String = secret.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options
+        .open(path)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+        })
+        .map_err(|e| fail(e.to_string()))
+}
+
+fn hex_32(text: &str) -> Option<[u8; 32]> {
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Starts the network: listens, dials the bootnodes, and runs the swarm on its own task until
+/// every [`NetworkHandle`] is dropped.
+pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>)> {
+    let topics: Vec<(TopicKind, IdentTopic)> = TopicKind::ALL
+        .iter()
+        .map(|kind| {
+            let topic = Topic::new(*kind, config.chain_id, config.genesis_hash);
+            (*kind, IdentTopic::new(topic.name()))
+        })
+        .collect();
+    let behaviour = |key: &Keypair| -> std::result::Result<
+        Behaviour,
+        Box<dyn std::error::Error + Send + Sync>,
+    > {
+        let peer_id = key.public().to_peer_id();
+        let mut gossip_config = gossipsub::ConfigBuilder::default();
+        gossip_config
+            .validate_messages()
+            .heartbeat_interval(Duration::from_millis(500))
+            .message_id_fn(|message: &gossipsub::Message| {
+                gossipsub::MessageId::from(
+                    message_id(message.topic.as_str(), &message.data).to_vec(),
+                )
+            })
+            .max_transmit_size(config.limits.proposals.max(config.limits.transactions) + 4096);
+        for (kind, topic) in &topics {
+            // The limit on the wire leaves room for gossipsub's own framing and signature.
+            gossip_config.max_transmit_size_for_topic(config.limits.of(*kind) + 4096, topic.hash());
+        }
+        let mut gossipsub = gossipsub::Behaviour::new(
+            MessageAuthenticity::Signed(key.clone()),
+            gossip_config.build()?,
+        )?;
+        gossipsub.with_peer_score(
+            score_params(&topics),
+            gossipsub::PeerScoreThresholds::default(),
+        )?;
+        for (_, topic) in &topics {
+            gossipsub.subscribe(topic)?;
+        }
+        let mut kademlia = kad::Behaviour::with_config(
+            peer_id,
+            kad::store::MemoryStore::new(peer_id),
+            kad::Config::new(StreamProtocol::new("/cairn/kad/1")),
+        );
+        kademlia.set_mode(Some(kad::Mode::Server));
+        let mdns = if config.mdns {
+            Some(mdns::tokio::Behaviour::new(
+                mdns::Config::default(),
+                peer_id,
+            )?)
+        } else {
+            None
+        };
+        Ok(Behaviour {
+            gossipsub,
+            kademlia,
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/cairn/id/1".into(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::default(),
+            mdns: mdns.into(),
+            requests: request_response::Behaviour::with_codec(
+                BytesCodec {
+                    max_request: MAX_REQUEST_SIZE,
+                    max_response: MAX_RESPONSE_SIZE,
+                },
+                [(
+                    StreamProtocol::new("/cairn/blocks/1"),
+                    ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(20))
+                    .with_max_concurrent_streams(64),
+            ),
+        })
+    };
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| P2pError::Setup(e.to_string()))?
+        .with_behaviour(behaviour)
+        .map_err(|e| P2pError::Setup(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+
+    for address in &config.listen {
+        swarm
+            .listen_on(address.clone())
+            .map_err(|e| P2pError::Address {
+                address: address.to_string(),
+                detail: e.to_string(),
+            })?;
+    }
+    // Wait until listening, so that the status reports real addresses from the start.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !config.listen.is_empty() {
+        match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
+            Ok(SwarmEvent::NewListenAddr { .. }) => break,
+            Ok(SwarmEvent::ListenerError { error, .. }) => {
+                return Err(P2pError::Setup(error.to_string()));
+            }
+            Ok(_) => {}
+            Err(_) => return Err(P2pError::Setup("timed out waiting to listen".into())),
+        }
+    }
+
+    let peer_id = *swarm.local_peer_id();
+    let (commands, command_receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    let (events, event_receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    let mut task = NetworkTask {
+        swarm,
+        commands: command_receiver,
+        events,
+        topics: topics
+            .iter()
+            .map(|(kind, topic)| (topic.hash(), *kind))
+            .collect(),
+        topic_by_kind: topics.into_iter().collect(),
+        limits: config.limits,
+        bootnodes: config.bootnodes,
+        pending_inbound: BTreeMap::new(),
+        next_inbound: 0,
+        pending_outbound: HashMap::new(),
+        next_peer: 0,
+    };
+    task.dial_bootnodes(true);
+    tokio::spawn(task.run());
+    Ok((NetworkHandle { commands, peer_id }, event_receiver))
+}
+
+/// Peer scoring: invalid messages cost a peer dearly; a quiet topic costs nothing (a chain with
+/// no transactions is not a misbehaving peer).
+fn score_params(topics: &[(TopicKind, IdentTopic)]) -> gossipsub::PeerScoreParams {
+    let mut params = gossipsub::PeerScoreParams::default();
+    for (_, topic) in topics {
+        params.topics.insert(
+            topic.hash(),
+            gossipsub::TopicScoreParams {
+                topic_weight: 1.0,
+                mesh_message_deliveries_weight: 0.0,
+                mesh_failure_penalty_weight: 0.0,
+                invalid_message_deliveries_weight: -100.0,
+                ..Default::default()
+            },
+        );
+    }
+    params
+}
+
+struct NetworkTask {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetworkEvent>,
+    topics: BTreeMap<TopicHash, TopicKind>,
+    topic_by_kind: BTreeMap<TopicKind, IdentTopic>,
+    limits: TopicLimits,
+    bootnodes: Vec<Multiaddr>,
+    pending_inbound: BTreeMap<InboundId, ResponseChannel<Vec<u8>>>,
+    next_inbound: u64,
+    pending_outbound: HashMap<OutboundRequestId, ReplySender>,
+    next_peer: usize,
+}
+
+impl NetworkTask {
+    async fn run(mut self) {
+        let mut redial = tokio::time::interval(Duration::from_secs(2));
+        let mut bootstrap = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = redial.tick() => self.dial_bootnodes(false),
+                _ = bootstrap.tick() => {
+                    // Fails only while the routing table is empty; the next tick retries.
+                    let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
+                }
+            }
+        }
+    }
+
+    /// Dials every bootnode: all of them at start, afterwards those known by peer id and not
+    /// connected (so a restarted peer is found again).
+    fn dial_bootnodes(&mut self, first: bool) {
+        for address in self.bootnodes.clone() {
+            let peer = address.iter().find_map(|p| match p {
+                Protocol::P2p(peer) => Some(peer),
+                _ => None,
+            });
+            let dial = match peer {
+                Some(peer) if peer == *self.swarm.local_peer_id() => continue,
+                Some(peer) => {
+                    if self.swarm.is_connected(&peer) {
+                        continue;
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer, address.clone());
+                    DialOpts::peer_id(peer)
+                        .addresses(vec![address.clone()])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build()
+                }
+                None if first => DialOpts::unknown_peer_id().address(address.clone()).build(),
+                None => continue,
+            };
+            if let Err(error) = self.swarm.dial(dial) {
+                tracing::debug!(%address, %error, "cannot dial bootnode");
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { kind, data, reply } => {
+                let result = self.publish(kind, data);
+                let _ = reply.send(result);
+            }
+            Command::Validate {
+                id,
+                source,
+                verdict,
+            } => {
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+            }
+            Command::Request { peer, data, reply } => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                let target = match peer {
+                    Some(peer) => Some(peer),
+                    None if peers.is_empty() => None,
+                    None => {
+                        self.next_peer = self.next_peer.wrapping_add(1);
+                        Some(peers[self.next_peer % peers.len()])
+                    }
+                };
+                match target {
+                    Some(peer) => {
+                        let id = self
+                            .swarm
+                            .behaviour_mut()
+                            .requests
+                            .send_request(&peer, data);
+                        self.pending_outbound.insert(id, reply);
+                    }
+                    None => {
+                        let _ = reply.send(Err(P2pError::NoPeers));
+                    }
+                }
+            }
+            Command::Respond { id, data } => {
+                if let Some(channel) = self.pending_inbound.remove(&id) {
+                    // Fails only if the peer gave up waiting.
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .requests
+                        .send_response(channel, data);
+                }
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(NetworkStatus {
+                    peer_id: *self.swarm.local_peer_id(),
+                    listen_addrs: self.swarm.listeners().cloned().collect(),
+                    peers: self.swarm.connected_peers().copied().collect(),
+                });
+            }
+        }
+    }
+
+    fn publish(&mut self, kind: TopicKind, data: Vec<u8>) -> Result<()> {
+        let max = self.limits.of(kind);
+        if data.len() > max {
+            return Err(P2pError::TooLarge {
+                what: "gossip message",
+                size: data.len(),
+                max,
+            });
+        }
+        let Some(topic) = self.topic_by_kind.get(&kind).cloned() else {
+            return Err(P2pError::Publish(format!("no topic for {kind:?}")));
+        };
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
+            Ok(_) => Ok(()),
+            // Nobody listens yet (or the same bytes went out a moment ago): nothing to resend.
+            Err(gossipsub::PublishError::Duplicate) => Ok(()),
+            Err(error) => Err(P2pError::Publish(error.to_string())),
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Requests(request_response::Event::Message {
+                peer,
+                message,
+                ..
+            })) => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    if self.pending_inbound.len() >= MAX_PENDING_INBOUND {
+                        // Dropping the channel tells the peer we are too busy.
+                        return;
+                    }
+                    self.next_inbound += 1;
+                    let id = InboundId(self.next_inbound);
+                    let event = NetworkEvent::Request {
+                        peer,
+                        id,
+                        data: request,
+                    };
+                    if self.events.try_send(event).is_ok() {
+                        self.pending_inbound.insert(id, channel);
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending_outbound.remove(&request_id) {
+                        let _ = reply.send(Ok((peer, response)));
+                    }
+                }
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Requests(
+                request_response::Event::OutboundFailure {
+                    peer,
+                    request_id,
+                    error,
+                    ..
+                },
+            )) => {
+                if let Some(reply) = self.pending_outbound.remove(&request_id) {
+                    let _ = reply.send(Err(P2pError::Request {
+                        peer: peer.to_string(),
+                        detail: error.to_string(),
+                    }));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Requests(
+                request_response::Event::InboundFailure { .. }
+                | request_response::Event::ResponseSent { .. },
+            )) => self.forget_answered_requests(),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for address in info.listen_addrs {
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer_id, address);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, address) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer, address.clone());
+                    let _ = self.swarm.dial(
+                        DialOpts::peer_id(peer)
+                            .addresses(vec![address])
+                            .condition(PeerCondition::DisconnectedAndNotDialing)
+                            .build(),
+                    );
+                }
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } if num_established.get() == 1 => {
+                let _ = self.events.try_send(NetworkEvent::PeerConnected(peer_id));
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                let _ = self
+                    .events
+                    .try_send(NetworkEvent::PeerDisconnected(peer_id));
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops answer channels whose peer is gone, so the pending map stays bounded.
+    fn forget_answered_requests(&mut self) {
+        self.pending_inbound.retain(|_, channel| channel.is_open());
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
+        let verdict = match self.topics.get(&message.topic) {
+            None => Some(MessageAcceptance::Reject),
+            Some(kind) if message.data.len() > self.limits.of(*kind) => {
+                Some(MessageAcceptance::Reject)
+            }
+            Some(kind) => {
+                let event = NetworkEvent::Gossip(GossipMessage {
+                    kind: *kind,
+                    source,
+                    id: id.clone(),
+                    data: message.data,
+                });
+                match self.events.try_send(event) {
+                    Ok(()) => None,
+                    // The node is behind: drop the message without blaming the peer.
+                    Err(_) => Some(MessageAcceptance::Ignore),
+                }
+            }
+        };
+        if let Some(acceptance) = verdict {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &source, acceptance);
+        }
+    }
+}

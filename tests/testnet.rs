@@ -1,0 +1,164 @@
+//! Four validator processes on loopback: `cairn testnet init` + `cairn testnet start` finalize
+//! blocks together; a transaction sent to node 4 is final on node 1; with one node SIGKILLed the
+//! other three keep finalizing; restarted, the node catches up by itself.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use cairn_node::genesis::{Genesis, dev_account};
+use cairn_node::rpc::{BlockId, CairnApiClient};
+use cairn_node::testnet::Testnet;
+use cairn_node::types::{Address, Bytes, Canonical, TxBody, U256};
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use support::{TestResult, cairn, eventually};
+
+/// Kills a process when dropped, so a failed test leaves nothing running.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(pid: i32, signal: nix::sys::signal::Signal) -> TestResult {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)?;
+    Ok(())
+}
+
+async fn finalized(client: &HttpClient) -> Option<u64> {
+    client.chain_status().await.ok().map(|s| s.finalized_height)
+}
+
+/// Waits until every client's finalized height reaches `height`.
+async fn all_reach(clients: &[&HttpClient], height: u64, within: Duration) -> TestResult {
+    eventually(within, || async {
+        for client in clients {
+            if finalized(client).await? < height {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await
+}
+
+fn node_pid(dir: &Path, node: usize) -> Result<i32, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(dir.join(format!("node-{node}")).join("node.pid"))?;
+    Ok(text.trim().parse()?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("testnet");
+    let init = cairn()
+        .args([
+            "testnet",
+            "init",
+            "--nodes",
+            "4",
+            "--block-time",
+            "200",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()?;
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let testnet = Testnet::load(&dir)?;
+    let supervisor = Process(
+        cairn()
+            .args(["testnet", "start", "--dir"])
+            .arg(&dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let clients = testnet
+        .nodes
+        .iter()
+        .map(|n| HttpClientBuilder::default().build(&n.rpc_url))
+        .collect::<Result<Vec<_>, _>>()?;
+    let [one, two, three, four] = [&clients[0], &clients[1], &clients[2], &clients[3]];
+
+    // All four finalize together.
+    all_reach(&[one, two, three, four], 3, Duration::from_secs(60)).await?;
+    let status = four.chain_status().await?;
+    assert_eq!(status.validators.len(), 4);
+    assert_eq!(status.peers, 3, "node 4 should see the other three");
+
+    // A transaction sent to node 4 becomes final and visible on node 1.
+    let genesis = Genesis::dev();
+    let recipient = Address::repeat_byte(0x42);
+    let tx = TxBody {
+        chain_id: genesis.chain_id,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: u128::from(genesis.base_fee_per_gas),
+        max_priority_fee_per_gas: 0,
+        to: Some(recipient),
+        value: U256::from(1234),
+        input: Bytes::new(),
+    }
+    .sign(&dev_account(0));
+    let hash = four.send_raw_transaction(tx.encode().into()).await?;
+    let receipt = eventually(Duration::from_secs(20), || async {
+        one.get_receipt(hash).await.ok().flatten()
+    })
+    .await?;
+    assert!(receipt.receipt.succeeded());
+    assert!(finalized(one).await.unwrap_or(0) >= receipt.block_height);
+    assert_eq!(one.get_balance(recipient).await?, U256::from(1234));
+
+    // SIGKILL node 2: the other three go on finalizing.
+    signal(node_pid(&dir, 2)?, nix::sys::signal::Signal::SIGKILL)?;
+    let at_kill = finalized(one).await.ok_or("node 1 stopped answering")?;
+    all_reach(&[one, three, four], at_kill + 5, Duration::from_secs(60)).await?;
+
+    // Restarted, node 2 catches up by itself and agrees with node 1.
+    let _restarted = Process(
+        cairn()
+            .args(["node", "run", "--datadir"])
+            .arg(dir.join("node-2"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let target = finalized(one).await.ok_or("node 1 stopped answering")? + 2;
+    all_reach(&[two], target, Duration::from_secs(60)).await?;
+    let ours = two
+        .get_block_by_number(BlockId::Number(target))
+        .await?
+        .ok_or("no block")?;
+    let theirs = one
+        .get_block_by_number(BlockId::Number(target))
+        .await?
+        .ok_or("no block")?;
+    assert_eq!(ours.hash, theirs.hash);
+    all_reach(
+        &[one, two, three, four],
+        target + 3,
+        Duration::from_secs(60),
+    )
+    .await?;
+
+    // Ctrl-C on the supervisor stops the nodes it started.
+    signal(supervisor.0.id() as i32, nix::sys::signal::Signal::SIGINT)?;
+    let pid_four = node_pid(&dir, 4)?;
+    eventually(Duration::from_secs(30), || async {
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid_four), None).is_err()
+            || std::fs::read_to_string(format!("/proc/{pid_four}/stat"))
+                .is_ok_and(|stat| stat.contains(") Z "));
+        gone.then_some(())
+    })
+    .await?;
+    Ok(())
+}
