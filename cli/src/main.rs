@@ -104,7 +104,7 @@ fn main() -> std::process::ExitCode {
             Command::Provider(command) => contracts::provider(command, &cli.global).await,
             Command::Rewards(command) => contracts::rewards(command, &cli.global).await,
             Command::Chain(command) => chain::run(command, &cli.global).await,
-            Command::Bench(command) => node::bench(command, &cli.global),
+            Command::Bench(command) => node::bench(command, &cli.global).await,
         }
     });
     match result {

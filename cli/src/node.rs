@@ -94,6 +94,21 @@ pub enum BenchCommand {
     },
     /// Time of Cairn's precompiles against ecrecover, and the gas that time is worth.
     Precompiles,
+    /// A loopback testnet under steady load: submission → finalization latency and throughput.
+    Network {
+        /// Validators, each a node with its own libp2p stack, all in this process.
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Transfers submitted per second.
+        #[arg(long, default_value_t = 200)]
+        tps: u64,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Milliseconds between blocks.
+        #[arg(long, default_value_t = 250)]
+        block_time: u64,
+    },
     /// The parallel executor against the sequential one on five workloads.
     Execution {
         /// Transactions per block.
@@ -273,9 +288,15 @@ pub async fn shutdown_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
+pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
     let txs = match command {
         BenchCommand::Transfers { txs } => txs,
+        BenchCommand::Network {
+            nodes,
+            tps,
+            seconds,
+            block_time,
+        } => return bench_network(nodes, tps, seconds, block_time, global).await,
         BenchCommand::Execution { txs, threads } => return bench_execution(txs, threads, global),
         BenchCommand::Precompiles => {
             let costs = cairn_node::bench::precompiles();
@@ -318,6 +339,41 @@ pub fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
         text.push_str(&row("block assembly", report.block_assembly_ms));
         text.push_str(&row("total", report.total_ms));
         text
+    })
+}
+
+async fn bench_network(
+    nodes: usize,
+    tps: u64,
+    seconds: u64,
+    block_time: u64,
+    global: &Global,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
+    anyhow::ensure!(tps >= 1, "--tps must be at least 1");
+    anyhow::ensure!(block_time >= 1, "--block-time must be at least 1 ms");
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let options = cairn_node::bench::network::NetworkBenchOptions {
+        nodes,
+        tx_per_sec: tps,
+        duration: Duration::from_secs(seconds),
+        block_time_ms: block_time,
+    };
+    let report = cairn_node::bench::network::run(options, dir.path()).await?;
+    print(global.json, &report, || {
+        format!(
+            "Loopback testnet of {} validators, {} ms blocks, {tps} transfers/s for {seconds} s\n  submitted              {:>10}\n  refused (pool full)    {:>10}\n  finalized on node 1    {:>10}\n  latency p50            {:>10.0} ms\n  latency p99            {:>10.0} ms\n  latency max            {:>10.0} ms\n  finalized throughput   {:>10.1} tx/s\n  blocks finalized       {:>10.2} /s",
+            report.nodes,
+            report.block_time_ms,
+            report.submitted,
+            report.refused,
+            report.finalized,
+            report.p50_ms,
+            report.p99_ms,
+            report.max_ms,
+            report.finalized_tx_per_sec,
+            report.blocks_per_sec
+        )
     })
 }
 

@@ -57,6 +57,7 @@ pub async fn run(command: TestnetCommand, global: &Global) -> anyhow::Result<()>
                 nodes,
                 block_time_ms: block_time,
                 view_timeout_ms: view_timeout,
+                extra_accounts: Vec::new(),
             };
             let testnet = cairn_node::testnet::init(&dir, &options)?;
             print(global.json, &testnet, || {

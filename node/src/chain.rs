@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cairn_storage::{BlockCommit, Head, PendingState, StateView, Store, TxLocation};
+use cairn_storage::{BlockCommit, ChangeSet, Head, PendingState, StateView, Store, TxLocation};
 use revm::context::result::{EVMError, ExecutionResult};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::{Context, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
@@ -41,6 +41,16 @@ pub struct ProducedBlock {
     pub excluded: Vec<(B256, String)>,
     /// Where the time went.
     pub timings: BlockTimings,
+}
+
+/// A block executed and checked but not committed: its receipts, and the accounts it changed
+/// with their state after it.
+#[derive(Debug, Clone)]
+pub struct ExecutedBlock {
+    /// The block.
+    pub block: Block,
+    receipts: Vec<Receipt>,
+    changes: ChangeSet,
 }
 
 /// Why an imported block was refused.
@@ -249,47 +259,96 @@ impl Chain {
         Ok(produced)
     }
 
-    /// Builds (without committing) a block for consensus `view` on top of the head and the
-    /// not yet finalized `ancestors` (oldest first; the first must extend the head).
+    /// Builds (without committing) a block for consensus `view` on top of `parents`: executed
+    /// but uncommitted blocks, oldest first, the first a child of the head (none: build on the
+    /// head).
     pub fn build_block(
         &self,
         key: &AccountKey,
         timestamp_ms: u64,
         view: u64,
-        ancestors: &[Block],
+        parents: &[&ExecutedBlock],
         candidates: &[Transaction],
-    ) -> Result<ProducedBlock, InvalidBlock> {
+    ) -> Result<(ProducedBlock, ExecutedBlock), InvalidBlock> {
         let state_view = self.store.state();
-        let mut pending = PendingState::new(&state_view);
-        let parent = self.replay(ancestors, &mut pending)?;
-        let (produced, _) =
-            self.build_on(&parent, &mut pending, key, timestamp_ms, view, candidates)?;
-        Ok(produced)
+        let (before, parent_header) = self.layer(parents)?;
+        let mut pending = PendingState::with_changes(&state_view, before.clone());
+        let (produced, _) = self.build_on(
+            &parent_header,
+            &mut pending,
+            key,
+            timestamp_ms,
+            view,
+            candidates,
+        )?;
+        let executed = ExecutedBlock {
+            block: produced.block.clone(),
+            receipts: produced.receipts.clone(),
+            changes: pending.changes_since(&before),
+        };
+        Ok((produced, executed))
     }
 
-    /// Checks `block` by re-executing it on top of the head and the not yet finalized
-    /// `ancestors` (oldest first), without committing anything.
-    pub fn verify_block(&self, ancestors: &[Block], block: &Block) -> Result<(), InvalidBlock> {
+    /// Checks `block` by executing it on top of `parents` (as for [`Chain::build_block`]),
+    /// without committing anything.
+    pub fn verify_block(
+        &self,
+        parents: &[&ExecutedBlock],
+        block: &Block,
+    ) -> Result<ExecutedBlock, InvalidBlock> {
         let state_view = self.store.state();
-        let mut pending = PendingState::new(&state_view);
-        let parent = self.replay(ancestors, &mut pending)?;
-        self.execute_checked(&parent, block, &mut pending)?;
+        let (before, parent_header) = self.layer(parents)?;
+        let mut pending = PendingState::with_changes(&state_view, before.clone());
+        let (receipts, _) = self.execute_checked(&parent_header, block, &mut pending)?;
+        Ok(ExecutedBlock {
+            block: block.clone(),
+            receipts,
+            changes: pending.changes_since(&before),
+        })
+    }
+
+    /// Commits a block executed by [`Chain::verify_block`] or [`Chain::build_block`] without
+    /// running it again; it must be the head's child. `finality` as for [`Chain::import_final`].
+    pub fn commit_executed(
+        &self,
+        executed: &ExecutedBlock,
+        finality: Option<&[u8]>,
+    ) -> Result<(), InvalidBlock> {
+        let state_view = self.store.state();
+        let (before, _) = self.layer(&[executed])?;
+        let pending = PendingState::with_changes(&state_view, before);
+        let tree = self
+            .store
+            .prepare_state_root(&pending)
+            .map_err(NodeError::from)?;
+        check("state root", executed.block.header.state_root, tree.root())?;
+        self.commit(
+            &executed.block,
+            &executed.receipts,
+            &pending,
+            tree,
+            finality,
+        )?;
         Ok(())
     }
 
-    /// Re-executes blocks on top of the head into `pending`, checking each; returns the last
-    /// one's header (the head's if there are none).
-    fn replay(
-        &self,
-        blocks: &[Block],
-        pending: &mut PendingState<'_>,
-    ) -> Result<Header, InvalidBlock> {
+    /// The changes of `blocks` (executed, uncommitted, oldest first, the first a child of the
+    /// head) folded into one set, and the last one's header (the head's if there are none).
+    fn layer(&self, blocks: &[&ExecutedBlock]) -> Result<(ChangeSet, Header), InvalidBlock> {
         let mut parent = self.head_header();
-        for block in blocks {
-            self.execute_checked(&parent, block, pending)?;
-            parent = block.header.clone();
+        for executed in blocks {
+            let header = &executed.block.header;
+            if header.parent != parent.hash() || header.height != parent.height + 1 {
+                return Err(InvalidBlock::NotChild {
+                    height: header.height,
+                    head_height: parent.height,
+                    head_hash: parent.hash(),
+                });
+            }
+            parent = header.clone();
         }
-        Ok(parent)
+        let changes = ChangeSet::fold(blocks.iter().map(|e| &e.changes));
+        Ok((changes, parent))
     }
 
     fn build_on(
@@ -694,6 +753,77 @@ mod tests {
 
     fn balance(chain: &Chain, address: Address) -> U256 {
         chain.sender_state(address).unwrap().balance
+    }
+
+    #[test]
+    fn blocks_on_uncommitted_parents_commit_without_re_execution_to_the_same_state() -> TestResult {
+        let (proposer_dir, voter_dir, replay_dir) = (
+            tempfile::tempdir()?,
+            tempfile::tempdir()?,
+            tempfile::tempdir()?,
+        );
+        let (proposer, voter, replay) = (
+            open(proposer_dir.path()),
+            open(voter_dir.path()),
+            open(replay_dir.path()),
+        );
+        let key = dev_validator();
+        let time = proposer.head_header().timestamp_ms + 1000;
+        let to = Some(Address::repeat_byte(9));
+        // Two blocks built on each other before either is committed, touching one sender and a
+        // contract's storage in both.
+        let (first, built_first) = proposer.build_block(
+            &key,
+            time,
+            1,
+            &[],
+            &[
+                tx(0, 0, None, deploy(STORE_AND_LOG), 200_000),
+                tx(1, 0, to, Bytes::new(), 21_000),
+            ],
+        )?;
+        let contract = first.receipts[0].contract_address.ok_or("no contract")?;
+        let word = Bytes::from(vec![7u8; 32]);
+        let (second, _) = proposer.build_block(
+            &key,
+            time + 1000,
+            2,
+            &[&built_first],
+            &[
+                tx(1, 1, to, Bytes::new(), 21_000),
+                tx(2, 0, Some(contract), word, 100_000),
+            ],
+        )?;
+        assert_eq!(second.block.transactions.len(), 2);
+
+        // A voter checks both before either is final, then commits them from what it executed.
+        let checked_first = voter.verify_block(&[], &first.block)?;
+        let checked_second = voter.verify_block(&[&checked_first], &second.block)?;
+        assert!(
+            matches!(
+                voter.commit_executed(&checked_second, None),
+                Err(InvalidBlock::NotChild { .. })
+            ),
+            "a block is committed only on its parent"
+        );
+        voter.commit_executed(&checked_first, None)?;
+        voter.commit_executed(&checked_second, Some(b"certificate"))?;
+
+        // Re-executing the same blocks from scratch gives the same chain.
+        replay.import_block(&first.block)?;
+        replay.import_block(&second.block)?;
+        assert_eq!(voter.head()?.state_root, replay.head()?.state_root);
+        assert_eq!(voter.head()?.state_root, second.block.header.state_root);
+        assert_eq!(voter.receipts(2)?, replay.receipts(2)?);
+        assert_eq!(
+            voter.state().storage_ref(contract, U256::ZERO)?,
+            U256::from_be_slice(&[7u8; 32])
+        );
+        assert_eq!(
+            voter.store().next_finality(1)?,
+            Some((2, b"certificate".to_vec()))
+        );
+        Ok(())
     }
 
     #[test]

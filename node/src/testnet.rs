@@ -144,6 +144,8 @@ pub struct TestnetOptions {
     pub block_time_ms: u64,
     /// Consensus view timeout.
     pub view_timeout_ms: u64,
+    /// Accounts funded at genesis besides the dev accounts (each with the dev balance).
+    pub extra_accounts: Vec<crate::types::Address>,
 }
 
 /// Free loopback ports, all distinct: each is bound until all are chosen.
@@ -188,6 +190,15 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
     let mut genesis = Genesis::dev();
     genesis.timestamp_ms = now_ms();
     genesis.block_time_ms = options.block_time_ms;
+    for address in &options.extra_accounts {
+        genesis.alloc.insert(
+            *address,
+            crate::genesis::GenesisAccount {
+                balance: U256::from(crate::genesis::DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN),
+                ..Default::default()
+            },
+        );
+    }
     genesis.validators = validators
         .iter()
         .map(|key| GenesisValidator {
@@ -271,6 +282,7 @@ mod tests {
             nodes: 4,
             block_time_ms: 250,
             view_timeout_ms: 2_000,
+            extra_accounts: Vec::new(),
         };
         let testnet = init(dir.path(), &options).unwrap();
         assert_eq!(testnet.nodes.len(), 4);

@@ -63,7 +63,7 @@ use rocksdb::{
 };
 
 pub use error::{Result, StorageError};
-pub use pending::PendingState;
+pub use pending::{ChangeSet, PendingState};
 pub use state_tree::{TreeUpdate, empty_root};
 pub use view::StateView;
 

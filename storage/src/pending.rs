@@ -14,7 +14,7 @@ use crate::state_tree::{account_key, slot_key};
 use crate::{CF_ACCOUNTS, CF_CODE, CF_STORAGE, StateView, StoredAccount, cf, encode, storage_key};
 
 /// What a block did to one account so far.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct PendingAccount {
     /// `None`: the account does not exist (never did, or was destroyed).
     info: Option<AccountInfo>,
@@ -22,6 +22,44 @@ struct PendingAccount {
     storage: BTreeMap<U256, U256>,
     /// The account was created or destroyed in this block: its slots on disk no longer count.
     storage_cleared: bool,
+}
+
+/// Changes detached from the snapshot they were made over, to be layered again later with
+/// [`PendingState::with_changes`]: the accounts one block touched, each with its whole state
+/// after that block (absolute values, not deltas), and the code it deployed. Layered in block
+/// order over the committed state at the first block's parent, the sets of consecutive blocks
+/// give the state after the last one.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    accounts: BTreeMap<Address, PendingAccount>,
+    code: BTreeMap<B256, Bytecode>,
+}
+
+impl ChangeSet {
+    /// The changes of consecutive blocks as one set, oldest first: a later block's entry for an
+    /// account replaces an earlier one's, since it holds the account's whole state.
+    pub fn fold<'c>(sets: impl IntoIterator<Item = &'c ChangeSet>) -> ChangeSet {
+        let mut folded = ChangeSet::default();
+        for set in sets {
+            folded
+                .accounts
+                .extend(set.accounts.iter().map(|(a, e)| (*a, e.clone())));
+            folded
+                .code
+                .extend(set.code.iter().map(|(h, c)| (*h, c.clone())));
+        }
+        folded
+    }
+
+    /// Accounts the set touches.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Whether it touches nothing.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.code.is_empty()
+    }
 }
 
 /// The writes of a block in progress, in memory and ordered by key, over the committed state.
@@ -43,6 +81,34 @@ impl<'a> PendingState<'a> {
             view,
             accounts: BTreeMap::new(),
             code: BTreeMap::new(),
+        }
+    }
+
+    /// Layers earlier changes over `view` (see [`ChangeSet`] for when that is right).
+    pub fn with_changes(view: &'a StateView<'a>, changes: ChangeSet) -> Self {
+        Self {
+            view,
+            accounts: changes.accounts,
+            code: changes.code,
+        }
+    }
+
+    /// What changed since the state was `before` (the set it was made
+    /// [`with`](PendingState::with_changes)), detached from the snapshot.
+    pub fn changes_since(&self, before: &ChangeSet) -> ChangeSet {
+        ChangeSet {
+            accounts: self
+                .accounts
+                .iter()
+                .filter(|(address, account)| before.accounts.get(*address) != Some(*account))
+                .map(|(address, account)| (*address, account.clone()))
+                .collect(),
+            code: self
+                .code
+                .iter()
+                .filter(|(hash, _)| !before.code.contains_key(*hash))
+                .map(|(hash, code)| (*hash, code.clone()))
+                .collect(),
         }
     }
 

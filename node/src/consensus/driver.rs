@@ -18,6 +18,7 @@ use cairn_p2p::{
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::chain::{ExecutedBlock, InvalidBlock};
 use crate::consensus::machine::{Action, Anchor, Config, Event, Machine};
 use crate::consensus::messages::{
     Certificate, Envelope, Message, Proposal, SyncRequest, SyncResponse, Vote, VoteKind,
@@ -643,112 +644,161 @@ impl Driver {
     }
 }
 
-/// The one thread that executes and commits blocks, in the order jobs arrive.
+/// The one thread that executes and commits blocks, in the order jobs arrive. It keeps what it
+/// executed, so that a block is executed once: verified (or built), then committed from its
+/// recorded changes.
 fn chain_worker(
     shared: Arc<Shared>,
     key: AccountKey,
     mut jobs: mpsc::Receiver<Job>,
     results: mpsc::Sender<JobResult>,
 ) {
+    let mut worker = ChainWorker {
+        shared,
+        key,
+        executed: BTreeMap::new(),
+    };
     while let Some(job) = jobs.blocking_recv() {
-        let result = run_job(&shared, &key, job);
+        let result = worker.run(job);
         if results.blocking_send(result).is_err() {
             return;
         }
     }
 }
 
-/// The blocks of `chain` above the committed head (the others were committed meanwhile).
-fn above_head(shared: &Shared, chain: &[Arc<Block>]) -> Vec<Block> {
-    let head = shared.chain().head_header().height;
-    chain
-        .iter()
-        .filter(|b| b.header.height > head)
-        .map(|b| Block::clone(b))
-        .collect()
+struct ChainWorker {
+    shared: Arc<Shared>,
+    key: AccountKey,
+    /// Blocks executed but not committed, by hash.
+    executed: BTreeMap<B256, Arc<ExecutedBlock>>,
 }
 
-fn run_job(shared: &Shared, key: &AccountKey, job: Job) -> JobResult {
-    let chain = shared.chain();
-    match job {
-        Job::Build {
-            view,
-            parent_view,
-            ancestors,
-        } => {
-            let ancestors = above_head(shared, &ancestors);
-            let candidates = shared.select_candidates();
-            match chain.build_block(key, now_ms(), view, &ancestors, &candidates) {
-                Ok(produced) => JobResult::Built {
-                    view,
-                    parent_view,
-                    block: produced.block,
-                },
-                Err(error) => JobResult::Failed(format!("building view {view}: {error}")),
-            }
-        }
-        Job::Verify {
-            view,
-            block,
-            ancestors,
-        } => {
-            let ancestors = above_head(shared, &ancestors);
-            let valid = match chain.verify_block(&ancestors, &block) {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::warn!(view, block = %block.hash(), %error, "invalid proposal");
-                    false
+impl ChainWorker {
+    /// The executed forms of `chain`'s blocks above the committed head (the others were
+    /// committed meanwhile), executing those not executed yet.
+    fn executed(&mut self, chain: &[Arc<Block>]) -> Result<Vec<Arc<ExecutedBlock>>, InvalidBlock> {
+        let head = self.shared.chain().head_header().height;
+        let mut executed: Vec<Arc<ExecutedBlock>> = Vec::new();
+        for block in chain.iter().filter(|b| b.header.height > head) {
+            let hash = block.hash();
+            let done = match self.executed.get(&hash) {
+                Some(done) => done.clone(),
+                None => {
+                    let parents: Vec<&ExecutedBlock> = executed.iter().map(Arc::as_ref).collect();
+                    let done = Arc::new(self.shared.chain().verify_block(&parents, block)?);
+                    self.executed.insert(hash, done.clone());
+                    done
                 }
             };
-            JobResult::Verified {
+            executed.push(done);
+        }
+        Ok(executed)
+    }
+
+    fn run(&mut self, job: Job) -> JobResult {
+        match job {
+            Job::Build {
                 view,
-                block: block.hash(),
-                valid,
+                parent_view,
+                ancestors,
+            } => {
+                let built = self.executed(&ancestors).and_then(|parents| {
+                    let parents: Vec<&ExecutedBlock> = parents.iter().map(Arc::as_ref).collect();
+                    let candidates = self.shared.select_candidates();
+                    self.shared.chain().build_block(
+                        &self.key,
+                        now_ms(),
+                        view,
+                        &parents,
+                        &candidates,
+                    )
+                });
+                match built {
+                    Ok((produced, executed)) => {
+                        self.executed
+                            .insert(produced.block.hash(), Arc::new(executed));
+                        JobResult::Built {
+                            view,
+                            parent_view,
+                            block: produced.block,
+                        }
+                    }
+                    Err(error) => JobResult::Failed(format!("building view {view}: {error}")),
+                }
             }
+            Job::Verify {
+                view,
+                block,
+                mut ancestors,
+            } => {
+                ancestors.push(block.clone());
+                let valid = match self.executed(&ancestors) {
+                    Ok(_) => true,
+                    Err(error) => {
+                        tracing::warn!(view, block = %block.hash(), %error, "invalid proposal");
+                        false
+                    }
+                };
+                JobResult::Verified {
+                    view,
+                    block: block.hash(),
+                    valid,
+                }
+            }
+            Job::Commit {
+                blocks,
+                certificate,
+            } => self.commit(&blocks, &certificate),
         }
-        Job::Commit {
-            blocks,
-            certificate,
-        } => {
-            let blocks = above_head(shared, &blocks);
-            let Some(last) = blocks.last() else {
-                // Committed meanwhile (by sync): report the head as it is.
-                let head = chain.head_header();
-                let anchor = Anchor {
-                    view: head.view,
-                    block: head.hash(),
-                };
-                return JobResult::Committed {
-                    anchor,
-                    height: head.height,
-                };
-            };
+    }
+
+    fn commit(&mut self, blocks: &[Arc<Block>], certificate: &Certificate) -> JobResult {
+        let chain = self.shared.chain();
+        let head = chain.head_header().height;
+        let blocks: Vec<&Arc<Block>> = blocks.iter().filter(|b| b.header.height > head).collect();
+        let Some(last) = blocks.last() else {
+            // Committed meanwhile (by sync): report the head as it is.
+            let head = chain.head_header();
             let anchor = Anchor {
-                view: last.header.view,
-                block: last.hash(),
+                view: head.view,
+                block: head.hash(),
             };
-            let height = last.header.height;
-            let encoded = certificate.encode();
-            for (index, block) in blocks.iter().enumerate() {
-                let finality = (index + 1 == blocks.len()).then_some(encoded.as_slice());
-                if let Err(error) = chain.import_final(block, finality) {
-                    return JobResult::Failed(format!(
-                        "committing finalized block {}: {error}",
-                        block.header.height
-                    ));
-                }
-                tracing::info!(
-                    height = block.header.height,
-                    view = block.header.view,
-                    hash = %block.hash(),
-                    txs = block.transactions.len(),
-                    "finalized block"
-                );
-                if let Err(error) = shared.prune_mempool(&block.transactions, &[]) {
-                    tracing::warn!(%error, "cannot prune the mempool");
-                }
+            return JobResult::Committed {
+                anchor,
+                height: head.height,
+            };
+        };
+        let anchor = Anchor {
+            view: last.header.view,
+            block: last.hash(),
+        };
+        let height = last.header.height;
+        let encoded = certificate.encode();
+        for (index, block) in blocks.iter().enumerate() {
+            let finality = (index + 1 == blocks.len()).then_some(encoded.as_slice());
+            let committed = match self.executed.get(&block.hash()) {
+                Some(executed) => chain.commit_executed(executed, finality),
+                None => chain.import_final(block, finality).map(|_| ()),
+            };
+            if let Err(error) = committed {
+                return JobResult::Failed(format!(
+                    "committing finalized block {}: {error}",
+                    block.header.height
+                ));
             }
-            JobResult::Committed { anchor, height }
+            tracing::info!(
+                height = block.header.height,
+                view = block.header.view,
+                hash = %block.hash(),
+                txs = block.transactions.len(),
+                "finalized block"
+            );
+            if let Err(error) = self.shared.prune_mempool(&block.transactions, &[]) {
+                tracing::warn!(%error, "cannot prune the mempool");
+            }
         }
+        self.executed
+            .retain(|_, executed| executed.block.header.height > height);
+        JobResult::Committed { anchor, height }
     }
 }

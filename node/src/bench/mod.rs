@@ -1,5 +1,7 @@
 //! Benchmarks an operator can run on their own hardware (`cairn bench ...`).
 
+pub mod network;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
