@@ -1,8 +1,9 @@
 //! # cairn-node
 //!
 //! Everything a Cairn node does above the database: the chain's types and their canonical
-//! encoding, genesis, the mempool, executing blocks on revm, building and importing blocks, the
-//! JSON-RPC server and the wallet's keystore.
+//! encoding, genesis, the mempool, executing blocks on revm, building and importing blocks,
+//! Simplex consensus over the peer-to-peer network, the JSON-RPC server and the wallet's
+//! keystore.
 //!
 //! ## How data flows through it
 //! ```text
@@ -13,6 +14,13 @@
 //!        ─► Store::prepare_state_root ─► header ─► Store::commit_block (one write batch)
 //!        ─► Mempool::prune
 //!  Chain::import_block: the same execution for a block from elsewhere, checked field by field.
+//!
+//!  With a network (consensus::driver), instead of the producer tick:
+//!  gossip ─► checked (signatures, block = what the leader signed) ─► consensus::Machine
+//!        ─► Build: Chain::build_block on the notarized parent ─► gossip the proposal
+//!        ─► Verify: Chain::verify_block (re-execution) ─► notarize vote (WAL first, then gossip)
+//!        ─► 2f+1 notarize ─► finalize vote ─► 2f+1 finalize ─► Chain::commit_executed
+//!  missing blocks ─► sync request to a peer ─► certificate checked ─► Chain::import_final
 //! ```
 //! [`node::Node::launch`] wires these together; the `cairn` binary only parses arguments and
 //! prints.
