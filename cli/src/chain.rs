@@ -56,19 +56,29 @@ pub async fn run(command: ChainCommand, global: &Global) -> anyhow::Result<()> {
         ChainCommand::Status => {
             let s = rpc.chain_status().await.map_err(err)?;
             print(global.json, &s, || {
-                format!(
-                    "chain id          {}\ngenesis           {}\nheight            {}\nhead              {}\nfinalized height  {}\nstate root        {}\npending txs       {}\nbase fee          {} wei\nblock gas limit   {}\nblock time        {} ms",
+                let mut text = format!(
+                    "chain id          {}\ngenesis           {}\nheight            {}\nhead              {}\nfinalized height  {}\nview              {}\nstate root        {}\npending txs       {}\nbase fee          {} wei\nblock gas limit   {}\nblock time        {} ms\npeers             {}",
                     s.chain_id,
                     s.genesis_hash,
                     s.height,
                     s.head_hash,
                     s.finalized_height,
+                    s.view,
                     s.state_root,
                     s.pending_transactions,
                     s.base_fee_per_gas,
                     s.gas_limit,
-                    s.block_time_ms
-                )
+                    s.block_time_ms,
+                    s.peers
+                );
+                if let Some(peer_id) = &s.peer_id {
+                    text.push_str(&format!("\npeer id           {peer_id}"));
+                }
+                text.push_str(&format!("\nvalidators        {}", s.validators.len()));
+                for key in &s.validators {
+                    text.push_str(&format!("\n  {key}"));
+                }
+                text
             })
         }
         ChainCommand::Block { id } => {

@@ -606,16 +606,16 @@ impl Machine {
 
     fn tick(&mut self, out: &mut Vec<Action>) {
         let view = self.view;
-        if self.now_ms >= self.view_deadline_ms {
+        if self.now_ms >= self.view_deadline_ms && self.retry_at_ms.is_none() {
+            // From now on the machine wakes up to re-send, not to time out again (set before
+            // voting: a nullification formed by this vote enters the next view and resets it).
+            self.retry_at_ms = Some(self.now_ms + self.config.retry_ms);
             let round = self.rounds.entry(view).or_default();
-            if !round.voted_nullify && self.me.is_some() {
+            if self.me.is_some() && !round.voted_nullify {
                 round.voted_nullify = true;
                 self.cast(view, VoteKind::Nullify, out);
-                if self.view == view {
-                    self.retry_at_ms = Some(self.now_ms + self.config.retry_ms);
-                }
-                return;
             }
+            return;
         }
         if let Some(retry) = self.retry_at_ms
             && self.now_ms >= retry
@@ -647,5 +647,72 @@ impl Machine {
         if let Some(certificate) = &self.anchor_certificate {
             out.push(Action::Broadcast(Message::Certificate(certificate.clone())));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            namespace: [1; 32],
+            validators: (1..=4u8)
+                .map(|i| AccountKey::from_bytes(&[i; 32]).public_key())
+                .collect(),
+            view_timeout_ms: 100,
+            retry_ms: 50,
+        }
+    }
+
+    const GENESIS: Anchor = Anchor {
+        view: 0,
+        block: B256::ZERO,
+    };
+
+    #[test]
+    fn a_timed_out_view_wakes_the_machine_only_to_re_send() {
+        for key in [Some(AccountKey::from_bytes(&[2; 32])), None] {
+            let validator = key.is_some();
+            let mut machine = Machine::new(config(), key, GENESIS, Vec::new(), 0);
+            machine.start();
+            assert_eq!(machine.next_deadline_ms(), 100);
+            let actions = machine.handle(100, Event::Tick);
+            let nullified = actions
+                .iter()
+                .any(|a| matches!(a, Action::Persist(v) if v.kind == VoteKind::Nullify));
+            assert_eq!(nullified, validator, "only a validator votes");
+            // The deadline moves on, so the driver never spins on a past one.
+            assert_eq!(machine.next_deadline_ms(), 150);
+            machine.handle(150, Event::Tick);
+            assert_eq!(machine.next_deadline_ms(), 200);
+        }
+    }
+
+    #[test]
+    fn a_restarted_validator_does_not_vote_again_in_a_view_it_voted_in() {
+        let key = AccountKey::from_bytes(&[3; 32]);
+        let config = config();
+        let nullify = Vote::sign(&key, 2, &config.namespace, 1, VoteKind::Nullify);
+        let mut machine = Machine::new(config.clone(), Some(key), GENESIS, vec![nullify], 0);
+        machine.start();
+        assert_eq!(machine.view(), 1);
+        // A valid proposal from view 1's leader arrives after the restart: no notarize vote,
+        // no verification, because this validator already nullified view 1.
+        let leader = AccountKey::from_bytes(&[2; 32]);
+        let block = B256::repeat_byte(5);
+        let signature =
+            Vote::sign(&leader, 1, &config.namespace, 1, VoteKind::Notarize(block)).signature;
+        let proposal = Proposal {
+            view: 1,
+            parent_view: 0,
+            parent: B256::ZERO,
+            height: 1,
+            block,
+            signature,
+            payload: Vec::new(),
+        };
+        let actions = machine.handle(10, Event::Message(Message::Proposal(proposal)));
+        assert!(actions.is_empty(), "{actions:?}");
     }
 }
