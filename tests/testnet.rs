@@ -1,6 +1,7 @@
-//! Four validator processes on loopback: `cairn testnet init` + `cairn testnet start` finalize
+//! Validator processes on loopback: `cairn testnet init` + `cairn testnet start` finalize
 //! blocks together; a transaction sent to node 4 is final on node 1; with one node SIGKILLed the
-//! other three keep finalizing; restarted, the node catches up by itself.
+//! other three keep finalizing; restarted, the node catches up by itself. A fifth node that
+//! stakes and registers through the CLI becomes a validator at the next epoch.
 
 mod support;
 
@@ -13,7 +14,7 @@ use cairn_node::rpc::{BlockId, CairnApiClient};
 use cairn_node::testnet::Testnet;
 use cairn_node::types::{Address, Bytes, Canonical, TxBody, U256};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use support::{TestResult, cairn, eventually};
+use support::{TestResult, cairn, eventually, ok_json, run_at};
 
 /// Kills a process when dropped, so a failed test leaves nothing running.
 struct Process(Child);
@@ -159,6 +160,140 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
                 .is_ok_and(|stat| stat.contains(") Z "));
         gone.then_some(())
     })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validator_staked_through_the_cli_joins_at_the_next_epoch() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("testnet");
+    // 100 ms blocks: the dev genesis's 30-block epochs last 3 s.
+    let init = cairn()
+        .args([
+            "testnet",
+            "init",
+            "--nodes",
+            "4",
+            "--block-time",
+            "100",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()?;
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let testnet = Testnet::load(&dir)?;
+    let _supervisor = Process(
+        cairn()
+            .args(["testnet", "start", "--dir"])
+            .arg(&dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let one = HttpClientBuilder::default().build(&testnet.nodes[0].rpc_url)?;
+    all_reach(&[&one], 2, Duration::from_secs(60)).await?;
+
+    // A fifth node joins through node 1 and follows the chain.
+    let five = tmp.path().join("node-5");
+    std::fs::create_dir_all(&five)?;
+    std::fs::copy(dir.join("node-1/genesis.json"), five.join("genesis.json"))?;
+    let consensus_key = cairn_node::types::AccountKey::generate();
+    cairn_node::node::write_key(&five.join("validator.key"), &consensus_key)?;
+    let rpc_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let _five_process = Process(
+        cairn()
+            .args(["node", "run", "--datadir"])
+            .arg(&five)
+            .args(["--bootnode", &testnet.nodes[0].p2p_addr])
+            .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--rpc-port", &rpc_port.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let five_url = format!("http://127.0.0.1:{rpc_port}");
+    let five_client = HttpClientBuilder::default().build(&five_url)?;
+    all_reach(&[&five_client], 2, Duration::from_secs(60)).await?;
+
+    // A funded account stakes the validator minimum and registers node 5's key.
+    std::fs::write(tmp.path().join("password"), "pw\n")?;
+    let key_file = tmp.path().join("val.key");
+    std::fs::write(&key_file, &testnet.accounts[5].private_key)?;
+    let url = testnet.nodes[0].rpc_url.as_str();
+    let key_path = key_file.to_str().ok_or("path")?;
+    ok_json(run_at(
+        url,
+        tmp.path(),
+        &[
+            "wallet",
+            "import",
+            "--name",
+            "val",
+            "--private-key-file",
+            key_path,
+            "--json",
+        ],
+    ));
+    ok_json(run_at(
+        url,
+        tmp.path(),
+        &["stake", "add", "1000", "--from", "val", "--wait", "--json"],
+    ));
+    let datadir = five.to_str().ok_or("path")?;
+    ok_json(run_at(
+        url,
+        tmp.path(),
+        &[
+            "stake",
+            "validator",
+            "--datadir",
+            datadir,
+            "--from",
+            "val",
+            "--wait",
+            "--json",
+        ],
+    ));
+
+    // From the next epoch the set has five validators, node 5 proposes blocks, and all five
+    // keep finalizing.
+    let joined_at = eventually(Duration::from_secs(60), || async {
+        let status = one.chain_status().await.ok()?;
+        (status.validators.len() == 5).then_some(status.height)
+    })
+    .await?;
+    assert!(
+        one.chain_status()
+            .await?
+            .validators
+            .contains(&consensus_key.public_key().into())
+    );
+    let proposed_by_five = eventually(Duration::from_secs(60), || async {
+        let head = finalized(&one).await?;
+        for height in joined_at..=head {
+            let block = one
+                .get_block_by_number(BlockId::Number(height))
+                .await
+                .ok()??;
+            if block.header.proposer == consensus_key.public_key() {
+                return Some(height);
+            }
+        }
+        None
+    })
+    .await?;
+    all_reach(
+        &[&one, &five_client],
+        proposed_by_five + 5,
+        Duration::from_secs(60),
+    )
     .await?;
     Ok(())
 }

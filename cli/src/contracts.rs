@@ -39,6 +39,18 @@ pub enum StakeCommand {
         #[command(flatten)]
         options: TxOptions,
     },
+    /// Register as a validator (or change the consensus key): from the next epoch on, a bond
+    /// of at least the validator minimum puts the key in the validator set.
+    Validator {
+        /// Data directory of the node whose validator.key becomes the consensus key.
+        #[arg(long)]
+        datadir: std::path::PathBuf,
+        /// Key that staked (it receives the fees of the blocks the node proposes).
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        options: TxOptions,
+    },
     /// Withdraw tokens whose unbonding period is over.
     Withdraw {
         /// Key that withdraws.
@@ -188,6 +200,28 @@ pub async fn stake(command: StakeCommand, global: &Global) -> anyhow::Result<()>
                     status.address, status.bonded, status.current_epoch
                 )
             });
+        }
+        StakeCommand::Validator {
+            datadir,
+            from,
+            options,
+        } => {
+            let key_path = datadir.join(cairn_node::node::files::VALIDATOR_KEY);
+            let consensus_key = cairn_node::node::read_key(&key_path)?.public_key();
+            let input = Staking::registerValidatorCall {
+                consensusKey: consensus_key.into(),
+            }
+            .abi_encode()
+            .into();
+            (
+                from,
+                Call {
+                    to: STAKING,
+                    value: U256::ZERO,
+                    input,
+                },
+                options,
+            )
         }
         StakeCommand::Add {
             amount,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{NodeError, Result};
 use crate::execution::{self, BlockContext, Executor, SPEC, TxOutcome, max_tx_gas};
-use crate::genesis::Genesis;
+use crate::genesis::{Genesis, GenesisValidator};
 use crate::mempool::{ChainRules, SenderState};
 use crate::types::{
     AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Receipt,
@@ -363,10 +363,12 @@ impl Chain {
         let height = parent.height + 1;
         let (randomness_proof, randomness) =
             block_randomness(key, self.genesis.chain_id, height, view);
+        let public_key = key.public_key();
         let beneficiary = self
-            .genesis
-            .beneficiary_of(key)
-            .unwrap_or_else(|| key.address());
+            .validators_at(height)?
+            .iter()
+            .find(|v| v.public_key == public_key)
+            .map_or_else(|| key.address(), |v| v.beneficiary);
         let timestamp_ms = timestamp_ms.max(parent.timestamp_ms);
         let context = BlockContext {
             chain_id: self.genesis.chain_id,
@@ -489,11 +491,8 @@ impl Chain {
             header.base_fee_per_gas == self.genesis.base_fee_per_gas,
             "wrong base fee",
         )?;
-        let validator = self
-            .genesis
-            .validators
-            .iter()
-            .find(|v| v.public_key == header.proposer);
+        let validators = self.validators_at(header.height)?;
+        let validator = validators.iter().find(|v| v.public_key == header.proposer);
         expect(
             validator.is_some_and(|v| v.beneficiary == header.beneficiary),
             "unknown proposer or wrong beneficiary",
@@ -549,6 +548,82 @@ impl Chain {
         Ok((receipts, tree))
     }
 
+    /// The validators of the epoch holding `height`: the genesis set for epoch 0, afterwards
+    /// the set read from the Staking contract when the previous epoch's last block was
+    /// committed.
+    pub fn validators_at(&self, height: u64) -> Result<Vec<GenesisValidator>> {
+        let epoch = height / self.genesis.epoch_length;
+        if epoch == 0 {
+            return Ok(self.genesis.validators.clone());
+        }
+        let bytes = self.store.validator_set(epoch)?.ok_or_else(|| {
+            NodeError::Execution(format!(
+                "the validator set of epoch {epoch} is not known yet (its previous epoch has not ended here)"
+            ))
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            NodeError::Codec(crate::error::CodecError::Malformed {
+                what: "stored validator set",
+                detail: e.to_string(),
+            })
+        })
+    }
+
+    /// The validators of the epoch after the one `height` ends, read from the Staking contract
+    /// in `state` (the state after that block): every registered validator bonded at least the
+    /// minimum, with a consensus key, in registration order. A chain without the contracts, or
+    /// a read that yields nobody, keeps the current set.
+    fn next_validators(
+        &self,
+        state: &impl DatabaseRef<Error = cairn_storage::StorageError>,
+        height: u64,
+    ) -> Result<Vec<GenesisValidator>> {
+        use alloy_sol_types::SolCall;
+        use cairn_reward_contracts::bindings::Staking;
+
+        let current = self.validators_at(height)?;
+        let Some(contracts) = &self.genesis.contracts else {
+            return Ok(current);
+        };
+        let request = CallRequest {
+            to: Some(cairn_reward_contracts::STAKING),
+            input: Some(Staking::validatorsCall {}.abi_encode().into()),
+            ..CallRequest::default()
+        };
+        let result = self.call_on(state, &request)?;
+        if !result.is_success() {
+            tracing::warn!(
+                height,
+                "Staking.validators() failed; keeping the validator set"
+            );
+            return Ok(current);
+        }
+        let returned =
+            Staking::validatorsCall::abi_decode_returns(&result.into_output().unwrap_or_default())
+                .map_err(|e| {
+                    NodeError::Execution(format!("Staking.validators() returned garbage: {e}"))
+                })?;
+        let mut next: Vec<GenesisValidator> = Vec::new();
+        for ((address, bond), key) in returned
+            .list
+            .iter()
+            .zip(&returned.bonds)
+            .zip(&returned.keys)
+        {
+            let usable = *bond >= contracts.min_validator_stake
+                && !key.is_zero()
+                && next.iter().all(|v| v.public_key != key.0);
+            if usable {
+                next.push(GenesisValidator {
+                    public_key: key.0,
+                    beneficiary: *address,
+                    stake: *bond,
+                });
+            }
+        }
+        Ok(if next.is_empty() { current } else { next })
+    }
+
     /// The chain's own calls at the start of a block (see [`execution::begin_block`]).
     fn begin_block(&self, context: &BlockContext, pending: &mut PendingState<'_>) -> Result<()> {
         for failure in execution::begin_block(context, self.genesis.epoch_length, pending)? {
@@ -567,6 +642,17 @@ impl Chain {
     ) -> Result<()> {
         // Each receipt carries its transaction's hash: no need to hash the block again.
         let tx_hashes: Vec<B256> = receipts.iter().map(|r| r.tx_hash).collect();
+        let height = block.header.height;
+        let epoch_length = self.genesis.epoch_length;
+        let next_validators = if (height + 1).is_multiple_of(epoch_length) {
+            let set = self.next_validators(pending, height)?;
+            let encoded = serde_json::to_vec(&set).map_err(|e| {
+                NodeError::Execution(format!("cannot encode the validator set: {e}"))
+            })?;
+            Some(((height + 1) / epoch_length, encoded))
+        } else {
+            None
+        };
         let commit = BlockCommit {
             height: block.header.height,
             hash: block.hash(),
@@ -574,6 +660,9 @@ impl Chain {
             receipts: &BlockReceipts(receipts.to_vec()).encode(),
             tx_hashes: &tx_hashes,
             finality,
+            next_validators: next_validators
+                .as_ref()
+                .map(|(epoch, set)| (*epoch, set.as_slice())),
         };
         self.store.commit_block(&commit, pending, tree)?;
         let mut head = self.head_header.lock().unwrap_or_else(|p| p.into_inner());
@@ -584,9 +673,17 @@ impl Chain {
     /// Runs a call against the head state without committing anything. Fees are not charged
     /// and the sender's nonce is not checked, as for `eth_call`.
     pub fn call(&self, request: &CallRequest) -> Result<ExecutionResult> {
+        self.call_on(&self.store.state(), request)
+    }
+
+    /// [`Chain::call`] against any state, such as a block's pending changes.
+    fn call_on(
+        &self,
+        state: &impl DatabaseRef<Error = cairn_storage::StorageError>,
+        request: &CallRequest,
+    ) -> Result<ExecutionResult> {
         let head = self.head_header();
         let max_gas = max_tx_gas(self.genesis.gas_limit);
-        let view = self.store.state();
         let mut cfg = CfgEnv::new_with_spec(SPEC);
         cfg.chain_id = self.genesis.chain_id;
         cfg.disable_nonce_check = true;
@@ -615,7 +712,7 @@ impl Chain {
             ..TxEnv::default()
         };
         let mut evm = Context::mainnet()
-            .with_db(revm::database_interface::WrapDatabaseRef(&view))
+            .with_db(revm::database_interface::WrapDatabaseRef(state))
             .with_block(block)
             .with_cfg(cfg)
             .build_mainnet()

@@ -320,6 +320,7 @@ impl Genesis {
             receipts: &BlockReceipts::default().encode(),
             tx_hashes: &[],
             finality: None,
+            next_validators: None,
         };
         store.commit_block(&commit, &pending, tree)?;
         Ok(block)
@@ -424,15 +425,6 @@ impl Genesis {
             }
         }
         Ok(())
-    }
-
-    /// The beneficiary of blocks proposed with `key`, if it is a genesis validator.
-    pub fn beneficiary_of(&self, key: &AccountKey) -> Option<Address> {
-        let public_key = key.public_key();
-        self.validators
-            .iter()
-            .find(|v| v.public_key == public_key)
-            .map(|v| v.beneficiary)
     }
 }
 

@@ -134,7 +134,7 @@ pub struct ChainStatus {
     pub peers: usize,
     /// The node's libp2p peer id, if it is networked.
     pub peer_id: Option<String>,
-    /// The validators' consensus public keys, in leader order.
+    /// The consensus public keys of the validators of the next block's epoch, in leader order.
     pub validators: Vec<B256>,
 }
 
@@ -364,8 +364,9 @@ impl CairnApiServer for RpcServer {
             view: network.view.max(header.view),
             peers: network.peers,
             peer_id: network.peer_id,
-            validators: genesis
-                .validators
+            validators: chain
+                .validators_at(head.height + 1)
+                .map_err(internal)?
                 .iter()
                 .map(|v| B256::from(v.public_key))
                 .collect(),

@@ -1,7 +1,8 @@
 //! # cairn-storage
 //!
 //! The node's database: one RocksDB instance holding the EVM state, the chain (blocks, receipts,
-//! transaction index), metadata (genesis hash, head) and the incremental state tree.
+//! transaction index), metadata (genesis hash, head), the incremental state tree and the
+//! consensus records (this validator's votes, finality certificates, validator sets).
 //!
 //! ## How data flows through it
 //! 1. [`Store::state`] takes a consistent snapshot of the head state, a [`StateView`] that
@@ -13,6 +14,10 @@
 //! 4. [`Store::commit_block`] writes the block, its receipts, its transaction index, the state
 //!    changes, the tree nodes and the new head in **one** RocksDB write batch: after a crash the
 //!    store holds either the previous head or the new one, never a half-written block.
+//!
+//! A block's changes can also be detached from their snapshot as a [`ChangeSet`] and layered
+//! again later ([`PendingState::with_changes`]): that is how the node executes blocks on top of
+//! blocks that are not committed yet, and commits them later without running them again.
 //!
 //! The store does not know what a block or a receipt is: the node hands it canonical bytes.
 //!
@@ -37,6 +42,7 @@
 //!     receipts: b"",
 //!     tx_hashes: &[],
 //!     finality: None,
+//!     next_validators: None,
 //! };
 //! store.commit_block(&commit, &pending, tree)?;
 //! drop(pending);
@@ -80,6 +86,7 @@ pub(crate) const CF_STATE_TREE: &str = "state_tree";
 pub(crate) const CF_CONSENSUS: &str = "consensus";
 const VOTE_PREFIX: u8 = b'v';
 const FINALITY_PREFIX: u8 = b'f';
+const VALIDATORS_PREFIX: u8 = b'e';
 
 const COLUMN_FAMILIES: [&str; 10] = [
     CF_ACCOUNTS,
@@ -147,6 +154,9 @@ pub struct BlockCommit<'a> {
     /// The encoded certificate that finalized the block, if one names it directly (a block
     /// finalized as the ancestor of another has none of its own).
     pub finality: Option<&'a [u8]>,
+    /// For the last block of an epoch: the next epoch's number and its encoded validator set,
+    /// read from the state the block leaves.
+    pub next_validators: Option<(u64, &'a [u8])>,
 }
 
 fn prefixed_key(prefix: u8, number: u64) -> [u8; 9] {
@@ -319,6 +329,13 @@ impl Store {
         if block.height == 0 {
             batch.put_cf(meta, META_GENESIS, block.hash);
         }
+        if let Some((epoch, validators)) = block.next_validators {
+            batch.put_cf(
+                cf(&self.db, CF_CONSENSUS)?,
+                prefixed_key(VALIDATORS_PREFIX, epoch),
+                validators,
+            );
+        }
         if let Some(certificate) = block.finality {
             batch.put_cf(
                 cf(&self.db, CF_CONSENSUS)?,
@@ -328,6 +345,14 @@ impl Store {
         }
         self.db.write(batch)?;
         Ok(new_head)
+    }
+
+    /// The encoded validator set of an epoch, as written with the previous epoch's last block.
+    pub fn validator_set(&self, epoch: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(
+            cf(&self.db, CF_CONSENSUS)?,
+            prefixed_key(VALIDATORS_PREFIX, epoch),
+        )?)
     }
 
     /// The first block at or after `height` that has a finality certificate of its own: its
@@ -436,6 +461,7 @@ mod tests {
             receipts: b"r",
             tx_hashes: &[tx],
             finality: Some(b"certificate"),
+            next_validators: Some((1, b"validators")),
         };
         store.commit_block(&block, &pending, tree).unwrap()
     }
@@ -494,6 +520,7 @@ mod tests {
             receipts: b"",
             tx_hashes: &[],
             finality: None,
+            next_validators: None,
         };
         let err = store.commit_block(&skip, &pending, tree).unwrap_err();
         assert!(matches!(
@@ -650,6 +677,8 @@ mod tests {
         assert_eq!(store.votes_from(0)?, vec![b"finalize 9".to_vec()]);
         assert_eq!(store.next_finality(0)?, Some((0, b"certificate".to_vec())));
         assert_eq!(store.next_finality(1)?, None);
+        assert_eq!(store.validator_set(1)?, Some(b"validators".to_vec()));
+        assert_eq!(store.validator_set(2)?, None);
         Ok(())
     }
 }

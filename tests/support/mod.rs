@@ -19,10 +19,16 @@ pub fn cairn() -> Command {
 
 /// Runs a client command against `node`, with the keystore and password file in `dir`.
 pub fn run(node: &DevNode, dir: &Path, args: &[&str]) -> Output {
+    run_at(&node.url, dir, args)
+}
+
+/// Runs a client command against the node at `url`, with the keystore and password file in
+/// `dir`.
+pub fn run_at(url: &str, dir: &Path, args: &[&str]) -> Output {
     let output = cairn()
         .args(args)
         .arg("--rpc")
-        .arg(&node.url)
+        .arg(url)
         .arg("--keystore")
         .arg(dir.join("keystore"))
         .arg("--password-file")

@@ -96,29 +96,10 @@ pub(crate) async fn run(
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
     let chain = shared.chain();
-    let genesis_hash = chain.genesis_hash()?;
-    let config = Config {
-        namespace: genesis_hash.0,
-        validators: chain
-            .genesis()
-            .validators
-            .iter()
-            .map(|v| v.public_key)
-            .collect(),
-        view_timeout_ms: timing.view_timeout.as_millis() as u64,
-        retry_ms: timing.retry.as_millis() as u64,
-    };
     let head = chain.head_header();
-    let anchor = Anchor {
-        view: head.view,
-        block: head.hash(),
-    };
-    let mut own_votes = Vec::new();
-    for bytes in chain.store().votes_from(anchor.view + 1)? {
-        own_votes.push(Vote::decode(&bytes)?);
-    }
+    let anchor = head_anchor(chain);
     let started = Instant::now();
-    let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, 0);
+    let (epoch, config, machine) = epoch_machine(&shared, &key, &timing, anchor, 0)?;
 
     let (jobs, job_queue) = mpsc::channel(JOB_QUEUE);
     let (results, job_results) = mpsc::channel(JOB_QUEUE);
@@ -129,6 +110,8 @@ pub(crate) async fn run(
     let (sync_results, mut sync_answers) = mpsc::channel(4);
     let mut driver = Driver {
         shared: shared.clone(),
+        key: key.clone(),
+        epoch,
         config,
         machine,
         network,
@@ -179,6 +162,9 @@ pub(crate) async fn run(
 
 struct Driver {
     shared: Arc<Shared>,
+    key: AccountKey,
+    /// The epoch whose validator set the machine runs: the epoch of the block after the head.
+    epoch: u64,
     config: Config,
     machine: Machine,
     network: NetworkHandle,
@@ -376,7 +362,27 @@ impl Driver {
                 if let Some(waiting) = self.waiting_finality.take() {
                     Box::pin(self.finalize(waiting)).await;
                 }
-                self.machine.handle(now, Event::Synced(anchor))
+                if epoch_of(self.shared.chain(), height + 1) != self.epoch {
+                    match epoch_machine(&self.shared, &self.key, &self.timing, anchor, now) {
+                        Ok((epoch, config, machine)) => {
+                            tracing::info!(
+                                epoch,
+                                validators = config.validators.len(),
+                                "new epoch"
+                            );
+                            self.epoch = epoch;
+                            self.config = config;
+                            self.machine = machine;
+                            self.machine.start()
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "cannot start the next epoch's consensus");
+                            return;
+                        }
+                    }
+                } else {
+                    self.machine.handle(now, Event::Synced(anchor))
+                }
             }
             JobResult::Failed(error) => {
                 tracing::warn!(%error, "chain work failed");
@@ -447,7 +453,7 @@ impl Driver {
                 } else if vote.is_valid(&self.config.namespace, &self.config.validators) {
                     Verdict::Accept
                 } else {
-                    Verdict::Reject
+                    self.unverifiable(vote.view)
                 }
             }
             Message::Certificate(certificate) => {
@@ -460,16 +466,51 @@ impl Driver {
                 ) {
                     Verdict::Accept
                 } else {
-                    Verdict::Reject
+                    self.unverifiable(certificate.view)
                 }
             }
             Message::Proposal(proposal) => self.check_proposal(proposal),
         }
     }
 
+    /// The verdict on a message whose signatures do not check out under this node's epoch: it
+    /// may belong to a neighbouring epoch (another validator set, another namespace) that this
+    /// node has not reached or has just left, so it is dropped without blaming the sender.
+    fn unverifiable(&self, _view: u64) -> Verdict {
+        Verdict::Ignore
+    }
+
     fn check_proposal(&mut self, proposal: &Proposal) -> Verdict {
         if proposal.view <= self.machine.anchor().view || proposal.height <= self.committed.0 {
             return Verdict::Ignore;
+        }
+        let leader_vote = Vote {
+            view: proposal.view,
+            kind: VoteKind::Notarize(proposal.block),
+            signer: self.config.leader(proposal.view),
+            signature: proposal.signature,
+        };
+        if !leader_vote.is_valid(&self.config.namespace, &self.config.validators) {
+            return self.unverifiable(proposal.view);
+        }
+        if proposal.block == proposal.parent {
+            // A re-proposal of the epoch's last block: nothing to decode; check the height when
+            // this node has the block.
+            let height_ok = self
+                .blocks
+                .get(&proposal.block)
+                .is_none_or(|b| b.header.height == self.config.last_height);
+            return if proposal.payload.is_empty()
+                && proposal.height == self.config.last_height
+                && height_ok
+            {
+                Verdict::Accept
+            } else {
+                Verdict::Reject
+            };
+        }
+        if proposal.height > self.config.last_height {
+            return self.unverifiable(proposal.view);
         }
         let Ok(block) = Block::decode(&proposal.payload) else {
             return Verdict::Reject;
@@ -481,13 +522,7 @@ impl Driver {
             && header.height == proposal.height
             && block.hash() == proposal.block
             && header.proposer == leader;
-        let leader_vote = Vote {
-            view: proposal.view,
-            kind: VoteKind::Notarize(proposal.block),
-            signer: self.config.leader(proposal.view),
-            signature: proposal.signature,
-        };
-        if !consistent || !leader_vote.is_valid(&self.config.namespace, &self.config.validators) {
+        if !consistent {
             return Verdict::Reject;
         }
         if header.timestamp_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
@@ -532,14 +567,18 @@ impl Driver {
     /// [`MAX_SYNC_BLOCKS`]).
     fn sync_response(&self, request: SyncRequest) -> Result<SyncResponse, NodeError> {
         let store = self.shared.chain().store();
-        let wanted_end = request.from + u64::from(request.max_blocks.max(1));
+        // One response never crosses an epoch: its certificate is checked against one
+        // validator set.
+        let epoch_length = self.shared.chain().genesis().epoch_length;
+        let epoch_end = (request.from / epoch_length + 1) * epoch_length;
+        let wanted_end = (request.from + u64::from(request.max_blocks.max(1))).min(epoch_end);
         let mut end = None;
         let mut cursor = request.from;
         while let Some((height, certificate)) = store.next_finality(cursor)? {
             if end.is_some() && height >= wanted_end {
                 break;
             }
-            if height >= request.from + MAX_SYNC_BLOCKS {
+            if height >= request.from + MAX_SYNC_BLOCKS || height >= epoch_end {
                 break;
             }
             end = Some((height, certificate));
@@ -620,8 +659,10 @@ impl Driver {
             .try_fold(self.committed.1, |parent, block| {
                 (block.header.parent == parent).then(|| block.hash())
             });
+        // The certificate's view may be later than the block's: an epoch's last block can be
+        // finalized through a re-proposal.
         let genuine = certificate.kind == VoteKind::Finalize(last.hash())
-            && certificate.view == last.header.view
+            && certificate.view >= last.header.view
             && certificate.is_valid(&self.config.namespace, &self.config.validators, quorum)
             && links.is_some();
         if !genuine {
@@ -758,19 +799,16 @@ impl ChainWorker {
         let blocks: Vec<&Arc<Block>> = blocks.iter().filter(|b| b.header.height > head).collect();
         let Some(last) = blocks.last() else {
             // Committed meanwhile (by sync): report the head as it is.
-            let head = chain.head_header();
-            let anchor = Anchor {
-                view: head.view,
-                block: head.hash(),
-            };
+            let anchor = head_anchor(chain);
             return JobResult::Committed {
                 anchor,
-                height: head.height,
+                height: anchor.height,
             };
         };
         let anchor = Anchor {
             view: last.header.view,
             block: last.hash(),
+            height: last.header.height,
         };
         let height = last.header.height;
         let encoded = certificate.encode();
@@ -801,4 +839,66 @@ impl ChainWorker {
             .retain(|_, executed| executed.block.header.height > height);
         JobResult::Committed { anchor, height }
     }
+}
+
+/// The signing namespace of one epoch's validator set: votes of another chain or another
+/// epoch never count.
+pub fn epoch_namespace(genesis_hash: &B256, epoch: u64) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("cairn consensus epoch v1");
+    hasher.update(genesis_hash.as_slice());
+    hasher.update(&epoch.to_le_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+fn epoch_of(chain: &crate::chain::Chain, height: u64) -> u64 {
+    height / chain.genesis().epoch_length
+}
+
+/// The committed head as a consensus anchor. Its view is the one the block was proposed in,
+/// even when an epoch's last block was finalized through a re-proposal in a later view: every
+/// node then starts the next epoch's machine from the same view (each epoch signs under its
+/// own namespace, so its views never mix with the previous epoch's).
+fn head_anchor(chain: &crate::chain::Chain) -> Anchor {
+    let head = chain.head_header();
+    Anchor {
+        view: head.view,
+        block: head.hash(),
+        height: head.height,
+    }
+}
+
+/// The consensus of the epoch after `anchor`: its number, its configuration (validator set
+/// from the chain, namespace, last height) and a machine that knows this validator's votes.
+fn epoch_machine(
+    shared: &Shared,
+    key: &AccountKey,
+    timing: &Timing,
+    anchor: Anchor,
+    now_ms: u64,
+) -> Result<(u64, Config, Machine), NodeError> {
+    let chain = shared.chain();
+    let epoch_length = chain.genesis().epoch_length;
+    let next = anchor.height + 1;
+    let epoch = next / epoch_length;
+    let config = Config {
+        namespace: epoch_namespace(&chain.genesis_hash()?, epoch),
+        validators: chain
+            .validators_at(next)?
+            .iter()
+            .map(|v| v.public_key)
+            .collect(),
+        view_timeout_ms: timing.view_timeout.as_millis() as u64,
+        retry_ms: timing.retry.as_millis() as u64,
+        last_height: (epoch + 1) * epoch_length - 1,
+    };
+    // Votes cast under another epoch's set do not verify under this one's and are left out.
+    let mut own_votes = Vec::new();
+    for bytes in chain.store().votes_from(anchor.view + 1)? {
+        let vote = Vote::decode(&bytes)?;
+        if vote.is_valid(&config.namespace, &config.validators) {
+            own_votes.push(vote);
+        }
+    }
+    let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, now_ms);
+    Ok((epoch, config, machine))
 }

@@ -18,6 +18,11 @@
 //!    nullify votes form a nullification and everyone moves on;
 //! 5. `2f+1` finalize votes finalize the block and all its ancestors.
 //!
+//! A validator set decides the blocks of one epoch, up to [`Config::last_height`]; the node
+//! then starts a new machine with the next epoch's set. If the epoch's last block is notarized
+//! but not finalized, a later leader cannot extend it: it *re-proposes* it (a proposal whose
+//! block is its parent, with no payload), so that it can be finalized in a later view.
+//!
 //! Why it is safe: `f+1` honest validators behind a finalization never nullify its view, so no
 //! nullification of that view can form, and every later proposal must descend from the
 //! finalized block. Every vote the machine casts comes out as [`Action::Persist`] before the
@@ -36,7 +41,7 @@ pub const MAX_VIEWS_AHEAD: u64 = 1024;
 /// The fixed parameters of a validator set.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Binds signatures to one chain (the genesis hash).
+    /// Binds signatures to one chain and epoch (see `driver::epoch_namespace`).
     pub namespace: [u8; 32],
     /// The validators' consensus public keys, in index order.
     pub validators: Vec<[u8; 32]>,
@@ -44,6 +49,9 @@ pub struct Config {
     pub view_timeout_ms: u64,
     /// How often a validator stuck in a view re-sends its nullify vote and latest certificates.
     pub retry_ms: u64,
+    /// The height of the last block this validator set decides: the end of its epoch
+    /// (`u64::MAX` for a set that never changes).
+    pub last_height: u64,
 }
 
 impl Config {
@@ -62,10 +70,12 @@ impl Config {
 /// The last finalized block: where the machine starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Anchor {
-    /// The view it was proposed in.
+    /// The view its finalization was voted in.
     pub view: u64,
     /// Its hash.
     pub block: B256,
+    /// Its height.
+    pub height: u64,
 }
 
 /// What happens to the machine.
@@ -86,7 +96,7 @@ pub enum Event {
         /// Whether it is valid.
         valid: bool,
     },
-    /// The node caught up to a finalized block by syncing it from peers.
+    /// The node committed a finalized block (by consensus or by syncing it from peers).
     Synced(Anchor),
 }
 
@@ -282,6 +292,10 @@ impl Machine {
                     if anchor.view >= self.view {
                         self.enter_view(anchor.view + 1, &mut out);
                     }
+                } else if anchor.view == self.anchor.view && anchor.block == self.anchor.block {
+                    // The height of a block finalized here, now that the node has it.
+                    self.anchor.height = anchor.height;
+                    self.try_propose(&mut out);
                 }
             }
         }
@@ -333,13 +347,47 @@ impl Machine {
         if !self.is_leader(view) || voted || self.building == Some(view) {
             return;
         }
-        if let Some((parent_view, parent)) = self.parent_for(view) {
-            self.building = Some(view);
-            out.push(Action::Build {
-                view,
-                parent_view,
-                parent,
-            });
+        let Some((parent_view, parent)) = self.parent_for(view) else {
+            return;
+        };
+        let parent_height = if parent_view == self.anchor.view {
+            Some(self.anchor.height)
+        } else {
+            self.rounds
+                .get(&parent_view)
+                .and_then(|r| r.proposal.as_ref())
+                .map(|p| p.height)
+        };
+        match parent_height {
+            Some(height) if height < self.config.last_height => {
+                self.building = Some(view);
+                out.push(Action::Build {
+                    view,
+                    parent_view,
+                    parent,
+                });
+            }
+            // The epoch's last block, notarized but not final: propose it again.
+            Some(height)
+                if height == self.config.last_height && parent_view != self.anchor.view =>
+            {
+                let Some(vote) = self.sign_proposal(view, parent) else {
+                    return;
+                };
+                let proposal = Proposal {
+                    view,
+                    parent_view,
+                    parent,
+                    height,
+                    block: parent,
+                    signature: vote.signature,
+                    payload: Vec::new(),
+                };
+                self.building = Some(view);
+                self.on_built(proposal, out);
+            }
+            // Past the epoch's end, or the parent's height is not known here yet.
+            _ => {}
         }
     }
 
@@ -373,7 +421,18 @@ impl Machine {
 
     fn on_proposal(&mut self, proposal: Proposal, out: &mut Vec<Action>) {
         let view = proposal.view;
-        if !self.accepts_view(view) || proposal.parent_view >= view {
+        if !self.accepts_view(view)
+            || proposal.parent_view >= view
+            || proposal.height > self.config.last_height
+        {
+            return;
+        }
+        let reproposal = proposal.block == proposal.parent;
+        if reproposal
+            && (proposal.height != self.config.last_height
+                || !proposal.payload.is_empty()
+                || proposal.parent_view == self.anchor.view)
+        {
             return;
         }
         if self.rounds.get(&view).is_some_and(|r| r.proposal.is_some()) {
@@ -391,6 +450,10 @@ impl Machine {
         }
         let round = self.rounds.entry(view).or_default();
         round.proposal = Some(proposal);
+        if reproposal {
+            // Nothing to execute: the block was notarized, so a quorum checked it already.
+            round.verified = Some(true);
+        }
         round
             .notarizes
             .entry(leader_vote.signer)
@@ -584,7 +647,19 @@ impl Machine {
             }
             VoteKind::Finalize(block) => {
                 if view > self.anchor.view {
-                    self.set_anchor(Anchor { view, block }, Some(certificate.clone()));
+                    // The height is known if the proposal was seen; until the node reports it
+                    // (`Synced`), an unknown height keeps this validator from proposing on it.
+                    let height = self
+                        .rounds
+                        .get(&view)
+                        .and_then(|r| r.proposal.as_ref())
+                        .map_or(u64::MAX, |p| p.height);
+                    let anchor = Anchor {
+                        view,
+                        block,
+                        height,
+                    };
+                    self.set_anchor(anchor, Some(certificate.clone()));
                     out.push(Action::Finalize(certificate));
                     if view >= self.view {
                         self.enter_view(view + 1, out);
@@ -662,12 +737,14 @@ mod tests {
                 .collect(),
             view_timeout_ms: 100,
             retry_ms: 50,
+            last_height: u64::MAX,
         }
     }
 
     const GENESIS: Anchor = Anchor {
         view: 0,
         block: B256::ZERO,
+        height: 0,
     };
 
     #[test]
