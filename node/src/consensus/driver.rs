@@ -8,7 +8,7 @@
 //! blocks from peers by request/response and checks their finalization certificate before
 //! executing them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +38,8 @@ const MAX_CACHED_BLOCKS: usize = 1024;
 const MAX_CLOCK_DRIFT_MS: u64 = 5_000;
 /// Jobs queued for the chain worker.
 const JOB_QUEUE: usize = 64;
+/// Consensus messages kept for the next epoch (see `Driver::unverifiable`).
+const MAX_EARLY_MESSAGES: usize = 512;
 
 /// Timing of the protocol.
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +122,7 @@ pub(crate) async fn run(
         blocks: BTreeMap::new(),
         committed: (head.height, head.hash(), head.timestamp_ms),
         waiting_finality: None,
+        next_epoch_messages: VecDeque::new(),
         sync_wanted: true,
         syncing: false,
         sync_results,
@@ -176,6 +179,8 @@ struct Driver {
     committed: (u64, B256, u64),
     /// A finalization whose blocks this node does not have yet.
     waiting_finality: Option<Certificate>,
+    /// Consensus messages that did not verify under this epoch's set, oldest first.
+    next_epoch_messages: VecDeque<Message>,
     sync_wanted: bool,
     syncing: bool,
     sync_results: mpsc::Sender<Result<(PeerId, SyncResponse), String>>,
@@ -373,7 +378,15 @@ impl Driver {
                             self.epoch = epoch;
                             self.config = config;
                             self.machine = machine;
-                            self.machine.start()
+                            let mut actions = self.machine.start();
+                            for message in std::mem::take(&mut self.next_epoch_messages) {
+                                if self.check(&message) == Verdict::Accept {
+                                    let now = self.now_ms();
+                                    actions
+                                        .extend(self.machine.handle(now, Event::Message(message)));
+                                }
+                            }
+                            actions
                         }
                         Err(error) => {
                             tracing::error!(%error, "cannot start the next epoch's consensus");
@@ -453,7 +466,7 @@ impl Driver {
                 } else if vote.is_valid(&self.config.namespace, &self.config.validators) {
                     Verdict::Accept
                 } else {
-                    self.unverifiable(vote.view)
+                    self.unverifiable(message.clone())
                 }
             }
             Message::Certificate(certificate) => {
@@ -466,7 +479,7 @@ impl Driver {
                 ) {
                     Verdict::Accept
                 } else {
-                    self.unverifiable(certificate.view)
+                    self.unverifiable(message.clone())
                 }
             }
             Message::Proposal(proposal) => self.check_proposal(proposal),
@@ -474,9 +487,15 @@ impl Driver {
     }
 
     /// The verdict on a message whose signatures do not check out under this node's epoch: it
-    /// may belong to a neighbouring epoch (another validator set, another namespace) that this
-    /// node has not reached or has just left, so it is dropped without blaming the sender.
-    fn unverifiable(&self, _view: u64) -> Verdict {
+    /// may belong to a neighbouring epoch (another validator set, another namespace), so it is
+    /// not forwarded and the sender is not blamed. It is kept (a bounded number of them) and
+    /// checked again when this node enters the next epoch: the first proposal and votes of an
+    /// epoch often arrive before the node has committed the block that starts it.
+    fn unverifiable(&mut self, message: Message) -> Verdict {
+        if self.next_epoch_messages.len() >= MAX_EARLY_MESSAGES {
+            self.next_epoch_messages.pop_front();
+        }
+        self.next_epoch_messages.push_back(message);
         Verdict::Ignore
     }
 
@@ -491,7 +510,7 @@ impl Driver {
             signature: proposal.signature,
         };
         if !leader_vote.is_valid(&self.config.namespace, &self.config.validators) {
-            return self.unverifiable(proposal.view);
+            return self.unverifiable(Message::Proposal(proposal.clone()));
         }
         if proposal.block == proposal.parent {
             // A re-proposal of the epoch's last block: nothing to decode; check the height when
@@ -510,7 +529,7 @@ impl Driver {
             };
         }
         if proposal.height > self.config.last_height {
-            return self.unverifiable(proposal.view);
+            return self.unverifiable(Message::Proposal(proposal.clone()));
         }
         let Ok(block) = Block::decode(&proposal.payload) else {
             return Verdict::Reject;
