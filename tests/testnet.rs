@@ -53,20 +53,17 @@ fn node_pid(dir: &Path, node: usize) -> Result<i32, Box<dyn std::error::Error>> 
     Ok(text.trim().parse()?)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("testnet");
+/// Writes a testnet of four validators with `block_time_ms` blocks and starts it with
+/// `cairn testnet start` (the returned process is the supervisor).
+fn start_testnet(
+    tmp: &Path,
+    block_time_ms: u64,
+) -> Result<(std::path::PathBuf, Testnet, Process), Box<dyn std::error::Error>> {
+    let dir = tmp.join("testnet");
     let init = cairn()
-        .args([
-            "testnet",
-            "init",
-            "--nodes",
-            "4",
-            "--block-time",
-            "200",
-            "--dir",
-        ])
+        .args(["testnet", "init", "--nodes", "4", "--block-time"])
+        .arg(block_time_ms.to_string())
+        .arg("--dir")
         .arg(&dir)
         .output()?;
     assert!(
@@ -83,6 +80,13 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
             .stdout(Stdio::null())
             .spawn()?,
     );
+    Ok((dir, testnet, supervisor))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let (dir, testnet, supervisor) = start_testnet(tmp.path(), 200)?;
     let clients = testnet
         .nodes
         .iter()
@@ -167,34 +171,8 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_validator_staked_through_the_cli_joins_at_the_next_epoch() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("testnet");
     // 100 ms blocks: the dev genesis's 30-block epochs last 3 s.
-    let init = cairn()
-        .args([
-            "testnet",
-            "init",
-            "--nodes",
-            "4",
-            "--block-time",
-            "100",
-            "--dir",
-        ])
-        .arg(&dir)
-        .output()?;
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let testnet = Testnet::load(&dir)?;
-    let _supervisor = Process(
-        cairn()
-            .args(["testnet", "start", "--dir"])
-            .arg(&dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
+    let (dir, testnet, _supervisor) = start_testnet(tmp.path(), 100)?;
     let one = HttpClientBuilder::default().build(&testnet.nodes[0].rpc_url)?;
     all_reach(&[&one], 2, Duration::from_secs(60)).await?;
 

@@ -454,6 +454,19 @@ pub struct DevAccount {
     pub private_key: String,
 }
 
+/// The funded dev accounts, with their (public) keys.
+pub fn dev_accounts() -> Vec<DevAccount> {
+    (0..crate::genesis::DEV_ACCOUNT_COUNT)
+        .map(|i| {
+            let key = crate::genesis::dev_account(i);
+            DevAccount {
+                address: key.address(),
+                private_key: key.secret_hex().to_string(),
+            }
+        })
+        .collect()
+}
+
 /// Prepares a dev data directory: on first use writes the dev genesis and validator key;
 /// always (re)writes `dev-accounts.json`. Returns the node configuration and the accounts.
 pub fn prepare_dev_datadir(
@@ -469,15 +482,7 @@ pub fn prepare_dev_datadir(
             &crate::genesis::dev_validator(),
         )?;
     }
-    let accounts: Vec<DevAccount> = (0..crate::genesis::DEV_ACCOUNT_COUNT)
-        .map(|i| {
-            let key = crate::genesis::dev_account(i);
-            DevAccount {
-                address: key.address(),
-                private_key: key.secret_hex().to_string(),
-            }
-        })
-        .collect();
+    let accounts = dev_accounts();
     let path = datadir.join(files::DEV_ACCOUNTS);
     let json = serde_json::to_vec_pretty(&accounts).map_err(|source| NodeError::Json {
         path: path.clone(),

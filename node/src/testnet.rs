@@ -248,19 +248,10 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
             validator: hex::encode(validator.public_key()),
         });
     }
-    let accounts = (0..crate::genesis::DEV_ACCOUNT_COUNT)
-        .map(|i| {
-            let key = crate::genesis::dev_account(i);
-            DevAccount {
-                address: key.address(),
-                private_key: key.secret_hex().to_string(),
-            }
-        })
-        .collect();
     let testnet = Testnet {
         chain_id: genesis.chain_id,
         nodes,
-        accounts,
+        accounts: crate::node::dev_accounts(),
     };
     let path = dir.join(TESTNET_FILE);
     let json = serde_json::to_vec_pretty(&testnet).map_err(|source| NodeError::Json {
