@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::chain::{ExecutedBlock, InvalidBlock};
+use crate::consensus::gossip::{self, Checked};
 use crate::consensus::machine::{Action, Anchor, Config, Event, Machine};
 use crate::consensus::messages::{
     Certificate, Envelope, Message, Proposal, SyncRequest, SyncResponse, Vote, VoteKind,
@@ -34,8 +35,6 @@ const SYNC_BATCH: u32 = 16;
 const MAX_SYNC_BLOCKS: u64 = 256;
 /// Proposed blocks kept while they await finalization; proposals beyond it are ignored.
 const MAX_CACHED_BLOCKS: usize = 1024;
-/// How far in the future (by this node's clock) a proposal's timestamp may be.
-const MAX_CLOCK_DRIFT_MS: u64 = 5_000;
 /// Jobs queued for the chain worker.
 const JOB_QUEUE: usize = 64;
 /// Consensus messages kept for the next epoch (see `Driver::unverifiable`).
@@ -454,35 +453,33 @@ impl Driver {
         }
     }
 
-    /// Checks a consensus message before it is forwarded: signatures, and for a proposal that
-    /// its block is the one it claims, from the view's leader. A proposal's block is kept for
-    /// verification.
+    /// Checks a consensus message before it is forwarded (see [`gossip::check`]) and keeps a
+    /// proposal's block for verification.
     fn check(&mut self, message: &Message) -> Verdict {
-        let quorum = self.config.quorum();
-        match message {
-            Message::Vote(vote) => {
-                if vote.view <= self.machine.anchor().view {
-                    Verdict::Ignore
-                } else if vote.is_valid(&self.config.namespace, &self.config.validators) {
-                    Verdict::Accept
-                } else {
-                    self.unverifiable(message.clone())
+        let context = gossip::Context {
+            config: &self.config,
+            anchor_view: self.machine.anchor().view,
+            committed_height: self.committed.0,
+            known_blocks: &self.blocks,
+            now_ms: now_ms(),
+        };
+        match gossip::check(&context, message) {
+            Checked::Accept(None) => Verdict::Accept,
+            Checked::Accept(Some(block)) => {
+                if self.blocks.len() >= MAX_CACHED_BLOCKS {
+                    return Verdict::Ignore;
                 }
-            }
-            Message::Certificate(certificate) => {
-                if certificate.view <= self.machine.anchor().view {
-                    Verdict::Ignore
-                } else if certificate.is_valid(
-                    &self.config.namespace,
-                    &self.config.validators,
-                    quorum,
-                ) {
-                    Verdict::Accept
-                } else {
-                    self.unverifiable(message.clone())
+                let header = &block.header;
+                if header.height > self.committed.0 + 1 && !self.blocks.contains_key(&header.parent)
+                {
+                    self.sync_wanted = true;
                 }
+                self.blocks.insert(block.hash(), Arc::new(block));
+                Verdict::Accept
             }
-            Message::Proposal(proposal) => self.check_proposal(proposal),
+            Checked::Reject => Verdict::Reject,
+            Checked::Ignore => Verdict::Ignore,
+            Checked::OtherEpoch => self.unverifiable(message.clone()),
         }
     }
 
@@ -497,65 +494,6 @@ impl Driver {
         }
         self.next_epoch_messages.push_back(message);
         Verdict::Ignore
-    }
-
-    fn check_proposal(&mut self, proposal: &Proposal) -> Verdict {
-        if proposal.view <= self.machine.anchor().view || proposal.height <= self.committed.0 {
-            return Verdict::Ignore;
-        }
-        let leader_vote = Vote {
-            view: proposal.view,
-            kind: VoteKind::Notarize(proposal.block),
-            signer: self.config.leader(proposal.view),
-            signature: proposal.signature,
-        };
-        if !leader_vote.is_valid(&self.config.namespace, &self.config.validators) {
-            return self.unverifiable(Message::Proposal(proposal.clone()));
-        }
-        if proposal.block == proposal.parent {
-            // A re-proposal of the epoch's last block: nothing to decode; check the height when
-            // this node has the block.
-            let height_ok = self
-                .blocks
-                .get(&proposal.block)
-                .is_none_or(|b| b.header.height == self.config.last_height);
-            return if proposal.payload.is_empty()
-                && proposal.height == self.config.last_height
-                && height_ok
-            {
-                Verdict::Accept
-            } else {
-                Verdict::Reject
-            };
-        }
-        if proposal.height > self.config.last_height {
-            return self.unverifiable(Message::Proposal(proposal.clone()));
-        }
-        let Ok(block) = Block::decode(&proposal.payload) else {
-            return Verdict::Reject;
-        };
-        let header = &block.header;
-        let leader = self.config.validators[self.config.leader(proposal.view) as usize];
-        let consistent = header.view == proposal.view
-            && header.parent == proposal.parent
-            && header.height == proposal.height
-            && block.hash() == proposal.block
-            && header.proposer == leader;
-        if !consistent {
-            return Verdict::Reject;
-        }
-        if header.timestamp_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
-            // The leader's clock is ahead of ours: do not forward, do not vote.
-            return Verdict::Ignore;
-        }
-        if self.blocks.len() >= MAX_CACHED_BLOCKS {
-            return Verdict::Ignore;
-        }
-        if proposal.height > self.committed.0 + 1 && !self.blocks.contains_key(&proposal.parent) {
-            self.sync_wanted = true;
-        }
-        self.blocks.insert(proposal.block, Arc::new(block));
-        Verdict::Accept
     }
 
     /// Answers a peer's request for finalized blocks.
