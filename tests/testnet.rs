@@ -16,11 +16,19 @@ use cairn_node::types::{Address, Bytes, Canonical, TxBody, U256};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use support::{TestResult, cairn, eventually, ok_json, run_at};
 
-/// Kills a process when dropped, so a failed test leaves nothing running.
+/// Stops a process when dropped, so a test (failed or not) leaves nothing running: SIGTERM
+/// first, so that a `cairn testnet start` supervisor stops the nodes it started, then SIGKILL.
 struct Process(Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = signal(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while matches!(self.0.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
