@@ -84,7 +84,7 @@ fn start_testnet(
         cairn()
             .args(["testnet", "start", "--dir"])
             .arg(&dir)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,libp2p_gossipsub=error")
             .stdout(Stdio::null())
             .spawn()?,
     );
@@ -141,7 +141,7 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
         cairn()
             .args(["node", "run", "--datadir"])
             .arg(dir.join("node-2"))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,libp2p_gossipsub=error")
             .stdout(Stdio::null())
             .spawn()?,
     );
@@ -200,7 +200,7 @@ async fn a_validator_staked_through_the_cli_joins_at_the_next_epoch() -> TestRes
             .args(["--bootnode", &testnet.nodes[0].p2p_addr])
             .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
             .args(["--rpc-port", &rpc_port.to_string()])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,libp2p_gossipsub=error")
             .stdout(Stdio::null())
             .spawn()?,
     );
