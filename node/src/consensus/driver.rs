@@ -413,7 +413,7 @@ impl Driver {
                     tracing::debug!(%error, "cannot report a gossip verdict");
                 }
             }
-            NetworkEvent::Request { peer, id, data } => self.serve(peer, id, &data).await,
+            NetworkEvent::Request { peer, id, data } => self.serve(peer, id, &data),
             NetworkEvent::PeerConnected(_) => self.sync_wanted = true,
             NetworkEvent::PeerDisconnected(_) => {}
         }
@@ -496,71 +496,41 @@ impl Driver {
         Verdict::Ignore
     }
 
-    /// Answers a peer's request for finalized blocks.
-    async fn serve(&self, peer: PeerId, id: InboundId, data: &[u8]) {
-        let response = match SyncRequest::decode(data) {
-            Ok(request) => self.sync_response(request).unwrap_or_else(|error| {
-                tracing::warn!(%peer, %error, "cannot serve a sync request");
-                SyncResponse {
-                    blocks: Vec::new(),
-                    finality: None,
-                }
-            }),
-            Err(error) => {
-                tracing::debug!(%peer, %error, "malformed sync request");
-                SyncResponse {
-                    blocks: Vec::new(),
-                    finality: None,
-                }
-            }
-        };
-        if let Err(error) = self.network.respond(id, response.encode()).await {
-            tracing::debug!(%error, "cannot answer a sync request");
-        }
-    }
-
-    /// Consecutive blocks from `request.from`, ending at a block that has a certificate of its
-    /// own: the last such block within `max_blocks`, or else the first one after (within
-    /// [`MAX_SYNC_BLOCKS`]).
-    fn sync_response(&self, request: SyncRequest) -> Result<SyncResponse, NodeError> {
-        let store = self.shared.chain().store();
-        // One response never crosses an epoch: its certificate is checked against one
-        // validator set.
-        let epoch_length = self.shared.chain().genesis().epoch_length;
-        let epoch_end = (request.from / epoch_length + 1) * epoch_length;
-        let wanted_end = (request.from + u64::from(request.max_blocks.max(1))).min(epoch_end);
-        let mut end = None;
-        let mut cursor = request.from;
-        while let Some((height, certificate)) = store.next_finality(cursor)? {
-            if end.is_some() && height >= wanted_end {
-                break;
-            }
-            if height >= request.from + MAX_SYNC_BLOCKS || height >= epoch_end {
-                break;
-            }
-            end = Some((height, certificate));
-            cursor = height + 1;
-        }
-        let Some((last, certificate)) = end else {
-            return Ok(SyncResponse {
+    /// Answers a peer's request for finalized blocks, off the consensus loop: reading and
+    /// encoding blocks for a peer never delays a vote. (The network bounds how many requests
+    /// wait for an answer.)
+    fn serve(&self, peer: PeerId, id: InboundId, data: &[u8]) {
+        let request = SyncRequest::decode(data);
+        let (shared, network) = (self.shared.clone(), self.network.clone());
+        tokio::spawn(async move {
+            let empty = SyncResponse {
                 blocks: Vec::new(),
                 finality: None,
-            });
-        };
-        let mut blocks = Vec::new();
-        for height in request.from..=last {
-            match self.shared.chain().block(height)? {
-                Some(block) => blocks.push(block),
-                None => break,
+            };
+            let response = match request {
+                Ok(request) => {
+                    let read = tokio::task::spawn_blocking(move || sync_response(&shared, request));
+                    match read.await {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(error)) => {
+                            tracing::warn!(%peer, %error, "cannot serve a sync request");
+                            empty
+                        }
+                        Err(error) => {
+                            tracing::warn!(%peer, %error, "sync request task failed");
+                            empty
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "malformed sync request");
+                    empty
+                }
+            };
+            if let Err(error) = network.respond(id, response.encode()).await {
+                tracing::debug!(%error, "cannot answer a sync request");
             }
-        }
-        let finality = (blocks.len() as u64 == last - request.from + 1)
-            .then(|| Certificate::decode(&certificate))
-            .transpose()?;
-        if finality.is_none() {
-            blocks.clear();
-        }
-        Ok(SyncResponse { blocks, finality })
+        });
     }
 
     async fn housekeeping(&mut self) {
@@ -640,6 +610,50 @@ impl Driver {
         })
         .await;
     }
+}
+
+/// Consecutive blocks from `request.from`, ending at a block that has a certificate of its
+/// own: the last such block within `max_blocks`, or else the first one after (within
+/// [`MAX_SYNC_BLOCKS`]).
+fn sync_response(shared: &Shared, request: SyncRequest) -> Result<SyncResponse, NodeError> {
+    let store = shared.chain().store();
+    // One response never crosses an epoch: its certificate is checked against one
+    // validator set.
+    let epoch_length = shared.chain().genesis().epoch_length;
+    let epoch_end = (request.from / epoch_length + 1) * epoch_length;
+    let wanted_end = (request.from + u64::from(request.max_blocks.max(1))).min(epoch_end);
+    let mut end = None;
+    let mut cursor = request.from;
+    while let Some((height, certificate)) = store.next_finality(cursor)? {
+        if end.is_some() && height >= wanted_end {
+            break;
+        }
+        if height >= request.from + MAX_SYNC_BLOCKS || height >= epoch_end {
+            break;
+        }
+        end = Some((height, certificate));
+        cursor = height + 1;
+    }
+    let Some((last, certificate)) = end else {
+        return Ok(SyncResponse {
+            blocks: Vec::new(),
+            finality: None,
+        });
+    };
+    let mut blocks = Vec::new();
+    for height in request.from..=last {
+        match shared.chain().block(height)? {
+            Some(block) => blocks.push(block),
+            None => break,
+        }
+    }
+    let finality = (blocks.len() as u64 == last - request.from + 1)
+        .then(|| Certificate::decode(&certificate))
+        .transpose()?;
+    if finality.is_none() {
+        blocks.clear();
+    }
+    Ok(SyncResponse { blocks, finality })
 }
 
 /// The one thread that executes and commits blocks, in the order jobs arrive. It keeps what it
@@ -858,4 +872,61 @@ fn epoch_machine(
     }
     let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, now_ms);
     Ok((epoch, config, machine))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Chain;
+    use crate::execution::Sequential;
+    use crate::genesis::{Genesis, dev_validator};
+    use crate::mempool::MempoolConfig;
+
+    fn certificate(view: u64, block: B256) -> Certificate {
+        Certificate {
+            view,
+            kind: VoteKind::Finalize(block),
+            signatures: Vec::new(),
+        }
+    }
+
+    /// A dev chain of `blocks` blocks on which the heights in `certified` have certificates of
+    /// their own.
+    fn chain(dir: &std::path::Path, blocks: u64, certified: &[u64]) -> Shared {
+        let chain = Chain::open(dir, Genesis::dev(), Box::new(Sequential)).unwrap();
+        let key = dev_validator();
+        for height in 1..=blocks {
+            let time = chain.head_header().timestamp_ms + 1000;
+            if certified.contains(&height) {
+                let (produced, executed) = chain.build_block(&key, time, height, &[], &[]).unwrap();
+                let finality = certificate(height, produced.block.hash()).encode();
+                chain.commit_executed(&executed, Some(&finality)).unwrap();
+            } else {
+                chain.produce_block(&key, time, &[]).unwrap();
+            }
+        }
+        Shared::new(chain, MempoolConfig::default(), 1000)
+    }
+
+    fn served(shared: &Shared, from: u64, max_blocks: u32) -> (Vec<u64>, Option<u64>) {
+        let response = sync_response(shared, SyncRequest { from, max_blocks }).unwrap();
+        let heights = response.blocks.iter().map(|b| b.header.height).collect();
+        (heights, response.finality.map(|c| c.view))
+    }
+
+    #[test]
+    fn sync_answers_end_at_a_certified_block_within_one_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        // The dev genesis has 30-block epochs: heights 29 and 30 are in different epochs.
+        let shared = chain(dir.path(), 35, &[3, 10, 29, 33]);
+        assert_eq!(served(&shared, 1, 16), ((1..=10).collect(), Some(10)));
+        // No certificate within the 16 asked for: up to the next one.
+        assert_eq!(served(&shared, 11, 16), ((11..=29).collect(), Some(29)));
+        // Never across the epoch boundary, even when a later certificate is within reach.
+        assert_eq!(served(&shared, 28, 16), ((28..=29).collect(), Some(29)));
+        assert_eq!(served(&shared, 30, 16), ((30..=33).collect(), Some(33)));
+        // Nothing certified after 33 yet, and nothing beyond the head.
+        assert_eq!(served(&shared, 34, 16), (Vec::new(), None));
+        assert_eq!(served(&shared, 99, 16), (Vec::new(), None));
+    }
 }

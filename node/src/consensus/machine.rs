@@ -58,7 +58,8 @@ impl Config {
     /// Votes needed for a certificate: `n - f` with `f = (n - 1) / 3`, i.e. `2f + 1` for `3f + 1`.
     pub fn quorum(&self) -> usize {
         let n = self.validators.len();
-        n - n.saturating_sub(1) / 3
+        // Never zero: an empty certificate proves nothing, even for an empty set.
+        (n - n.saturating_sub(1) / 3).max(1)
     }
 
     /// The leader of a view.
