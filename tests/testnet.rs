@@ -156,6 +156,11 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
         .await?
         .ok_or("no block")?;
     assert_eq!(ours.hash, theirs.hash);
+    // Its libp2p identity survived the crash: it is kept in the data directory.
+    assert_eq!(
+        two.chain_status().await?.peer_id.as_deref(),
+        Some(testnet.nodes[1].peer_id.as_str())
+    );
     all_reach(
         &[one, two, three, four],
         target + 3,
