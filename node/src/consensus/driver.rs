@@ -716,7 +716,17 @@ impl ChainWorker {
             } => {
                 let built = self.executed(&ancestors).and_then(|parents| {
                     let parents: Vec<&ExecutedBlock> = parents.iter().map(Arc::as_ref).collect();
-                    let candidates = self.shared.select_candidates();
+                    // The pool still holds what the uncommitted parents include: leave it out.
+                    let included: std::collections::BTreeSet<B256> = parents
+                        .iter()
+                        .flat_map(|p| p.block.transactions.iter().map(Transaction::hash))
+                        .collect();
+                    let candidates: Vec<Transaction> = self
+                        .shared
+                        .select_candidates()
+                        .into_iter()
+                        .filter(|tx| !included.contains(&tx.hash()))
+                        .collect();
                     self.shared.chain().build_block(
                         &self.key,
                         now_ms(),
@@ -727,6 +737,15 @@ impl ChainWorker {
                 });
                 match built {
                     Ok((produced, executed)) => {
+                        // What cannot run is not offered again (as on the dev chain).
+                        let excluded: Vec<B256> =
+                            produced.excluded.iter().map(|(hash, _)| *hash).collect();
+                        for (hash, reason) in &produced.excluded {
+                            tracing::warn!(%hash, reason, "dropped transaction that cannot run");
+                        }
+                        if let Err(error) = self.shared.prune_mempool(&[], &excluded) {
+                            tracing::warn!(%error, "cannot prune the mempool");
+                        }
                         self.executed
                             .insert(produced.block.hash(), Arc::new(executed));
                         JobResult::Built {
