@@ -257,14 +257,14 @@ impl Machine {
     /// The signature a proposal for `block` in `view` must carry: this validator's notarize
     /// vote. `None` if this node is not a validator.
     pub fn sign_proposal(&self, view: u64, block: B256) -> Option<Vote> {
+        self.sign(view, VoteKind::Notarize(block))
+    }
+
+    /// This validator's signed vote of `kind` in `view`, without casting it. `None` if this
+    /// node is not a validator.
+    pub fn sign(&self, view: u64, kind: VoteKind) -> Option<Vote> {
         let (index, key) = self.me.as_ref()?;
-        Some(Vote::sign(
-            key,
-            *index,
-            &self.config.namespace,
-            view,
-            VoteKind::Notarize(block),
-        ))
+        Some(Vote::sign(key, *index, &self.config.namespace, view, kind))
     }
 
     /// Handles one event at time `now_ms` (which never goes backwards).

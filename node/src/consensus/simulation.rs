@@ -43,6 +43,9 @@ struct Faults {
     /// Blocks per epoch: each epoch is decided by a new machine (same validators, its own
     /// namespace), as the node does; `None` for one machine throughout.
     epoch_length: Option<u64>,
+    /// A Byzantine validator: when it leads, it sends one block to half the validators and
+    /// another to the rest, and votes to notarize and finalize both.
+    equivocator: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +83,8 @@ struct Simulation {
     trace: blake3::Hasher,
     /// Re-proposals of an epoch's last block that were sent.
     reproposals: usize,
+    /// The equivocator's second block for each of its proposals, by the first one's hash.
+    twins: BTreeMap<B256, Proposal>,
 }
 
 const GENESIS: B256 = B256::ZERO;
@@ -133,6 +138,7 @@ impl Simulation {
             faults,
             trace: blake3::Hasher::new(),
             reproposals: 0,
+            twins: BTreeMap::new(),
         };
         for index in 0..validators - faults.dead {
             simulation.schedule(0, Delivery::Restart(index));
@@ -278,6 +284,9 @@ impl Simulation {
                         signature,
                         payload,
                     };
+                    if self.faults.equivocator == Some(index) {
+                        self.make_twin(index, &proposal);
+                    }
                     let at = self.now_ms + 1 + self.rng.below(20);
                     self.schedule(at, Delivery::Event(index, Event::Built(proposal)));
                 }
@@ -302,16 +311,71 @@ impl Simulation {
                     {
                         self.reproposals += 1;
                     }
+                    let twin = match &message {
+                        Message::Proposal(p) => self.twins.get(&p.block).cloned(),
+                        _ => None,
+                    };
                     for to in 0..self.nodes.len() {
                         if to == index || self.rng.chance(self.faults.drop_percent) {
                             continue;
                         }
                         let at = self.now_ms + 1 + self.rng.below(self.faults.max_delay_ms);
-                        let event = Event::Message(message.clone());
-                        self.schedule(at, Delivery::Event(to, event));
+                        let message = match &twin {
+                            // Half the validators see the other block.
+                            Some(twin) if to % 2 == 1 => Message::Proposal(twin.clone()),
+                            _ => message.clone(),
+                        };
+                        self.schedule(at, Delivery::Event(to, Event::Message(message)));
                     }
                 }
                 Action::Finalize(certificate) => self.finalize(index, &certificate),
+            }
+        }
+    }
+
+    /// For the equivocator's proposal, makes a second block for the same view and parent, and
+    /// sends everyone its votes to notarize and finalize both (which no honest validator does).
+    fn make_twin(&mut self, index: usize, proposal: &Proposal) {
+        let mut payload = proposal.payload.clone();
+        payload.push(0xee);
+        let block = B256::from(*blake3::hash(&payload).as_bytes());
+        self.blocks.insert(
+            block,
+            BlockInfo {
+                parent: proposal.parent,
+                height: proposal.height,
+                view: proposal.view,
+            },
+        );
+        let Some(machine) = self.nodes[index].machine.as_ref() else {
+            return;
+        };
+        let view = proposal.view;
+        let votes: Vec<Vote> = [
+            VoteKind::Notarize(block),
+            VoteKind::Finalize(block),
+            VoteKind::Finalize(proposal.block),
+        ]
+        .into_iter()
+        .filter_map(|kind| machine.sign(view, kind))
+        .collect();
+        let Some(signature) = machine.sign_proposal(view, block).map(|v| v.signature) else {
+            return;
+        };
+        self.twins.insert(
+            proposal.block,
+            Proposal {
+                block,
+                signature,
+                payload,
+                ..proposal.clone()
+            },
+        );
+        for vote in votes {
+            for to in (0..self.nodes.len()).filter(|to| *to != index) {
+                let at = self.now_ms + 1 + self.rng.below(self.faults.max_delay_ms);
+                let event = Event::Message(Message::Vote(vote.clone()));
+                self.schedule(at, Delivery::Event(to, event));
             }
         }
     }
@@ -403,6 +467,7 @@ const CALM: Faults = Faults {
     crashing: 0,
     dead: 0,
     epoch_length: None,
+    equivocator: None,
 };
 
 #[test]
@@ -431,6 +496,7 @@ fn lossy_network_with_crashes_stays_safe_and_live_for_many_seeds() {
         crashing: 1,
         dead: 0,
         epoch_length: None,
+        equivocator: None,
     };
     for seed in 0..24 {
         let simulation = simulate(seed, faults, 20_000);
@@ -450,6 +516,7 @@ fn hostile_network_never_breaks_agreement() {
         crashing: 2,
         dead: 0,
         epoch_length: None,
+        equivocator: None,
     };
     for seed in 100..112 {
         simulate(seed, faults, 15_000);
@@ -464,6 +531,7 @@ fn the_same_seed_gives_the_same_trace() {
         crashing: 1,
         dead: 0,
         epoch_length: None,
+        equivocator: None,
     };
     let first = simulate(42, faults, 6_000);
     let again = simulate(42, faults, 6_000);
@@ -481,6 +549,7 @@ fn a_restarted_validator_never_votes_twice_in_a_view() {
         crashing: 2,
         dead: 0,
         epoch_length: None,
+        equivocator: None,
     };
     let simulation = simulate(7, faults, 15_000);
     for (index, node) in simulation.nodes.iter().enumerate() {
@@ -511,6 +580,7 @@ fn epochs_hand_over_under_loss_and_crashes() {
         crashing: 1,
         dead: 0,
         epoch_length: Some(4),
+        equivocator: None,
     };
     let mut reproposals = 0;
     for seed in 200..216 {
@@ -532,8 +602,33 @@ fn epochs_hand_over_under_loss_and_crashes() {
         crashing: 2,
         dead: 0,
         epoch_length: Some(3),
+        equivocator: None,
     };
     for seed in 300..306 {
         simulate(seed, hostile, 15_000);
+    }
+}
+
+#[test]
+fn an_equivocating_leader_cannot_split_the_honest_validators() {
+    // One Byzantine validator of four (f = 1) sends two blocks in every view it leads and
+    // votes for both; the three honest ones agree and keep going, also across epochs.
+    for (seed, epoch_length) in (400..412).zip([None, Some(5)].into_iter().cycle()) {
+        let faults = Faults {
+            drop_percent: 5,
+            max_delay_ms: 60,
+            crashing: 0,
+            dead: 0,
+            epoch_length,
+            equivocator: Some(1),
+        };
+        let simulation = simulate(seed, faults, 15_000);
+        let heights = simulation.finalized_heights();
+        let honest = [heights[0], heights[2], heights[3]];
+        assert!(
+            honest.iter().all(|h| *h >= 10),
+            "seed {seed}: heights {heights:?}"
+        );
+        assert!(!simulation.twins.is_empty(), "the equivocator never led");
     }
 }
