@@ -616,6 +616,40 @@ fn post_job(
     (id, h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id }))
 }
 
+/// A compute party's report on a job, as each of the three calls takes it: output root, fuel
+/// used and outcome (0 finished, 1 out of fuel).
+fn submit_result(
+    id: B256,
+    output: B256,
+    fuel: u64,
+    outcome: u8,
+) -> ComputeMarket::submitResultCall {
+    ComputeMarket::submitResultCall {
+        id,
+        outputRoot: output,
+        fuelUsed: fuel,
+        outcome,
+    }
+}
+
+fn attest(id: B256, output: B256, fuel: u64, outcome: u8) -> ComputeMarket::attestCall {
+    ComputeMarket::attestCall {
+        id,
+        outputRoot: output,
+        fuelUsed: fuel,
+        outcome,
+    }
+}
+
+fn resolve(id: B256, output: B256, fuel: u64, outcome: u8) -> ComputeMarket::resolveCall {
+    ComputeMarket::resolveCall {
+        id,
+        outputRoot: output,
+        fuelUsed: fuel,
+        outcome,
+    }
+}
+
 fn claimable(h: &Harness, who: Address) -> U256 {
     h.view(COMPUTE_MARKET, ComputeMarket::claimableCall(who))
 }
@@ -649,24 +683,14 @@ fn compute_jobs_pay_on_agreement_and_slash_the_liar_on_dispute() -> TestResult {
         &client,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::submitResultCall {
-            id: job,
-            outputRoot: output,
-            fuelUsed: 600_000,
-            outcome: 0,
-        },
+        submit_result(job, output, 600_000, 0),
     );
     assert!(wrong_caller.contains("NotAssignee"), "{wrong_caller}");
     h.ok(
         &provider,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::submitResultCall {
-            id: job,
-            outputRoot: output,
-            fuelUsed: 600_000,
-            outcome: 0,
-        },
+        submit_result(job, output, 600_000, 0),
     );
     let info = h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job });
     let verifier = key_of(info.verifier);
@@ -675,12 +699,7 @@ fn compute_jobs_pay_on_agreement_and_slash_the_liar_on_dispute() -> TestResult {
         &verifier,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::attestCall {
-            id: job,
-            outputRoot: output,
-            fuelUsed: 600_000,
-            outcome: 0,
-        },
+        attest(job, output, 600_000, 0),
     );
     let payment = U256::from(600_000u64) * U256::from(price);
     assert_eq!(
@@ -706,12 +725,7 @@ fn compute_jobs_pay_on_agreement_and_slash_the_liar_on_dispute() -> TestResult {
         &liar,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::submitResultCall {
-            id: job,
-            outputRoot: B256::repeat_byte(0xee),
-            fuelUsed: 1_000_000,
-            outcome: 0,
-        },
+        submit_result(job, B256::repeat_byte(0xee), 1_000_000, 0),
     );
     let verifier = key_of(
         h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job })
@@ -722,12 +736,7 @@ fn compute_jobs_pay_on_agreement_and_slash_the_liar_on_dispute() -> TestResult {
         &verifier,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::attestCall {
-            id: job,
-            outputRoot: output,
-            fuelUsed: 500_000,
-            outcome: 0,
-        },
+        attest(job, output, 500_000, 0),
     );
     let info = h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job });
     assert_eq!(info.state, 3, "disputed");
@@ -738,12 +747,7 @@ fn compute_jobs_pay_on_agreement_and_slash_the_liar_on_dispute() -> TestResult {
         &referee,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::resolveCall {
-            id: job,
-            outputRoot: output,
-            fuelUsed: 500_000,
-            outcome: 0,
-        },
+        resolve(job, output, 500_000, 0),
     );
     let fee = U256::from(500_000u64) * U256::from(price) / U256::from(10);
     assert_eq!(
@@ -775,12 +779,7 @@ fn compute_jobs_pay_on_agreement_and_slash_the_liar_on_dispute() -> TestResult {
         &provider,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::submitResultCall {
-            id: job,
-            outputRoot: B256::ZERO,
-            fuelUsed: 1_000,
-            outcome: 1,
-        },
+        submit_result(job, B256::ZERO, 1_000, 1),
     );
     let verifier = key_of(
         h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job })
@@ -790,24 +789,14 @@ fn compute_jobs_pay_on_agreement_and_slash_the_liar_on_dispute() -> TestResult {
         &verifier,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::attestCall {
-            id: job,
-            outputRoot: B256::ZERO,
-            fuelUsed: 1_001,
-            outcome: 1,
-        },
+        attest(job, B256::ZERO, 1_001, 1),
     );
     assert!(too_much.contains("FuelAboveLimit"), "{too_much}");
     h.ok(
         &verifier,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::attestCall {
-            id: job,
-            outputRoot: B256::ZERO,
-            fuelUsed: 1_000,
-            outcome: 1,
-        },
+        attest(job, B256::ZERO, 1_000, 1),
     );
     let paid = U256::from(1_000u64) * U256::from(price) * U256::from(8) / U256::from(10);
     assert_eq!(claimable(&h, provider.address()), provider_before + paid);
@@ -850,23 +839,13 @@ fn the_reward_pool_conserves_tokens_across_many_epochs() -> TestResult {
         if epoch % 2 == 0 {
             let (job, info) = post_job(&h, &client, 10_000, 1);
             let fuel = 7_000 + epoch;
-            let result = ComputeMarket::submitResultCall {
-                id: job,
-                outputRoot: B256::ZERO,
-                fuelUsed: fuel,
-                outcome: 0,
-            };
+            let result = submit_result(job, B256::ZERO, fuel, 0);
             h.ok(&key_of(info.provider), COMPUTE_MARKET, U256::ZERO, result);
             let verifier = key_of(
                 h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job })
                     .verifier,
             );
-            let attest = ComputeMarket::attestCall {
-                id: job,
-                outputRoot: B256::ZERO,
-                fuelUsed: fuel,
-                outcome: 0,
-            };
+            let attest = attest(job, B256::ZERO, fuel, 0);
             h.ok(&verifier, COMPUTE_MARKET, U256::ZERO, attest);
             if epoch + 1 < first + 8 {
                 compute_epochs += 1;
@@ -1077,12 +1056,7 @@ fn silent_compute_parties_can_be_expired_by_anyone() -> TestResult {
         &provider,
         COMPUTE_MARKET,
         U256::ZERO,
-        ComputeMarket::submitResultCall {
-            id: job,
-            outputRoot: B256::ZERO,
-            fuelUsed: 500,
-            outcome: 0,
-        },
+        submit_result(job, B256::ZERO, 500, 0),
     );
     let info = h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job });
     while h.height() <= info.deadlineBlock {

@@ -2,7 +2,19 @@
 
 mod support;
 
+use std::path::Path;
+use std::process::Output;
+
 use support::{DevNode, TestResult, cairn, failure, ok_json, run};
+
+/// `cairn wallet send` from the key named `from` to `to`, with `extra` arguments.
+fn send(node: &DevNode, dir: &Path, from: &str, to: &str, amount: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "wallet", "send", "--from", from, "--to", to, "--amount", amount,
+    ];
+    args.extend_from_slice(extra);
+    run(node, dir, &args)
+}
 
 #[test]
 fn send_with_the_wallet_and_keep_it_across_a_restart() -> TestResult {
@@ -40,21 +52,13 @@ fn send_with_the_wallet_and_keep_it_across_a_restart() -> TestResult {
     let listed = ok_json(run(&node, dir.path(), &["wallet", "list", "--json"]));
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
 
-    let receipt = ok_json(run(
+    let receipt = ok_json(send(
         &node,
         dir.path(),
-        &[
-            "wallet",
-            "send",
-            "--from",
-            "dev0",
-            "--to",
-            &bob_address,
-            "--amount",
-            "12.5",
-            "--wait",
-            "--json",
-        ],
+        "dev0",
+        &bob_address,
+        "12.5",
+        &["--wait", "--json"],
     ));
     assert_eq!(receipt["status"], "success");
     let height = receipt["blockHeight"].as_u64().ok_or("height")?;
@@ -93,48 +97,20 @@ fn send_with_the_wallet_and_keep_it_across_a_restart() -> TestResult {
         .output()?;
     assert!(failure(wrong_password).contains("wrong password"));
     assert!(
-        failure(run(
+        failure(send(
             &node,
             dir.path(),
-            &[
-                "wallet",
-                "send",
-                "--from",
-                "bob",
-                "--to",
-                &dev0.address.to_string(),
-                "--amount",
-                "13"
-            ]
+            "bob",
+            &dev0.address.to_string(),
+            "13",
+            &[]
         ))
         .contains("insufficient funds")
     );
+    assert!(failure(send(&node, dir.path(), "dev0", "0x12", "1", &[])).contains("not a 20-byte"));
     assert!(
-        failure(run(
-            &node,
-            dir.path(),
-            &[
-                "wallet", "send", "--from", "dev0", "--to", "0x12", "--amount", "1"
-            ]
-        ))
-        .contains("not a 20-byte")
-    );
-    assert!(
-        failure(run(
-            &node,
-            dir.path(),
-            &[
-                "wallet",
-                "send",
-                "--from",
-                "dev0",
-                "--to",
-                &bob_address,
-                "--amount",
-                "1,5"
-            ]
-        ))
-        .contains("not an amount")
+        failure(send(&node, dir.path(), "dev0", &bob_address, "1,5", &[]))
+            .contains("not an amount")
     );
     assert!(
         failure(run(&node, dir.path(), &["wallet", "new", "--name", "bob"]))

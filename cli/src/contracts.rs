@@ -208,65 +208,32 @@ pub async fn stake(command: StakeCommand, global: &Global) -> anyhow::Result<()>
         } => {
             let key_path = datadir.join(cairn_node::node::files::VALIDATOR_KEY);
             let consensus_key = cairn_node::node::read_key(&key_path)?.public_key();
-            let input = Staking::registerValidatorCall {
+            let call = Staking::registerValidatorCall {
                 consensusKey: consensus_key.into(),
-            }
-            .abi_encode()
-            .into();
-            (
-                from,
-                Call {
-                    to: STAKING,
-                    value: U256::ZERO,
-                    input,
-                },
-                options,
-            )
+            };
+            (from, Call::contract(STAKING, U256::ZERO, call), options)
         }
         StakeCommand::Add {
             amount,
             from,
             options,
         } => {
-            let value = parse_crn(&amount)?;
-            (
-                from,
-                Call {
-                    to: STAKING,
-                    value,
-                    input: Staking::stakeCall {}.abi_encode().into(),
-                },
-                options,
-            )
+            let call = Call::contract(STAKING, parse_crn(&amount)?, Staking::stakeCall {});
+            (from, call, options)
         }
         StakeCommand::Unbond {
             amount,
             from,
             options,
         } => {
-            let amount = parse_crn(&amount)?;
-            let input = Staking::unbondCall { amount }.abi_encode().into();
-            (
-                from,
-                Call {
-                    to: STAKING,
-                    value: U256::ZERO,
-                    input,
-                },
-                options,
-            )
+            let call = Staking::unbondCall {
+                amount: parse_crn(&amount)?,
+            };
+            (from, Call::contract(STAKING, U256::ZERO, call), options)
         }
         StakeCommand::Withdraw { from, options } => {
-            let input = Staking::withdrawCall {}.abi_encode().into();
-            (
-                from,
-                Call {
-                    to: STAKING,
-                    value: U256::ZERO,
-                    input,
-                },
-                options,
-            )
+            let call = Call::contract(STAKING, U256::ZERO, Staking::withdrawCall {});
+            (from, call, options)
         }
     };
     let key = unlock(global, &keystore, &from)?;
@@ -352,14 +319,14 @@ pub async fn provider(command: ProviderCommand, global: &Global) -> anyhow::Resu
         anyhow::bail!("offer something: --storage SIZE and/or --compute-cores N");
     }
     let key = unlock(global, &keystore, &advert.from)?;
-    let call = Call {
-        to: REGISTRY,
-        value: U256::ZERO,
-        input: call.abi_encode().into(),
-    };
-    submit(global, &key, call, &advert.options)
-        .await?
-        .print(global.json)
+    submit(
+        global,
+        &key,
+        Call::contract(REGISTRY, U256::ZERO, call),
+        &advert.options,
+    )
+    .await?
+    .print(global.json)
 }
 
 /// What an account can claim from each contract.

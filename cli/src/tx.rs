@@ -38,6 +38,17 @@ pub struct Call {
     pub input: Bytes,
 }
 
+impl Call {
+    /// A contract call carrying `value`.
+    pub fn contract(to: Address, value: U256, call: impl alloy_sol_types::SolCall) -> Self {
+        Self {
+            to,
+            value,
+            input: call.abi_encode().into(),
+        }
+    }
+}
+
 /// A sent transaction: still pending, or included with its receipt.
 pub enum Sent {
     Pending(B256),
