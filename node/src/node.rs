@@ -99,6 +99,35 @@ pub fn write_key(path: &Path, key: &AccountKey) -> Result<()> {
     write_private(path, key.secret_hex().as_bytes())
 }
 
+/// Reads the node's libp2p identity from `path` (the same hex ed25519 secret as a validator
+/// key file), creating it on first use.
+pub fn load_or_create_node_key(path: &Path) -> Result<cairn_p2p::Keypair> {
+    if !path.exists() {
+        let keypair = cairn_p2p::Keypair::generate_ed25519();
+        write_node_key(path, &keypair)?;
+        return Ok(keypair);
+    }
+    let mut secret = *read_key(path)?.secret();
+    cairn_p2p::Keypair::ed25519_from_bytes(&mut secret)
+        .map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Writes a node's libp2p identity, readable by its owner only.
+pub fn write_node_key(path: &Path, keypair: &cairn_p2p::Keypair) -> Result<()> {
+    let ed25519 = keypair.clone().try_into_ed25519().map_err(|e| {
+        NodeError::Config(format!(
+            "{}: a node key must be ed25519 ({e})",
+            path.display()
+        ))
+    })?;
+    let secret: [u8; 32] = ed25519
+        .secret()
+        .as_ref()
+        .try_into()
+        .map_err(|_| NodeError::Config("an ed25519 secret is 32 bytes".into()))?;
+    write_key(path, &AccountKey::from_bytes(&secret))
+}
+
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
@@ -327,8 +356,7 @@ impl Node {
                 (tokio::spawn(producer), None)
             }
             Some(settings) => {
-                let keypair =
-                    cairn_p2p::load_or_create_keypair(&config.datadir.join(files::NODE_KEY))?;
+                let keypair = load_or_create_node_key(&config.datadir.join(files::NODE_KEY))?;
                 let genesis_hash = shared.chain.genesis_hash()?;
                 let (network, events) = cairn_p2p::start(cairn_p2p::NetworkConfig {
                     keypair,

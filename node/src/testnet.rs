@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{NodeError, Result};
 use crate::genesis::{Genesis, GenesisValidator, TOKEN};
-use crate::node::{DevAccount, NetworkSettings, files, now_ms, write_key, write_private};
+use crate::node::{
+    DevAccount, NetworkSettings, files, now_ms, write_key, write_node_key, write_private,
+};
 use crate::types::{AccountKey, U256};
 
 /// The file in a node's data directory that says how it joins its network.
@@ -225,7 +227,7 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
         std::fs::create_dir_all(&datadir).map_err(|e| NodeError::io(&datadir, e))?;
         genesis.save(&datadir.join(files::GENESIS))?;
         write_key(&datadir.join(files::VALIDATOR_KEY), validator)?;
-        cairn_p2p::save_keypair(&datadir.join(files::NODE_KEY), node_key)?;
+        write_node_key(&datadir.join(files::NODE_KEY), node_key)?;
         let rpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[2 * i]));
         NodeFile {
             rpc_addr,

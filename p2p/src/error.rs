@@ -3,14 +3,6 @@
 /// Errors of the network layer.
 #[derive(Debug, thiserror::Error)]
 pub enum P2pError {
-    /// The node key file is unreadable or malformed.
-    #[error("node key {path}: {detail} (delete the file to make a new identity)")]
-    Key {
-        /// The key file.
-        path: std::path::PathBuf,
-        /// What is wrong.
-        detail: String,
-    },
     /// A listen or bootnode address is unusable.
     #[error("cannot use address {address}: {detail}")]
     Address {

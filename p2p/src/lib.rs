@@ -63,7 +63,7 @@ pub use error::{P2pError, Result};
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
 pub use network::{
     GossipMessage, InboundId, MAX_RESPONSE_SIZE, NetworkConfig, NetworkEvent, NetworkHandle,
-    NetworkStatus, TopicLimits, Verdict, load_or_create_keypair, save_keypair, start,
+    NetworkStatus, TopicLimits, Verdict, start,
 };
 
 /// What a gossip topic carries.

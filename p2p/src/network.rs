@@ -1,7 +1,6 @@
 //! The libp2p swarm, its one `NetworkBehaviour`, and the handle the node drives it with.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
@@ -226,67 +225,6 @@ struct Behaviour {
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
     requests: request_response::Behaviour<BytesCodec>,
-}
-
-/// Reads the node's libp2p identity from `path`, creating it on first use.
-pub fn load_or_create_keypair(path: &Path) -> Result<Keypair> {
-    let fail = |detail: String| P2pError::Key {
-        path: path.to_path_buf(),
-        detail,
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let mut secret =
-                hex_32(text.trim()).ok_or_else(|| fail("expected 64 hex digits".into()))?;
-            Keypair::ed25519_from_bytes(&mut secret).map_err(|e| fail(e.to_string()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let keypair = Keypair::generate_ed25519();
-            save_keypair(path, &keypair)?;
-            Ok(keypair)
-        }
-        Err(e) => Err(fail(e.to_string())),
-    }
-}
-
-/// Writes a node identity to `path`, readable by its owner only.
-pub fn save_keypair(path: &Path, keypair: &Keypair) -> Result<()> {
-    let fail = |detail: String| P2pError::Key {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let secret = keypair
-        .clone()
-        .try_into_ed25519()
-        .map_err(|e| fail(e.to_string()))?
-        .secret();
-    let text: String = secret.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    options
-        .open(path)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-        })
-        .map_err(|e| fail(e.to_string()))
-}
-
-fn hex_32(text: &str) -> Option<[u8; 32]> {
-    let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 /// Starts the network: listens, dials the bootnodes, and runs the swarm on its own task until

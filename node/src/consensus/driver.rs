@@ -27,7 +27,7 @@ use crate::consensus::messages::{
 use crate::error::NodeError;
 use crate::error::TxRejection;
 use crate::node::{NetworkView, Shared, now_ms};
-use crate::types::{AccountKey, B256, Block, Canonical, Transaction};
+use crate::types::{AccountKey, Address, B256, Block, Canonical, Transaction};
 
 /// Blocks asked for in one sync request.
 const SYNC_BATCH: u32 = 16;
@@ -79,10 +79,8 @@ enum JobResult {
         block: B256,
         valid: bool,
     },
-    Committed {
-        anchor: Anchor,
-        height: u64,
-    },
+    /// Committed up to this block.
+    Committed(Anchor),
     Failed(String),
 }
 
@@ -96,9 +94,7 @@ pub(crate) async fn run(
     mut outgoing_transactions: mpsc::Receiver<Vec<u8>>,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
-    let chain = shared.chain();
-    let head = chain.head_header();
-    let anchor = head_anchor(chain);
+    let anchor = head_anchor(shared.chain());
     let started = Instant::now();
     let (epoch, config, machine) = epoch_machine(&shared, &key, &timing, anchor, 0)?;
 
@@ -119,7 +115,6 @@ pub(crate) async fn run(
         jobs,
         started,
         blocks: BTreeMap::new(),
-        committed: (head.height, head.hash(), head.timestamp_ms),
         waiting_finality: None,
         next_epoch_messages: VecDeque::new(),
         sync_wanted: true,
@@ -174,8 +169,6 @@ struct Driver {
     started: Instant,
     /// Proposed blocks not yet committed, by hash.
     blocks: BTreeMap<B256, Arc<Block>>,
-    /// The committed head: height, hash, timestamp.
-    committed: (u64, B256, u64),
     /// A finalization whose blocks this node does not have yet.
     waiting_finality: Option<Certificate>,
     /// Consensus messages that did not verify under this epoch's set, oldest first.
@@ -188,6 +181,11 @@ struct Driver {
 }
 
 impl Driver {
+    /// The committed head, as the chain worker last left it.
+    fn head(&self) -> crate::types::Header {
+        self.shared.chain().head_header()
+    }
+
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
@@ -195,11 +193,13 @@ impl Driver {
     /// The uncommitted blocks from the committed head up to `tip` (oldest first), or `None`
     /// if one of them is missing.
     fn ancestry(&self, tip: B256) -> Option<Vec<Arc<Block>>> {
+        let head = self.head();
+        let head_hash = head.hash();
         let mut chain = Vec::new();
         let mut cursor = tip;
-        while cursor != self.committed.1 {
+        while cursor != head_hash {
             let block = self.blocks.get(&cursor)?;
-            if block.header.height <= self.committed.0 {
+            if block.header.height <= head.height {
                 return None;
             }
             chain.push(block.clone());
@@ -231,7 +231,7 @@ impl Driver {
                     // Keep the block interval: wait until the parent is `block_time` old.
                     let parent_time = ancestors
                         .last()
-                        .map_or(self.committed.2, |b| b.header.timestamp_ms);
+                        .map_or(self.head().timestamp_ms, |b| b.header.timestamp_ms);
                     let wait = (parent_time + self.timing.block_time.as_millis() as u64)
                         .saturating_sub(now_ms())
                         .min(self.timing.block_time.as_millis() as u64);
@@ -353,11 +353,8 @@ impl Driver {
             JobResult::Verified { view, block, valid } => self
                 .machine
                 .handle(now, Event::Verified { view, block, valid }),
-            JobResult::Committed { anchor, height } => {
-                self.committed = (height, anchor.block, now_ms());
-                if let Some(block) = self.blocks.get(&anchor.block) {
-                    self.committed.2 = block.header.timestamp_ms;
-                }
+            JobResult::Committed(anchor) => {
+                let height = anchor.height;
                 self.last_commit = Instant::now();
                 self.blocks.retain(|_, b| b.header.height > height);
                 if let Err(error) = self.shared.chain().store().prune_votes_before(anchor.view) {
@@ -382,7 +379,7 @@ impl Driver {
                                 if self.check(&message) == Verdict::Accept {
                                     let now = self.now_ms();
                                     actions
-                                        .extend(self.machine.handle(now, Event::Message(message)));
+                                        .extend(self.machine.handle(now, Event::Checked(message)));
                                 }
                             }
                             actions
@@ -429,7 +426,7 @@ impl Driver {
                 let verdict = self.check(&envelope.message);
                 if verdict == Verdict::Accept {
                     let now = self.now_ms();
-                    let actions = self.machine.handle(now, Event::Message(envelope.message));
+                    let actions = self.machine.handle(now, Event::Checked(envelope.message));
                     self.carry_out(actions, 0).await;
                 }
                 verdict
@@ -459,7 +456,7 @@ impl Driver {
         let context = gossip::Context {
             config: &self.config,
             anchor_view: self.machine.anchor().view,
-            committed_height: self.committed.0,
+            committed_height: self.head().height,
             known_blocks: &self.blocks,
             now_ms: now_ms(),
         };
@@ -470,7 +467,8 @@ impl Driver {
                     return Verdict::Ignore;
                 }
                 let header = &block.header;
-                if header.height > self.committed.0 + 1 && !self.blocks.contains_key(&header.parent)
+                if header.height > self.head().height + 1
+                    && !self.blocks.contains_key(&header.parent)
                 {
                     self.sync_wanted = true;
                 }
@@ -541,7 +539,7 @@ impl Driver {
             self.syncing = true;
             self.sync_wanted = false;
             let request = SyncRequest {
-                from: self.committed.0 + 1,
+                from: self.head().height + 1,
                 max_blocks: SYNC_BATCH,
             };
             let network = self.network.clone();
@@ -583,7 +581,7 @@ impl Driver {
         let links = response
             .blocks
             .iter()
-            .try_fold(self.committed.1, |parent, block| {
+            .try_fold(self.head().hash(), |parent, block| {
                 (block.header.parent == parent).then(|| block.hash())
             });
         // The certificate's view may be later than the block's: an epoch's last block can be
@@ -716,16 +714,18 @@ impl ChainWorker {
             } => {
                 let built = self.executed(&ancestors).and_then(|parents| {
                     let parents: Vec<&ExecutedBlock> = parents.iter().map(Arc::as_ref).collect();
-                    // The pool still holds what the uncommitted parents include: leave it out.
-                    let included: std::collections::BTreeSet<B256> = parents
+                    // The pool still holds what the uncommitted parents include: leave it out
+                    // (by sender and nonce, which is cheaper than hashing every candidate).
+                    let included: std::collections::BTreeSet<(Address, u64)> = parents
                         .iter()
-                        .flat_map(|p| p.block.transactions.iter().map(Transaction::hash))
+                        .flat_map(|p| p.block.transactions.iter())
+                        .map(|tx| (tx.sender(), tx.body.nonce))
                         .collect();
                     let candidates: Vec<Transaction> = self
                         .shared
                         .select_candidates()
                         .into_iter()
-                        .filter(|tx| !included.contains(&tx.hash()))
+                        .filter(|tx| !included.contains(&(tx.sender(), tx.body.nonce)))
                         .collect();
                     self.shared.chain().build_block(
                         &self.key,
@@ -790,17 +790,13 @@ impl ChainWorker {
         let Some(last) = blocks.last() else {
             // Committed meanwhile (by sync): report the head as it is.
             let anchor = head_anchor(chain);
-            return JobResult::Committed {
-                anchor,
-                height: anchor.height,
-            };
+            return JobResult::Committed(anchor);
         };
         let anchor = Anchor {
             view: last.header.view,
             block: last.hash(),
             height: last.header.height,
         };
-        let height = last.header.height;
         let encoded = certificate.encode();
         for (index, block) in blocks.iter().enumerate() {
             let finality = (index + 1 == blocks.len()).then_some(encoded.as_slice());
@@ -826,8 +822,8 @@ impl ChainWorker {
             }
         }
         self.executed
-            .retain(|_, executed| executed.block.header.height > height);
-        JobResult::Committed { anchor, height }
+            .retain(|_, executed| executed.block.header.height > anchor.height);
+        JobResult::Committed(anchor)
     }
 }
 

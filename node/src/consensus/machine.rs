@@ -86,6 +86,9 @@ pub enum Event {
     Tick,
     /// A message from another validator.
     Message(Message),
+    /// A message from another validator whose signatures the node already verified under this
+    /// machine's configuration (as `gossip::check` does before forwarding): not verified again.
+    Checked(Message),
     /// The node built the block asked for by [`Action::Build`].
     Built(Proposal),
     /// The node checked a proposal asked for by [`Action::Verify`].
@@ -122,6 +125,22 @@ pub enum Action {
     Broadcast(Message),
     /// The block and every ancestor not yet finalized are final: commit them.
     Finalize(Certificate),
+}
+
+/// Whether a message's signatures still need checking.
+#[derive(Debug, Clone, Copy)]
+enum Signatures {
+    Verify,
+    Checked,
+}
+
+impl Signatures {
+    fn valid(self, verify: impl FnOnce() -> bool) -> bool {
+        match self {
+            Self::Verify => verify(),
+            Self::Checked => true,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -273,11 +292,8 @@ impl Machine {
         let mut out = Vec::new();
         match event {
             Event::Tick => self.tick(&mut out),
-            Event::Message(Message::Proposal(proposal)) => self.on_proposal(proposal, &mut out),
-            Event::Message(Message::Vote(vote)) => self.on_vote(vote, &mut out),
-            Event::Message(Message::Certificate(certificate)) => {
-                self.on_certificate(certificate, &mut out)
-            }
+            Event::Message(message) => self.on_message(message, Signatures::Verify, &mut out),
+            Event::Checked(message) => self.on_message(message, Signatures::Checked, &mut out),
             Event::Built(proposal) => self.on_built(proposal, &mut out),
             Event::Verified { view, block, valid } => {
                 if let Some(round) = self.rounds.get_mut(&view)
@@ -301,6 +317,14 @@ impl Machine {
             }
         }
         out
+    }
+
+    fn on_message(&mut self, message: Message, signatures: Signatures, out: &mut Vec<Action>) {
+        match message {
+            Message::Proposal(proposal) => self.on_proposal(proposal, signatures, out),
+            Message::Vote(vote) => self.on_vote(vote, signatures, out),
+            Message::Certificate(certificate) => self.on_certificate(certificate, signatures, out),
+        }
     }
 
     fn is_leader(&self, view: u64) -> bool {
@@ -420,7 +444,7 @@ impl Machine {
         view > self.anchor.view && view <= self.view + MAX_VIEWS_AHEAD
     }
 
-    fn on_proposal(&mut self, proposal: Proposal, out: &mut Vec<Action>) {
+    fn on_proposal(&mut self, proposal: Proposal, signatures: Signatures, out: &mut Vec<Action>) {
         let view = proposal.view;
         if !self.accepts_view(view)
             || proposal.parent_view >= view
@@ -446,7 +470,9 @@ impl Machine {
             signer: self.config.leader(view),
             signature: proposal.signature,
         };
-        if !leader_vote.is_valid(&self.config.namespace, &self.config.validators) {
+        if !signatures
+            .valid(|| leader_vote.is_valid(&self.config.namespace, &self.config.validators))
+        {
             return;
         }
         let round = self.rounds.entry(view).or_default();
@@ -462,7 +488,7 @@ impl Machine {
         self.advance(view, out);
     }
 
-    fn on_vote(&mut self, vote: Vote, out: &mut Vec<Action>) {
+    fn on_vote(&mut self, vote: Vote, signatures: Signatures, out: &mut Vec<Action>) {
         if !self.accepts_view(vote.view) {
             return;
         }
@@ -470,7 +496,9 @@ impl Machine {
             .rounds
             .get_mut(&vote.view)
             .map(|round| round.votes_mut(&vote.kind).contains_key(&vote.signer));
-        if known == Some(true) || !vote.is_valid(&self.config.namespace, &self.config.validators) {
+        if known == Some(true)
+            || !signatures.valid(|| vote.is_valid(&self.config.namespace, &self.config.validators))
+        {
             return;
         }
         let view = vote.view;
@@ -479,7 +507,12 @@ impl Machine {
         self.advance(view, out);
     }
 
-    fn on_certificate(&mut self, certificate: Certificate, out: &mut Vec<Action>) {
+    fn on_certificate(
+        &mut self,
+        certificate: Certificate,
+        signatures: Signatures,
+        out: &mut Vec<Action>,
+    ) {
         let view = certificate.view;
         if view <= self.anchor.view {
             return;
@@ -489,7 +522,9 @@ impl Machine {
             .get(&view)
             .is_some_and(|round| round.certificate(&certificate.kind).is_some());
         if known
-            || !certificate.is_valid(&self.config.namespace, &self.config.validators, self.quorum)
+            || !signatures.valid(|| {
+                certificate.is_valid(&self.config.namespace, &self.config.validators, self.quorum)
+            })
         {
             return;
         }
