@@ -6,7 +6,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use cairn_node::genesis::{Genesis, dev_account};
@@ -14,30 +14,7 @@ use cairn_node::rpc::{BlockId, CairnApiClient};
 use cairn_node::testnet::Testnet;
 use cairn_node::types::{Address, Bytes, Canonical, TxBody, U256};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use support::{TestResult, cairn, eventually, ok_json, run_at};
-
-/// Stops a process when dropped, so a test (failed or not) leaves nothing running: SIGTERM
-/// first, so that a `cairn testnet start` supervisor stops the nodes it started, then SIGKILL.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.0.id()) {
-            let _ = signal(pid, nix::sys::signal::Signal::SIGTERM);
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while matches!(self.0.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(pid: i32, signal: nix::sys::signal::Signal) -> TestResult {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)?;
-    Ok(())
-}
+use support::{Process, TestResult, cairn, eventually, ok_json, run_at, signal};
 
 async fn finalized(client: &HttpClient) -> Option<u64> {
     client.chain_status().await.ok().map(|s| s.finalized_height)
@@ -61,34 +38,14 @@ fn node_pid(dir: &Path, node: usize) -> Result<i32, Box<dyn std::error::Error>> 
     Ok(text.trim().parse()?)
 }
 
-/// Writes a testnet of four validators with `block_time_ms` blocks and starts it with
-/// `cairn testnet start` (the returned process is the supervisor).
+/// Writes a testnet of four validators with `block_time_ms` blocks and starts it.
 fn start_testnet(
     tmp: &Path,
     block_time_ms: u64,
 ) -> Result<(std::path::PathBuf, Testnet, Process), Box<dyn std::error::Error>> {
-    let dir = tmp.join("testnet");
-    let init = cairn()
-        .args(["testnet", "init", "--nodes", "4", "--block-time"])
-        .arg(block_time_ms.to_string())
-        .arg("--dir")
-        .arg(&dir)
-        .output()?;
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let testnet = Testnet::load(&dir)?;
-    let supervisor = Process(
-        cairn()
-            .args(["testnet", "start", "--dir"])
-            .arg(&dir)
-            .env("RUST_LOG", "warn,libp2p_gossipsub=error")
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
-    Ok((dir, testnet, supervisor))
+    support::start_testnet(tmp, &["--block-time", &block_time_ms.to_string()], |_| {
+        Ok(())
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]

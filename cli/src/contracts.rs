@@ -107,6 +107,8 @@ pub enum ProviderCommand {
     Register(AdvertArgs),
     /// Update what a registered provider offers.
     Advertise(AdvertArgs),
+    /// The providers whose signed adverts reached the node, with their on-chain stake.
+    List,
     /// A provider's advert, roles and storage in use.
     Status {
         /// Key name or 0x address.
@@ -132,7 +134,11 @@ pub enum RewardsCommand {
     },
 }
 
-async fn decoded<C: SolCall>(global: &Global, to: Address, call: C) -> anyhow::Result<C::Return> {
+pub async fn decoded<C: SolCall>(
+    global: &Global,
+    to: Address,
+    call: C,
+) -> anyhow::Result<C::Return> {
     let output = view(global, to, call.abi_encode()).await?;
     Ok(C::abi_decode_returns(&output)?)
 }
@@ -246,6 +252,7 @@ pub async fn provider(command: ProviderCommand, global: &Global) -> anyhow::Resu
     let keystore = keystore(global);
     let advert = match command {
         ProviderCommand::Register(advert) | ProviderCommand::Advertise(advert) => advert,
+        ProviderCommand::List => return crate::storage::list_providers(global).await,
         ProviderCommand::Status { account } => {
             let address = resolve(&keystore, &account)?;
             let advert = decoded(

@@ -7,6 +7,7 @@ mod chain;
 mod contracts;
 mod node;
 mod output;
+mod storage;
 mod testnet;
 mod tx;
 mod wallet;
@@ -66,6 +67,9 @@ enum Command {
     /// Register and advertise as a storage or compute provider.
     #[command(subcommand)]
     Provider(contracts::ProviderCommand),
+    /// Store files with providers and get them back.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
     /// Show and claim rewards and payments.
     #[command(subcommand)]
     Rewards(contracts::RewardsCommand),
@@ -102,6 +106,7 @@ fn main() -> std::process::ExitCode {
             Command::Wallet(command) => wallet::run(command, &cli.global).await,
             Command::Stake(command) => contracts::stake(command, &cli.global).await,
             Command::Provider(command) => contracts::provider(command, &cli.global).await,
+            Command::Storage(command) => storage::run(command, &cli.global).await,
             Command::Rewards(command) => contracts::rewards(command, &cli.global).await,
             Command::Chain(command) => chain::run(command, &cli.global).await,
             Command::Bench(command) => node::bench(command, &cli.global).await,

@@ -109,6 +109,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 250)]
         block_time: u64,
     },
+    /// Storage: upload and retrieval over libp2p on loopback, chunk proofs from a large stored
+    /// file, and the gas and time of verifying proofs on chain.
+    Storage {
+        /// MiB moved between nodes.
+        #[arg(long, default_value_t = 64)]
+        transfer_mib: u64,
+        /// MiB of the file chunks are proven from.
+        #[arg(long, default_value_t = 1024)]
+        proof_file_mib: u64,
+        /// Chunk proofs generated.
+        #[arg(long, default_value_t = 1000)]
+        proofs: usize,
+        /// Proof transactions executed.
+        #[arg(long, default_value_t = 64)]
+        proof_txs: usize,
+    },
     /// The parallel executor against the sequential one on five workloads.
     Execution {
         /// Transactions per block.
@@ -188,6 +204,8 @@ pub async fn run(command: NodeCommand, global: &Global) -> anyhow::Result<()> {
             bootnodes: Vec::new(),
             mdns: false,
             view_timeout_ms: cairn_node::testnet::DEFAULT_VIEW_TIMEOUT_MS,
+            storage_provider: None,
+            test_faults: Default::default(),
         });
         if !p2p_listen.is_empty() {
             file.listen = p2p_listen;
@@ -298,6 +316,20 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
             block_time,
         } => return bench_network(nodes, tps, seconds, block_time, global).await,
         BenchCommand::Execution { txs, threads } => return bench_execution(txs, threads, global),
+        BenchCommand::Storage {
+            transfer_mib,
+            proof_file_mib,
+            proofs,
+            proof_txs,
+        } => {
+            let options = cairn_node::bench::storage::StorageBenchOptions {
+                transfer_mib,
+                proof_file_mib,
+                proofs,
+                proof_txs,
+            };
+            return bench_storage(options, global).await;
+        }
         BenchCommand::Precompiles => {
             let costs = cairn_node::bench::precompiles();
             return print(global.json, &costs, || {
@@ -373,6 +405,38 @@ async fn bench_network(
             report.max_ms,
             report.finalized_tx_per_sec,
             report.blocks_per_sec
+        )
+    })
+}
+
+async fn bench_storage(
+    options: cairn_node::bench::storage::StorageBenchOptions,
+    global: &Global,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        options.transfer_mib >= 1,
+        "--transfer-mib must be at least 1"
+    );
+    anyhow::ensure!(
+        options.proof_file_mib >= 1,
+        "--proof-file-mib must be at least 1"
+    );
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let r = cairn_node::bench::storage::run(options, dir.path()).await?;
+    print(global.json, &r, || {
+        format!(
+            "Storage over libp2p on loopback ({} MiB, every piece checked against the root)\n  upload (provider fetches from client)   {:>9.1} MiB/s\n  retrieval (from two holders at once)    {:>9.1} MiB/s\nChunk proofs from a {} MiB file in the chunk store\n  import (hash, outboard, write)          {:>9.1} MiB/s\n  proof generation, mean                  {:>9.1} µs\n  proof generation, slowest               {:>9.1} µs\n  siblings per proof                      {:>9}\nOn-chain verification ({} chunks per proof transaction)\n  gas per proof transaction               {:>9}\n  execution time per proof transaction    {:>9.1} µs",
+            options.transfer_mib,
+            r.upload_mib_per_sec,
+            r.retrieval_mib_per_sec,
+            options.proof_file_mib,
+            r.import_mib_per_sec,
+            r.prove_mean_us,
+            r.prove_max_us,
+            r.proof_path_len,
+            r.challenges_per_tx,
+            r.verify_gas_per_tx,
+            r.verify_us_per_tx
         )
     })
 }

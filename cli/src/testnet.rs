@@ -30,6 +30,12 @@ pub enum TestnetCommand {
         /// Milliseconds a consensus view may go without a notarization.
         #[arg(long, default_value_t = DEFAULT_VIEW_TIMEOUT_MS)]
         view_timeout: u64,
+        /// How many of the nodes also run a storage provider (staked and advertised at start).
+        #[arg(long, default_value_t = 0)]
+        storage_providers: usize,
+        /// Blocks per epoch (storage proofs are due once per epoch).
+        #[arg(long, default_value_t = 30)]
+        epoch_length: u64,
     },
     /// Start every node of a testnet as its own process; Ctrl-C stops them all.
     Start {
@@ -46,7 +52,13 @@ pub async fn run(command: TestnetCommand, global: &Global) -> anyhow::Result<()>
             dir,
             block_time,
             view_timeout,
+            storage_providers,
+            epoch_length,
         } => {
+            anyhow::ensure!(
+                epoch_length >= 4,
+                "--epoch-length must be at least 4 blocks"
+            );
             anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
             anyhow::ensure!(block_time >= 1, "--block-time must be at least 1 ms");
             anyhow::ensure!(
@@ -58,11 +70,18 @@ pub async fn run(command: TestnetCommand, global: &Global) -> anyhow::Result<()>
                 block_time_ms: block_time,
                 view_timeout_ms: view_timeout,
                 extra_accounts: Vec::new(),
+                storage_providers,
+                epoch_length,
             };
             let testnet = cairn_node::testnet::init(&dir, &options)?;
             print(global.json, &testnet, || {
+                let providers = if storage_providers == 0 {
+                    String::new()
+                } else {
+                    format!(", the first {storage_providers} also storage providers,")
+                };
                 format!(
-                    "Testnet of {nodes} validators written to {}\nStart it with: cairn testnet start --dir {}",
+                    "Testnet of {nodes} validators{providers} written to {}\nStart it with: cairn testnet start --dir {}",
                     dir.display(),
                     dir.display()
                 )

@@ -209,6 +209,45 @@ pub enum NodeError {
     Network(#[from] cairn_p2p::P2pError),
 }
 
+/// Failures of storing, moving and proving data for storage deals.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The chunk store failed, or refused a piece.
+    #[error(transparent)]
+    Store(#[from] cairn_storage::StorageError),
+    /// The node failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The network failed.
+    #[error(transparent)]
+    Network(#[from] cairn_p2p::P2pError),
+    /// A contract call reverted or answered something undecodable.
+    #[error("contract call failed: {0}")]
+    Contract(String),
+    /// The deal or offer cannot go ahead.
+    #[error("{0}")]
+    Refused(String),
+    /// No advert of the provider has reached this node.
+    #[error(
+        "no advert of provider {0} has reached this node; check `cairn provider list` and try again when it shows"
+    )]
+    NoAdvert(crate::types::Address),
+    /// A peer answered badly or not at all.
+    #[error("peer {peer}: {detail}")]
+    Peer {
+        /// The peer.
+        peer: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Nobody could supply the data.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A task stopped (the node is shutting down).
+    #[error("stopped: {0}")]
+    Stopped(String),
+}
+
 impl NodeError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {

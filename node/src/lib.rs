@@ -21,6 +21,9 @@
 //!        ─► Verify: Chain::verify_block (re-execution) ─► notarize vote (WAL first, then gossip)
 //!        ─► 2f+1 notarize ─► finalize vote ─► 2f+1 finalize ─► Chain::commit_executed
 //!  missing blocks ─► sync request to a peer ─► certificate checked ─► Chain::import_final
+//!
+//!  Storage (providers): RPC pieces ─► ChunkStore ─► openDeal ─► offer to the provider's node
+//!        ─► provider Agent fetches and checks every piece ─► acceptDeal ─► submitProof per epoch
 //! ```
 //! [`node::Node::launch`] wires these together; the `cairn` binary only parses arguments and
 //! prints.
@@ -63,6 +66,7 @@ pub mod mempool;
 pub mod node;
 pub mod parallel;
 pub mod precompiles;
+pub mod providers;
 pub mod rpc;
 pub mod testnet;
 pub mod types;

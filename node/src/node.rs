@@ -30,6 +30,10 @@ pub mod files {
     pub const DEV_ACCOUNTS: &str = "dev-accounts.json";
     /// The node's libp2p identity (hex ed25519 secret), separate from the validator key.
     pub const NODE_KEY: &str = "node.key";
+    /// A storage provider's account key (hex secret): it stakes, takes deals and proves.
+    pub const PROVIDER_KEY: &str = "provider.key";
+    /// The chunk store (its own RocksDB database).
+    pub const CHUNKS: &str = "chunks";
 }
 
 /// How a networked node reaches its peers and paces consensus.
@@ -43,6 +47,10 @@ pub struct NetworkSettings {
     pub mdns: bool,
     /// How long a consensus view may go without a notarization.
     pub view_timeout: Duration,
+    /// Run a storage provider agent for this account and offer.
+    pub provider: Option<crate::providers::agent::ProviderSettings>,
+    /// Faults switched on for tests.
+    pub faults: crate::providers::TestFaults,
 }
 
 /// How to run a node.
@@ -329,9 +337,12 @@ impl Node {
             block_time.as_millis() as u64,
         ));
 
-        // A raw transaction travels as hex: twice its size, plus the JSON around it.
+        // A raw transaction or a piece of data travels as hex: twice its size, plus the JSON
+        // around it.
+        let largest =
+            crate::types::MAX_TX_SIZE.max(cairn_storage::blobs::PIECE_LEN as usize + 4096);
         let limits = ServerConfig::builder()
-            .max_request_body_size(2 * crate::types::MAX_TX_SIZE as u32 + 4096)
+            .max_request_body_size(2 * largest as u32 + 4096)
             .max_connections(256)
             .build();
         let server = Server::builder()
@@ -346,7 +357,8 @@ impl Node {
             addr: config.rpc_addr,
             detail: e.to_string(),
         })?;
-        let rpc = server.start(RpcServer::new(shared.clone()).into_rpc());
+        let data_net = Arc::new(OnceLock::new());
+        let rpc = server.start(RpcServer::new(shared.clone(), data_net.clone()).into_rpc());
 
         let (stop, stopped) = watch::channel(false);
         let (worker, peer_id) = match config.network {
@@ -375,6 +387,27 @@ impl Node {
                 })
                 .await?;
                 let peer_id = network.peer_id();
+                let store = Arc::new(cairn_storage::ChunkStore::open(
+                    &config.datadir.join(files::CHUNKS),
+                )?);
+                let (offers, offer_queue) = tokio::sync::mpsc::channel(64);
+                let data = Arc::new(crate::providers::DataNet::new(
+                    shared.clone(),
+                    store,
+                    network.clone(),
+                    settings.provider.is_some().then_some(offers),
+                    settings.faults,
+                ));
+                let _ = data_net.set(data.clone());
+                if let Some(provider) = settings.provider {
+                    let agent = crate::providers::agent::Agent::new(
+                        shared.clone(),
+                        data.clone(),
+                        provider,
+                        offer_queue,
+                    );
+                    tokio::spawn(agent.run(stopped.clone()));
+                }
                 let (gossip, outgoing) = tokio::sync::mpsc::channel(1024);
                 // Set once, just after the node's Shared was made.
                 let _ = shared.gossip.set(gossip);
@@ -387,9 +420,12 @@ impl Node {
                     shared.clone(),
                     config.validator_key,
                     timing,
-                    network,
-                    events,
-                    outgoing,
+                    crate::consensus::driver::Links {
+                        network,
+                        events,
+                        outgoing_transactions: outgoing,
+                        data,
+                    },
                     stopped,
                 );
                 let task = tokio::spawn(async move {

@@ -1,6 +1,6 @@
 //! The JSON-RPC interface (`cairn_*` methods), server and typed client in one trait.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jsonrpsee::core::{RpcResult, async_trait};
 use jsonrpsee::proc_macros::rpc;
@@ -9,8 +9,9 @@ use revm::context::result::ExecutionResult;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::CallRequest;
-use crate::error::NodeError;
+use crate::error::{DataError, NodeError};
 use crate::node::Shared;
+use crate::providers::{DataNet, FetchProgress, FetchState, MetricsSnapshot};
 use crate::types::{Address, B256, Block, Bytes, Canonical, Header, Receipt, Transaction, U256};
 
 /// JSON-RPC error code for a transaction the mempool refused.
@@ -190,17 +191,162 @@ pub trait CairnApi {
     /// Height, head, finality and parameters.
     #[method(name = "chainStatus")]
     async fn chain_status(&self) -> RpcResult<ChainStatus>;
+
+    /// Prepares this node's chunk store to receive the data `root` of `size` bytes.
+    #[method(name = "blobBegin")]
+    async fn blob_begin(&self, root: B256, size: u64) -> RpcResult<BlobInfo>;
+
+    /// The pieces of `root` this node does not hold yet.
+    #[method(name = "blobMissing")]
+    async fn blob_missing(&self, root: B256) -> RpcResult<Vec<u64>>;
+
+    /// Stores one piece of `root`, checked against the root with its Merkle path.
+    #[method(name = "blobPutPiece")]
+    async fn blob_put_piece(
+        &self,
+        root: B256,
+        index: u64,
+        data: Bytes,
+        path: Vec<B256>,
+    ) -> RpcResult<BlobInfo>;
+
+    /// What this node holds of `root`, and the progress of its fetch if one ran.
+    #[method(name = "blobStatus")]
+    async fn blob_status(&self, root: B256) -> RpcResult<Option<BlobInfo>>;
+
+    /// One piece of a blob this node holds whole, with its Merkle path.
+    #[method(name = "blobPiece")]
+    async fn blob_piece(&self, root: B256, index: u64) -> RpcResult<PieceInfo>;
+
+    /// Deletes this node's copy of `root`; whether it held one.
+    #[method(name = "blobRemove")]
+    async fn blob_remove(&self, root: B256) -> RpcResult<bool>;
+
+    /// Offers a proposed storage deal to its provider, which fetches the data from this node.
+    #[method(name = "storageOffer")]
+    async fn storage_offer(&self, deal: B256) -> RpcResult<()>;
+
+    /// Starts (or reports) fetching `root` from the peers that hold it.
+    #[method(name = "storageFetch")]
+    async fn storage_fetch(&self, root: B256) -> RpcResult<FetchProgress>;
+
+    /// The providers whose adverts reached this node, with their on-chain stake.
+    #[method(name = "providers")]
+    async fn providers(&self) -> RpcResult<Vec<ProviderInfo>>;
+
+    /// This node's storage counters (proofs sent and failed, pieces served and rejected).
+    #[method(name = "storageMetrics")]
+    async fn storage_metrics(&self) -> RpcResult<MetricsSnapshot>;
+}
+
+/// JSON-RPC error code of a data request that cannot be met.
+pub const DATA_REFUSED: i32 = -32010;
+
+/// What a node holds of one blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobInfo {
+    /// Its blake3 root.
+    pub root: B256,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Pieces in all.
+    pub pieces: u64,
+    /// Pieces held.
+    pub present: u64,
+    /// The fetch of it, if one ran since the node started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchProgress>,
+}
+
+impl From<cairn_storage::BlobStatus> for BlobInfo {
+    fn from(status: cairn_storage::BlobStatus) -> Self {
+        Self {
+            root: B256::from(status.root),
+            size: status.size,
+            pieces: status.pieces(),
+            present: status.present,
+            fetch: None,
+        }
+    }
+}
+
+/// A piece and its Merkle path (sibling chaining values, bottom up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PieceInfo {
+    /// The piece's bytes.
+    pub data: Bytes,
+    /// Its path to the root.
+    pub path: Vec<B256>,
+}
+
+/// A provider as its advert and the chain describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    /// Its account.
+    pub provider: Address,
+    /// Its node's peer id.
+    pub peer_id: String,
+    /// Its node's addresses.
+    pub addresses: Vec<String>,
+    /// Storage offered, bytes.
+    pub storage_capacity: u64,
+    /// Storage free, bytes.
+    pub storage_free: u64,
+    /// Storage price, wei per MiB per epoch.
+    pub storage_price: U256,
+    /// Cores offered.
+    pub cores: u32,
+    /// Memory offered, MiB.
+    pub memory_mib: u32,
+    /// Fuel per second.
+    pub fuel_per_second: u64,
+    /// Compute price, wei per fuel.
+    pub compute_price: U256,
+    /// Bonded stake on chain, wei.
+    pub bonded: U256,
+    /// Roles on chain (bit 1 validator, 2 storage, 4 compute).
+    pub roles: u8,
 }
 
 /// The server side, over the node's shared state.
 pub struct RpcServer {
     shared: Arc<Shared>,
+    /// The data plane, once the network is up (never, on a dev node).
+    data: Arc<OnceLock<Arc<DataNet>>>,
 }
 
 impl RpcServer {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub(crate) fn new(shared: Arc<Shared>, data: Arc<OnceLock<Arc<DataNet>>>) -> Self {
+        Self { shared, data }
     }
+
+    fn data(&self) -> RpcResult<&Arc<DataNet>> {
+        self.data.get().ok_or_else(|| {
+            ErrorObjectOwned::owned(
+                DATA_REFUSED,
+                "storage needs a networked node (cairn testnet start or cairn node run), not cairn dev",
+                None::<()>,
+            )
+        })
+    }
+}
+
+fn data_error(error: impl Into<DataError>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(DATA_REFUSED, error.into().to_string(), None::<()>)
+}
+
+async fn in_store<T: Send + 'static>(
+    data: &Arc<DataNet>,
+    work: impl FnOnce(&cairn_storage::ChunkStore) -> cairn_storage::Result<T> + Send + 'static,
+) -> RpcResult<T> {
+    let store = data.store().clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|e| data_error(DataError::Stopped(e.to_string())))?
+        .map_err(data_error)
 }
 
 fn internal(error: NodeError) -> ErrorObjectOwned {
@@ -371,5 +517,123 @@ impl CairnApiServer for RpcServer {
                 .map(|v| B256::from(v.public_key))
                 .collect(),
         })
+    }
+
+    async fn blob_begin(&self, root: B256, size: u64) -> RpcResult<BlobInfo> {
+        let data = self.data()?;
+        Ok(in_store(data, move |store| store.begin(&root.0, size))
+            .await?
+            .into())
+    }
+
+    async fn blob_missing(&self, root: B256) -> RpcResult<Vec<u64>> {
+        in_store(self.data()?, move |store| store.missing(&root.0)).await
+    }
+
+    async fn blob_put_piece(
+        &self,
+        root: B256,
+        index: u64,
+        data: Bytes,
+        path: Vec<B256>,
+    ) -> RpcResult<BlobInfo> {
+        let path: Vec<[u8; 32]> = path.into_iter().map(|cv| cv.0).collect();
+        let status = in_store(self.data()?, move |store| {
+            store.put_piece(&root.0, index, &data, &path)
+        })
+        .await?;
+        Ok(status.into())
+    }
+
+    async fn blob_status(&self, root: B256) -> RpcResult<Option<BlobInfo>> {
+        let data = self.data()?;
+        let status = in_store(data, move |store| store.status(&root.0)).await?;
+        let fetch = data.fetch_progress(&root.0);
+        Ok(match (status, fetch) {
+            (Some(status), fetch) => Some(BlobInfo {
+                fetch,
+                ..status.into()
+            }),
+            (None, Some(fetch)) => Some(BlobInfo {
+                root,
+                size: 0,
+                pieces: fetch.pieces,
+                present: fetch.present,
+                fetch: Some(fetch),
+            }),
+            (None, None) => None,
+        })
+    }
+
+    async fn blob_piece(&self, root: B256, index: u64) -> RpcResult<PieceInfo> {
+        let piece = in_store(self.data()?, move |store| store.piece(&root.0, index)).await?;
+        Ok(PieceInfo {
+            data: piece.data.into(),
+            path: piece.path.into_iter().map(B256::from).collect(),
+        })
+    }
+
+    async fn blob_remove(&self, root: B256) -> RpcResult<bool> {
+        in_store(self.data()?, move |store| store.remove(&root.0)).await
+    }
+
+    async fn storage_offer(&self, deal: B256) -> RpcResult<()> {
+        self.data()?.offer(deal.0).await.map_err(data_error)
+    }
+
+    async fn storage_fetch(&self, root: B256) -> RpcResult<FetchProgress> {
+        let data = self.data()?;
+        if let Some(status) = in_store(data, move |store| store.status(&root.0)).await?
+            && status.complete()
+        {
+            return Ok(FetchProgress {
+                state: FetchState::Done,
+                pieces: status.pieces(),
+                present: status.present,
+                rejected: 0,
+                sources: Vec::new(),
+            });
+        }
+        if let Some(progress) = data.fetch_progress(&root.0)
+            && progress.state == FetchState::Running
+        {
+            return Ok(progress);
+        }
+        Ok(data.clone().start_fetch(root.0, None))
+    }
+
+    async fn providers(&self) -> RpcResult<Vec<ProviderInfo>> {
+        let data = self.data()?;
+        let mut providers = Vec::new();
+        for signed in data.adverts() {
+            let advert = signed.advert;
+            let stake = crate::providers::view(
+                &self.shared,
+                cairn_reward_contracts::STAKING,
+                cairn_reward_contracts::bindings::Staking::stakeOfCall {
+                    staker: advert.provider,
+                },
+            )
+            .map_err(data_error)?;
+            providers.push(ProviderInfo {
+                provider: advert.provider,
+                peer_id: advert.peer_id,
+                addresses: advert.addresses,
+                storage_capacity: advert.storage_capacity,
+                storage_free: advert.storage_free,
+                storage_price: U256::from(advert.storage_price),
+                cores: advert.cores,
+                memory_mib: advert.memory_mib,
+                fuel_per_second: advert.fuel_per_second,
+                compute_price: U256::from(advert.compute_price),
+                bonded: stake.bonded,
+                roles: stake.roles,
+            });
+        }
+        Ok(providers)
+    }
+
+    async fn storage_metrics(&self) -> RpcResult<MetricsSnapshot> {
+        Ok(self.data()?.metrics().snapshot())
     }
 }

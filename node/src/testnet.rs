@@ -12,6 +12,8 @@ use crate::genesis::{Genesis, GenesisValidator, TOKEN};
 use crate::node::{
     DevAccount, NetworkSettings, files, now_ms, write_key, write_node_key, write_private,
 };
+use crate::providers::TestFaults;
+use crate::providers::agent::ProviderSettings;
 use crate::types::{AccountKey, U256};
 
 /// The file in a node's data directory that says how it joins its network.
@@ -38,6 +40,36 @@ pub struct NodeFile {
     /// Consensus view timeout in milliseconds.
     #[serde(default = "default_view_timeout")]
     pub view_timeout_ms: u64,
+    /// Run a storage provider agent; its account key is `provider.key` in the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_provider: Option<StorageProviderFile>,
+    /// Faults for tests only: never set them on a real node.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub test_faults: TestFaults,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// A storage provider's offer, as stored in `node.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StorageProviderFile {
+    /// Storage offered, in bytes.
+    pub capacity: u64,
+    /// Price in wei per MiB per epoch.
+    pub price_per_mib_epoch: u64,
+    /// CRN bonded at start when the bond is below the storage minimum.
+    #[serde(default = "default_provider_stake")]
+    pub stake_crn: u64,
+}
+
+/// The bond a testnet's storage providers put up, in CRN.
+pub const DEFAULT_PROVIDER_STAKE_CRN: u64 = 200;
+
+fn default_provider_stake() -> u64 {
+    DEFAULT_PROVIDER_STAKE_CRN
 }
 
 fn default_view_timeout() -> u64 {
@@ -91,11 +123,30 @@ impl NodeFile {
                 path.display()
             )));
         }
+        let provider = match &self.storage_provider {
+            None => None,
+            Some(offer) => {
+                if offer.capacity == 0 {
+                    return Err(NodeError::Config(format!(
+                        "{}: storageProvider.capacity must be at least 1 byte",
+                        path.display()
+                    )));
+                }
+                Some(ProviderSettings {
+                    key: crate::node::read_key(&datadir.join(files::PROVIDER_KEY))?,
+                    storage_capacity: offer.capacity,
+                    storage_price: u128::from(offer.price_per_mib_epoch),
+                    stake: U256::from(offer.stake_crn) * U256::from(TOKEN),
+                })
+            }
+        };
         Ok(NetworkSettings {
             listen: multiaddrs(&path, &self.listen)?,
             bootnodes: multiaddrs(&path, &self.bootnodes)?,
             mdns: self.mdns,
             view_timeout: Duration::from_millis(self.view_timeout_ms),
+            provider,
+            faults: self.test_faults,
         })
     }
 }
@@ -114,6 +165,9 @@ pub struct TestnetNode {
     pub p2p_addr: String,
     /// Its validator's consensus public key (hex).
     pub validator: String,
+    /// The account of the storage provider it runs, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_provider: Option<crate::types::Address>,
 }
 
 /// A whole testnet, as written to `testnet.json`.
@@ -148,7 +202,16 @@ pub struct TestnetOptions {
     pub view_timeout_ms: u64,
     /// Accounts funded at genesis besides the dev accounts (each with the dev balance).
     pub extra_accounts: Vec<crate::types::Address>,
+    /// How many nodes (the first ones) also run a storage provider, with a funded account.
+    pub storage_providers: usize,
+    /// Blocks per epoch.
+    pub epoch_length: u64,
 }
+
+/// Storage each testnet provider offers: 4 GiB.
+pub const TESTNET_PROVIDER_CAPACITY: u64 = 4 << 30;
+/// The testnet providers' price: 10^12 wei (a millionth of a CRN) per MiB per epoch.
+pub const TESTNET_PROVIDER_PRICE: u64 = 1_000_000_000_000;
 
 /// Free loopback ports, all distinct: each is bound until all are chosen.
 fn free_ports(count: usize) -> Result<Vec<u16>> {
@@ -183,7 +246,16 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
         )));
     }
     std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
+    if options.storage_providers > options.nodes {
+        return Err(NodeError::Config(format!(
+            "--storage-providers {} is more than the {} nodes",
+            options.storage_providers, options.nodes
+        )));
+    }
     let validators: Vec<AccountKey> = (0..options.nodes).map(|_| AccountKey::generate()).collect();
+    let providers: Vec<AccountKey> = (0..options.storage_providers)
+        .map(|_| AccountKey::generate())
+        .collect();
     let node_keys: Vec<cairn_p2p::Keypair> = (0..options.nodes)
         .map(|_| cairn_p2p::Keypair::generate_ed25519())
         .collect();
@@ -192,9 +264,16 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
     let mut genesis = Genesis::dev();
     genesis.timestamp_ms = now_ms();
     genesis.block_time_ms = options.block_time_ms;
-    for address in &options.extra_accounts {
+    genesis.epoch_length = options.epoch_length;
+    let provider_addresses = providers.iter().map(AccountKey::address);
+    for address in options
+        .extra_accounts
+        .iter()
+        .copied()
+        .chain(provider_addresses)
+    {
         genesis.alloc.insert(
-            *address,
+            address,
             crate::genesis::GenesisAccount {
                 balance: U256::from(crate::genesis::DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN),
                 ..Default::default()
@@ -240,14 +319,24 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
                 .collect(),
             mdns: false,
             view_timeout_ms: options.view_timeout_ms,
+            storage_provider: providers.get(i).map(|_| StorageProviderFile {
+                capacity: TESTNET_PROVIDER_CAPACITY,
+                price_per_mib_epoch: TESTNET_PROVIDER_PRICE,
+                stake_crn: DEFAULT_PROVIDER_STAKE_CRN,
+            }),
+            test_faults: TestFaults::default(),
         }
         .save(&datadir)?;
+        if let Some(provider) = providers.get(i) {
+            write_key(&datadir.join(files::PROVIDER_KEY), provider)?;
+        }
         nodes.push(TestnetNode {
             datadir: name,
             rpc_url: format!("http://{rpc_addr}"),
             peer_id: node_key.public().to_peer_id().to_string(),
             p2p_addr: p2p_addrs[i].clone(),
             validator: hex::encode(validator.public_key()),
+            storage_provider: providers.get(i).map(AccountKey::address),
         });
     }
     let testnet = Testnet {
@@ -276,6 +365,8 @@ mod tests {
             block_time_ms: 250,
             view_timeout_ms: 2_000,
             extra_accounts: Vec::new(),
+            storage_providers: 2,
+            epoch_length: 30,
         };
         let testnet = init(dir.path(), &options).unwrap();
         assert_eq!(testnet.nodes.len(), 4);
@@ -293,6 +384,13 @@ mod tests {
                 "every node has the same genesis"
             );
         }
+        let provider = NodeFile::load(&dir.path().join("node-2")).unwrap().unwrap();
+        let settings = provider.settings(&dir.path().join("node-2")).unwrap();
+        assert_eq!(
+            settings.provider.map(|p| p.key.address()),
+            testnet.nodes[1].storage_provider
+        );
+        assert!(testnet.nodes[2].storage_provider.is_none());
         assert!(init(dir.path(), &options).is_err());
     }
 

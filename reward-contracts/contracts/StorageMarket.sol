@@ -43,6 +43,7 @@ contract StorageMarket is Epochs, PullPayments {
         uint64 endEpoch;
         uint64 lastProvenEpoch;
         uint32 faults;
+        uint32 provenEpochs;
         State state;
         uint128 pricePerEpoch;
         uint128 escrow;
@@ -187,6 +188,7 @@ contract StorageMarket is Epochs, PullPayments {
             if (!ok || out.length != 32 || uint256(bytes32(out)) != 1) revert InvalidProof(j, indices[j]);
         }
         d.lastProvenEpoch = epoch;
+        d.provenEpochs += 1;
         d.escrow -= d.pricePerEpoch;
         claimable[d.provider] += d.pricePerEpoch;
         RewardPool(payable(Cairn.REWARD_POOL)).recordStorage(d.provider, d.size);

@@ -39,23 +39,24 @@ pub fn chunk_len(size: u64, index: u64) -> Option<u64> {
     (index < chunk_count(size)).then(|| (size - index * CHUNK_LEN).min(CHUNK_LEN))
 }
 
-/// Which side of its parent the path goes at each level, from the root down, and the offset of
-/// the chunk's subtree.
+/// Which side of its parent the path goes at a level.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Left,
     Right,
 }
 
-/// Walks from the root to chunk `index`: the side taken at each level and, for each level, the
-/// sibling subtree's (offset, length).
-fn descend(size: u64, index: u64) -> Vec<(Side, u64, u64)> {
-    let target = index * CHUNK_LEN;
+/// Walks from the root of data of `size` bytes down to the subtree of at most `leaf_len` bytes
+/// that starts at byte `offset`: the side taken at each level and the sibling subtree's
+/// (offset, length). `leaf_len` is a power of two times [`CHUNK_LEN`], so such a subtree exists
+/// for any offset that is a multiple of it: BLAKE3 splits every node at the largest power of
+/// two chunks smaller than the node.
+fn descend(size: u64, offset: u64, leaf_len: u64) -> Vec<(Side, u64, u64)> {
     let (mut start, mut len) = (0u64, size);
     let mut steps = Vec::new();
-    while len > CHUNK_LEN {
+    while len > leaf_len {
         let left = left_subtree_len(len);
-        if target < start + left {
+        if offset < start + left {
             steps.push((Side::Left, start + left, len - left));
             len = left;
         } else {
@@ -67,7 +68,8 @@ fn descend(size: u64, index: u64) -> Vec<(Side, u64, u64)> {
     steps
 }
 
-fn chaining_value(offset: u64, bytes: &[u8]) -> ChainingValue {
+/// The non-root chaining value of the subtree holding `bytes` at byte `offset`.
+pub(crate) fn chaining_value(offset: u64, bytes: &[u8]) -> ChainingValue {
     blake3::Hasher::new()
         .set_input_offset(offset)
         .update(bytes)
@@ -75,42 +77,72 @@ fn chaining_value(offset: u64, bytes: &[u8]) -> ChainingValue {
 }
 
 /// The proof for chunk `index` of `data`, or `None` past the end. Costs one pass over the data;
-/// a store that answers many challenges keeps the tree's chaining values instead.
+/// the chunk store keeps the tree's upper levels instead (see [`crate::blobs`]).
 pub fn prove(data: &[u8], index: u64) -> Option<ChunkProof> {
     let size = data.len() as u64;
     let len = chunk_len(size, index)?;
-    let steps = descend(size, index);
-    let path = steps
-        .iter()
-        .rev()
-        .map(|&(_, start, len)| {
-            chaining_value(start, &data[start as usize..(start + len) as usize])
-        })
-        .collect();
-    let start = (index * CHUNK_LEN) as usize;
+    let start = index * CHUNK_LEN;
+    let path = siblings_within(data, 0, start, CHUNK_LEN);
     Some(ChunkProof {
-        chunk: data[start..start + len as usize].to_vec(),
+        chunk: data[start as usize..(start + len) as usize].to_vec(),
         path,
     })
 }
 
+/// The sibling chaining values, bottom up, on the path from the leaf of at most `leaf_len`
+/// bytes at byte `leaf_offset` up to the root of `subtree`, a whole subtree of the data that
+/// starts at byte `subtree_offset`.
+pub(crate) fn siblings_within(
+    subtree: &[u8],
+    subtree_offset: u64,
+    leaf_offset: u64,
+    leaf_len: u64,
+) -> Vec<[u8; 32]> {
+    descend(subtree.len() as u64, leaf_offset - subtree_offset, leaf_len)
+        .iter()
+        .rev()
+        .map(|&(_, start, len)| {
+            chaining_value(
+                subtree_offset + start,
+                &subtree[start as usize..(start + len) as usize],
+            )
+        })
+        .collect()
+}
+
 /// Whether `chunk` is chunk `index` of the data of `size` bytes whose blake3 hash is `root`.
 pub fn verify(root: &[u8; 32], size: u64, index: u64, chunk: &[u8], path: &[[u8; 32]]) -> bool {
-    let Some(expected_len) = chunk_len(size, index) else {
-        return false;
-    };
-    if chunk.len() as u64 != expected_len || path.len() > MAX_PATH_LEN {
+    match chunk_len(size, index) {
+        Some(len) if chunk.len() as u64 == len => {
+            verify_leaf(root, size, index * CHUNK_LEN, CHUNK_LEN, chunk, path)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `leaf` is the subtree of at most `leaf_len` bytes (a power of two chunks) at byte
+/// `offset` of the data of `size` bytes whose blake3 hash is `root`, given the sibling chaining
+/// values on its path, bottom up. The caller checks the leaf's length.
+pub(crate) fn verify_leaf(
+    root: &[u8; 32],
+    size: u64,
+    offset: u64,
+    leaf_len: u64,
+    leaf: &[u8],
+    path: &[[u8; 32]],
+) -> bool {
+    if path.len() > MAX_PATH_LEN || offset >= size.max(1) {
         return false;
     }
-    let steps = descend(size, index);
+    let steps = descend(size, offset, leaf_len);
     if steps.len() != path.len() {
         return false;
     }
     if steps.is_empty() {
-        // A single chunk is its own root.
-        return blake3::hash(chunk).as_bytes() == root;
+        // The leaf is the whole data: its hash is the root.
+        return blake3::hash(leaf).as_bytes() == root;
     }
-    let mut node = chaining_value(index * CHUNK_LEN, chunk);
+    let mut node = chaining_value(offset, leaf);
     for (level, ((side, _, _), sibling)) in steps.iter().rev().zip(path).enumerate() {
         let (left, right) = match side {
             Side::Left => (&node, sibling),

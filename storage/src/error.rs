@@ -39,6 +39,48 @@ pub enum StorageError {
         /// Genesis hash of the configuration being started.
         expected: String,
     },
+    /// No blob with this root is stored or being stored.
+    #[error("no data with root {root} is stored here")]
+    UnknownBlob {
+        /// The root, hex.
+        root: String,
+    },
+    /// A piece does not belong to the data: the sender sent something else.
+    #[error("piece {index} of {root} does not match its root; fetch it from another peer")]
+    InvalidPiece {
+        /// The root, hex.
+        root: String,
+        /// The piece's index.
+        index: u64,
+    },
+    /// The same root was offered with another size than the one stored.
+    #[error("data {root} is stored with {stored} bytes, not {offered}")]
+    BlobSize {
+        /// The root, hex.
+        root: String,
+        /// The size stored.
+        stored: u64,
+        /// The size offered.
+        offered: u64,
+    },
+    /// The blob is still arriving.
+    #[error("data {root} is incomplete: {present} of {pieces} pieces stored")]
+    Incomplete {
+        /// The root, hex.
+        root: String,
+        /// Pieces stored.
+        present: u64,
+        /// Pieces in all.
+        pieces: u64,
+    },
+    /// A piece or chunk index past the end of the data.
+    #[error("index {index} is past the end: the data has {count}")]
+    OutOfRange {
+        /// The index asked for.
+        index: u64,
+        /// How many there are.
+        count: u64,
+    },
 }
 
 impl StorageError {

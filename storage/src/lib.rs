@@ -21,6 +21,10 @@
 //!
 //! The store does not know what a block or a receipt is: the node hands it canonical bytes.
 //!
+//! Stored data for storage deals lives apart, in a [`ChunkStore`] (its own RocksDB database):
+//! content addressed by blake3 root, received in pieces that are each checked against the root,
+//! with the outboard tree that makes a chunk's proof ([`chunk_proof`]) cheap to produce.
+//!
 //! ## Example
 //! ```
 //! use cairn_storage::{BlockCommit, PendingState, Store};
@@ -53,6 +57,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod blobs;
 pub mod chunk_proof;
 mod error;
 mod pending;
@@ -68,6 +73,7 @@ use rocksdb::{
     WriteOptions,
 };
 
+pub use blobs::{BlobStatus, ChunkStore, Outboard, PieceProof};
 pub use error::{Result, StorageError};
 pub use pending::{ChangeSet, PendingState};
 pub use state_tree::{TreeUpdate, empty_root};

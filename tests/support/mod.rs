@@ -171,3 +171,59 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Stops a process when dropped, so a test (failed or not) leaves nothing running: SIGTERM
+/// first, so that a `cairn testnet start` supervisor stops the nodes it started, then SIGKILL.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = signal(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while matches!(self.0.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn signal(pid: i32, signal: nix::sys::signal::Signal) -> TestResult {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)?;
+    Ok(())
+}
+
+/// Writes a testnet of four validators with `cairn testnet init` and the extra `init_args`,
+/// lets `adjust` edit its directory (a node's `node.json`, say), then starts it with
+/// `cairn testnet start` (the returned process is the supervisor).
+pub fn start_testnet(
+    tmp: &Path,
+    init_args: &[&str],
+    adjust: impl FnOnce(&Path) -> TestResult,
+) -> Result<(PathBuf, cairn_node::testnet::Testnet, Process), Box<dyn std::error::Error>> {
+    let dir = tmp.join("testnet");
+    let init = cairn()
+        .args(["testnet", "init", "--nodes", "4"])
+        .args(init_args)
+        .arg("--dir")
+        .arg(&dir)
+        .output()?;
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    adjust(&dir)?;
+    let testnet = cairn_node::testnet::Testnet::load(&dir)?;
+    let supervisor = Process(
+        cairn()
+            .args(["testnet", "start", "--dir"])
+            .arg(&dir)
+            .env("RUST_LOG", "warn,libp2p_gossipsub=error")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    Ok((dir, testnet, supervisor))
+}

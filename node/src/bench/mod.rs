@@ -1,6 +1,7 @@
 //! Benchmarks an operator can run on their own hardware (`cairn bench ...`).
 
 pub mod network;
+pub mod storage;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -483,9 +484,10 @@ fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
 }
 
 /// Providers stake, advertise, accept one deal each from a client, and in the deals' first
-/// epoch each sends the proof of its challenges: real contracts, real blake3 proofs, the
-/// chunk-proof precompile.
-fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
+/// epoch each sends the proof of its challenges: real contracts, real blake3 proofs from the
+/// chunk store, the chunk-proof precompile. Each deal stores its own `data_len` bytes; above
+/// [`SHARED_DATA_ABOVE`] all deals store the same data (one copy is enough to prove from).
+fn proof_workload(count: usize, dir: &Path, data_len: u64) -> Result<Workload> {
     use alloy_sol_types::SolCall;
     use cairn_reward_contracts::bindings::{ProviderRegistry, Staking, StorageMarket};
     use cairn_reward_contracts::{REGISTRY, STAKING, STORAGE_MARKET};
@@ -506,7 +508,8 @@ fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
             },
         );
     }
-    let chain = Chain::open(dir, genesis.clone(), Box::new(Sequential))?;
+    let chain = Chain::open(&dir.join("chain"), genesis.clone(), Box::new(Sequential))?;
+    let store = cairn_storage::ChunkStore::open(&dir.join("chunks"))?;
     let validator = dev_validator();
     let produce = |txs: &[Transaction]| -> Result<Vec<crate::types::Receipt>> {
         let time = chain.head_header().timestamp_ms + 1000;
@@ -519,12 +522,19 @@ fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
         Ok(produced.receipts)
     };
     let data = |i: usize| -> Vec<u8> {
-        let mut bytes = vec![0u8; 2048];
+        let mut bytes = vec![0u8; data_len as usize];
         blake3::Hasher::new()
             .update(&(i as u64).to_le_bytes())
             .finalize_xof()
             .fill(&mut bytes);
         bytes
+    };
+    let roots: Vec<[u8; 32]> = if data_len > SHARED_DATA_ABOVE {
+        vec![store.add(&data(0))?; count]
+    } else {
+        (0..count)
+            .map(|i| store.add(&data(i)))
+            .collect::<cairn_storage::Result<_>>()?
     };
     let mut setup = Vec::new();
     for key in &providers {
@@ -537,7 +547,7 @@ fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
             200_000,
         ));
         let advert = ProviderRegistry::advertiseCall {
-            storageCapacity: 1 << 20,
+            storageCapacity: data_len.max(1),
             storagePricePerMiBEpoch: 1,
             cores: 0,
             memoryMiB: 0,
@@ -562,8 +572,8 @@ fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
         .map(|(i, key)| {
             let call = StorageMarket::openDealCall {
                 provider: key.address(),
-                dataRoot: B256::from(*blake3::hash(&data(i)).as_bytes()),
-                size: 2048,
+                dataRoot: B256::from(roots[i]),
+                size: data_len,
                 epochs: 10,
                 pricePerEpoch: 1,
             };
@@ -622,17 +632,13 @@ fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
         let output = chain.call(&request)?.into_output().unwrap_or_default();
         let indices = StorageMarket::challengesCall::abi_decode_returns(&output)
             .map_err(|e| NodeError::Execution(format!("challenges: {e}")))?;
-        let bytes = data(i);
-        let (chunks, paths): (Vec<_>, Vec<_>) = indices
-            .iter()
-            .filter_map(|index| cairn_storage::chunk_proof::prove(&bytes, *index))
-            .map(|proof| {
-                (
-                    crate::types::Bytes::from(proof.chunk),
-                    crate::types::Bytes::from(proof.path.concat()),
-                )
-            })
-            .unzip();
+        let mut chunks = Vec::with_capacity(indices.len());
+        let mut paths = Vec::with_capacity(indices.len());
+        for index in indices {
+            let proof = store.prove(&roots[i], index)?;
+            chunks.push(crate::types::Bytes::from(proof.chunk));
+            paths.push(crate::types::Bytes::from(proof.path.concat()));
+        }
         let call = StorageMarket::submitProofCall {
             id: *id,
             chunks,
@@ -653,6 +659,9 @@ fn proof_workload(count: usize, dir: &Path) -> Result<Workload> {
         transactions,
     })
 }
+
+/// Deals larger than this share one copy of their data in the proof workload.
+const SHARED_DATA_ABOVE: u64 = 64 * 1024;
 
 /// Runs `executor` on the workload block from the chain's head state: outcomes, state root
 /// and wall time.
@@ -678,7 +687,7 @@ pub fn execution(count: usize, threads: &[usize], workdir: &Path) -> Result<Vec<
     for (kind, name) in WORKLOADS.iter().enumerate() {
         let dir = workdir.join(format!("workload-{kind}"));
         let workload = if kind == 2 {
-            proof_workload(count, &dir)?
+            proof_workload(count, &dir, 2048)?
         } else {
             simple_workload(kind, count, &dir)?
         };

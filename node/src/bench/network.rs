@@ -74,6 +74,8 @@ pub async fn run(options: NetworkBenchOptions, workdir: &Path) -> Result<Network
             block_time_ms: options.block_time_ms,
             view_timeout_ms: crate::testnet::DEFAULT_VIEW_TIMEOUT_MS,
             extra_accounts: senders.iter().map(AccountKey::address).collect(),
+            storage_providers: 0,
+            epoch_length: crate::genesis::Genesis::dev().epoch_length,
         },
     )?;
     let mut nodes = Vec::with_capacity(layout.nodes.len());

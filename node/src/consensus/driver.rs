@@ -27,6 +27,8 @@ use crate::consensus::messages::{
 use crate::error::NodeError;
 use crate::error::TxRejection;
 use crate::node::{NetworkView, Shared, now_ms};
+use crate::providers::DataNet;
+use crate::providers::wire::PeerRequest;
 use crate::types::{AccountKey, Address, B256, Block, Canonical, Transaction};
 
 /// Blocks asked for in one sync request.
@@ -84,16 +86,32 @@ enum JobResult {
     Failed(String),
 }
 
+/// What the driver talks to besides the chain.
+pub(crate) struct Links {
+    /// The network.
+    pub network: NetworkHandle,
+    /// What the network hears.
+    pub events: mpsc::Receiver<NetworkEvent>,
+    /// Transactions submitted over RPC, to gossip.
+    pub outgoing_transactions: mpsc::Receiver<Vec<u8>>,
+    /// The data plane, which answers data requests and keeps adverts.
+    pub data: Arc<DataNet>,
+}
+
 /// Runs consensus until `stopped` turns true.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     key: AccountKey,
     timing: Timing,
-    network: NetworkHandle,
-    mut events: mpsc::Receiver<NetworkEvent>,
-    mut outgoing_transactions: mpsc::Receiver<Vec<u8>>,
+    links: Links,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
+    let Links {
+        network,
+        mut events,
+        mut outgoing_transactions,
+        data,
+    } = links;
     let anchor = head_anchor(shared.chain());
     let started = Instant::now();
     let (epoch, config, machine) = epoch_machine(&shared, &key, &timing, anchor, 0)?;
@@ -112,6 +130,7 @@ pub(crate) async fn run(
         config,
         machine,
         network,
+        data,
         jobs,
         started,
         blocks: BTreeMap::new(),
@@ -165,6 +184,7 @@ struct Driver {
     config: Config,
     machine: Machine,
     network: NetworkHandle,
+    data: Arc<DataNet>,
     jobs: mpsc::Sender<Job>,
     started: Instant,
     /// Proposed blocks not yet committed, by hash.
@@ -431,8 +451,7 @@ impl Driver {
                 }
                 verdict
             }
-            // Provider adverts are not consumed yet: let them pass without forwarding.
-            TopicKind::ProviderAdverts => Verdict::Ignore,
+            TopicKind::ProviderAdverts => self.data.on_advert(&message.data),
         }
     }
 
@@ -496,9 +515,13 @@ impl Driver {
 
     /// Answers a peer's request for finalized blocks, off the consensus loop: reading and
     /// encoding blocks for a peer never delays a vote. (The network bounds how many requests
-    /// wait for an answer.)
+    /// wait for an answer.) Data requests go to the data plane.
     fn serve(&self, peer: PeerId, id: InboundId, data: &[u8]) {
-        let request = SyncRequest::decode(data);
+        let request = match PeerRequest::decode(data) {
+            Ok(PeerRequest::Data(request)) => return self.data.serve(peer, id, request),
+            Ok(PeerRequest::Sync(request)) => Ok(request),
+            Err(error) => Err(error),
+        };
         let (shared, network) = (self.shared.clone(), self.network.clone());
         tokio::spawn(async move {
             let empty = SyncResponse {
@@ -545,7 +568,8 @@ impl Driver {
             let network = self.network.clone();
             let answers = self.sync_results.clone();
             tokio::spawn(async move {
-                let answer = match network.request(None, request.encode()).await {
+                let bytes = PeerRequest::Sync(request).encode();
+                let answer = match network.request(None, bytes).await {
                     Ok((peer, bytes)) => SyncResponse::decode(&bytes)
                         .map(|response| (peer, response))
                         .map_err(|e| format!("malformed sync response from {peer}: {e}")),

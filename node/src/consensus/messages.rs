@@ -190,11 +190,6 @@ pub struct SyncRequest {
     pub max_blocks: u32,
 }
 
-impl Canonical for SyncRequest {
-    const NAME: &'static str = "sync request";
-    const MAX_SIZE: usize = 64;
-}
-
 /// Consecutive finalized blocks and the certificate that finalizes the last of them (and so,
 /// through the parent hashes, all of them).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

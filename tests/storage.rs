@@ -1,0 +1,328 @@
+//! Storage providers on a four-node testnet, two of them providers: `cairn storage put` leads
+//! to accepted deals and proofs every epoch; `cairn storage get` on a node without a copy
+//! fetches the file byte-identical although one provider serves corrupted pieces; a provider
+//! that deletes the data misses its challenges, a forged proof from it is refused on chain,
+//! and it is fined, terminated and slashed while the client is refunded.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use alloy_sol_types::SolCall;
+use cairn_node::providers::DealState;
+use cairn_node::rpc::CairnApiClient;
+use cairn_node::testnet::NodeFile;
+use cairn_node::types::{AccountKey, Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
+use cairn_reward_contracts::bindings::{Staking, StorageMarket};
+use cairn_reward_contracts::{STAKING, STORAGE_MARKET};
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use support::{TestResult, eventually, ok_json, run_at};
+
+async fn view<C: SolCall>(
+    client: &HttpClient,
+    to: Address,
+    call: C,
+) -> Result<C::Return, Box<dyn std::error::Error>> {
+    let result = client
+        .call(cairn_node::chain::CallRequest {
+            to: Some(to),
+            input: Some(call.abi_encode().into()),
+            ..Default::default()
+        })
+        .await?;
+    Ok(C::abi_decode_returns(&result.output)?)
+}
+
+async fn deal(
+    client: &HttpClient,
+    id: B256,
+) -> Result<StorageMarket::Deal, Box<dyn std::error::Error>> {
+    view(client, STORAGE_MARKET, StorageMarket::dealOfCall { id }).await
+}
+
+/// Waits until `check` holds for deal `id`, for at most `within`.
+async fn deal_reaches(
+    client: &HttpClient,
+    id: B256,
+    within: Duration,
+    check: impl Fn(&StorageMarket::Deal) -> bool,
+) -> Result<StorageMarket::Deal, Box<dyn std::error::Error>> {
+    eventually(within, || async {
+        deal(client, id).await.ok().filter(|d| check(d))
+    })
+    .await
+}
+
+fn parse_b256(value: &serde_json::Value) -> Result<B256, Box<dyn std::error::Error>> {
+    Ok(value.as_str().ok_or("not a string")?.parse()?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provider_is_slashed()
+-> TestResult {
+    let tmp = tempfile::tempdir()?;
+    // Node 1 serves corrupted pieces (its stored copy, and so its proofs, stay sound).
+    let corrupt_node_one = |dir: &Path| -> TestResult {
+        let datadir = dir.join("node-1");
+        let mut file = NodeFile::load(&datadir)?.ok_or("node-1 has no node.json")?;
+        file.test_faults.corrupt_served_pieces = true;
+        file.save(&datadir)?;
+        Ok(())
+    };
+    let init = [
+        "--block-time",
+        "200",
+        "--storage-providers",
+        "2",
+        "--epoch-length",
+        "10",
+    ];
+    let (dir, testnet, _supervisor) = support::start_testnet(tmp.path(), &init, corrupt_node_one)?;
+    let clients = testnet
+        .nodes
+        .iter()
+        .map(|n| HttpClientBuilder::default().build(&n.rpc_url))
+        .collect::<Result<Vec<_>, _>>()?;
+    let urls: Vec<&str> = testnet.nodes.iter().map(|n| n.rpc_url.as_str()).collect();
+    let provider_of_node =
+        |node: usize| testnet.nodes[node].storage_provider.ok_or("not a provider");
+    let (honest, deleter) = (provider_of_node(0)?, provider_of_node(1)?);
+
+    // The client's key, in a keystore.
+    let work = tmp.path();
+    std::fs::write(work.join("password"), "pw")?;
+    let client_key = testnet.accounts[0]
+        .private_key
+        .trim_start_matches("0x")
+        .to_string();
+    std::fs::write(work.join("client.key"), &client_key)?;
+    let key_file = work.join("client.key");
+    let key_file = key_file.to_str().ok_or("path")?;
+    ok_json(run_at(
+        urls[3],
+        work,
+        &[
+            "wallet",
+            "import",
+            "--name",
+            "client",
+            "--private-key-file",
+            key_file,
+            "--json",
+        ],
+    ));
+    let client_address = AccountKey::from_hex(&client_key)?.address();
+
+    // Both providers stake, register and advertise by themselves.
+    eventually(Duration::from_secs(120), || async {
+        let list = ok_json(run_at(urls[3], work, &["provider", "list", "--json"]));
+        let staked = list
+            .as_array()?
+            .iter()
+            .filter(|p| p["bonded"] != "0x0")
+            .count();
+        (staked == 2).then_some(())
+    })
+    .await?;
+
+    // Bad input over RPC is refused with the reason and stores nothing.
+    let four = &clients[3];
+    let fake = B256::repeat_byte(7);
+    let unknown = four
+        .blob_put_piece(fake, 0, vec![1, 2, 3].into(), vec![])
+        .await;
+    let unknown = unknown
+        .err()
+        .ok_or("a piece of unknown data was taken")?
+        .to_string();
+    assert!(unknown.contains("no data with root"), "{unknown}");
+    four.blob_begin(fake, 3).await?;
+    let forged = four
+        .blob_put_piece(fake, 0, vec![1, 2, 3].into(), vec![])
+        .await;
+    let forged = forged.err().ok_or("a forged piece was taken")?.to_string();
+    assert!(forged.contains("does not match its root"), "{forged}");
+    assert_eq!(four.blob_status(fake).await?.map(|s| s.present), Some(0));
+    let offer = four
+        .storage_offer(fake)
+        .await
+        .err()
+        .ok_or("an unknown deal was offered")?;
+    assert!(offer.to_string().contains("not proposed"), "{offer}");
+
+    // A file of awkward size (several pieces, a short last one), stored with both.
+    let data: Vec<u8> = (0..1_300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let file = work.join("data.bin");
+    std::fs::write(&file, &data)?;
+    let root = B256::from(*blake3::hash(&data).as_bytes());
+    let put = ok_json(run_at(
+        urls[3],
+        work,
+        &[
+            "storage",
+            "put",
+            file.to_str().ok_or("path")?,
+            "--from",
+            "client",
+            "--replicas",
+            "2",
+            "--epochs",
+            "30",
+            "--json",
+        ],
+    ));
+    assert_eq!(parse_b256(&put["root"])?, root);
+    let mut deal_of = std::collections::BTreeMap::new();
+    for deal in put["deals"].as_array().ok_or("no deals")? {
+        assert_eq!(deal["state"], "active", "{deal}");
+        let provider: Address = deal["provider"].as_str().ok_or("provider")?.parse()?;
+        deal_of.insert(provider, parse_b256(&deal["id"])?);
+    }
+    let (honest_deal, deleter_deal) = (deal_of[&honest], deal_of[&deleter]);
+
+    // Both prove; the honest provider is paid every epoch and its balance grows.
+    let one = &clients[0];
+    let claimable = |who: Address| view(one, STORAGE_MARKET, StorageMarket::claimableCall(who));
+    for id in [honest_deal, deleter_deal] {
+        deal_reaches(one, id, Duration::from_secs(90), |d| d.provenEpochs >= 1).await?;
+    }
+    let paid_before = claimable(honest).await?;
+    assert!(paid_before > U256::ZERO);
+
+    // The client drops its own copy; node 3, which never had one, fetches the file from the
+    // providers. Node 1's corrupted pieces are refused and fetched from node 2 instead.
+    ok_json(run_at(
+        urls[3],
+        work,
+        &["storage", "remove", &root.to_string(), "--json"],
+    ));
+    let out = work.join("out.bin");
+    let got = ok_json(run_at(
+        urls[2],
+        work,
+        &[
+            "storage",
+            "get",
+            &root.to_string(),
+            "-o",
+            out.to_str().ok_or("path")?,
+            "--json",
+        ],
+    ));
+    assert_eq!(got["size"], data.len());
+    assert_eq!(std::fs::read(&out)?, data, "the retrieved file differs");
+    let metrics = clients[2].storage_metrics().await?;
+    assert!(
+        metrics.pieces_rejected >= 1,
+        "no corrupted piece was caught: {metrics:?}"
+    );
+
+    // Node 2's provider deletes the data: it can no longer prove.
+    let bond_before = view(one, STAKING, Staking::bondedOfCall { staker: deleter }).await?;
+    let refund_before = claimable(client_address).await?;
+    ok_json(run_at(
+        urls[1],
+        work,
+        &["storage", "remove", &root.to_string(), "--json"],
+    ));
+
+    // A forged proof from it is included and refused by the contract. (Sent once the chain is
+    // two epochs past the last epoch it proved, in case a proof was in flight at the removal.)
+    let provider_key = cairn_node::node::read_key(&dir.join("node-2").join("provider.key"))?;
+    let last_proven = deal(one, deleter_deal).await?.lastProvenEpoch;
+    let status = eventually(Duration::from_secs(60), || async {
+        let status = clients[1].chain_status().await.ok()?;
+        (status.height / status.epoch_length >= last_proven + 2).then_some(status)
+    })
+    .await?;
+    let epoch = status.height / status.epoch_length;
+    let challenges = view(
+        one,
+        STORAGE_MARKET,
+        StorageMarket::challengesCall {
+            id: deleter_deal,
+            epoch,
+        },
+    )
+    .await?;
+    let forged = StorageMarket::submitProofCall {
+        id: deleter_deal,
+        chunks: challenges
+            .iter()
+            .map(|_| Bytes::from(vec![0u8; 1024]))
+            .collect(),
+        paths: challenges
+            .iter()
+            .map(|_| Bytes::from(vec![0u8; 32 * 11]))
+            .collect(),
+    };
+    let tx = TxBody {
+        chain_id: status.chain_id,
+        nonce: clients[1].get_nonce(deleter, Some(true)).await?,
+        gas_limit: 1_000_000,
+        max_fee_per_gas: u128::from(status.base_fee_per_gas) * 2,
+        max_priority_fee_per_gas: 0,
+        to: Some(STORAGE_MARKET),
+        value: U256::ZERO,
+        input: forged.abi_encode().into(),
+    }
+    .sign(&provider_key);
+    let hash = clients[1].send_raw_transaction(tx.encode().into()).await?;
+    let receipt = eventually(Duration::from_secs(30), || async {
+        clients[1].get_receipt(hash).await.ok().flatten()
+    })
+    .await?;
+    assert_eq!(receipt.receipt.status, TxStatus::Revert);
+    let reason =
+        cairn_reward_contracts::describe_revert(&receipt.receipt.output, |a| a.to_string())
+            .unwrap_or_default();
+    assert!(reason.contains("proof"), "{reason}");
+
+    // Faults, then termination: fined each epoch and slashed, the client refunded.
+    let terminated = deal_reaches(one, deleter_deal, Duration::from_secs(120), |d| {
+        d.state == DealState::Terminated as u8
+    })
+    .await?;
+    assert_eq!(terminated.faults, 3);
+    let bond_after = view(one, STAKING, Staking::bondedOfCall { staker: deleter }).await?;
+    let crn = U256::from(10u64).pow(U256::from(18));
+    assert_eq!(
+        bond_before - bond_after,
+        U256::from(3 * 10 + 50) * crn,
+        "three fault fees and the termination slash"
+    );
+    assert!(claimable(client_address).await? > refund_before + U256::from(80u64) * crn);
+    let metrics = clients[1].storage_metrics().await?;
+    assert!(
+        metrics.proofs_failed >= 1,
+        "the missed proofs were not counted: {metrics:?}"
+    );
+
+    // Meanwhile the honest provider kept proving and its earnings kept growing.
+    let honest_now = deal(one, honest_deal).await?;
+    assert_eq!(honest_now.state, DealState::Active as u8);
+    assert_eq!(honest_now.faults, 0);
+    assert!(claimable(honest).await? > paid_before);
+
+    // `cairn storage deals` reports both.
+    let deals = ok_json(run_at(
+        urls[0],
+        work,
+        &["storage", "deals", "client", "--json"],
+    ));
+    let states: Vec<&str> = deals
+        .as_array()
+        .ok_or("deals")?
+        .iter()
+        .filter_map(|d| d["state"].as_str())
+        .collect();
+    assert_eq!(states.len(), 2);
+    assert!(
+        states.contains(&"active") && states.contains(&"terminated"),
+        "{states:?}"
+    );
+    Ok(())
+}
