@@ -41,7 +41,8 @@ use wire::{DataRequest, DataResponse, PeerRequest};
 const PIECES_IN_FLIGHT: usize = 8;
 /// Failed requests after which a fetch stops asking a peer.
 const MAX_PEER_FAILURES: u32 = 3;
-/// Fetches whose progress is remembered for `cairn_storageFetch`.
+/// Fetches running at once, and finished ones whose progress is remembered for
+/// `cairn_storageFetch`.
 const MAX_FETCHES: usize = 256;
 
 /// Faults a test can switch on in a node (`testFaults` in `node.json`); never set in
@@ -451,6 +452,21 @@ impl DataNet {
     /// The size is `size` if the caller knows it (a deal fixes it), else the size most holders
     /// report; a holder reporting another size is not asked.
     pub fn start_fetch(self: Arc<Self>, root: [u8; 32], size: Option<u64>) -> FetchProgress {
+        let running = locked(&self.fetches)
+            .values()
+            .filter(|p| p.state == FetchState::Running)
+            .count();
+        if running >= MAX_FETCHES {
+            return FetchProgress {
+                state: FetchState::Failed(format!(
+                    "{running} fetches are running already; try again when one is done"
+                )),
+                pieces: 0,
+                present: 0,
+                rejected: 0,
+                sources: Vec::new(),
+            };
+        }
         self.set_progress(root, |p| {
             p.state = FetchState::Running;
             p.rejected = 0;
