@@ -524,6 +524,10 @@ fn storage_deal_pays_proofs_refuses_forgeries_fines_misses_and_terminates() -> T
     h.advance_to_epoch(info.startEpoch + 3);
     let info_mid = h.view(STORAGE_MARKET, StorageMarket::dealOfCall { id: deal });
     assert_eq!(info_mid.faults, 1);
+    assert!(
+        info_mid.provenEpochs >= 1,
+        "the proofs before the loss are counted"
+    );
     assert_eq!(
         h.view(
             STORAGE_MARKET,
@@ -764,12 +768,9 @@ fn compute_jobs_pay_on_agreement_and_slash_the_liar_on_dispute() -> TestResult {
         verifier_before + fee + crn(50)
     );
     assert_eq!(claimable(&h, referee.address()), referee_before + fee);
-    assert_eq!(
-        h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job })
-            .state,
-        4,
-        "settled"
-    );
+    let settled = h.view(COMPUTE_MARKET, ComputeMarket::jobOfCall { id: job });
+    assert_eq!(settled.state, 4, "settled");
+    assert_eq!(settled.liar, liar.address(), "the job records who lied");
 
     // Out of fuel is an outcome like any other: agreed on and paid for the whole fuel limit.
     let (job, info) = post_job(&h, &client, 1_000, price);

@@ -4,6 +4,7 @@
 //! [`cairn_node`].
 
 mod chain;
+mod compute;
 mod contracts;
 mod node;
 mod output;
@@ -70,6 +71,9 @@ enum Command {
     /// Store files with providers and get them back.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
+    /// Run WASM jobs on compute providers and fetch their output.
+    #[command(subcommand)]
+    Compute(compute::ComputeCommand),
     /// Show and claim rewards and payments.
     #[command(subcommand)]
     Rewards(contracts::RewardsCommand),
@@ -107,6 +111,7 @@ fn main() -> std::process::ExitCode {
             Command::Stake(command) => contracts::stake(command, &cli.global).await,
             Command::Provider(command) => contracts::provider(command, &cli.global).await,
             Command::Storage(command) => storage::run(command, &cli.global).await,
+            Command::Compute(command) => compute::run(command, &cli.global).await,
             Command::Rewards(command) => contracts::rewards(command, &cli.global).await,
             Command::Chain(command) => chain::run(command, &cli.global).await,
             Command::Bench(command) => node::bench(command, &cli.global).await,

@@ -205,6 +205,7 @@ pub async fn run(command: NodeCommand, global: &Global) -> anyhow::Result<()> {
             mdns: false,
             view_timeout_ms: cairn_node::testnet::DEFAULT_VIEW_TIMEOUT_MS,
             storage_provider: None,
+            compute_provider: None,
             test_faults: Default::default(),
         });
         if !p2p_listen.is_empty() {

@@ -71,7 +71,8 @@ pub enum StorageCommand {
         /// The data's blake3 root.
         root: B256,
     },
-    /// The node's storage counters: proofs sent and failed, pieces served and rejected.
+    /// The node's provider counters: proofs sent and failed, pieces served and rejected, compute
+    /// jobs done, failed and dropped.
     Metrics,
 }
 
@@ -191,13 +192,16 @@ pub async fn run(command: StorageCommand, global: &Global) -> anyhow::Result<()>
                 .map_err(|e| rpc_error(&global.rpc, e))?;
             print(global.json, &metrics, || {
                 format!(
-                    "proofs sent      {}\nproofs failed    {}\ndeals accepted   {}\noffers refused   {}\npieces served    {}\npieces rejected  {}",
+                    "proofs sent      {}\nproofs failed    {}\ndeals accepted   {}\noffers refused   {}\npieces served    {}\npieces rejected  {}\njobs done        {}\njobs failed      {}\njobs dropped     {}",
                     metrics.proofs_sent,
                     metrics.proofs_failed,
                     metrics.deals_accepted,
                     metrics.offers_refused,
                     metrics.pieces_served,
-                    metrics.pieces_rejected
+                    metrics.pieces_rejected,
+                    metrics.jobs_done,
+                    metrics.jobs_failed,
+                    metrics.jobs_dropped
                 )
             })
         }
@@ -218,33 +222,7 @@ async fn put(
     let key = unlock(global, &keystore(global), from)?;
     let rpc = client(&global.rpc)?;
     let err = |e| rpc_error(&global.rpc, e);
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let size = file.metadata()?.len();
-    let (root, outboard) = Outboard::compute(std::io::BufReader::new(&mut file), size)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let root = B256::from(root);
-
-    rpc.blob_begin(root, size).await.map_err(err)?;
-    let missing = rpc.blob_missing(root).await.map_err(err)?;
-    let progress = bar(piece_count(size), "uploading");
-    progress.set_position(piece_count(size) - missing.len() as u64);
-    let mut piece = vec![0u8; PIECE_LEN as usize];
-    for index in missing {
-        let len = piece_len(size, index).unwrap_or(0) as usize;
-        file.seek(SeekFrom::Start(index * PIECE_LEN))?;
-        file.read_exact(&mut piece[..len])?;
-        let path = outboard
-            .piece_path(index)
-            .into_iter()
-            .map(B256::from)
-            .collect();
-        rpc.blob_put_piece(root, index, piece[..len].to_vec().into(), path)
-            .await
-            .map_err(err)?;
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
+    let (root, size) = upload(global, path).await?;
 
     let providers = choose_providers(&rpc.providers().await.map_err(err)?, size, max_price);
     if providers.len() < replicas {
@@ -338,6 +316,41 @@ async fn put(
     })
 }
 
+/// Uploads a file to the node, checked piece by piece there; pieces the node holds already are
+/// skipped, so an interrupted upload resumes. Returns the file's root and size.
+pub async fn upload(global: &Global, path: &Path) -> anyhow::Result<(B256, u64)> {
+    let rpc = client(&global.rpc)?;
+    let err = |e| rpc_error(&global.rpc, e);
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata()?.len();
+    let (root, outboard) = Outboard::compute(std::io::BufReader::new(&mut file), size)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let root = B256::from(root);
+
+    rpc.blob_begin(root, size).await.map_err(err)?;
+    let missing = rpc.blob_missing(root).await.map_err(err)?;
+    let progress = bar(piece_count(size), "uploading");
+    progress.set_position(piece_count(size) - missing.len() as u64);
+    let mut piece = vec![0u8; PIECE_LEN as usize];
+    for index in missing {
+        let len = piece_len(size, index).unwrap_or(0) as usize;
+        file.seek(SeekFrom::Start(index * PIECE_LEN))?;
+        file.read_exact(&mut piece[..len])?;
+        let path = outboard
+            .piece_path(index)
+            .into_iter()
+            .map(B256::from)
+            .collect();
+        rpc.blob_put_piece(root, index, piece[..len].to_vec().into(), path)
+            .await
+            .map_err(err)?;
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok((root, size))
+}
+
 /// Providers that can take `size` bytes at no more than `max_price`, cheapest first (the
 /// larger bond first among equals).
 fn choose_providers(
@@ -361,7 +374,7 @@ fn choose_providers(
 
 /// Has the node fetch ROOT from the network, then copies it out piece by piece, checking
 /// each piece against the root again (the node is not trusted either).
-async fn get(global: &Global, root: B256, output: &Path, timeout: u64) -> anyhow::Result<u64> {
+pub async fn get(global: &Global, root: B256, output: &Path, timeout: u64) -> anyhow::Result<u64> {
     let rpc = client(&global.rpc)?;
     let err = |e| rpc_error(&global.rpc, e);
     let deadline = Instant::now() + Duration::from_secs(timeout);

@@ -33,6 +33,9 @@ pub enum TestnetCommand {
         /// How many of the nodes also run a storage provider (staked and advertised at start).
         #[arg(long, default_value_t = 0)]
         storage_providers: usize,
+        /// How many of the nodes also run a compute provider (jobs need at least two).
+        #[arg(long, default_value_t = 0)]
+        compute_providers: usize,
         /// Blocks per epoch (storage proofs are due once per epoch).
         #[arg(long, default_value_t = 30)]
         epoch_length: u64,
@@ -53,6 +56,7 @@ pub async fn run(command: TestnetCommand, global: &Global) -> anyhow::Result<()>
             block_time,
             view_timeout,
             storage_providers,
+            compute_providers,
             epoch_length,
         } => {
             anyhow::ensure!(
@@ -71,14 +75,18 @@ pub async fn run(command: TestnetCommand, global: &Global) -> anyhow::Result<()>
                 view_timeout_ms: view_timeout,
                 extra_accounts: Vec::new(),
                 storage_providers,
+                compute_providers,
                 epoch_length,
             };
             let testnet = cairn_node::testnet::init(&dir, &options)?;
             print(global.json, &testnet, || {
-                let providers = if storage_providers == 0 {
-                    String::new()
-                } else {
-                    format!(", the first {storage_providers} also storage providers,")
+                let providers = match (storage_providers, compute_providers) {
+                    (0, 0) => String::new(),
+                    (s, 0) => format!(", the first {s} also storage providers,"),
+                    (0, c) => format!(", the first {c} also compute providers,"),
+                    (s, c) => format!(
+                        ", the first {s} also storage providers and the first {c} compute providers,"
+                    ),
                 };
                 format!(
                     "Testnet of {nodes} validators{providers} written to {}\nStart it with: cairn testnet start --dir {}",

@@ -123,13 +123,20 @@ pub async fn submit(
     let deadline = Instant::now() + Duration::from_secs(options.timeout);
     loop {
         if let Some(receipt) = rpc.get_receipt(hash).await.map_err(err)? {
-            if receipt.receipt.status == TxStatus::Revert {
-                let reason = describe_revert(&receipt.receipt.output, format_crn)
-                    .unwrap_or_else(|| format!("reverted with {}", receipt.receipt.output));
-                bail!(
-                    "{hash} was included in block {} but reverted: {reason}",
+            match &receipt.receipt.status {
+                TxStatus::Revert => {
+                    let reason = describe_revert(&receipt.receipt.output, format_crn)
+                        .unwrap_or_else(|| format!("reverted with {}", receipt.receipt.output));
+                    bail!(
+                        "{hash} was included in block {} but reverted: {reason}",
+                        receipt.block_height
+                    );
+                }
+                TxStatus::Halt(reason) => bail!(
+                    "{hash} was included in block {} but the EVM stopped it ({reason}); if it ran out of gas, send it again with a --gas-limit above {gas_limit}",
                     receipt.block_height
-                );
+                ),
+                TxStatus::Success => {}
             }
             return Ok(Sent::Included(Box::new(receipt)));
         }

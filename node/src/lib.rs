@@ -57,6 +57,7 @@
 
 pub mod bench;
 pub mod chain;
+pub mod compute;
 pub mod consensus;
 pub mod error;
 pub mod execution;

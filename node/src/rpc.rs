@@ -599,7 +599,7 @@ impl CairnApiServer for RpcServer {
         {
             return Ok(progress);
         }
-        Ok(data.clone().start_fetch(root.0, None))
+        Ok(data.clone().start_fetch(root.0, None, u64::MAX))
     }
 
     async fn providers(&self) -> RpcResult<Vec<ProviderInfo>> {

@@ -13,7 +13,7 @@ use crate::node::{
     DevAccount, NetworkSettings, files, now_ms, write_key, write_node_key, write_private,
 };
 use crate::providers::TestFaults;
-use crate::providers::agent::ProviderSettings;
+use crate::providers::agent::{ComputeOffer, ProviderSettings};
 use crate::types::{AccountKey, U256};
 
 /// The file in a node's data directory that says how it joins its network.
@@ -43,6 +43,9 @@ pub struct NodeFile {
     /// Run a storage provider agent; its account key is `provider.key` in the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_provider: Option<StorageProviderFile>,
+    /// Run a compute provider agent (with the same `provider.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_provider: Option<ComputeProviderFile>,
     /// Faults for tests only: never set them on a real node.
     #[serde(default, skip_serializing_if = "is_default")]
     pub test_faults: TestFaults,
@@ -61,6 +64,23 @@ pub struct StorageProviderFile {
     /// Price in wei per MiB per epoch.
     pub price_per_mib_epoch: u64,
     /// CRN bonded at start when the bond is below the storage minimum.
+    #[serde(default = "default_provider_stake")]
+    pub stake_crn: u64,
+}
+
+/// A compute provider's offer, as stored in `node.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComputeProviderFile {
+    /// Jobs run at once.
+    pub cores: u32,
+    /// Memory a job may use, MiB.
+    pub memory_mib: u32,
+    /// Fuel run per second (`cairn bench compute` measures it).
+    pub fuel_per_second: u64,
+    /// Price in wei per unit of fuel.
+    pub price_per_fuel: u64,
+    /// CRN bonded at start when the bond is below the compute minimum.
     #[serde(default = "default_provider_stake")]
     pub stake_crn: u64,
 }
@@ -123,22 +143,41 @@ impl NodeFile {
                 path.display()
             )));
         }
-        let provider = match &self.storage_provider {
-            None => None,
-            Some(offer) => {
-                if offer.capacity == 0 {
-                    return Err(NodeError::Config(format!(
-                        "{}: storageProvider.capacity must be at least 1 byte",
-                        path.display()
-                    )));
-                }
-                Some(ProviderSettings {
-                    key: crate::node::read_key(&datadir.join(files::PROVIDER_KEY))?,
-                    storage_capacity: offer.capacity,
-                    storage_price: u128::from(offer.price_per_mib_epoch),
-                    stake: U256::from(offer.stake_crn) * U256::from(TOKEN),
-                })
-            }
+        let storage = self.storage_provider.as_ref();
+        let compute = self.compute_provider.as_ref();
+        if storage.is_some_and(|offer| offer.capacity == 0) {
+            return Err(NodeError::Config(format!(
+                "{}: storageProvider.capacity must be at least 1 byte",
+                path.display()
+            )));
+        }
+        if compute.is_some_and(|offer| offer.cores == 0 || offer.memory_mib == 0) {
+            return Err(NodeError::Config(format!(
+                "{}: computeProvider.cores and memoryMib must be at least 1",
+                path.display()
+            )));
+        }
+        let provider = if storage.is_none() && compute.is_none() {
+            None
+        } else {
+            let stake_crn = storage
+                .map(|s| s.stake_crn)
+                .into_iter()
+                .chain(compute.map(|c| c.stake_crn))
+                .max()
+                .unwrap_or(DEFAULT_PROVIDER_STAKE_CRN);
+            Some(ProviderSettings {
+                key: crate::node::read_key(&datadir.join(files::PROVIDER_KEY))?,
+                storage_capacity: storage.map_or(0, |s| s.capacity),
+                storage_price: storage.map_or(0, |s| u128::from(s.price_per_mib_epoch)),
+                compute: compute.map_or(ComputeOffer::default(), |c| ComputeOffer {
+                    cores: c.cores,
+                    memory_mib: c.memory_mib,
+                    fuel_per_second: c.fuel_per_second,
+                    price_per_fuel: u128::from(c.price_per_fuel),
+                }),
+                stake: U256::from(stake_crn) * U256::from(TOKEN),
+            })
         };
         Ok(NetworkSettings {
             listen: multiaddrs(&path, &self.listen)?,
@@ -168,6 +207,9 @@ pub struct TestnetNode {
     /// The account of the storage provider it runs, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_provider: Option<crate::types::Address>,
+    /// The account of the compute provider it runs, if any (the same as its storage one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_provider: Option<crate::types::Address>,
 }
 
 /// A whole testnet, as written to `testnet.json`.
@@ -204,6 +246,8 @@ pub struct TestnetOptions {
     pub extra_accounts: Vec<crate::types::Address>,
     /// How many nodes (the first ones) also run a storage provider, with a funded account.
     pub storage_providers: usize,
+    /// How many nodes (the first ones) also run a compute provider.
+    pub compute_providers: usize,
     /// Blocks per epoch.
     pub epoch_length: u64,
 }
@@ -212,6 +256,11 @@ pub struct TestnetOptions {
 pub const TESTNET_PROVIDER_CAPACITY: u64 = 4 << 30;
 /// The testnet providers' price: 10^12 wei (a millionth of a CRN) per MiB per epoch.
 pub const TESTNET_PROVIDER_PRICE: u64 = 1_000_000_000_000;
+/// The fuel per second testnet compute providers advertise: about what `cairn bench compute`
+/// measured for one core of the 2-core development machine (release build).
+pub const TESTNET_FUEL_PER_SECOND: u64 = 100_000_000;
+/// The testnet compute providers' price: 10^9 wei per unit of fuel (a CRN buys 10^9 fuel).
+pub const TESTNET_FUEL_PRICE: u64 = 1_000_000_000;
 
 /// Free loopback ports, all distinct: each is bound until all are chosen.
 fn free_ports(count: usize) -> Result<Vec<u16>> {
@@ -246,14 +295,19 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
         )));
     }
     std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
-    if options.storage_providers > options.nodes {
-        return Err(NodeError::Config(format!(
-            "--storage-providers {} is more than the {} nodes",
-            options.storage_providers, options.nodes
-        )));
+    for (flag, count) in [
+        ("--storage-providers", options.storage_providers),
+        ("--compute-providers", options.compute_providers),
+    ] {
+        if count > options.nodes {
+            return Err(NodeError::Config(format!(
+                "{flag} {count} is more than the {} nodes",
+                options.nodes
+            )));
+        }
     }
     let validators: Vec<AccountKey> = (0..options.nodes).map(|_| AccountKey::generate()).collect();
-    let providers: Vec<AccountKey> = (0..options.storage_providers)
+    let providers: Vec<AccountKey> = (0..options.storage_providers.max(options.compute_providers))
         .map(|_| AccountKey::generate())
         .collect();
     let node_keys: Vec<cairn_p2p::Keypair> = (0..options.nodes)
@@ -319,9 +373,16 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
                 .collect(),
             mdns: false,
             view_timeout_ms: options.view_timeout_ms,
-            storage_provider: providers.get(i).map(|_| StorageProviderFile {
+            storage_provider: (i < options.storage_providers).then_some(StorageProviderFile {
                 capacity: TESTNET_PROVIDER_CAPACITY,
                 price_per_mib_epoch: TESTNET_PROVIDER_PRICE,
+                stake_crn: DEFAULT_PROVIDER_STAKE_CRN,
+            }),
+            compute_provider: (i < options.compute_providers).then_some(ComputeProviderFile {
+                cores: 2,
+                memory_mib: 64,
+                fuel_per_second: TESTNET_FUEL_PER_SECOND,
+                price_per_fuel: TESTNET_FUEL_PRICE,
                 stake_crn: DEFAULT_PROVIDER_STAKE_CRN,
             }),
             test_faults: TestFaults::default(),
@@ -336,7 +397,8 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
             peer_id: node_key.public().to_peer_id().to_string(),
             p2p_addr: p2p_addrs[i].clone(),
             validator: hex::encode(validator.public_key()),
-            storage_provider: providers.get(i).map(AccountKey::address),
+            storage_provider: (i < options.storage_providers).then(|| providers[i].address()),
+            compute_provider: (i < options.compute_providers).then(|| providers[i].address()),
         });
     }
     let testnet = Testnet {
@@ -366,6 +428,7 @@ mod tests {
             view_timeout_ms: 2_000,
             extra_accounts: Vec::new(),
             storage_providers: 2,
+            compute_providers: 1,
             epoch_length: 30,
         };
         let testnet = init(dir.path(), &options).unwrap();

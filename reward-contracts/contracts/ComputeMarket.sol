@@ -51,6 +51,8 @@ contract ComputeMarket is Epochs, PullPayments {
         State state;
         Result claimed;
         Result attested;
+        /// Set when a dispute is resolved: the party that was slashed.
+        address liar;
     }
 
     uint64 public stageTimeoutBlocks;
@@ -153,10 +155,12 @@ contract ComputeMarket is Epochs, PullPayments {
         if (_same(r, job.claimed)) {
             uint256 slashed = Staking(payable(Cairn.STAKING)).slash(job.verifier, liarSlash);
             claimable[job.provider] += slashed;
+            job.liar = job.verifier;
             emit LiarSlashed(id, job.verifier, slashed);
             _settleHonestProvider(id, job, job.referee);
         } else if (_same(r, job.attested)) {
             uint256 slashed = Staking(payable(Cairn.STAKING)).slash(job.provider, liarSlash);
+            job.liar = job.provider;
             uint256 fee = uint256(job.attested.fuelUsed) * job.pricePerFuel / 10;
             claimable[job.verifier] += fee + slashed;
             claimable[job.referee] += fee;

@@ -413,6 +413,23 @@ impl ChunkStore {
             })
     }
 
+    /// The whole of a complete blob, read into memory.
+    pub fn read(&self, root: &[u8; 32]) -> Result<Vec<u8>> {
+        let status = self.known(root)?;
+        if !status.complete() {
+            return Err(StorageError::Incomplete {
+                root: hex(root),
+                present: status.present,
+                pieces: status.pieces(),
+            });
+        }
+        let mut data = Vec::with_capacity(status.size as usize);
+        for index in 0..status.pieces() {
+            data.extend_from_slice(&self.read_piece(&status, index)?);
+        }
+        Ok(data)
+    }
+
     /// Piece `index` of a complete blob with its proof, as sent to a peer.
     pub fn piece(&self, root: &[u8; 32], index: u64) -> Result<PieceProof> {
         let status = self.known(root)?;
@@ -630,6 +647,10 @@ mod tests {
         };
         let store = ChunkStore::open(dir.path()).unwrap();
         assert!(store.status(&root).unwrap().unwrap().complete());
+        assert_eq!(store.read(&root).unwrap(), bytes);
+        let empty = store.add(&[]).unwrap();
+        assert_eq!(&empty, blake3::hash(&[]).as_bytes());
+        assert!(store.read(&empty).unwrap().is_empty());
         assert_eq!(store.deals().unwrap(), vec![([9; 32], root)]);
         for index in 0..3 {
             assert_eq!(

@@ -75,6 +75,7 @@ pub async fn run(options: NetworkBenchOptions, workdir: &Path) -> Result<Network
             view_timeout_ms: crate::testnet::DEFAULT_VIEW_TIMEOUT_MS,
             extra_accounts: senders.iter().map(AccountKey::address).collect(),
             storage_providers: 0,
+            compute_providers: 0,
             epoch_length: crate::genesis::Genesis::dev().epoch_length,
         },
     )?;

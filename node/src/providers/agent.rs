@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_p2p::PeerId;
-use cairn_reward_contracts::bindings::{ProviderRegistry, Staking, StorageMarket};
-use cairn_reward_contracts::{REGISTRY, STAKING, STORAGE_MARKET};
+use cairn_reward_contracts::bindings::{ComputeMarket, ProviderRegistry, Staking, StorageMarket};
+use cairn_reward_contracts::{COMPUTE_MARKET, REGISTRY, STAKING, STORAGE_MARKET};
 use tokio::sync::{mpsc, watch};
 
 use super::adverts::Advert;
-use super::{DataNet, DealState, Offer, bump, send_call, view};
+use super::compute::ComputeWork;
+use super::{DataNet, DealState, Offer, bump, view};
 use crate::error::DataError;
 use crate::node::{Shared, now_ms};
 use crate::types::{AccountKey, Address, Bytes, U256};
@@ -30,17 +31,32 @@ pub const ADVERT_INTERVAL: Duration = Duration::from_secs(5);
 const PROOF_MARGIN_BLOCKS: u64 = 3;
 const MIB: u64 = 1 << 20;
 
-/// What a storage provider offers, from its `node.json`.
+/// What a provider offers, from its `node.json`.
 #[derive(Debug, Clone)]
 pub struct ProviderSettings {
-    /// The provider's account key (it stakes, accepts deals and signs proofs).
+    /// The provider's account key (it stakes, accepts deals, proves and posts results).
     pub key: AccountKey,
-    /// Storage offered, in bytes.
+    /// Storage offered, in bytes (0: no storage).
     pub storage_capacity: u64,
     /// Price in wei per MiB per epoch; offers below it are refused.
     pub storage_price: u128,
-    /// Bonded at start if the bond is below the storage minimum.
+    /// Compute offered (0 cores: no compute).
+    pub compute: ComputeOffer,
+    /// Bonded at start if the bond is below the minimum of the roles offered.
     pub stake: U256,
+}
+
+/// What a compute provider offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ComputeOffer {
+    /// Jobs run at once.
+    pub cores: u32,
+    /// Memory a job may use, MiB.
+    pub memory_mib: u32,
+    /// Fuel the provider runs per second (advertised; measured with `cairn bench compute`).
+    pub fuel_per_second: u64,
+    /// Price in wei per unit of fuel.
+    pub price_per_fuel: u128,
 }
 
 /// A deal's price per epoch at `price` wei per MiB per epoch (a part MiB counts whole).
@@ -66,6 +82,10 @@ pub struct Agent {
     sent: BTreeMap<Sent, u64>,
     fetched: mpsc::Sender<([u8; 32], Result<(), DataError>)>,
     fetch_results: mpsc::Receiver<([u8; 32], Result<(), DataError>)>,
+    /// Compute jobs, once registered as a compute provider.
+    compute: Option<ComputeWork>,
+    /// Staked and registered on chain: only then is the provider advertised.
+    registered: bool,
 }
 
 impl Agent {
@@ -85,6 +105,8 @@ impl Agent {
             sent: BTreeMap::new(),
             fetched,
             fetch_results,
+            compute: None,
+            registered: false,
         }
     }
 
@@ -136,7 +158,7 @@ impl Agent {
                         tracing::warn!(%error, "storage provider round failed");
                     }
                 }
-                _ = adverts.tick() => {
+                _ = adverts.tick(), if self.registered => {
                     if let Err(error) = self.advertise().await {
                         tracing::debug!(%error, "advert not published");
                     }
@@ -150,8 +172,28 @@ impl Agent {
         let height = self.height();
         self.sent
             .retain(|_, at| height < *at + 2 * RESEND_AFTER_BLOCKS);
-        if !self.registered()? {
+        self.registered = self.ensure_registered()?;
+        if !self.registered {
             return Ok(());
+        }
+        let offer = self.settings.compute;
+        if offer.cores > 0 {
+            if self.compute.is_none() {
+                let timeout = view(
+                    &self.shared,
+                    COMPUTE_MARKET,
+                    ComputeMarket::stageTimeoutBlocksCall {},
+                )?;
+                self.compute = Some(ComputeWork::new(
+                    height.saturating_sub(timeout),
+                    offer.cores,
+                    offer.memory_mib,
+                ));
+            }
+            if let Some(work) = &mut self.compute {
+                let lie = self.net.faults.lie_about_results;
+                work.round(&self.shared, &self.net, &self.settings.key, lie)?;
+            }
         }
         for (deal, root) in self.net.store().deals()? {
             if let Err(error) = self.tend(deal, root) {
@@ -162,21 +204,26 @@ impl Agent {
     }
 
     /// Stakes and advertises on chain until both show; whether they do.
-    fn registered(&mut self) -> Result<bool, DataError> {
+    fn ensure_registered(&mut self) -> Result<bool, DataError> {
         let me = self.me();
         let stake = view(&self.shared, STAKING, Staking::stakeOfCall { staker: me })?;
-        let minimum = view(&self.shared, STAKING, Staking::minStorageStakeCall {})?;
+        let mut minimum = U256::ZERO;
+        if self.settings.storage_capacity > 0 {
+            minimum = view(&self.shared, STAKING, Staking::minStorageStakeCall {})?;
+        }
+        if self.settings.compute.cores > 0 {
+            minimum = minimum.max(view(
+                &self.shared,
+                STAKING,
+                Staking::minComputeStakeCall {},
+            )?);
+        }
         if stake.bonded < minimum {
             if self.should_send(Sent::Stake) {
                 let value = self.settings.stake.max(minimum - stake.bonded);
-                send_call(
-                    &self.shared,
-                    &self.settings.key,
-                    STAKING,
-                    value,
-                    Staking::stakeCall {},
-                )?;
-                tracing::info!(provider = %me, "staking as a storage provider");
+                self.net
+                    .send_call(&self.settings.key, STAKING, value, Staking::stakeCall {})?;
+                tracing::info!(provider = %me, "staking as a provider");
             }
             return Ok(false);
         }
@@ -186,23 +233,29 @@ impl Agent {
             ProviderRegistry::advertOfCall { provider: me },
         )?;
         let peer_id = self.net.peer_id().to_string();
+        let compute = self.settings.compute;
         if advert.storageCapacity != self.settings.storage_capacity
             || advert.storagePricePerMiBEpoch != self.settings.storage_price
+            || advert.cores != compute.cores
+            || advert.memoryMiB != compute.memory_mib
+            || advert.fuelPerSecond != compute.fuel_per_second
+            || advert.computePricePerFuel != compute.price_per_fuel
             || advert.peerId.as_ref() != peer_id.as_bytes()
         {
             if self.should_send(Sent::Advertise) {
                 let call = ProviderRegistry::advertiseCall {
                     storageCapacity: self.settings.storage_capacity,
                     storagePricePerMiBEpoch: self.settings.storage_price,
-                    cores: 0,
-                    memoryMiB: 0,
-                    fuelPerSecond: 0,
-                    computePricePerFuel: 0,
+                    cores: compute.cores,
+                    memoryMiB: compute.memory_mib,
+                    fuelPerSecond: compute.fuel_per_second,
+                    computePricePerFuel: compute.price_per_fuel,
                     peerId: Bytes::from(peer_id.into_bytes()),
                     addresses: String::new(),
                 };
-                send_call(&self.shared, &self.settings.key, REGISTRY, U256::ZERO, call)?;
-                tracing::info!(provider = %me, "registering as a storage provider");
+                self.net
+                    .send_call(&self.settings.key, REGISTRY, U256::ZERO, call)?;
+                tracing::info!(provider = %me, "registering as a provider");
             }
             return Ok(false);
         }
@@ -233,10 +286,10 @@ impl Agent {
             storage_capacity: self.settings.storage_capacity,
             storage_free: self.free_capacity()?,
             storage_price: self.settings.storage_price,
-            cores: 0,
-            memory_mib: 0,
-            fuel_per_second: 0,
-            compute_price: 0,
+            cores: self.settings.compute.cores,
+            memory_mib: self.settings.compute.memory_mib,
+            fuel_per_second: self.settings.compute.fuel_per_second,
+            compute_price: self.settings.compute.price_per_fuel,
             sequence: now_ms(),
         };
         self.net
@@ -327,13 +380,10 @@ impl Agent {
             return;
         }
         let call = StorageMarket::acceptDealCall { id: deal.into() };
-        match send_call(
-            &self.shared,
-            &self.settings.key,
-            STORAGE_MARKET,
-            U256::ZERO,
-            call,
-        ) {
+        match self
+            .net
+            .send_call(&self.settings.key, STORAGE_MARKET, U256::ZERO, call)
+        {
             Ok(_) => {
                 bump(&self.net.metrics.deals_accepted);
                 tracing::info!(deal = %hex::encode(deal), "data stored; accepting the deal");
@@ -364,7 +414,9 @@ impl Agent {
                 } else if !self.net.fetching(&root) {
                     // Taken before a restart, or its first fetch failed: fetch it from
                     // whoever holds it; the next round accepts once it is complete.
-                    self.net.clone().start_fetch(root, Some(deal.size));
+                    self.net
+                        .clone()
+                        .start_fetch(root, Some(deal.size), deal.size);
                 }
             }
             s if s == DealState::Active as u8 => self.prove(id, root, &deal)?,
@@ -434,13 +486,8 @@ impl Agent {
             chunks,
             paths,
         };
-        send_call(
-            &self.shared,
-            &self.settings.key,
-            STORAGE_MARKET,
-            U256::ZERO,
-            call,
-        )?;
+        self.net
+            .send_call(&self.settings.key, STORAGE_MARKET, U256::ZERO, call)?;
         Ok(())
     }
 }

@@ -11,10 +11,12 @@
 //! ```
 //! [`DataNet`] holds the node's chunk store, its table of providers' adverts and the fetches in
 //! progress, and answers peers' data requests. The [`agent::Agent`] runs only on a node
-//! configured as a storage provider.
+//! configured as a provider: of storage (deals), of compute (jobs run, re-executed to verify,
+//! or refereed, with module, input and output moved as blobs), or both.
 
 pub mod adverts;
 pub mod agent;
+mod compute;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -53,6 +55,9 @@ pub struct TestFaults {
     /// Flip a byte in every piece this node serves.
     #[serde(default)]
     pub corrupt_served_pieces: bool,
+    /// As the provider of a compute job, post a wrong output root.
+    #[serde(default)]
+    pub lie_about_results: bool,
 }
 
 /// Counters an operator watches (and alerts on).
@@ -70,6 +75,12 @@ pub struct Metrics {
     pub pieces_served: AtomicU64,
     /// Pieces received that failed their check.
     pub pieces_rejected: AtomicU64,
+    /// Compute jobs run, re-executed or refereed, with the result sent.
+    pub jobs_done: AtomicU64,
+    /// Compute jobs whose result could not be sent.
+    pub jobs_failed: AtomicU64,
+    /// Compute jobs dropped because the queue was full.
+    pub jobs_dropped: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -92,6 +103,12 @@ pub struct MetricsSnapshot {
     pub pieces_served: u64,
     /// Pieces received that failed their check.
     pub pieces_rejected: u64,
+    /// Compute jobs done.
+    pub jobs_done: u64,
+    /// Compute jobs whose result could not be sent.
+    pub jobs_failed: u64,
+    /// Compute jobs dropped (queue full).
+    pub jobs_dropped: u64,
 }
 
 impl Metrics {
@@ -105,6 +122,9 @@ impl Metrics {
             offers_refused: read(&self.offers_refused),
             pieces_served: read(&self.pieces_served),
             pieces_rejected: read(&self.pieces_rejected),
+            jobs_done: read(&self.jobs_done),
+            jobs_failed: read(&self.jobs_failed),
+            jobs_dropped: read(&self.jobs_dropped),
         }
     }
 }
@@ -159,6 +179,8 @@ pub struct DataNet {
     offers: Option<mpsc::Sender<Offer>>,
     faults: TestFaults,
     metrics: Metrics,
+    /// Held while a transaction is signed and submitted.
+    sending: Mutex<()>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -206,6 +228,7 @@ impl DataNet {
             offers,
             faults,
             metrics: Metrics::default(),
+            sending: Mutex::new(()),
         }
     }
 
@@ -451,7 +474,13 @@ impl DataNet {
     /// Starts fetching `root` from whichever peers hold it and returns the progress so far.
     /// The size is `size` if the caller knows it (a deal fixes it), else the size most holders
     /// report; a holder reporting another size is not asked.
-    pub fn start_fetch(self: Arc<Self>, root: [u8; 32], size: Option<u64>) -> FetchProgress {
+    /// A holder reporting more than `max_size` bytes is not asked either.
+    pub fn start_fetch(
+        self: Arc<Self>,
+        root: [u8; 32],
+        size: Option<u64>,
+        max_size: u64,
+    ) -> FetchProgress {
         let running = locked(&self.fetches)
             .values()
             .filter(|p| p.state == FetchState::Running)
@@ -473,7 +502,13 @@ impl DataNet {
         });
         let net = self.clone();
         tokio::spawn(async move {
-            let sources = match net.find_sources(root).await {
+            let found = net.find_sources(root).await.map(|sources| {
+                sources
+                    .into_iter()
+                    .filter(|(_, s)| *s <= max_size)
+                    .collect::<Vec<_>>()
+            });
+            let sources = match found {
                 Ok(sources) if !sources.is_empty() => sources,
                 Ok(_) => {
                     let reason = format!("no peer holds data 0x{}", hex::encode(root));
@@ -511,6 +546,43 @@ impl DataNet {
             rejected: 0,
             sources: Vec::new(),
         })
+    }
+
+    /// The whole blob `root` of at most `max_size` bytes: read from the chunk store, or fetched
+    /// from the peers that hold it first (retried until `within` has passed).
+    pub async fn fetch_whole(
+        self: &Arc<Self>,
+        root: [u8; 32],
+        max_size: u64,
+        within: Duration,
+    ) -> Result<Vec<u8>, DataError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let store = self.store.clone();
+            if let Some(status) = blocking(move || store.status(&root)).await?
+                && status.complete()
+            {
+                if status.size > max_size {
+                    return Err(DataError::Refused(format!(
+                        "data 0x{} is {} bytes, more than the {max_size} allowed",
+                        hex::encode(root),
+                        status.size
+                    )));
+                }
+                let store = self.store.clone();
+                return blocking(move || store.read(&root)).await;
+            }
+            if !self.fetching(&root) {
+                if Instant::now() > deadline {
+                    return Err(DataError::Unavailable(format!(
+                        "no peer supplied data 0x{} within {within:?}",
+                        hex::encode(root)
+                    )));
+                }
+                self.clone().start_fetch(root, None, max_size);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Fetches the blob `root` of `size` bytes from `sources` into the chunk store. Pieces
@@ -603,6 +675,48 @@ impl DataNet {
         }
     }
 
+    /// Signs and submits a contract call from `key` (gas estimated first, so a call that would
+    /// revert is refused here with its reason instead of costing a fee, plus a margin). Calls are sent one at a
+    /// time, so that concurrent ones (two jobs answered at once) take consecutive nonces.
+    pub fn send_call<C: SolCall>(
+        &self,
+        key: &AccountKey,
+        to: Address,
+        value: U256,
+        call: C,
+    ) -> Result<B256, DataError> {
+        let shared = &self.shared;
+        let input: crate::types::Bytes = call.abi_encode().into();
+        let from = key.address();
+        let gas = shared.chain().estimate_gas(&CallRequest {
+            from: Some(from),
+            to: Some(to),
+            value: Some(value),
+            input: Some(input.clone()),
+            gas: None,
+        })?;
+        let estimate = gas.map_err(|result| DataError::Contract(revert_reason(&result)))?;
+        // The estimate is exact for the head's state and randomness only; in its block the
+        // call may walk further (drawing a compute provider depends on the block's
+        // randomness). Unused gas is not charged, so the margin costs nothing.
+        let gas_limit = estimate + estimate / 2;
+        let genesis = shared.chain().genesis();
+        let _one_at_a_time = locked(&self.sending);
+        let body = TxBody {
+            chain_id: genesis.chain_id,
+            nonce: shared.pending_nonce(from)?,
+            gas_limit,
+            max_fee_per_gas: u128::from(genesis.base_fee_per_gas) * 2,
+            max_priority_fee_per_gas: 0,
+            to: Some(to),
+            value,
+            input,
+        };
+        shared
+            .submit_raw(&body.sign(key).encode())
+            .map_err(|e| DataError::Contract(e.to_string()))
+    }
+
     /// Asks `peer` for one piece and stores it if it checks out; returns the pieces stored.
     async fn fetch_piece(
         &self,
@@ -673,39 +787,4 @@ fn revert_reason(result: &revm::context::result::ExecutionResult) -> String {
     let output = result.output().map(|o| o.to_vec()).unwrap_or_default();
     cairn_reward_contracts::describe_revert(&output, crate::units::format_crn)
         .unwrap_or_else(|| format!("{result:?}"))
-}
-
-/// Signs and submits a contract call from `key` (gas estimated first, so a call that would
-/// revert is refused here with its reason instead of costing a fee).
-pub fn send_call<C: SolCall>(
-    shared: &Shared,
-    key: &AccountKey,
-    to: Address,
-    value: U256,
-    call: C,
-) -> Result<B256, DataError> {
-    let input: crate::types::Bytes = call.abi_encode().into();
-    let from = key.address();
-    let gas = shared.chain().estimate_gas(&CallRequest {
-        from: Some(from),
-        to: Some(to),
-        value: Some(value),
-        input: Some(input.clone()),
-        gas: None,
-    })?;
-    let gas_limit = gas.map_err(|result| DataError::Contract(revert_reason(&result)))?;
-    let genesis = shared.chain().genesis();
-    let body = TxBody {
-        chain_id: genesis.chain_id,
-        nonce: shared.pending_nonce(from)?,
-        gas_limit,
-        max_fee_per_gas: u128::from(genesis.base_fee_per_gas) * 2,
-        max_priority_fee_per_gas: 0,
-        to: Some(to),
-        value,
-        input,
-    };
-    shared
-        .submit_raw(&body.sign(key).encode())
-        .map_err(|e| DataError::Contract(e.to_string()))
 }
