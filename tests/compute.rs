@@ -220,20 +220,14 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
     assert_eq!(std::fs::read_to_string(&output)?, "2700\n");
 
     // A job that never stops runs out of fuel; that is agreed on and settled.
-    let spin = work.join("spin.wasm");
-    std::fs::write(
-        &spin,
-        wat::parse_str(
-            r#"(module (memory (export "memory") 1) (func (export "run") (loop $l (br $l))))"#,
-        )?,
-    )?;
+    let spin = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/jobs/spin.wasm");
     let job = ok_json(run_at(
         url,
         work,
         &[
             "compute",
             "submit",
-            spin.to_str().ok_or("path")?,
+            spin,
             "--input",
             input,
             "--from",

@@ -125,6 +125,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         proof_txs: usize,
     },
+    /// Compute: the WASM runner's fuel per second, small jobs per second, and the gas of
+    /// posting, answering and verifying a job.
+    Compute {
+        /// Fuel the endless example job burns.
+        #[arg(long, default_value_t = 2_000_000_000)]
+        fuel: u64,
+        /// Word-count jobs on a 4 KiB input.
+        #[arg(long, default_value_t = 2_000)]
+        jobs: usize,
+    },
     /// The parallel executor against the sequential one on five workloads.
     Execution {
         /// Transactions per block.
@@ -317,6 +327,25 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
             block_time,
         } => return bench_network(nodes, tps, seconds, block_time, global).await,
         BenchCommand::Execution { txs, threads } => return bench_execution(txs, threads, global),
+        BenchCommand::Compute { fuel, jobs } => {
+            anyhow::ensure!(fuel >= 1, "--fuel must be at least 1");
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let r = cairn_node::bench::compute::run(fuel, jobs, dir.path())?;
+            return print(global.json, &r, || {
+                format!(
+                    "WASM runner (wasmi, fuel metered), one core\n  endless job: {} fuel in {:.0} ms   {:>12.0} fuel/s\n  word count of 4 KiB ({} fuel), {} jobs   {:>10.0} jobs/s\nOn chain (3 compute providers)\n  postJob (draws the provider)        {:>9} gas\n  submitResult (draws the verifier)   {:>9} gas\n  attest (verifies, settles, pays)    {:>9} gas\nA verifier re-executes the whole job: checking costs what running it cost, plus the attest transaction.",
+                    r.spin_fuel,
+                    r.spin_ms,
+                    r.fuel_per_sec,
+                    r.small_job_fuel,
+                    r.small_jobs,
+                    r.small_jobs_per_sec,
+                    r.post_job_gas,
+                    r.submit_result_gas,
+                    r.attest_gas
+                )
+            });
+        }
         BenchCommand::Storage {
             transfer_mib,
             proof_file_mib,

@@ -514,17 +514,26 @@ pub async fn list_providers(global: &Global) -> anyhow::Result<()> {
             return "no provider adverts have reached this node yet".to_string();
         }
         let mut text = format!(
-            "{:<42}  {:>14}  {:>14}  {:>16}  {:>5}  {:>12}  peer",
-            "provider", "storage free", "capacity", "wei/MiB/epoch", "cores", "bonded CRN"
+            "{:<42}  {:>14}  {:>14}  {:>16}  {:>5}  {:>14}  {:>12}  {:>12}  peer",
+            "provider",
+            "storage free",
+            "capacity",
+            "wei/MiB/epoch",
+            "cores",
+            "fuel/s",
+            "wei/fuel",
+            "bonded CRN"
         );
         for p in &providers {
             text.push_str(&format!(
-                "\n{:<42}  {:>14}  {:>14}  {:>16}  {:>5}  {:>12}  {}",
+                "\n{:<42}  {:>14}  {:>14}  {:>16}  {:>5}  {:>14}  {:>12}  {:>12}  {}",
                 p.provider.to_string(),
                 p.storage_free,
                 p.storage_capacity,
                 p.storage_price.to_string(),
                 p.cores,
+                p.fuel_per_second,
+                p.compute_price.to_string(),
                 format_crn(p.bonded),
                 p.peer_id
             ));

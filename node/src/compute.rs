@@ -277,14 +277,20 @@ pub fn run(module: &[u8], input: &[u8], limits: Limits) -> JobResult {
 mod tests {
     use super::*;
 
-    const EXAMPLE_WAT: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/jobs/wordcount.wat"
-    );
-    const EXAMPLE_WASM: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/jobs/wordcount.wasm"
-    );
+    fn example(name: &str) -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/jobs");
+        let assembled = wat::parse_file(format!("{dir}/{name}.wat")).unwrap();
+        let binary = format!("{dir}/{name}.wasm");
+        if std::env::var_os("CAIRN_WRITE_EXAMPLES").is_some() {
+            std::fs::write(&binary, &assembled).unwrap();
+        }
+        let committed = std::fs::read(&binary).unwrap();
+        assert_eq!(
+            committed, assembled,
+            "examples/jobs/{name}.wasm is stale: CAIRN_WRITE_EXAMPLES=1 cargo test -p cairn-node example_jobs"
+        );
+        committed
+    }
 
     fn wasm(text: &str) -> Vec<u8> {
         wat::parse_str(text).unwrap()
@@ -300,15 +306,7 @@ mod tests {
 
     #[test]
     fn example_jobs_match_their_source_and_count_words() {
-        let assembled = wat::parse_file(EXAMPLE_WAT).unwrap();
-        if std::env::var_os("CAIRN_WRITE_EXAMPLES").is_some() {
-            std::fs::write(EXAMPLE_WASM, &assembled).unwrap();
-        }
-        let committed = std::fs::read(EXAMPLE_WASM).unwrap();
-        assert_eq!(
-            committed, assembled,
-            "examples/jobs/wordcount.wasm is stale: CAIRN_WRITE_EXAMPLES=1 cargo test -p cairn-node example_jobs"
-        );
+        let committed = example("wordcount");
         for (input, expected) in [
             (&b""[..], &b"0\n"[..]),
             (b"one", b"1\n"),
@@ -333,6 +331,10 @@ mod tests {
         assert_eq!(starved.outcome, Outcome::OutOfFuel);
         assert_eq!(starved.fuel_used, result.fuel_used - 1);
         assert!(starved.output.is_empty());
+
+        let spin = run(&example("spin"), b"", limits(123_456));
+        assert_eq!(spin.outcome, Outcome::OutOfFuel);
+        assert_eq!(spin.fuel_used, 123_456);
     }
 
     #[test]

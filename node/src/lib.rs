@@ -24,6 +24,8 @@
 //!
 //!  Storage (providers): RPC pieces ─► ChunkStore ─► openDeal ─► offer to the provider's node
 //!        ─► provider Agent fetches and checks every piece ─► acceptDeal ─► submitProof per epoch
+//!  Compute (providers): module + input as blobs ─► postJob ─► the drawn provider's Agent sees
+//!        JobPosted ─► compute::run (wasmi, fuel) ─► submitResult ─► the verifier re-runs ─► attest
 //! ```
 //! [`node::Node::launch`] wires these together; the `cairn` binary only parses arguments and
 //! prints.

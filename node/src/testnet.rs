@@ -256,9 +256,9 @@ pub struct TestnetOptions {
 pub const TESTNET_PROVIDER_CAPACITY: u64 = 4 << 30;
 /// The testnet providers' price: 10^12 wei (a millionth of a CRN) per MiB per epoch.
 pub const TESTNET_PROVIDER_PRICE: u64 = 1_000_000_000_000;
-/// The fuel per second testnet compute providers advertise: about what `cairn bench compute`
-/// measured for one core of the 2-core development machine (release build).
-pub const TESTNET_FUEL_PER_SECOND: u64 = 100_000_000;
+/// The fuel per second testnet compute providers advertise: `cairn bench compute` measured
+/// 2.6 × 10^9 on one core of the 2-core development machine (release build).
+pub const TESTNET_FUEL_PER_SECOND: u64 = 2_500_000_000;
 /// The testnet compute providers' price: 10^9 wei per unit of fuel (a CRN buys 10^9 fuel).
 pub const TESTNET_FUEL_PRICE: u64 = 1_000_000_000;
 

@@ -1,5 +1,6 @@
 //! Benchmarks an operator can run on their own hardware (`cairn bench ...`).
 
+pub mod compute;
 pub mod network;
 pub mod storage;
 
