@@ -9,31 +9,14 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use alloy_sol_types::SolCall;
-use cairn_node::rpc::CairnApiClient;
 use cairn_node::testnet::NodeFile;
 use cairn_node::types::{Address, B256, U256};
 use cairn_reward_contracts::bindings::{ComputeMarket, Staking};
 use cairn_reward_contracts::{COMPUTE_MARKET, STAKING};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use support::{TestResult, eventually, failure, ok_json, run_at};
+use support::{TestResult, eventually, failure, ok_json, run_at, view};
 
 const SETTLED: u8 = 4;
-
-async fn view<C: SolCall>(
-    client: &HttpClient,
-    to: Address,
-    call: C,
-) -> Result<C::Return, Box<dyn std::error::Error>> {
-    let result = client
-        .call(cairn_node::chain::CallRequest {
-            to: Some(to),
-            input: Some(call.abi_encode().into()),
-            ..Default::default()
-        })
-        .await?;
-    Ok(C::abi_decode_returns(&result.output)?)
-}
 
 async fn settled(
     client: &HttpClient,
@@ -73,26 +56,7 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         .ok_or("node 1 is no compute provider")?;
 
     let work = tmp.path();
-    std::fs::write(work.join("password"), "pw")?;
-    let client_key = testnet.accounts[0]
-        .private_key
-        .trim_start_matches("0x")
-        .to_string();
-    std::fs::write(work.join("client.key"), &client_key)?;
-    let key_file = work.join("client.key");
-    ok_json(run_at(
-        url,
-        work,
-        &[
-            "wallet",
-            "import",
-            "--name",
-            "client",
-            "--private-key-file",
-            key_file.to_str().ok_or("path")?,
-            "--json",
-        ],
-    ));
+    support::import_client(&testnet, url, work)?;
     eventually(Duration::from_secs(120), || async {
         let list = ok_json(run_at(url, work, &["provider", "list", "--json"]));
         let ready = list

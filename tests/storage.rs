@@ -13,26 +13,11 @@ use alloy_sol_types::SolCall;
 use cairn_node::providers::DealState;
 use cairn_node::rpc::CairnApiClient;
 use cairn_node::testnet::NodeFile;
-use cairn_node::types::{AccountKey, Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
+use cairn_node::types::{Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
 use cairn_reward_contracts::bindings::{Staking, StorageMarket};
 use cairn_reward_contracts::{STAKING, STORAGE_MARKET};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use support::{TestResult, eventually, ok_json, run_at};
-
-async fn view<C: SolCall>(
-    client: &HttpClient,
-    to: Address,
-    call: C,
-) -> Result<C::Return, Box<dyn std::error::Error>> {
-    let result = client
-        .call(cairn_node::chain::CallRequest {
-            to: Some(to),
-            input: Some(call.abi_encode().into()),
-            ..Default::default()
-        })
-        .await?;
-    Ok(C::abi_decode_returns(&result.output)?)
-}
+use support::{TestResult, eventually, ok_json, run_at, view};
 
 async fn deal(
     client: &HttpClient,
@@ -91,28 +76,7 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
 
     // The client's key, in a keystore.
     let work = tmp.path();
-    std::fs::write(work.join("password"), "pw")?;
-    let client_key = testnet.accounts[0]
-        .private_key
-        .trim_start_matches("0x")
-        .to_string();
-    std::fs::write(work.join("client.key"), &client_key)?;
-    let key_file = work.join("client.key");
-    let key_file = key_file.to_str().ok_or("path")?;
-    ok_json(run_at(
-        urls[3],
-        work,
-        &[
-            "wallet",
-            "import",
-            "--name",
-            "client",
-            "--private-key-file",
-            key_file,
-            "--json",
-        ],
-    ));
-    let client_address = AccountKey::from_hex(&client_key)?.address();
+    let client_address = support::import_client(&testnet, urls[3], work)?;
 
     // Both providers stake, register and advertise by themselves.
     eventually(Duration::from_secs(120), || async {

@@ -227,3 +227,54 @@ pub fn start_testnet(
     );
     Ok((dir, testnet, supervisor))
 }
+
+/// Imports the testnet's first funded account as the key `client` into the keystore in `work`
+/// (password file included), through the node at `url`; returns its address.
+pub fn import_client(
+    testnet: &cairn_node::testnet::Testnet,
+    url: &str,
+    work: &Path,
+) -> Result<cairn_node::types::Address, Box<dyn std::error::Error>> {
+    std::fs::write(work.join("password"), "pw")?;
+    let secret = testnet
+        .accounts
+        .first()
+        .ok_or("the testnet funds no account")?
+        .private_key
+        .trim_start_matches("0x")
+        .to_string();
+    let key_file = work.join("client.key");
+    std::fs::write(&key_file, &secret)?;
+    let key_file = key_file.to_str().ok_or("path")?;
+    ok_json(run_at(
+        url,
+        work,
+        &[
+            "wallet",
+            "import",
+            "--name",
+            "client",
+            "--private-key-file",
+            key_file,
+            "--json",
+        ],
+    ));
+    Ok(cairn_node::types::AccountKey::from_hex(&secret)?.address())
+}
+
+/// A read-only contract call through the node's RPC, decoded.
+pub async fn view<C: alloy_sol_types::SolCall>(
+    client: &HttpClient,
+    to: cairn_node::types::Address,
+    call: C,
+) -> Result<C::Return, Box<dyn std::error::Error>> {
+    use cairn_node::rpc::CairnApiClient;
+    let result = client
+        .call(cairn_node::chain::CallRequest {
+            to: Some(to),
+            input: Some(call.abi_encode().into()),
+            ..Default::default()
+        })
+        .await?;
+    Ok(C::abi_decode_returns(&result.output)?)
+}

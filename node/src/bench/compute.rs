@@ -13,17 +13,16 @@ use std::path::Path;
 use std::time::Instant;
 
 use alloy_sol_types::SolCall;
-use cairn_reward_contracts::bindings::{ComputeMarket, ProviderRegistry, Staking};
-use cairn_reward_contracts::{COMPUTE_MARKET, REGISTRY, STAKING};
+use cairn_reward_contracts::COMPUTE_MARKET;
+use cairn_reward_contracts::bindings::{ComputeMarket, ProviderRegistry};
 use serde::Serialize;
 
-use super::{bench_genesis, bench_key, signed};
+use super::{bench_key, signed};
 use crate::chain::Chain;
 use crate::compute::{Limits, Outcome, run as run_job};
 use crate::error::{NodeError, Result};
 use crate::execution::Sequential;
-use crate::genesis::{GenesisAccount, TOKEN, dev_validator};
-use crate::types::{Receipt, Transaction, U256};
+use crate::types::{Transaction, U256};
 
 /// The example jobs, as built from `examples/jobs/*.wat`.
 const WORDCOUNT: &[u8] = include_bytes!("../../../examples/jobs/wordcount.wasm");
@@ -111,58 +110,20 @@ fn market_gas(dir: &Path) -> Result<(u64, u64, u64)> {
         .map(|i| bench_key("cairn bench compute provider", i))
         .collect();
     let client = bench_key("cairn bench compute client", 0);
-    let mut genesis = bench_genesis();
-    genesis.contracts = Some(crate::genesis::ContractsConfig::dev());
-    for key in providers.iter().chain([&client]) {
-        genesis.alloc.insert(
-            key.address(),
-            GenesisAccount {
-                balance: U256::from(1_000u64) * U256::from(TOKEN),
-                ..Default::default()
-            },
-        );
-    }
+    let genesis = super::market_genesis(providers.iter().chain([&client]));
     let chain = Chain::open(dir, genesis, Box::new(Sequential))?;
-    let produce = |txs: &[Transaction]| -> Result<Vec<Receipt>> {
-        let time = chain.head_header().timestamp_ms + 1000;
-        let produced = chain.produce_block(&dev_validator(), time, txs)?;
-        match produced.receipts.iter().find(|r| !r.succeeded()) {
-            Some(failed) => Err(NodeError::Execution(format!(
-                "bench transaction failed: {failed:?}"
-            ))),
-            None => Ok(produced.receipts),
-        }
+    let produce = |txs: &[Transaction]| super::produce_succeeding(&chain, txs);
+    let advert = ProviderRegistry::advertiseCall {
+        storageCapacity: 0,
+        storagePricePerMiBEpoch: 0,
+        cores: 2,
+        memoryMiB: 64,
+        fuelPerSecond: 1,
+        computePricePerFuel: 1,
+        peerId: Default::default(),
+        addresses: String::new(),
     };
-    let mut setup = Vec::new();
-    for key in &providers {
-        let stake = U256::from(200u64) * U256::from(TOKEN);
-        setup.push(signed(
-            key,
-            0,
-            STAKING,
-            stake,
-            Staking::stakeCall {}.abi_encode(),
-            200_000,
-        ));
-        let advert = ProviderRegistry::advertiseCall {
-            storageCapacity: 0,
-            storagePricePerMiBEpoch: 0,
-            cores: 2,
-            memoryMiB: 64,
-            fuelPerSecond: 1,
-            computePricePerFuel: 1,
-            peerId: Default::default(),
-            addresses: String::new(),
-        };
-        setup.push(signed(
-            key,
-            1,
-            REGISTRY,
-            U256::ZERO,
-            advert.abi_encode(),
-            1_000_000,
-        ));
-    }
+    let setup = super::register_providers(&providers, &advert);
     produce(&setup)?;
     let post = ComputeMarket::postJobCall {
         moduleRoot: blake3::hash(WORDCOUNT).as_bytes().into(),

@@ -404,6 +404,66 @@ fn signed(
     .sign(key)
 }
 
+/// A bench genesis with the reward contracts, each key funded with 1,000 CRN.
+fn market_genesis<'a>(keys: impl Iterator<Item = &'a AccountKey>) -> Genesis {
+    let mut genesis = bench_genesis();
+    genesis.contracts = Some(crate::genesis::ContractsConfig::dev());
+    for key in keys {
+        genesis.alloc.insert(
+            key.address(),
+            GenesisAccount {
+                balance: U256::from(1_000u64) * U256::from(TOKEN),
+                ..Default::default()
+            },
+        );
+    }
+    genesis
+}
+
+/// Produces the next block of `chain` with `txs`; every one of them must succeed.
+fn produce_succeeding(chain: &Chain, txs: &[Transaction]) -> Result<Vec<crate::types::Receipt>> {
+    let time = chain.head_header().timestamp_ms + 1000;
+    let produced = chain.produce_block(&dev_validator(), time, txs)?;
+    match produced.receipts.iter().find(|r| !r.succeeded()) {
+        Some(failed) => Err(NodeError::Execution(format!(
+            "bench transaction failed: {failed:?}"
+        ))),
+        None => Ok(produced.receipts),
+    }
+}
+
+/// Each key bonds 200 CRN and advertises `advert` (its transactions 0 and 1).
+fn register_providers(
+    keys: &[AccountKey],
+    advert: &cairn_reward_contracts::bindings::ProviderRegistry::advertiseCall,
+) -> Vec<Transaction> {
+    use alloy_sol_types::SolCall;
+    use cairn_reward_contracts::bindings::Staking;
+    let stake = U256::from(200u64) * U256::from(TOKEN);
+    keys.iter()
+        .flat_map(|key| {
+            [
+                signed(
+                    key,
+                    0,
+                    cairn_reward_contracts::STAKING,
+                    stake,
+                    Staking::stakeCall {}.abi_encode(),
+                    200_000,
+                ),
+                signed(
+                    key,
+                    1,
+                    cairn_reward_contracts::REGISTRY,
+                    U256::ZERO,
+                    advert.abi_encode(),
+                    1_000_000,
+                ),
+            ]
+        })
+        .collect()
+}
+
 /// Where the benchmark (and the parallel executor's tests) install `BenchToken`.
 pub(crate) const BENCH_TOKEN: Address = Address::new([0xb0; 20]);
 
@@ -490,38 +550,18 @@ fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
 /// [`SHARED_DATA_ABOVE`] all deals store the same data (one copy is enough to prove from).
 fn proof_workload(count: usize, dir: &Path, data_len: u64) -> Result<Workload> {
     use alloy_sol_types::SolCall;
-    use cairn_reward_contracts::bindings::{ProviderRegistry, Staking, StorageMarket};
-    use cairn_reward_contracts::{REGISTRY, STAKING, STORAGE_MARKET};
+    use cairn_reward_contracts::STORAGE_MARKET;
+    use cairn_reward_contracts::bindings::{ProviderRegistry, StorageMarket};
 
     let providers: Vec<AccountKey> = (0..count)
         .map(|i| bench_key("cairn bench execution provider", i))
         .collect();
     let client = bench_key("cairn bench execution client", 0);
-    let mut genesis = bench_genesis();
+    let mut genesis = market_genesis(providers.iter().chain([&client]));
     genesis.epoch_length = 4;
-    genesis.contracts = Some(crate::genesis::ContractsConfig::dev());
-    for key in providers.iter().chain([&client]) {
-        genesis.alloc.insert(
-            key.address(),
-            GenesisAccount {
-                balance: U256::from(1_000u64) * U256::from(TOKEN),
-                ..Default::default()
-            },
-        );
-    }
     let chain = Chain::open(&dir.join("chain"), genesis.clone(), Box::new(Sequential))?;
     let store = cairn_storage::ChunkStore::open(&dir.join("chunks"))?;
-    let validator = dev_validator();
-    let produce = |txs: &[Transaction]| -> Result<Vec<crate::types::Receipt>> {
-        let time = chain.head_header().timestamp_ms + 1000;
-        let produced = chain.produce_block(&validator, time, txs)?;
-        if let Some(failed) = produced.receipts.iter().find(|r| !r.succeeded()) {
-            return Err(NodeError::Execution(format!(
-                "bench setup transaction failed: {failed:?}"
-            )));
-        }
-        Ok(produced.receipts)
-    };
+    let produce = |txs: &[Transaction]| produce_succeeding(&chain, txs);
     let data = |i: usize| -> Vec<u8> {
         let mut bytes = vec![0u8; data_len as usize];
         blake3::Hasher::new()
@@ -537,35 +577,17 @@ fn proof_workload(count: usize, dir: &Path, data_len: u64) -> Result<Workload> {
             .map(|i| store.add(&data(i)))
             .collect::<cairn_storage::Result<_>>()?
     };
-    let mut setup = Vec::new();
-    for key in &providers {
-        setup.push(signed(
-            key,
-            0,
-            STAKING,
-            U256::from(200u64) * U256::from(TOKEN),
-            Staking::stakeCall {}.abi_encode(),
-            200_000,
-        ));
-        let advert = ProviderRegistry::advertiseCall {
-            storageCapacity: data_len.max(1),
-            storagePricePerMiBEpoch: 1,
-            cores: 0,
-            memoryMiB: 0,
-            fuelPerSecond: 0,
-            computePricePerFuel: 0,
-            peerId: Default::default(),
-            addresses: String::new(),
-        };
-        setup.push(signed(
-            key,
-            1,
-            REGISTRY,
-            U256::ZERO,
-            advert.abi_encode(),
-            1_000_000,
-        ));
-    }
+    let advert = ProviderRegistry::advertiseCall {
+        storageCapacity: data_len.max(1),
+        storagePricePerMiBEpoch: 1,
+        cores: 0,
+        memoryMiB: 0,
+        fuelPerSecond: 0,
+        computePricePerFuel: 0,
+        peerId: Default::default(),
+        addresses: String::new(),
+    };
+    let setup = register_providers(&providers, &advert);
     produce(&setup)?;
     let opens: Vec<Transaction> = providers
         .iter()

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use alloy_sol_types::SolCall;
 use cairn_reward_contracts::COMPUTE_MARKET;
 use cairn_reward_contracts::bindings::ComputeMarket;
 use tokio::sync::{Semaphore, mpsc};
@@ -289,42 +290,41 @@ async fn answer(
     };
     let mut root = result.output_root();
     let (outcome, fuel) = (result.outcome as u8, result.fuel_used);
-    match role {
-        Role::Provider => {
-            let store = net.store().clone();
-            let output = result.output.clone();
-            tokio::task::spawn_blocking(move || store.add(&output))
-                .await
-                .map_err(|e| DataError::Stopped(e.to_string()))??;
-            if lie {
-                root = *blake3::hash(&[&root[..], b"a lie"].concat()).as_bytes();
-            }
-            let call = ComputeMarket::submitResultCall {
-                id,
-                outputRoot: root.into(),
-                fuelUsed: fuel,
-                outcome,
-            };
-            net.send_call(key, COMPUTE_MARKET, U256::ZERO, call)?;
-        }
-        Role::Verifier => {
-            let call = ComputeMarket::attestCall {
-                id,
-                outputRoot: root.into(),
-                fuelUsed: fuel,
-                outcome,
-            };
-            net.send_call(key, COMPUTE_MARKET, U256::ZERO, call)?;
-        }
-        Role::Referee => {
-            let call = ComputeMarket::resolveCall {
-                id,
-                outputRoot: root.into(),
-                fuelUsed: fuel,
-                outcome,
-            };
-            net.send_call(key, COMPUTE_MARKET, U256::ZERO, call)?;
+    if role == Role::Provider {
+        let store = net.store().clone();
+        let output = result.output.clone();
+        tokio::task::spawn_blocking(move || store.add(&output))
+            .await
+            .map_err(|e| DataError::Stopped(e.to_string()))??;
+        if lie {
+            root = *blake3::hash(&[&root[..], b"a lie"].concat()).as_bytes();
         }
     }
+    // The three answers take the same arguments: the result as this provider computed it.
+    let (output_root, fuel_used) = (B256::from(root), fuel);
+    let input = match role {
+        Role::Provider => ComputeMarket::submitResultCall {
+            id,
+            outputRoot: output_root,
+            fuelUsed: fuel_used,
+            outcome,
+        }
+        .abi_encode(),
+        Role::Verifier => ComputeMarket::attestCall {
+            id,
+            outputRoot: output_root,
+            fuelUsed: fuel_used,
+            outcome,
+        }
+        .abi_encode(),
+        Role::Referee => ComputeMarket::resolveCall {
+            id,
+            outputRoot: output_root,
+            fuelUsed: fuel_used,
+            outcome,
+        }
+        .abi_encode(),
+    };
+    net.send_input(key, COMPUTE_MARKET, U256::ZERO, input.into())?;
     Ok(Some(result))
 }

@@ -685,8 +685,18 @@ impl DataNet {
         value: U256,
         call: C,
     ) -> Result<B256, DataError> {
+        self.send_input(key, to, value, call.abi_encode().into())
+    }
+
+    /// [`DataNet::send_call`] with the call data already encoded.
+    pub fn send_input(
+        &self,
+        key: &AccountKey,
+        to: Address,
+        value: U256,
+        input: crate::types::Bytes,
+    ) -> Result<B256, DataError> {
         let shared = &self.shared;
-        let input: crate::types::Bytes = call.abi_encode().into();
         let from = key.address();
         let gas = shared.chain().estimate_gas(&CallRequest {
             from: Some(from),
