@@ -156,6 +156,15 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     let paid_before = claimable(honest).await?;
     assert!(paid_before > U256::ZERO);
 
+    // The provider lists what it holds: the file, whole.
+    let held = ok_json(run_at(urls[0], work, &["storage", "list", "--json"]));
+    let held = held.as_array().ok_or("list")?;
+    assert!(
+        held.iter()
+            .any(|b| b["root"] == root.to_string() && b["present"] == b["pieces"]),
+        "{held:?}"
+    );
+
     // The client drops its own copy; node 3, which never had one, fetches the file from the
     // providers. Node 1's corrupted pieces are refused and fetched from node 2 instead.
     ok_json(run_at(

@@ -65,6 +65,8 @@ pub enum StorageCommand {
         /// Key name or 0x address of the client.
         account: String,
     },
+    /// The data this node holds or is receiving, with the pieces it has.
+    List,
     /// Delete the node's own copy of ROOT (a provider that deletes data under a deal misses
     /// its proofs and is fined, then slashed).
     Remove {
@@ -166,6 +168,25 @@ pub async fn run(command: StorageCommand, global: &Global) -> anyhow::Result<()>
             )
         }
         StorageCommand::Deals { account } => deals(global, &account).await,
+        StorageCommand::List => {
+            let rpc = client(&global.rpc)?;
+            let blobs = rpc.blobs().await.map_err(|e| rpc_error(&global.rpc, e))?;
+            print(global.json, &blobs, || {
+                if blobs.is_empty() {
+                    return "the node holds no data".to_string();
+                }
+                blobs
+                    .iter()
+                    .map(|b| {
+                        format!(
+                            "{}  {:>12} bytes  {}/{} pieces",
+                            b.root, b.size, b.present, b.pieces
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
         StorageCommand::Remove { root } => {
             let rpc = client(&global.rpc)?;
             let removed = rpc

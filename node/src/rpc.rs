@@ -218,6 +218,10 @@ pub trait CairnApi {
     #[method(name = "blobPiece")]
     async fn blob_piece(&self, root: B256, index: u64) -> RpcResult<PieceInfo>;
 
+    /// Every blob this node holds or is receiving.
+    #[method(name = "blobs")]
+    async fn blobs(&self) -> RpcResult<Vec<BlobInfo>>;
+
     /// Deletes this node's copy of `root`; whether it held one.
     #[method(name = "blobRemove")]
     async fn blob_remove(&self, root: B256) -> RpcResult<bool>;
@@ -571,6 +575,11 @@ impl CairnApiServer for RpcServer {
             data: piece.data.into(),
             path: piece.path.into_iter().map(B256::from).collect(),
         })
+    }
+
+    async fn blobs(&self) -> RpcResult<Vec<BlobInfo>> {
+        let list = in_store(self.data()?, |store| store.list()).await?;
+        Ok(list.into_iter().map(BlobInfo::from).collect())
     }
 
     async fn blob_remove(&self, root: B256) -> RpcResult<bool> {
