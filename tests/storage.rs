@@ -2,7 +2,8 @@
 //! to accepted deals and proofs every epoch; `cairn storage get` on a node without a copy
 //! fetches the file byte-identical although one provider serves corrupted pieces; a provider
 //! that deletes the data misses its challenges, a forged proof from it is refused on chain,
-//! and it is fined, terminated and slashed while the client is refunded.
+//! and it is fined, terminated and slashed while the client is refunded. A provider killed and
+//! restarted goes on proving.
 
 mod support;
 
@@ -279,6 +280,28 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     assert_eq!(honest_now.state, DealState::Active as u8);
     assert_eq!(honest_now.faults, 0);
     assert!(claimable(honest).await? > paid_before);
+
+    // A crash loses no deal: node 1 is killed and started again, and its provider goes on
+    // proving from what it kept in its data directory.
+    let three = &clients[2];
+    let before = deal(three, honest_deal).await?.provenEpochs;
+    support::signal(
+        support::node_pid(&dir, 1)?,
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let _restarted = support::Process(
+        support::cairn()
+            .args(["node", "run", "--datadir"])
+            .arg(dir.join("node-1"))
+            .env("RUST_LOG", "warn,libp2p_gossipsub=error")
+            .stdout(std::process::Stdio::null())
+            .spawn()?,
+    );
+    // (An epoch may pass while it is down: a fault, not the end of the deal.)
+    deal_reaches(three, honest_deal, Duration::from_secs(120), |d| {
+        d.provenEpochs >= before + 2 && d.state == DealState::Active as u8
+    })
+    .await?;
 
     // `cairn storage deals` reports both.
     let deals = ok_json(run_at(

@@ -14,7 +14,7 @@ use cairn_node::rpc::{BlockId, CairnApiClient};
 use cairn_node::testnet::Testnet;
 use cairn_node::types::{Address, Bytes, Canonical, TxBody, U256};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use support::{Process, TestResult, cairn, eventually, ok_json, run_at, signal};
+use support::{Process, TestResult, cairn, eventually, node_pid, ok_json, run_at, signal};
 
 async fn finalized(client: &HttpClient) -> Option<u64> {
     client.chain_status().await.ok().map(|s| s.finalized_height)
@@ -31,11 +31,6 @@ async fn all_reach(clients: &[&HttpClient], height: u64, within: Duration) -> Te
         Some(())
     })
     .await
-}
-
-fn node_pid(dir: &Path, node: usize) -> Result<i32, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(dir.join(format!("node-{node}")).join("node.pid"))?;
-    Ok(text.trim().parse()?)
 }
 
 /// Writes a testnet of four validators with `block_time_ms` blocks and starts it.

@@ -278,3 +278,9 @@ pub async fn view<C: alloy_sol_types::SolCall>(
         .await?;
     Ok(C::abi_decode_returns(&result.output)?)
 }
+
+/// The process id of node `node` (1-based) of a testnet started by `cairn testnet start`.
+pub fn node_pid(dir: &Path, node: usize) -> Result<i32, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(dir.join(format!("node-{node}")).join("node.pid"))?;
+    Ok(text.trim().parse()?)
+}
