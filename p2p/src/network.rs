@@ -26,7 +26,7 @@ const CHANNEL_CAPACITY: usize = 1024;
 const MAX_PENDING_INBOUND: usize = 256;
 /// Largest request: requests name what they want, they carry no bulk data.
 const MAX_REQUEST_SIZE: usize = 64 * 1024;
-/// Largest response: a batch of blocks.
+/// Largest response: a batch of blocks (a piece of data is far smaller).
 pub const MAX_RESPONSE_SIZE: usize = 32 * 1024 * 1024;
 
 /// The largest message on each topic; larger ones are rejected (and count against the sender).
@@ -296,7 +296,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiv
                     max_response: MAX_RESPONSE_SIZE,
                 },
                 [(
-                    StreamProtocol::new("/cairn/blocks/1"),
+                    StreamProtocol::new("/cairn/request/1"),
                     ProtocolSupport::Full,
                 )],
                 request_response::Config::default()
