@@ -608,7 +608,9 @@ impl CairnApiServer for RpcServer {
         {
             return Ok(progress);
         }
-        Ok(data.clone().start_fetch(root.0, None, u64::MAX))
+        Ok(data
+            .clone()
+            .start_fetch(root.0, None, cairn_storage::blobs::MAX_BLOB_SIZE))
     }
 
     async fn providers(&self) -> RpcResult<Vec<ProviderInfo>> {

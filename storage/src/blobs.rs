@@ -27,6 +27,10 @@ use crate::error::{Result, StorageError};
 /// Bytes per piece: the unit of transfer and storage (256 chunks).
 pub const PIECE_LEN: u64 = 256 * CHUNK_LEN;
 
+/// The largest blob the store takes: 64 GiB (262,144 pieces, so that the list of missing
+/// pieces stays a few MiB).
+pub const MAX_BLOB_SIZE: u64 = 64 << 30;
+
 const CF_PIECES: &str = "pieces";
 const CF_PRESENT: &str = "present";
 const CF_BLOBS: &str = "blobs";
@@ -236,6 +240,12 @@ impl ChunkStore {
     /// Makes room for the blob `root` of `size` bytes (nothing changes if it is known with the
     /// same size) and returns what is stored of it.
     pub fn begin(&self, root: &[u8; 32], size: u64) -> Result<BlobStatus> {
+        if size > MAX_BLOB_SIZE {
+            return Err(StorageError::BlobTooLarge {
+                size,
+                max: MAX_BLOB_SIZE,
+            });
+        }
         let _guard = self.lock();
         match self.status(root)? {
             Some(status) if status.size == size => Ok(status),

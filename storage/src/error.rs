@@ -63,6 +63,14 @@ pub enum StorageError {
         /// The size offered.
         offered: u64,
     },
+    /// A blob over the store's size limit.
+    #[error("data of {size} bytes is over the limit of {max} bytes; split it")]
+    BlobTooLarge {
+        /// The size offered.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The blob is still arriving.
     #[error("data {root} is incomplete: {present} of {pieces} pieces stored")]
     Incomplete {

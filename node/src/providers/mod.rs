@@ -596,6 +596,16 @@ impl DataNet {
         sources: Vec<PeerId>,
     ) -> Result<(), DataError> {
         let result = self.clone().fetch_pieces(root, size, sources).await;
+        if result.is_err() {
+            // A fetch that stored nothing leaves nothing behind: a size that a lying peer
+            // reported must not stay recorded against the root.
+            let store = self.store.clone();
+            let _ = blocking(move || match store.status(&root)? {
+                Some(status) if status.present == 0 => store.remove(&root).map(|_| ()),
+                _ => Ok(()),
+            })
+            .await;
+        }
         self.set_progress(root, |p| {
             p.state = match &result {
                 Ok(()) => FetchState::Done,
