@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use alloy_sol_types::SolEvent;
 use anyhow::{Context as _, bail};
 use cairn_node::compute::Outcome;
 use cairn_node::rpc::CairnApiClient;
@@ -18,7 +17,7 @@ use crate::chain::rpc_error;
 use crate::contracts::decoded;
 use crate::output::{client, print};
 use crate::storage::{get, upload};
-use crate::tx::{Call, Sent, TxOptions, submit};
+use crate::tx::{Call, submit_for_event};
 use crate::wallet::{keystore, unlock};
 
 /// `cairn compute ...`
@@ -216,31 +215,14 @@ pub async fn run(command: ComputeCommand, global: &Global) -> anyhow::Result<()>
                 })
                 .await
                 .map_err(|e| rpc_error(&global.rpc, e))?;
-            let options = TxOptions {
-                gas_limit: Some(estimate + estimate / 2),
-                wait: true,
-                timeout: 60,
-            };
-            let Sent::Included(receipt) = submit(
+            let posted: ComputeMarket::JobPosted = submit_for_event(
                 global,
                 &key,
                 Call::contract(COMPUTE_MARKET, escrow, call),
-                &options,
+                Some(estimate + estimate / 2),
             )
-            .await?
-            else {
-                bail!("the job was not included");
-            };
-            let id = receipt
-                .receipt
-                .logs
-                .iter()
-                .find_map(|log| {
-                    ComputeMarket::JobPosted::decode_raw_log(log.topics.iter().copied(), &log.data)
-                        .ok()
-                        .map(|event| event.id)
-                })
-                .context("the postJob receipt has no JobPosted event")?;
+            .await?;
+            let id = posted.id;
             let deadline = Instant::now() + Duration::from_secs(timeout);
             let (report, _) = loop {
                 let (report, job) = job_report(global, id).await?;

@@ -5,7 +5,7 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use alloy_sol_types::{SolEvent, SolValue};
+use alloy_sol_types::SolValue;
 use anyhow::{Context as _, bail};
 use cairn_node::providers::agent::price_per_epoch;
 use cairn_node::providers::{DealState, FetchState};
@@ -22,7 +22,7 @@ use crate::Global;
 use crate::chain::rpc_error;
 use crate::contracts::decoded;
 use crate::output::{client, print};
-use crate::tx::{Call, Sent, TxOptions, submit};
+use crate::tx::{Call, submit_for_event};
 use crate::wallet::{keystore, resolve, unlock};
 
 /// `cairn storage ...`
@@ -255,11 +255,6 @@ async fn put(
                 .unwrap_or_default()
         );
     }
-    let options = TxOptions {
-        gas_limit: None,
-        wait: true,
-        timeout: 60,
-    };
     let mut deals = Vec::new();
     for provider in providers.into_iter().take(replicas) {
         let price = price_per_epoch(provider.storage_price.saturating_to::<u128>(), size);
@@ -271,26 +266,14 @@ async fn put(
             pricePerEpoch: price,
         };
         let escrow = U256::from(price) * U256::from(epochs);
-        let Sent::Included(receipt) = submit(
+        let opened: StorageMarket::DealOpened = submit_for_event(
             global,
             &key,
             Call::contract(STORAGE_MARKET, escrow, call),
-            &options,
+            None,
         )
-        .await?
-        else {
-            bail!("the deal was not included");
-        };
-        let id = receipt
-            .receipt
-            .logs
-            .iter()
-            .find_map(|log| {
-                StorageMarket::DealOpened::decode_raw_log(log.topics.iter().copied(), &log.data)
-                    .ok()
-                    .map(|event| event.id)
-            })
-            .context("the openDeal receipt has no DealOpened event")?;
+        .await?;
+        let id = opened.id;
         rpc.storage_offer(id).await.map_err(err)?;
         deals.push(StoredDeal {
             id,

@@ -150,6 +150,27 @@ pub async fn submit(
     }
 }
 
+/// Sends `call` and waits for its receipt; the first event `E` it emitted.
+pub async fn submit_for_event<E: alloy_sol_types::SolEvent>(
+    global: &Global,
+    key: &AccountKey,
+    call: Call,
+    gas_limit: Option<u64>,
+) -> anyhow::Result<E> {
+    let options = TxOptions {
+        gas_limit,
+        wait: true,
+        timeout: 60,
+    };
+    match submit(global, key, call, &options).await? {
+        Sent::Included(receipt) => receipt
+            .receipt
+            .event::<E>()
+            .with_context(|| format!("the receipt has no {} event", E::SIGNATURE)),
+        Sent::Pending(hash) => bail!("{hash} was sent but not waited for"),
+    }
+}
+
 /// A read-only contract call; the node's answer as raw bytes.
 pub async fn view(global: &Global, to: Address, input: Vec<u8>) -> anyhow::Result<Bytes> {
     let rpc = client(&global.rpc)?;
