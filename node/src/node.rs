@@ -30,7 +30,7 @@ pub mod files {
     pub const DEV_ACCOUNTS: &str = "dev-accounts.json";
     /// The node's libp2p identity (hex ed25519 secret), separate from the validator key.
     pub const NODE_KEY: &str = "node.key";
-    /// A storage provider's account key (hex secret): it stakes, takes deals and proves.
+    /// A provider's account key (hex secret): it stakes, takes deals, proves and answers jobs.
     pub const PROVIDER_KEY: &str = "provider.key";
     /// The chunk store (its own RocksDB database).
     pub const CHUNKS: &str = "chunks";
@@ -47,7 +47,7 @@ pub struct NetworkSettings {
     pub mdns: bool,
     /// How long a consensus view may go without a notarization.
     pub view_timeout: Duration,
-    /// Run a storage provider agent for this account and offer.
+    /// Run a provider agent (storage, compute or both) for this account and offer.
     pub provider: Option<crate::providers::agent::ProviderSettings>,
     /// Faults switched on for tests.
     pub faults: crate::providers::TestFaults,
@@ -316,6 +316,8 @@ pub struct Node {
     rpc: ServerHandle,
     peer_id: Option<cairn_p2p::PeerId>,
     worker: JoinHandle<()>,
+    /// The provider agent, on a node that is a provider.
+    agent: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
 
@@ -361,6 +363,7 @@ impl Node {
         let rpc = server.start(RpcServer::new(shared.clone(), data_net.clone()).into_rpc());
 
         let (stop, stopped) = watch::channel(false);
+        let mut agent = None;
         let (worker, peer_id) = match config.network {
             None => {
                 let producer =
@@ -400,13 +403,13 @@ impl Node {
                 ));
                 let _ = data_net.set(data.clone());
                 if let Some(provider) = settings.provider {
-                    let agent = crate::providers::agent::Agent::new(
+                    let provider_agent = crate::providers::agent::Agent::new(
                         shared.clone(),
                         data.clone(),
                         provider,
                         offer_queue,
                     );
-                    tokio::spawn(agent.run(stopped.clone()));
+                    agent = Some(tokio::spawn(provider_agent.run(stopped.clone())));
                 }
                 let (gossip, outgoing) = tokio::sync::mpsc::channel(1024);
                 // Set once, just after the node's Shared was made.
@@ -442,6 +445,7 @@ impl Node {
             rpc,
             peer_id,
             worker,
+            agent,
             stop,
         })
     }
@@ -465,6 +469,9 @@ impl Node {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.worker.await;
+        if let Some(agent) = self.agent {
+            let _ = agent.await;
+        }
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
     }
