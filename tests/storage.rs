@@ -148,6 +148,25 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     }
     let (honest_deal, deleter_deal) = (deal_of[&honest], deal_of[&deleter]);
 
+    // An accepted deal cannot be cancelled: the client gets the reason, the deal stays.
+    let refused = support::failure(run_at(
+        urls[3],
+        work,
+        &[
+            "storage",
+            "cancel",
+            &honest_deal.to_string(),
+            "--from",
+            "client",
+            "--wait",
+        ],
+    ));
+    assert!(refused.contains("WrongState"), "{refused}");
+    assert_eq!(
+        deal(&clients[0], honest_deal).await?.state,
+        DealState::Active as u8
+    );
+
     // Both prove; the honest provider is paid every epoch and its balance grows.
     let one = &clients[0];
     let claimable = |who: Address| view(one, STORAGE_MARKET, StorageMarket::claimableCall(who));

@@ -22,7 +22,7 @@ use crate::Global;
 use crate::chain::rpc_error;
 use crate::contracts::decoded;
 use crate::output::{client, print};
-use crate::tx::{Call, submit_for_event};
+use crate::tx::{Call, TxOptions, submit, submit_for_event};
 use crate::wallet::{keystore, resolve, unlock};
 
 /// `cairn storage ...`
@@ -64,6 +64,17 @@ pub enum StorageCommand {
     Deals {
         /// Key name or 0x address of the client.
         account: String,
+    },
+    /// Cancel a deal no provider accepted yet; its escrow becomes claimable
+    /// (`cairn rewards claim`).
+    Cancel {
+        /// The deal id (0x hex).
+        deal: B256,
+        /// Key of the client that opened it.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        options: TxOptions,
     },
     /// The data this node holds or is receiving, with the pieces it has.
     List,
@@ -168,6 +179,21 @@ pub async fn run(command: StorageCommand, global: &Global) -> anyhow::Result<()>
             )
         }
         StorageCommand::Deals { account } => deals(global, &account).await,
+        StorageCommand::Cancel {
+            deal,
+            from,
+            options,
+        } => {
+            let key = unlock(global, &keystore(global), &from)?;
+            let call = Call::contract(
+                STORAGE_MARKET,
+                U256::ZERO,
+                StorageMarket::cancelDealCall { id: deal },
+            );
+            submit(global, &key, call, &options)
+                .await?
+                .print(global.json)
+        }
         StorageCommand::List => {
             let rpc = client(&global.rpc)?;
             let blobs = rpc.blobs().await.map_err(|e| rpc_error(&global.rpc, e))?;
@@ -274,7 +300,25 @@ async fn put(
         )
         .await?;
         let id = opened.id;
-        rpc.storage_offer(id).await.map_err(err)?;
+        if let Err(refused) = rpc.storage_offer(id).await {
+            // Nothing is stored under a refused deal: take the escrow back at once.
+            let refused = err(refused);
+            let cancel = Call::contract(
+                STORAGE_MARKET,
+                U256::ZERO,
+                StorageMarket::cancelDealCall { id },
+            );
+            let options = TxOptions {
+                gas_limit: None,
+                wait: true,
+                timeout: 60,
+            };
+            submit(global, &key, cancel, &options).await?;
+            bail!(
+                "provider {} did not take deal {id}: {refused:#}\nthe deal was cancelled; its escrow is claimable with `cairn rewards claim`",
+                provider.provider
+            );
+        }
         deals.push(StoredDeal {
             id,
             provider: provider.provider,
@@ -305,7 +349,7 @@ async fn put(
         if Instant::now() > deadline {
             waiting.finish_and_clear();
             bail!(
-                "{pending} deal(s) not accepted within {accept_timeout} s; they may be later (`cairn storage deals {}`), or cancel them",
+                "{pending} deal(s) not accepted within {accept_timeout} s; they may be later (`cairn storage deals {}`), or take the escrow back with `cairn storage cancel DEAL --from {from}`",
                 key.address()
             );
         }
