@@ -16,7 +16,7 @@
 //! batch, so a crash never leaves a count that disagrees with the pieces.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
@@ -189,6 +189,9 @@ pub struct ChunkStore {
     db: DB,
     /// Serializes the read-count-write of piece writes; verification happens before it.
     writes: Mutex<()>,
+    /// The outboard read last: transfers and proofs ask for the same blob many times in a
+    /// row, and decoding a large outboard costs more than the piece it serves.
+    last_outboard: Mutex<Option<([u8; 32], Arc<Outboard>)>>,
 }
 
 impl ChunkStore {
@@ -209,6 +212,7 @@ impl ChunkStore {
         Ok(Self {
             db,
             writes: Mutex::new(()),
+            last_outboard: Mutex::new(None),
         })
     }
 
@@ -389,7 +393,7 @@ impl ChunkStore {
         Ok(root)
     }
 
-    fn outboard(&self, status: &BlobStatus) -> Result<Outboard> {
+    fn outboard(&self, status: &BlobStatus) -> Result<Arc<Outboard>> {
         if !status.complete() {
             return Err(StorageError::Incomplete {
                 root: hex(&status.root),
@@ -397,11 +401,20 @@ impl ChunkStore {
                 pieces: status.pieces(),
             });
         }
+        let mut last = self.last_outboard.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((root, outboard)) = last.as_ref()
+            && *root == status.root
+        {
+            return Ok(outboard.clone());
+        }
         let bytes = self
             .db
             .get_cf(crate::cf(&self.db, CF_OUTBOARDS)?, status.root)?
             .ok_or_else(|| corrupt("outboard", "a complete blob has no outboard"))?;
-        Outboard::try_from_slice(&bytes).map_err(|e| corrupt("outboard", e))
+        let outboard =
+            Arc::new(Outboard::try_from_slice(&bytes).map_err(|e| corrupt("outboard", e))?);
+        *last = Some((status.root, outboard.clone()));
+        Ok(outboard)
     }
 
     fn read_piece(&self, status: &BlobStatus, index: u64) -> Result<Vec<u8>> {
@@ -490,6 +503,10 @@ impl ChunkStore {
         batch.delete_cf(crate::cf(&self.db, CF_OUTBOARDS)?, root);
         batch.delete_cf(crate::cf(&self.db, CF_BLOBS)?, root);
         self.db.write(batch)?;
+        let mut last = self.last_outboard.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_ref().is_some_and(|(cached, _)| cached == root) {
+            *last = None;
+        }
         Ok(true)
     }
 
