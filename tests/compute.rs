@@ -9,14 +9,13 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use cairn_node::providers::JobState;
 use cairn_node::testnet::NodeFile;
 use cairn_node::types::{Address, B256, U256};
 use cairn_reward_contracts::bindings::{ComputeMarket, Staking};
 use cairn_reward_contracts::{COMPUTE_MARKET, STAKING};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use support::{TestResult, eventually, failure, ok_json, run_at, view};
-
-const SETTLED: u8 = 4;
 
 async fn settled(
     client: &HttpClient,
@@ -26,7 +25,7 @@ async fn settled(
         view(client, COMPUTE_MARKET, ComputeMarket::jobOfCall { id })
             .await
             .ok()
-            .filter(|job| job.state == SETTLED)
+            .filter(|job| job.state == JobState::Settled as u8)
     })
     .await
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use cairn_node::compute::Outcome;
+use cairn_node::providers::JobState;
 use cairn_node::rpc::CairnApiClient;
 use cairn_node::types::{Address, B256, U256};
 use cairn_node::units::format_crn;
@@ -65,12 +66,6 @@ pub enum ComputeCommand {
     },
 }
 
-const STATES: [&str; 6] = [
-    "none", "assigned", "resulted", "disputed", "settled", "expired",
-];
-const SETTLED: u8 = 4;
-const EXPIRED: u8 = 5;
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ResultReport {
@@ -113,7 +108,7 @@ async fn job_report(global: &Global, id: B256) -> anyhow::Result<(JobReport, Com
     }
     let report = JobReport {
         id,
-        state: STATES.get(job.state as usize).copied().unwrap_or("unknown"),
+        state: JobState::name(job.state),
         client: job.client,
         provider: job.provider,
         verifier: job.verifier,
@@ -124,7 +119,7 @@ async fn job_report(global: &Global, id: B256) -> anyhow::Result<(JobReport, Com
         price_per_fuel: job.pricePerFuel.to_string(),
         claimed: result_report(
             &job.claimed,
-            job.state >= 2 && job.verifier != Address::ZERO,
+            job.state >= JobState::Resulted as u8 && job.verifier != Address::ZERO,
         ),
         attested: result_report(&job.attested, job.referee != Address::ZERO),
         liar: (job.liar != Address::ZERO).then_some(job.liar),
@@ -205,28 +200,18 @@ pub async fn run(command: ComputeCommand, global: &Global) -> anyhow::Result<()>
             // Drawing the provider walks the compute providers as far as the block's
             // randomness says, and more may join before the job is included: the estimate at
             // the head is not exact. Unused gas is not charged.
-            let estimate = rpc
-                .estimate_gas(cairn_node::chain::CallRequest {
-                    from: Some(key.address()),
-                    to: Some(COMPUTE_MARKET),
-                    value: Some(escrow),
-                    input: Some(alloy_sol_types::SolCall::abi_encode(&call).into()),
-                    gas: None,
-                })
-                .await
-                .map_err(|e| rpc_error(&global.rpc, e))?;
             let posted: ComputeMarket::JobPosted = submit_for_event(
                 global,
                 &key,
                 Call::contract(COMPUTE_MARKET, escrow, call),
-                Some(estimate + estimate / 2),
+                50,
             )
             .await?;
             let id = posted.id;
             let deadline = Instant::now() + Duration::from_secs(timeout);
             let (report, _) = loop {
                 let (report, job) = job_report(global, id).await?;
-                if !wait || job.state == SETTLED || job.state == EXPIRED {
+                if !wait || JobState::is_over(job.state) {
                     break (report, job);
                 }
                 if Instant::now() > deadline {
@@ -246,7 +231,7 @@ pub async fn run(command: ComputeCommand, global: &Global) -> anyhow::Result<()>
             timeout,
         } => {
             let (report, state) = job_report(global, job).await?;
-            if state.state != SETTLED {
+            if state.state != JobState::Settled as u8 {
                 bail!("job {job} is {}, not settled", report.state);
             }
             // After a dispute that the provider lost, the verifier's result is the true one.

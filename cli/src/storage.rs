@@ -296,7 +296,7 @@ async fn put(
             global,
             &key,
             Call::contract(STORAGE_MARKET, escrow, call),
-            None,
+            0,
         )
         .await?;
         let id = opened.id;
@@ -312,6 +312,7 @@ async fn put(
                 gas_limit: None,
                 wait: true,
                 timeout: 60,
+                gas_margin_percent: 0,
             };
             submit(global, &key, cancel, &options).await?;
             bail!(

@@ -25,6 +25,10 @@ pub struct TxOptions {
     /// How long --wait waits, in seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Percent added to the node's gas estimate, for calls whose gas depends on the including
+    /// block (unused gas is not charged). Set by commands, not by the user.
+    #[arg(skip)]
+    pub gas_margin_percent: u64,
 }
 
 /// What a transaction asks for.
@@ -99,7 +103,8 @@ pub async fn submit(
                 input: Some(call.input.clone()),
                 gas: None,
             };
-            rpc.estimate_gas(request).await.map_err(err)?
+            let estimate = rpc.estimate_gas(request).await.map_err(err)?;
+            estimate + estimate * options.gas_margin_percent / 100
         }
     };
     let body = TxBody {
@@ -150,17 +155,19 @@ pub async fn submit(
     }
 }
 
-/// Sends `call` and waits for its receipt; the first event `E` it emitted.
+/// Sends `call` (gas estimated, plus `gas_margin_percent`) and waits for its receipt; the
+/// first event `E` it emitted.
 pub async fn submit_for_event<E: alloy_sol_types::SolEvent>(
     global: &Global,
     key: &AccountKey,
     call: Call,
-    gas_limit: Option<u64>,
+    gas_margin_percent: u64,
 ) -> anyhow::Result<E> {
     let options = TxOptions {
-        gas_limit,
+        gas_limit: None,
         wait: true,
         timeout: 60,
+        gas_margin_percent,
     };
     match submit(global, key, call, &options).await? {
         Sent::Included(receipt) => receipt

@@ -80,8 +80,6 @@ pub struct Agent {
     settings: ProviderSettings,
     offers: mpsc::Receiver<Offer>,
     sent: BTreeMap<Sent, u64>,
-    fetched: mpsc::Sender<([u8; 32], Result<(), DataError>)>,
-    fetch_results: mpsc::Receiver<([u8; 32], Result<(), DataError>)>,
     /// Compute jobs, once registered as a compute provider.
     compute: Option<ComputeWork>,
     /// Staked and registered on chain: only then is the provider advertised.
@@ -96,15 +94,12 @@ impl Agent {
         settings: ProviderSettings,
         offers: mpsc::Receiver<Offer>,
     ) -> Self {
-        let (fetched, fetch_results) = mpsc::channel(64);
         Self {
             shared,
             net,
             settings,
             offers,
             sent: BTreeMap::new(),
-            fetched,
-            fetch_results,
             compute: None,
             registered: false,
         }
@@ -149,10 +144,6 @@ impl Agent {
                     }
                     let _ = offer.reply.send(answer);
                 }
-                Some((deal, result)) = self.fetch_results.recv() => match result {
-                    Ok(()) => self.accept(deal),
-                    Err(error) => tracing::warn!(deal = %hex::encode(deal), %error, "fetching a deal's data failed; will retry"),
-                },
                 _ = ticks.tick() => {
                     if let Err(error) = self.on_tick() {
                         tracing::warn!(%error, "storage provider round failed");
@@ -363,16 +354,11 @@ impl Agent {
             .record_deal(&id, &root)
             .map_err(|e| e.to_string())?;
         tracing::info!(deal = %hex::encode(id), size = deal.size, %peer, "took a storage deal; fetching its data");
-        self.spawn_fetch(id, root, deal.size, vec![peer]);
+        // The next round accepts the deal once the data is complete.
+        self.net
+            .clone()
+            .fetch_in_background(root, deal.size, vec![peer]);
         Ok(())
-    }
-
-    fn spawn_fetch(&self, deal: [u8; 32], root: [u8; 32], size: u64, sources: Vec<PeerId>) {
-        let (net, done) = (self.net.clone(), self.fetched.clone());
-        tokio::spawn(async move {
-            let result = net.fetch(root, size, sources).await;
-            let _ = done.send((deal, result)).await;
-        });
     }
 
     fn accept(&mut self, deal: [u8; 32]) {

@@ -16,7 +16,7 @@ use cairn_reward_contracts::COMPUTE_MARKET;
 use cairn_reward_contracts::bindings::ComputeMarket;
 use tokio::sync::{Semaphore, mpsc};
 
-use super::{DataNet, bump, view};
+use super::{DataNet, JobState, bump, view};
 use crate::compute::{JobResult, Limits, Outcome};
 use crate::error::DataError;
 use crate::node::Shared;
@@ -173,8 +173,6 @@ impl ComputeWork {
     /// Sends `expire` for watched jobs whose stage passed its deadline; forgets jobs that are
     /// over.
     fn expire_stuck(&mut self, head: u64, net: &Arc<DataNet>, key: &AccountKey) {
-        const SETTLED: u8 = 4;
-        const EXPIRED: u8 = 5;
         let due: Vec<B256> = self
             .watched
             .iter()
@@ -185,7 +183,7 @@ impl ComputeWork {
             let Ok(job) = view(&net.shared, COMPUTE_MARKET, ComputeMarket::jobOfCall { id }) else {
                 continue;
             };
-            if job.state == SETTLED || job.state == EXPIRED {
+            if JobState::is_over(job.state) {
                 self.watched.remove(&id);
                 self.expiring.remove(&id);
                 continue;
@@ -193,10 +191,12 @@ impl ComputeWork {
             self.watched.insert(id, job.deadlineBlock);
             // Expiring a stage slashes the party it waits for: never this provider itself.
             let me = key.address();
-            let waits_for = match job.state {
-                1 => job.provider,
-                2 => job.verifier,
-                _ => job.referee,
+            let waits_for = if job.state == JobState::Assigned as u8 {
+                job.provider
+            } else if job.state == JobState::Resulted as u8 {
+                job.verifier
+            } else {
+                job.referee
             };
             if waits_for == me {
                 continue;
@@ -245,15 +245,12 @@ async fn answer(
     limits: Limits,
     lie: bool,
 ) -> Result<Option<JobResult>, DataError> {
-    const ASSIGNED: u8 = 1;
-    const RESULTED: u8 = 2;
-    const DISPUTED: u8 = 3;
     let me = key.address();
     let job = view(shared, COMPUTE_MARKET, ComputeMarket::jobOfCall { id })?;
     let waiting = match role {
-        Role::Provider => job.state == ASSIGNED && job.provider == me,
-        Role::Verifier => job.state == RESULTED && job.verifier == me,
-        Role::Referee => job.state == DISPUTED && job.referee == me,
+        Role::Provider => job.state == JobState::Assigned as u8 && job.provider == me,
+        Role::Verifier => job.state == JobState::Resulted as u8 && job.verifier == me,
+        Role::Referee => job.state == JobState::Disputed as u8 && job.referee == me,
     };
     if !waiting {
         return Ok(None);

@@ -548,6 +548,17 @@ impl DataNet {
         })
     }
 
+    /// Starts fetching `root` of `size` bytes from `sources` on its own task; the fetch counts
+    /// as running from now on ([`DataNet::fetching`]).
+    pub fn fetch_in_background(self: Arc<Self>, root: [u8; 32], size: u64, sources: Vec<PeerId>) {
+        self.set_progress(root, |p| p.state = FetchState::Running);
+        tokio::spawn(async move {
+            if let Err(error) = self.fetch(root, size, sources).await {
+                tracing::warn!(root = %hex::encode(root), %error, "fetch failed");
+            }
+        });
+    }
+
     /// The whole blob `root` of at most `max_size` bytes: read from the chunk store, or fetched
     /// from the peers that hold it first (retried until `within` has passed).
     pub async fn fetch_whole(
@@ -786,6 +797,41 @@ impl DealState {
             5 => "cancelled",
             _ => "unknown",
         }
+    }
+}
+
+/// A compute job's state, as `ComputeMarket.State` numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum JobState {
+    /// Waiting for the provider's result.
+    Assigned = 1,
+    /// Waiting for the verifier's attestation.
+    Resulted = 2,
+    /// Waiting for the referee.
+    Disputed = 3,
+    /// Paid (or refunded); over.
+    Settled = 4,
+    /// A stage passed its deadline; over.
+    Expired = 5,
+}
+
+impl JobState {
+    /// The state's name, for a raw state number.
+    pub fn name(state: u8) -> &'static str {
+        match state {
+            1 => "assigned",
+            2 => "resulted",
+            3 => "disputed",
+            4 => "settled",
+            5 => "expired",
+            _ => "none",
+        }
+    }
+
+    /// Whether a job in raw state `state` is over.
+    pub fn is_over(state: u8) -> bool {
+        state == Self::Settled as u8 || state == Self::Expired as u8
     }
 }
 
