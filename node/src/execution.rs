@@ -251,34 +251,18 @@ impl Executor for Sequential {
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
     ) -> Result<Vec<TxOutcome>> {
-        let senders: Vec<Address> = transactions.iter().map(Transaction::sender).collect();
-        let hashes: Vec<B256> = transactions.iter().map(Transaction::hash).collect();
-        Self::execute_known(block, transactions, &senders, &hashes, state)
-    }
-}
-
-impl Sequential {
-    /// [`Executor::execute`] with each transaction's sender and hash already known (a parallel
-    /// executor that hands a block over has computed them).
-    pub(crate) fn execute_known(
-        block: &BlockContext,
-        transactions: &[Transaction],
-        senders: &[Address],
-        hashes: &[B256],
-        state: &mut PendingState<'_>,
-    ) -> Result<Vec<TxOutcome>> {
         let mut tally = Tally::new(block, transactions.len());
         {
             let mut evm = evm(&mut *state, block);
-            for ((tx, sender), hash) in transactions.iter().zip(senders).zip(hashes) {
+            for tx in transactions {
                 if !tally.fits(tx) {
                     tally.exclude(NOT_ENOUGH_GAS.into());
                     continue;
                 }
-                match transact(&mut evm, tx, *sender).map_err(TransactError::into_node_error)? {
+                match transact(&mut evm, tx, tx.sender()).map_err(TransactError::into_node_error)? {
                     Ok((result, changes)) => {
                         evm.ctx.db_mut().commit(changes);
-                        tally.include(tx, *hash, result);
+                        tally.include(tx, tx.hash(), result);
                     }
                     Err(invalid) => tally.exclude(invalid),
                 }

@@ -21,9 +21,8 @@
 //! sender waits instead of running on a stale nonce and aborting; and blocks too small to gain
 //! from it, or a single thread, use the sequential executor directly.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use alloy_primitives::map::{DefaultHashBuilder, HashMap};
 use cairn_storage::{PendingState, StorageError};
@@ -35,6 +34,7 @@ use revm::database_interface::DBErrorMarker;
 use revm::primitives::{Address, B256, KECCAK_EMPTY, StorageKey, StorageValue, U256};
 use revm::state::AccountInfo;
 use revm::{Database, DatabaseRef};
+use smallvec::SmallVec;
 
 use crate::error::{NodeError, Result};
 use crate::execution::{
@@ -46,6 +46,10 @@ use crate::types::Transaction;
 /// aborted or had to wait for an earlier transaction *and* such conflicts exceed an eighth of
 /// the runs started: the block is mostly one chain of conflicts, and noticing early wastes little.
 pub const CONFLICTS_BEFORE_FALLBACK: usize = 32;
+
+/// A block is checked for being one long chain of dependencies (see `BlockRun::validated`)
+/// from this transaction on: earlier, a short chain says little about the block.
+pub const CHAIN_CHECK_AFTER: usize = 64;
 
 /// Blocks with fewer transactions run sequentially: spawning workers costs more than it saves.
 pub const MIN_PARALLEL_TXS: usize = 16;
@@ -89,9 +93,43 @@ enum Read {
 /// strings that could be made to collide cheaply).
 type FastMap<K, V> = DashMap<K, V, DefaultHashBuilder>;
 
+/// One location's versions, by transaction index. Most locations are written by one
+/// transaction, which this holds without allocating.
+#[derive(Default)]
+struct Versions(SmallVec<[(usize, Entry); 1]>);
+
+impl Versions {
+    fn position(&self, index: usize) -> std::result::Result<usize, usize> {
+        self.0.binary_search_by_key(&index, |(writer, _)| *writer)
+    }
+
+    fn insert(&mut self, index: usize, entry: Entry) {
+        match self.position(index) {
+            Ok(at) => self.0[at].1 = entry,
+            Err(at) => self.0.insert(at, (index, entry)),
+        }
+    }
+
+    fn remove(&mut self, index: usize) {
+        if let Ok(at) = self.position(index) {
+            self.0.remove(at);
+        }
+    }
+
+    /// The version of the last transaction before `index` that wrote the location.
+    fn before(&self, index: usize) -> Option<&(usize, Entry)> {
+        let at = self.0.partition_point(|(writer, _)| *writer < index);
+        at.checked_sub(1).and_then(|at| self.0.get(at))
+    }
+
+    fn last(&self) -> Option<&(usize, Entry)> {
+        self.0.last()
+    }
+}
+
 /// Values written by the block's transactions, per location and transaction index.
 struct MvMemory {
-    data: FastMap<Location, BTreeMap<usize, Entry>>,
+    data: FastMap<Location, Versions>,
     last_written: Vec<Mutex<Vec<Location>>>,
     last_read: Vec<Mutex<Vec<(Location, Origin)>>>,
 }
@@ -104,20 +142,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MvMemory {
-    /// Memory for a block whose transactions have these senders. A sender's account is
-    /// written by each of its transactions (the nonce), so for a sender with several
-    /// transactions it starts as an ESTIMATE of each but the last: its later transactions wait
-    /// for the earlier ones instead of running on a stale nonce and being aborted.
-    fn new(senders: &[Address]) -> Self {
+    /// Memory for a block of `transactions` whose senders form these chains (`previous[j]`: the
+    /// sender's transaction before `j`). A sender's account is written by each of its
+    /// transactions (the nonce), so it starts as an ESTIMATE of each but the sender's last:
+    /// another transaction that reads it (a transfer to the sender) waits for the chain instead
+    /// of reading a stale balance and being aborted.
+    fn new(transactions: &[Transaction], previous: &[Option<usize>]) -> Self {
         let memory = Self {
-            data: FastMap::with_hasher(DefaultHashBuilder::default()),
-            last_written: (0..senders.len()).map(|_| Mutex::new(Vec::new())).collect(),
-            last_read: (0..senders.len()).map(|_| Mutex::new(Vec::new())).collect(),
+            // Most transactions write two or three locations (sender, recipient or slots).
+            data: FastMap::with_capacity_and_hasher(
+                transactions.len() * 2,
+                DefaultHashBuilder::default(),
+            ),
+            last_written: (0..transactions.len()).map(|_| Mutex::default()).collect(),
+            last_read: (0..transactions.len()).map(|_| Mutex::default()).collect(),
         };
-        let mut previous: HashMap<Address, usize> = HashMap::default();
-        for (index, sender) in senders.iter().enumerate() {
-            if let Some(earlier) = previous.insert(*sender, index) {
-                let location = Location::Account(*sender);
+        for (tx, earlier) in transactions.iter().zip(previous) {
+            if let Some(earlier) = *earlier {
+                let location = Location::Account(tx.sender());
                 memory
                     .data
                     .entry(location)
@@ -133,8 +175,8 @@ impl MvMemory {
     fn final_writes(&self) -> Vec<(Location, Value)> {
         self.data
             .iter()
-            .filter_map(|versions| match versions.values().next_back() {
-                Some(Entry::Written { value, .. }) => Some((*versions.key(), value.clone())),
+            .filter_map(|versions| match versions.last() {
+                Some((_, Entry::Written { value, .. })) => Some((*versions.key(), value.clone())),
                 _ => None,
             })
             .collect()
@@ -144,7 +186,7 @@ impl MvMemory {
         let Some(versions) = self.data.get(location) else {
             return Read::Storage;
         };
-        match versions.range(..index).next_back() {
+        match versions.before(index) {
             None => Read::Storage,
             Some((writer, Entry::Estimate)) => Read::Blocked(*writer),
             Some((writer, Entry::Written { incarnation, value })) => {
@@ -165,7 +207,7 @@ impl MvMemory {
         let new_locations: Vec<Location> = writes.iter().map(|(location, _)| *location).collect();
         for stale in last_written.iter().filter(|l| !new_locations.contains(l)) {
             if let Some(mut versions) = self.data.get_mut(stale) {
-                versions.remove(&index);
+                versions.remove(index);
             }
         }
         let wrote_new = new_locations.iter().any(|l| !last_written.contains(l));
@@ -189,11 +231,17 @@ impl MvMemory {
     }
 
     /// Whether every read of the transaction's last run would still read the same version.
-    fn validate(&self, index: usize) -> bool {
+    /// Calls `read_from` with each transaction of the block whose write it read.
+    fn validate(&self, index: usize, mut read_from: impl FnMut(usize)) -> bool {
         lock(&self.last_read[index])
             .iter()
             .all(|(location, origin)| match self.read(location, index) {
-                Read::Written(current, _) => current == *origin,
+                Read::Written(current, _) => {
+                    if let Origin::Version(writer, _) = current {
+                        read_from(writer);
+                    }
+                    current == *origin
+                }
                 Read::Storage => *origin == Origin::Storage,
                 Read::Blocked(_) => false,
             })
@@ -370,6 +418,7 @@ enum Status {
     ReadyToExecute,
     Executing,
     Executed,
+    /// Aborted by validation, or suspended until the transaction it waits for has executed.
     Aborting,
 }
 
@@ -379,9 +428,15 @@ enum Task {
     Validate(usize, usize),
 }
 
-/// Hands out execution and validation tasks (the paper's Algorithms 4 and 5).
+/// Hands out execution and validation tasks (the paper's Algorithms 4 and 5), with one
+/// addition: a chain of transactions of one sender runs as one task. Each transaction of the
+/// chain but the first starts suspended on the one before it, and the worker that executes a
+/// transaction goes straight on to the next of its chain: the chain never waits in the queue,
+/// never runs on a stale nonce, and costs no conflict.
 struct Scheduler {
     len: usize,
+    /// For each transaction, the same sender's next transaction in the block.
+    chain_next: Vec<Option<usize>>,
     execution_idx: AtomicUsize,
     validation_idx: AtomicUsize,
     decrease_cnt: AtomicUsize,
@@ -392,18 +447,34 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn new(len: usize) -> Self {
+    /// A scheduler for a block whose transactions form these sender chains (`previous[j]`: the
+    /// sender's transaction before `j`).
+    fn new(previous: &[Option<usize>]) -> Self {
+        let len = previous.len();
+        let mut chain_next = vec![None; len];
+        let mut status: Vec<Mutex<(usize, Status)>> = Vec::with_capacity(len);
+        let dependents: Vec<Mutex<Vec<usize>>> = (0..len).map(|_| Mutex::default()).collect();
+        for (index, earlier) in previous.iter().enumerate() {
+            let initial = match *earlier {
+                Some(earlier) => {
+                    chain_next[earlier] = Some(index);
+                    lock(&dependents[earlier]).push(index);
+                    Status::Aborting
+                }
+                None => Status::ReadyToExecute,
+            };
+            status.push(Mutex::new((0, initial)));
+        }
         Self {
             len,
+            chain_next,
             execution_idx: AtomicUsize::new(0),
             validation_idx: AtomicUsize::new(0),
             decrease_cnt: AtomicUsize::new(0),
             num_active_tasks: AtomicUsize::new(0),
             done: AtomicBool::new(false),
-            status: (0..len)
-                .map(|_| Mutex::new((0, Status::ReadyToExecute)))
-                .collect(),
-            dependents: (0..len).map(|_| Mutex::new(Vec::new())).collect(),
+            status,
+            dependents,
         }
     }
 
@@ -502,29 +573,48 @@ impl Scheduler {
         *status = (status.0 + 1, Status::ReadyToExecute);
     }
 
+    /// Marks a run executed and wakes what waited for it. Pushes the caller's next tasks onto
+    /// `next` (popped last first): the sender's next transaction if it waited for this one,
+    /// then this run's validation if the validation sweep has already passed it.
     fn finish_execution(
         &self,
         index: usize,
         incarnation: usize,
         wrote_new_location: bool,
-    ) -> Option<Task> {
+        next: &mut Vec<Task>,
+    ) {
         lock(&self.status[index]).1 = Status::Executed;
         let dependents = std::mem::take(&mut *lock(&self.dependents[index]));
-        for &dependent in &dependents {
-            self.set_ready(dependent);
+        let mut first_resumed = None;
+        let mut tasks = 0;
+        for dependent in dependents {
+            if self.chain_next[index] == Some(dependent) {
+                let mut status = lock(&self.status[dependent]);
+                *status = (status.0 + 1, Status::Executing);
+                next.push(Task::Execute(dependent, status.0));
+                tasks += 1;
+            } else {
+                self.set_ready(dependent);
+                first_resumed = Some(first_resumed.map_or(dependent, |f: usize| f.min(dependent)));
+            }
         }
-        if let Some(&first) = dependents.iter().min() {
+        if let Some(first) = first_resumed {
             self.decrease_execution_idx(first);
         }
         if self.validation_idx.load(Ordering::SeqCst) > index {
             if wrote_new_location {
                 self.decrease_validation_idx(index);
             } else {
-                return Some(Task::Validate(index, incarnation));
+                next.push(Task::Validate(index, incarnation));
+                tasks += 1;
             }
         }
-        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
-        None
+        // The finished task's slot passes to the first task handed on.
+        match tasks {
+            0 => self.num_active_tasks.fetch_sub(1, Ordering::SeqCst),
+            2 => self.num_active_tasks.fetch_add(1, Ordering::SeqCst),
+            _ => 0,
+        };
     }
 
     fn try_validation_abort(&self, index: usize, incarnation: usize) -> bool {
@@ -557,6 +647,13 @@ impl Scheduler {
 /// in the multi-version memory).
 struct Runs {
     runs: Vec<Mutex<Option<std::result::Result<ExecutionResult, String>>>>,
+    /// Each transaction's sender and hash, computed by the worker that first runs it: the
+    /// hashing is then spread over the workers like the execution.
+    senders: Vec<OnceLock<Address>>,
+    hashes: Vec<OnceLock<B256>>,
+    /// The longest chain of transactions, each reading what the one before wrote, that ends
+    /// at each transaction, as of its last successful validation.
+    depths: Vec<AtomicUsize>,
     created: Vec<Mutex<Vec<Address>>>,
     /// The run was given up (something it does not cover, or too many conflicts): the block
     /// runs sequentially.
@@ -571,7 +668,6 @@ struct Runs {
 struct BlockRun<'a> {
     block: &'a BlockContext,
     transactions: &'a [Transaction],
-    senders: &'a [Address],
     base: BaseState<'a>,
     /// Code deployed by the block's transactions.
     new_code: FastMap<B256, Bytecode>,
@@ -595,15 +691,18 @@ impl<'a> BlockRun<'a> {
             reads: Vec::new(),
         };
         let mut evm = evm(db, self.block);
-        let mut task = None;
+        // Tasks this worker was handed on by the last one, taken before asking the scheduler.
+        let mut next = Vec::with_capacity(2);
         while !self.scheduler.done() {
-            task = match task {
+            match next.pop().or_else(|| self.scheduler.next_task()) {
                 Some(Task::Execute(index, incarnation)) => {
-                    self.execute(&mut evm, index, incarnation)
+                    self.execute(&mut evm, index, incarnation, &mut next)
                 }
-                Some(Task::Validate(index, incarnation)) => self.validate(index, incarnation),
-                None => self.scheduler.next_task(),
-            };
+                Some(Task::Validate(index, incarnation)) => {
+                    next.extend(self.validate(index, incarnation))
+                }
+                None => {}
+            }
         }
     }
 
@@ -617,9 +716,28 @@ impl<'a> BlockRun<'a> {
             && conflicts > CONFLICTS_BEFORE_FALLBACK
             && conflicts * 8 > executions
         {
-            self.results.abandoned.store(true, Ordering::Release);
-            self.scheduler.halt();
+            self.abandon();
         }
+    }
+
+    /// Records the depth of a validated transaction: one more than the deepest transaction it
+    /// read from. Once the transactions validated so far form one chain for the most part (the
+    /// chain ending at `index` holds over three quarters of them), the block is a sequence of
+    /// dependencies that no number of workers can shorten, and it is handed to the sequential
+    /// executor. This notices a block like one shared counter after a few dozen transactions,
+    /// even while the workers happen to run it in order and conflicts stay rare.
+    fn validated(&self, index: usize, deepest_read: usize) {
+        let depth = deepest_read + 1;
+        self.results.depths[index].store(depth, Ordering::Relaxed);
+        if self.conflict_fallback && index >= CHAIN_CHECK_AFTER && depth * 4 > index * 3 {
+            self.abandon();
+        }
+    }
+
+    /// Gives the block up: the sequential executor runs it instead (same result).
+    fn abandon(&self) {
+        self.results.abandoned.store(true, Ordering::Release);
+        self.scheduler.halt();
     }
 
     fn fail(&self, error: NodeError) {
@@ -627,49 +745,64 @@ impl<'a> BlockRun<'a> {
         self.scheduler.halt();
     }
 
-    fn execute(&self, evm: &mut WorkerEvm<'a>, index: usize, incarnation: usize) -> Option<Task> {
+    fn execute(
+        &self,
+        evm: &mut WorkerEvm<'a>,
+        index: usize,
+        incarnation: usize,
+        next: &mut Vec<Task>,
+    ) {
         self.results.executions.fetch_add(1, Ordering::Relaxed);
         loop {
             let db = evm.ctx.db_mut();
             db.index = index;
             db.reads.clear();
-            let run = transact(evm, &self.transactions[index], self.senders[index]);
+            let tx = &self.transactions[index];
+            let sender = *self.results.senders[index].get_or_init(|| tx.sender());
+            let run = transact(evm, tx, sender);
             let run = match run {
                 Ok(run) => run,
                 Err(TransactError::Database(MvError::Blocked(blocking))) => {
                     if self.scheduler.add_dependency(index, blocking) {
                         self.conflict();
-                        return None;
+                        return;
                     }
                     continue;
                 }
                 Err(TransactError::Database(MvError::Storage(e))) => {
                     self.fail(e.into());
-                    return None;
+                    return;
                 }
                 Err(TransactError::Evm(message)) => {
                     self.fail(NodeError::Execution(message));
-                    return None;
+                    return;
                 }
             };
             let Some((writes, created)) = write_set(&run, &self.new_code) else {
                 // Outside what the analysis covers: the block will run sequentially.
-                self.results.abandoned.store(true, Ordering::Release);
-                self.scheduler.halt();
-                return None;
+                self.abandon();
+                return;
             };
+            self.results.hashes[index].get_or_init(|| tx.hash());
             *lock(&self.results.runs[index]) = Some(run.map(|(result, _)| result));
             *lock(&self.results.created[index]) = created;
             let reads = std::mem::take(&mut evm.ctx.db_mut().reads);
             let wrote_new = self.memory.record(index, incarnation, reads, writes);
-            return self
-                .scheduler
-                .finish_execution(index, incarnation, wrote_new);
+            self.scheduler
+                .finish_execution(index, incarnation, wrote_new, next);
+            return;
         }
     }
 
     fn validate(&self, index: usize, incarnation: usize) -> Option<Task> {
-        let valid = self.memory.validate(index);
+        let mut deepest_read = 0;
+        let depths = &self.results.depths;
+        let valid = self.memory.validate(index, |writer| {
+            deepest_read = deepest_read.max(depths[writer].load(Ordering::Relaxed));
+        });
+        if valid {
+            self.validated(index, deepest_read);
+        }
         let aborted = !valid && self.scheduler.try_validation_abort(index, incarnation);
         if aborted {
             self.memory.convert_writes_to_estimates(index);
@@ -716,55 +849,44 @@ impl Parallel {
         self.threads
     }
 
-    /// Runs the block with Block-STM only; `None` when it must run sequentially instead.
-    #[cfg(test)]
-    fn try_parallel(
-        &self,
-        block: &BlockContext,
-        transactions: &[Transaction],
-        state: &mut PendingState<'_>,
-    ) -> Result<Option<Vec<TxOutcome>>> {
-        let (senders, hashes) = senders_and_hashes(transactions, self.threads);
-        let run = self.run(block, transactions, &senders, &hashes, state, false)?;
-        Ok(run.map(|(outcomes, _)| outcomes))
-    }
-
     /// Runs the block with Block-STM only, and returns what each transaction's final run read
-    /// and wrote (for measuring the block's dependency structure); `None` if the block is one
-    /// Block-STM leaves to the sequential executor.
+    /// and wrote (for measuring the block's dependency structure) and how many runs it took;
+    /// `None` if the block is one Block-STM leaves to the sequential executor.
     pub fn execute_traced(
         &self,
         block: &BlockContext,
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
-    ) -> Result<Option<(Vec<TxOutcome>, Vec<Footprint>)>> {
-        let (senders, hashes) = senders_and_hashes(transactions, self.threads);
-        self.run(block, transactions, &senders, &hashes, state, true)
+    ) -> Result<Option<TracedRun>> {
+        self.run(block, transactions, state, true)
     }
 
     fn run(
         &self,
         block: &BlockContext,
         transactions: &[Transaction],
-        senders: &[Address],
-        hashes: &[B256],
         state: &mut PendingState<'_>,
         trace: bool,
-    ) -> Result<Option<(Vec<TxOutcome>, Vec<Footprint>)>> {
+    ) -> Result<Option<TracedRun>> {
+        let chains = sender_chains(transactions);
         let run = BlockRun {
             block,
             transactions,
-            memory: MvMemory::new(senders),
-            senders,
+            memory: MvMemory::new(transactions, &chains),
             base: BaseState {
                 state: &*state,
                 codes: FastMap::with_hasher(DefaultHashBuilder::default()),
             },
             new_code: FastMap::with_hasher(DefaultHashBuilder::default()),
             conflict_fallback: self.conflict_fallback,
-            scheduler: Scheduler::new(transactions.len()),
+            scheduler: Scheduler::new(&chains),
             results: Runs {
                 runs: (0..transactions.len()).map(|_| Mutex::new(None)).collect(),
+                senders: (0..transactions.len()).map(|_| OnceLock::new()).collect(),
+                hashes: (0..transactions.len()).map(|_| OnceLock::new()).collect(),
+                depths: (0..transactions.len())
+                    .map(|_| AtomicUsize::new(0))
+                    .collect(),
                 created: (0..transactions.len())
                     .map(|_| Mutex::new(Vec::new()))
                     .collect(),
@@ -817,13 +939,16 @@ impl Parallel {
                 NodeError::Execution("parallel run ended with a transaction never executed".into())
             })?;
         let mut tally = Tally::new(block, transactions.len());
-        for ((tx, hash), result) in transactions.iter().zip(hashes).zip(results) {
+        for ((tx, hash), result) in transactions.iter().zip(&run.results.hashes).zip(results) {
             if !tally.fits(tx) {
                 // The sequential rule depends on the gas used before: not covered here.
                 return Ok(None);
             }
             match result {
-                Ok(result) => tally.include(tx, *hash, result),
+                Ok(result) => {
+                    let hash = hash.get().copied().unwrap_or_else(|| tx.hash());
+                    tally.include(tx, hash, result)
+                }
                 Err(invalid) => tally.exclude(invalid),
             }
         }
@@ -852,34 +977,42 @@ impl Parallel {
             .iter()
             .flat_map(|c| lock(c).clone())
             .collect();
+        let executions = run.results.executions.into_inner();
+        let conflicts = run.results.conflicts.into_inner();
         let new_code: Vec<(B256, Bytecode)> = run.new_code.into_iter().collect();
         state.apply_writes(accounts, slots, created, new_code)?;
-        Ok(Some((tally.finish(state)?, footprints)))
+        Ok(Some(TracedRun {
+            outcomes: tally.finish(state)?,
+            footprints,
+            executions,
+            conflicts,
+        }))
     }
 }
 
-/// Each transaction's sender and hash, computed on `threads` threads.
-fn senders_and_hashes(transactions: &[Transaction], threads: usize) -> (Vec<Address>, Vec<B256>) {
-    let chunk = transactions.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = transactions
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|tx| (tx.sender(), tx.hash()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| {
-                part.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .unzip()
-    })
+/// For each transaction, the same sender's transaction just before it in the block. Senders
+/// are told apart by public key (the address is its hash), so nothing is hashed here.
+fn sender_chains(transactions: &[Transaction]) -> Vec<Option<usize>> {
+    let mut last: HashMap<[u8; 32], usize> = HashMap::default();
+    transactions
+        .iter()
+        .enumerate()
+        .map(|(index, tx)| last.insert(tx.public_key, index))
+        .collect()
+}
+
+/// A block's Block-STM run, with what it took.
+#[derive(Debug, Clone)]
+pub struct TracedRun {
+    /// Each transaction's outcome, as [`Executor::execute`] returns them.
+    pub outcomes: Vec<TxOutcome>,
+    /// What each transaction's final run read and wrote (empty unless traced).
+    pub footprints: Vec<Footprint>,
+    /// Runs started: one per transaction, plus every re-execution and every run that stopped
+    /// to wait for an earlier transaction.
+    pub executions: usize,
+    /// Runs aborted by validation or suspended on an earlier transaction.
+    pub conflicts: usize,
 }
 
 /// What one transaction read and wrote.
@@ -927,12 +1060,11 @@ impl Executor for Parallel {
         if self.threads <= 1 || transactions.len() < MIN_PARALLEL_TXS {
             return Sequential.execute(block, transactions, state);
         }
-        let (senders, hashes) = senders_and_hashes(transactions, self.threads);
         // A failed attempt commits nothing: the pending state is written only after the whole
         // block converged.
-        match self.run(block, transactions, &senders, &hashes, state, false)? {
-            Some((outcomes, _)) => Ok(outcomes),
-            None => Sequential::execute_known(block, transactions, &senders, &hashes, state),
+        match self.run(block, transactions, state, false)? {
+            Some(run) => Ok(run.outcomes),
+            None => Sequential.execute(block, transactions, state),
         }
     }
 }
@@ -1117,16 +1249,17 @@ mod tests {
         (outcomes, store.prepare_state_root(&pending).unwrap().root())
     }
 
-    /// The same, through Block-STM only: fails the test if the block fell back to sequential.
-    fn run_block_stm(store: &Store, threads: usize, txs: &[Transaction]) -> (Vec<TxOutcome>, B256) {
+    /// The same, through Block-STM only (fails the test if the block fell back to sequential),
+    /// with the run's figures.
+    fn run_block_stm(store: &Store, threads: usize, txs: &[Transaction]) -> (TracedRun, B256) {
         let view = store.state();
         let mut pending = PendingState::new(&view);
-        let outcomes = Parallel::new(threads)
+        let run = Parallel::new(threads)
             .exhaustive()
-            .try_parallel(&context(), txs, &mut pending)
-            .unwrap();
-        let outcomes = outcomes.expect("the block ran in parallel, not by falling back");
-        (outcomes, store.prepare_state_root(&pending).unwrap().root())
+            .execute_traced(&context(), txs, &mut pending)
+            .unwrap()
+            .expect("the block ran in parallel, not by falling back");
+        (run, store.prepare_state_root(&pending).unwrap().root())
     }
 
     fn store() -> (tempfile::TempDir, Store) {
@@ -1153,7 +1286,8 @@ mod tests {
                 let expected = run(store, &Sequential, &txs);
                 prop_assert_eq!(&run(store, &Parallel::new(1), &txs), &expected, "1 thread");
                 for threads in [2, 8] {
-                    prop_assert_eq!(&run_block_stm(store, threads, &txs), &expected, "{} threads", threads);
+                    let (run, root) = run_block_stm(store, threads, &txs);
+                    prop_assert_eq!(&(run.outcomes, root), &expected, "{} threads", threads);
                 }
                 Ok(())
             })?;
@@ -1168,10 +1302,7 @@ mod tests {
         let view = store.state();
         let mut pending = PendingState::new(&view);
         let parallel = Parallel::new(2);
-        let (senders, hashes) = senders_and_hashes(&txs, 2);
-        let attempt = parallel
-            .run(&context(), &txs, &senders, &hashes, &mut pending, false)
-            .unwrap();
+        let attempt = parallel.run(&context(), &txs, &mut pending, false).unwrap();
         assert!(
             attempt.is_none(),
             "a block of conflicts is left to the sequential executor"
@@ -1185,18 +1316,100 @@ mod tests {
     }
 
     #[test]
-    fn a_chain_of_one_sender_waits_instead_of_failing() {
+    fn a_chain_of_one_sender_runs_as_one_task() {
         let (_dir, store) = store();
         let ops: Vec<(u8, Op)> = (0..64)
             .map(|i| (0, Op::Transfer { to: i, value: 1 }))
             .collect();
         let txs = block(&ops, 1, 20);
-        let (outcomes, root) = run_block_stm(&store, 4, &txs);
+        let (traced, root) = run_block_stm(&store, 4, &txs);
         assert!(
-            outcomes
+            traced
+                .outcomes
                 .iter()
                 .all(|o| matches!(o, TxOutcome::Included(r) if r.succeeded()))
         );
-        assert_eq!((outcomes, root), run(&store, &Sequential, &txs));
+        assert_eq!(
+            (traced.executions, traced.conflicts),
+            (64, 0),
+            "each transaction ran once, after the one before it, without waiting"
+        );
+        assert_eq!((traced.outcomes, root), run(&store, &Sequential, &txs));
+    }
+
+    #[test]
+    fn chains_of_several_senders_interleaved_run_once_each() {
+        let (_dir, store) = store();
+        let ops: Vec<(u8, Op)> = (0..96)
+            .map(|i| {
+                (
+                    i % 3,
+                    Op::Transfer {
+                        to: 100 + i,
+                        value: 1,
+                    },
+                )
+            })
+            .collect();
+        let txs = block(&ops, 3, 255);
+        let (traced, root) = run_block_stm(&store, 2, &txs);
+        assert_eq!((traced.executions, traced.conflicts), (96, 0));
+        assert_eq!((traced.outcomes, root), run(&store, &Sequential, &txs));
+    }
+
+    #[test]
+    fn a_block_that_is_one_chain_is_noticed_without_conflicts() {
+        let (_dir, store) = store();
+        // One sender's transactions: a chain the scheduler runs in order, so nothing conflicts.
+        let ops: Vec<(u8, Op)> = (0..200)
+            .map(|i| {
+                (
+                    0,
+                    Op::Transfer {
+                        to: i as u8,
+                        value: 1,
+                    },
+                )
+            })
+            .collect();
+        let txs = block(&ops, 1, 20);
+        let view = store.state();
+        let mut pending = PendingState::new(&view);
+        let parallel = Parallel::new(2);
+        let attempt = parallel.run(&context(), &txs, &mut pending, false).unwrap();
+        assert!(
+            attempt.is_none(),
+            "a chain is left to the sequential executor"
+        );
+        assert_eq!(run(&store, &parallel, &txs), run(&store, &Sequential, &txs));
+    }
+
+    #[test]
+    fn versions_are_kept_in_transaction_order() {
+        let written = |incarnation| Entry::Written {
+            incarnation,
+            value: Value::Slot(U256::from(incarnation)),
+        };
+        let mut versions = Versions::default();
+        assert!(versions.before(5).is_none());
+        versions.insert(7, written(0));
+        versions.insert(2, written(1));
+        versions.insert(4, Entry::Estimate);
+        assert!(versions.before(2).is_none());
+        assert!(matches!(
+            versions.before(3),
+            Some((2, Entry::Written { incarnation: 1, .. }))
+        ));
+        assert!(matches!(versions.before(7), Some((4, Entry::Estimate))));
+        versions.insert(4, written(2));
+        assert!(matches!(
+            versions.before(7),
+            Some((4, Entry::Written { incarnation: 2, .. }))
+        ));
+        assert!(matches!(versions.last(), Some((7, _))));
+        versions.remove(7);
+        versions.remove(9);
+        assert!(matches!(versions.last(), Some((4, _))));
+        assert!(matches!(versions.before(100), Some((4, _))));
     }
 }

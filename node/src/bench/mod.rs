@@ -173,6 +173,7 @@ mod tests {
         assert_eq!(reports.len(), super::WORKLOADS.len());
         for report in &reports {
             assert_eq!(report.runs.len(), 3);
+            assert_eq!(report.ceilings.len(), 2);
             assert!(
                 report.gas > 0 && report.dependency_bound >= 1.0,
                 "{report:?}"
@@ -320,7 +321,7 @@ pub fn precompiles() -> Vec<PrecompileCost> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionRun {
-    /// Worker threads (`None`: the sequential executor).
+    /// Worker threads, or independent shares for a ceiling (`None`: the sequential executor).
     pub threads: Option<usize>,
     /// Median wall time of the block.
     pub ms: f64,
@@ -344,8 +345,14 @@ pub struct WorkloadReport {
     pub gas: u64,
     /// The sequential executor, then Block-STM at each thread count.
     pub runs: Vec<ExecutionRun>,
+    /// The machine's ceiling at each thread count above one: the sequential executor on as many
+    /// independent shares of the block at once (see `time_independent_shares`).
+    pub ceilings: Vec<ExecutionRun>,
     /// W/L from the recorded read and write sets: the most any schedule could gain.
     pub dependency_bound: f64,
+    /// Block-STM runs per transaction at 2 threads (1.0: nothing re-executed or waited);
+    /// `None` when the block is left to the sequential executor.
+    pub runs_per_tx: Option<f64>,
 }
 
 /// The execution workloads of `cairn bench execution`.
@@ -701,11 +708,56 @@ fn time_block(
     Ok((outcomes, root, elapsed))
 }
 
+/// The wall time of the sequential executor running `shares` contiguous shares of the workload
+/// block at once, each on its own thread and its own pending state, with no coordination at
+/// all: the same work as one sequential run, split as well as it can be. Its results are thrown
+/// away (a share does not see the writes of the shares before it). On an idle machine with
+/// `shares` real cores this is close to `shares` times faster than one sequential run; where it
+/// is not, no executor can be.
+fn time_independent_shares(workload: &Workload, shares: usize) -> Result<Duration> {
+    let view = workload.chain.state();
+    let share_len = workload.transactions.len().div_ceil(shares).max(1);
+    let run_share = |share: &[Transaction]| -> Result<()> {
+        let mut pending = cairn_storage::PendingState::new(&view);
+        Sequential.execute(&workload.context, share, &mut pending)?;
+        Ok(())
+    };
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let running: Vec<_> = workload
+            .transactions
+            .chunks(share_len)
+            .map(|share| scope.spawn(move || run_share(share)))
+            .collect();
+        running.into_iter().try_for_each(|share| {
+            share
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })?;
+    Ok(started.elapsed())
+}
+
+/// The median of `times`.
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+/// Timed runs of each workload block: the sequential executor, Block-STM at each thread count,
+/// and the independent shares, interleaved round by round so that a slow spell of a shared
+/// machine slows all of them alike.
+const ROUNDS: usize = 7;
+
 /// Runs each workload (a block of `count` transactions) sequentially and with Block-STM at each
 /// thread count, checks that every parallel result equals the sequential one, and reports
-/// throughput, speedup and the dependency bound.
+/// throughput, speedup, the machine's own ceiling and the dependency bound.
 pub fn execution(count: usize, threads: &[usize], workdir: &Path) -> Result<Vec<WorkloadReport>> {
-    const REPEATS: usize = 5;
+    let executors: Vec<crate::parallel::Parallel> = threads
+        .iter()
+        .map(|&threads| crate::parallel::Parallel::new(threads))
+        .collect();
+    let shares: Vec<usize> = threads.iter().copied().filter(|&t| t > 1).collect();
     let mut reports = Vec::new();
     for (kind, name) in WORKLOADS.iter().enumerate() {
         let dir = workdir.join(format!("workload-{kind}"));
@@ -714,14 +766,7 @@ pub fn execution(count: usize, threads: &[usize], workdir: &Path) -> Result<Vec<
         } else {
             simple_workload(kind, count, &dir)?
         };
-        let median = |executor: &dyn Executor| -> Result<(Vec<TxOutcome>, B256, Duration)> {
-            let mut runs = (0..REPEATS)
-                .map(|_| time_block(&workload, executor))
-                .collect::<Result<Vec<_>>>()?;
-            runs.sort_by_key(|(_, _, elapsed)| *elapsed);
-            Ok(runs.swap_remove(REPEATS / 2))
-        };
-        let (expected, expected_root, sequential_time) = median(&Sequential)?;
+        let (expected, expected_root, first_time) = time_block(&workload, &Sequential)?;
         let gas_per_tx: Vec<u64> = expected
             .iter()
             .map(|outcome| match outcome {
@@ -739,6 +784,28 @@ pub fn execution(count: usize, threads: &[usize], workdir: &Path) -> Result<Vec<
                 "{name}: {failed} transactions did not succeed"
             )));
         }
+        let mut sequential_times = vec![first_time];
+        let mut parallel_times = vec![Vec::with_capacity(ROUNDS); executors.len()];
+        let mut share_times = vec![Vec::with_capacity(ROUNDS); shares.len()];
+        for round in 0..ROUNDS {
+            if round > 0 {
+                sequential_times.push(time_block(&workload, &Sequential)?.2);
+            }
+            for (executor, times) in executors.iter().zip(&mut parallel_times) {
+                let (outcomes, root, elapsed) = time_block(&workload, executor)?;
+                if outcomes != expected || root != expected_root {
+                    return Err(NodeError::Execution(format!(
+                        "{name}: Block-STM at {} threads differs from sequential",
+                        executor.threads()
+                    )));
+                }
+                times.push(elapsed);
+            }
+            for (&shares, times) in shares.iter().zip(&mut share_times) {
+                times.push(time_independent_shares(&workload, shares)?);
+            }
+        }
+        let sequential_time = median(sequential_times);
         let figures = |threads: Option<usize>, elapsed: Duration| {
             let seconds = elapsed.as_secs_f64();
             ExecutionRun {
@@ -750,15 +817,17 @@ pub fn execution(count: usize, threads: &[usize], workdir: &Path) -> Result<Vec<
             }
         };
         let mut runs = vec![figures(None, sequential_time)];
-        for &threads in threads {
-            let (outcomes, root, elapsed) = median(&crate::parallel::Parallel::new(threads))?;
-            if outcomes != expected || root != expected_root {
-                return Err(NodeError::Execution(format!(
-                    "{name}: Block-STM at {threads} threads differs from sequential"
-                )));
-            }
-            runs.push(figures(Some(threads), elapsed));
-        }
+        runs.extend(
+            threads
+                .iter()
+                .zip(parallel_times)
+                .map(|(&threads, times)| figures(Some(threads), median(times))),
+        );
+        let ceilings = shares
+            .iter()
+            .zip(share_times)
+            .map(|(&shares, times)| figures(Some(shares), median(times)))
+            .collect();
         let view = workload.chain.state();
         let mut pending = cairn_storage::PendingState::new(&view);
         let traced = crate::parallel::Parallel::new(2).execute_traced(
@@ -766,15 +835,20 @@ pub fn execution(count: usize, threads: &[usize], workdir: &Path) -> Result<Vec<
             &workload.transactions,
             &mut pending,
         )?;
-        let dependency_bound = traced.map_or(1.0, |(_, footprints)| {
-            crate::parallel::dependency_bound(&footprints, &gas_per_tx)
+        let (dependency_bound, runs_per_tx) = traced.map_or((1.0, None), |traced| {
+            (
+                crate::parallel::dependency_bound(&traced.footprints, &gas_per_tx),
+                Some(traced.executions as f64 / count as f64),
+            )
         });
         reports.push(WorkloadReport {
             workload: (*name).to_string(),
             transactions: count,
             gas,
             runs,
+            ceilings,
             dependency_bound,
+            runs_per_tx,
         });
     }
     Ok(reports)
