@@ -21,6 +21,7 @@
 //! sender waits instead of running on a stale nonce and aborting; and blocks too small to gain
 //! from it, or a single thread, use the sequential executor directly.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -171,15 +172,40 @@ impl MvMemory {
         memory
     }
 
-    /// Every location's final value: the write of the last transaction that wrote it.
-    fn final_writes(&self) -> Vec<(Location, Value)> {
-        self.data
-            .iter()
-            .filter_map(|versions| match versions.last() {
-                Some((_, Entry::Written { value, .. })) => Some((*versions.key(), value.clone())),
-                _ => None,
-            })
-            .collect()
+    /// The final values written by the transactions in `share`: those of the locations
+    /// whose last writer in the block is one of them. The shares of all transactions together
+    /// give every location's final value, once each.
+    fn final_writes(&self, share: Range<usize>) -> FinalWrites {
+        let mut writes = FinalWrites::default();
+        for index in share {
+            for location in lock(&self.last_written[index]).iter() {
+                let Some(versions) = self.data.get(location) else {
+                    continue;
+                };
+                let Some((writer, Entry::Written { value, .. })) = versions.last() else {
+                    continue;
+                };
+                if *writer != index {
+                    continue;
+                }
+                match (*location, value) {
+                    (Location::Account(address), Value::Account(info)) => {
+                        writes.accounts.push((address, info.clone()))
+                    }
+                    (Location::Slot(address, slot), Value::Slot(value)) => {
+                        writes.slots.push((address, slot, *value))
+                    }
+                    _ => writes.mismatched = true,
+                }
+            }
+        }
+        writes
+            .accounts
+            .sort_unstable_by_key(|(address, _)| *address);
+        writes
+            .slots
+            .sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
+        writes
     }
 
     fn read(&self, location: &Location, index: usize) -> Read {
@@ -245,6 +271,32 @@ impl MvMemory {
                 Read::Storage => *origin == Origin::Storage,
                 Read::Blocked(_) => false,
             })
+    }
+}
+
+/// A block's final writes, each list sorted.
+#[derive(Debug, Default)]
+struct FinalWrites {
+    accounts: Vec<(Address, Option<AccountInfo>)>,
+    slots: Vec<(Address, U256, U256)>,
+    /// A location held the other kind of value (a bug: nothing writes it that way).
+    mismatched: bool,
+}
+
+impl FinalWrites {
+    /// The writes of all shares, sorted.
+    fn merge(shares: Vec<FinalWrites>) -> FinalWrites {
+        let mut all = FinalWrites::default();
+        for share in shares {
+            all.accounts.extend(share.accounts);
+            all.slots.extend(share.slots);
+            all.mismatched |= share.mismatched;
+        }
+        // A stable sort merges the already sorted shares in linear time.
+        all.accounts.sort_by_key(|(address, _)| *address);
+        all.slots
+            .sort_by_key(|(address, slot, _)| (*address, *slot));
+        all
     }
 }
 
@@ -681,7 +733,9 @@ struct BlockRun<'a> {
 type WorkerEvm<'a> = revm::handler::MainnetEvm<revm::handler::MainnetContext<MvDatabase<'a>>>;
 
 impl<'a> BlockRun<'a> {
-    fn worker(&'a self) {
+    /// Runs tasks until the block is done, then, if it converged, collects the final writes
+    /// of the transactions in `share`.
+    fn worker(&'a self, share: Range<usize>) -> FinalWrites {
         // One EVM per worker, reused for every run: only the transaction and the reader change.
         let db = MvDatabase {
             memory: &self.memory,
@@ -703,6 +757,13 @@ impl<'a> BlockRun<'a> {
                 }
                 None => {}
             }
+        }
+        let converged =
+            !self.results.abandoned.load(Ordering::Acquire) && lock(&self.failure).is_none();
+        if converged {
+            self.memory.final_writes(share)
+        } else {
+            FinalWrites::default()
         }
     }
 
@@ -896,10 +957,27 @@ impl Parallel {
             },
             failure: Mutex::new(None),
         };
-        std::thread::scope(|scope| {
-            for _ in 0..self.threads {
-                scope.spawn(|| run.worker());
-            }
+        let share_len = transactions.len().div_ceil(self.threads);
+        let share = |worker: usize| {
+            let start = (worker * share_len).min(transactions.len());
+            start..(start + share_len).min(transactions.len())
+        };
+        let shares = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..self.threads)
+                .map(|worker| {
+                    let (run, share) = (&run, share(worker));
+                    scope.spawn(move || run.worker(share))
+                })
+                .collect();
+            // The calling thread is the first worker: it is running already, where a new thread
+            // may take a while to be scheduled.
+            let mut shares = vec![run.worker(share(0))];
+            shares.extend(helpers.into_iter().map(|helper| {
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
+            shares
         });
         if let Some(error) = lock(&run.failure).take() {
             return Err(error);
@@ -952,25 +1030,12 @@ impl Parallel {
                 Err(invalid) => tally.exclude(invalid),
             }
         }
-        let mut accounts = Vec::new();
-        let mut slots = Vec::new();
-        for (location, value) in run.memory.final_writes() {
-            match (location, value) {
-                (Location::Account(address), Value::Account(info)) => {
-                    accounts.push((address, info))
-                }
-                (Location::Slot(address, slot), Value::Slot(value)) => {
-                    slots.push((address, slot, value))
-                }
-                _ => {
-                    return Err(NodeError::Execution(
-                        "a location holds the wrong kind of value".into(),
-                    ));
-                }
-            }
+        let writes = FinalWrites::merge(shares);
+        if writes.mismatched {
+            return Err(NodeError::Execution(
+                "a location holds the wrong kind of value".into(),
+            ));
         }
-        accounts.sort_unstable_by_key(|(address, _)| *address);
-        slots.sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
         let created: Vec<Address> = run
             .results
             .created
@@ -980,7 +1045,7 @@ impl Parallel {
         let executions = run.results.executions.into_inner();
         let conflicts = run.results.conflicts.into_inner();
         let new_code: Vec<(B256, Bytecode)> = run.new_code.into_iter().collect();
-        state.apply_writes(accounts, slots, created, new_code)?;
+        state.apply_writes(writes.accounts, writes.slots, created, new_code)?;
         Ok(Some(TracedRun {
             outcomes: tally.finish(state)?,
             footprints,

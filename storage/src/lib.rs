@@ -583,6 +583,65 @@ mod tests {
     }
 
     #[test]
+    fn applied_writes_equal_the_same_changes_made_one_by_one() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        commit(&store, 0, |p| {
+            p.add_balance(addr(1), U256::from(10)).unwrap();
+            p.set_storage(addr(2), U256::from(1), U256::from(11))
+                .unwrap();
+            p.set_storage(addr(2), U256::from(3), U256::from(33))
+                .unwrap();
+            p.add_balance(addr(2), U256::from(1)).unwrap();
+        });
+        let info = |balance: u64| {
+            Some(AccountInfo {
+                balance: U256::from(balance),
+                ..AccountInfo::default()
+            })
+        };
+        let view = store.state();
+        let root_of = |pending: &PendingState<'_>| -> Result<B256> {
+            Ok(store.prepare_state_root(pending)?.root())
+        };
+        let expected = {
+            let mut pending = PendingState::new(&view);
+            pending.add_balance(addr(9), U256::from(1))?;
+            pending.add_balance(addr(1), U256::from(5))?;
+            pending.add_balance(addr(5), U256::from(7))?;
+            pending.set_storage(addr(2), U256::from(2), U256::from(22))?;
+            pending.set_storage(addr(5), U256::from(1), U256::from(51))?;
+            pending.set_storage(addr(2), U256::from(1), U256::ZERO)?;
+            root_of(&pending)?
+        };
+        // Unsorted on purpose; onto an empty state (built in one go) and onto one with a
+        // change already (merged entry by entry).
+        let accounts = [(addr(5), info(7)), (addr(1), info(15))];
+        let slots = [
+            (addr(2), U256::from(2), U256::from(22)),
+            (addr(5), U256::from(1), U256::from(51)),
+            (addr(2), U256::from(1), U256::ZERO),
+        ];
+        let mut onto_empty = PendingState::new(&view);
+        onto_empty.apply_writes(accounts.clone(), slots, [], [])?;
+        onto_empty.add_balance(addr(9), U256::from(1))?;
+        let mut onto_changed = PendingState::new(&view);
+        onto_changed.add_balance(addr(9), U256::from(1))?;
+        onto_changed.apply_writes(accounts, slots, [], [])?;
+        for pending in [&onto_empty, &onto_changed] {
+            assert_eq!(root_of(pending)?, expected);
+            assert_eq!(pending.storage_ref(addr(2), U256::from(1))?, U256::ZERO);
+            // What no write touched still reads through to the committed state.
+            assert_eq!(pending.storage_ref(addr(2), U256::from(3))?, U256::from(33));
+            assert_eq!(
+                pending.basic_ref(addr(2))?.map(|a| a.balance),
+                Some(U256::from(1))
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn destroyed_account_loses_its_storage_and_empty_accounts_are_not_stored() -> TestResult {
         let dir = tempfile::tempdir()?;
         let store = Store::open(dir.path())?;

@@ -722,14 +722,16 @@ fn time_independent_shares(workload: &Workload, shares: usize) -> Result<Duratio
         Sequential.execute(&workload.context, share, &mut pending)?;
         Ok(())
     };
+    let mut shares = workload.transactions.chunks(share_len);
     let started = Instant::now();
     std::thread::scope(|scope| {
-        let running: Vec<_> = workload
-            .transactions
-            .chunks(share_len)
+        // Like Block-STM, the calling thread runs one share itself.
+        let first = shares.next().unwrap_or_default();
+        let others: Vec<_> = shares
             .map(|share| scope.spawn(move || run_share(share)))
             .collect();
-        running.into_iter().try_for_each(|share| {
+        run_share(first)?;
+        others.into_iter().try_for_each(|share| {
             share
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
