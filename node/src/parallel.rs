@@ -16,10 +16,28 @@
 //! reads and writes (an account destroyed or created over existing storage, a block whose gas
 //! limits overflow) are detected and the block is run sequentially instead.
 //!
-//! Two refinements from the literature: every transaction's sender account starts as an
-//! ESTIMATE of that transaction (its nonce always changes), so a later transaction of the same
-//! sender waits instead of running on a stale nonce and aborting; and blocks too small to gain
-//! from it, or a single thread, use the sequential executor directly.
+//! Refinements beyond the paper: a chain of transactions of one sender runs as one task (the
+//! worker that executes one goes straight on to the next), and the sender's account starts as
+//! an ESTIMATE of each of its transactions, so nothing runs on a stale nonce; the workers also
+//! compute senders and hashes and collect the final writes, so that little is left serial. A
+//! block too small to gain from it, or a single thread, uses the sequential executor directly,
+//! and so does a block that turns out to be one chain of dependencies or of conflicts.
+//!
+//! ```no_run
+//! # fn example(
+//! #     block: &cairn_node::execution::BlockContext,
+//! #     transactions: &[cairn_node::types::Transaction],
+//! #     state: &mut cairn_storage::PendingState<'_>,
+//! # ) -> cairn_node::error::Result<()> {
+//! use cairn_node::execution::Executor;
+//! use cairn_node::parallel::Parallel;
+//!
+//! // One worker per core; the outcomes are those of `Sequential`, always.
+//! let outcomes = Parallel::new(0).execute(block, transactions, state)?;
+//! # let _ = outcomes;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -1380,14 +1398,11 @@ mod tests {
         assert_eq!(run(&store, &parallel, &txs), run(&store, &Sequential, &txs));
     }
 
-    #[test]
-    fn a_chain_of_one_sender_runs_as_one_task() {
+    /// Runs `txs` with Block-STM and checks that each transaction ran exactly once, with no
+    /// conflict, to the sequential executor's result.
+    fn assert_each_runs_once(txs: &[Transaction], threads: usize) {
         let (_dir, store) = store();
-        let ops: Vec<(u8, Op)> = (0..64)
-            .map(|i| (0, Op::Transfer { to: i, value: 1 }))
-            .collect();
-        let txs = block(&ops, 1, 20);
-        let (traced, root) = run_block_stm(&store, 4, &txs);
+        let (traced, root) = run_block_stm(&store, threads, txs);
         assert!(
             traced
                 .outcomes
@@ -1396,15 +1411,22 @@ mod tests {
         );
         assert_eq!(
             (traced.executions, traced.conflicts),
-            (64, 0),
+            (txs.len(), 0),
             "each transaction ran once, after the one before it, without waiting"
         );
-        assert_eq!((traced.outcomes, root), run(&store, &Sequential, &txs));
+        assert_eq!((traced.outcomes, root), run(&store, &Sequential, txs));
+    }
+
+    #[test]
+    fn a_chain_of_one_sender_runs_as_one_task() {
+        let ops: Vec<(u8, Op)> = (0..64)
+            .map(|i| (0, Op::Transfer { to: i, value: 1 }))
+            .collect();
+        assert_each_runs_once(&block(&ops, 1, 20), 4);
     }
 
     #[test]
     fn chains_of_several_senders_interleaved_run_once_each() {
-        let (_dir, store) = store();
         let ops: Vec<(u8, Op)> = (0..96)
             .map(|i| {
                 (
@@ -1416,10 +1438,7 @@ mod tests {
                 )
             })
             .collect();
-        let txs = block(&ops, 3, 255);
-        let (traced, root) = run_block_stm(&store, 2, &txs);
-        assert_eq!((traced.executions, traced.conflicts), (96, 0));
-        assert_eq!((traced.outcomes, root), run(&store, &Sequential, &txs));
+        assert_each_runs_once(&block(&ops, 3, 255), 2);
     }
 
     #[test]
