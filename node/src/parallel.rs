@@ -748,12 +748,25 @@ struct BlockRun<'a> {
     failure: Mutex<Option<NodeError>>,
 }
 
+/// Halts the scheduler when a worker unwinds from a panic: the other workers would otherwise
+/// wait forever for the task it held, and the panic would never reach the caller.
+struct HaltOnPanic<'s>(&'s Scheduler);
+
+impl Drop for HaltOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.halt();
+        }
+    }
+}
+
 type WorkerEvm<'a> = revm::handler::MainnetEvm<revm::handler::MainnetContext<MvDatabase<'a>>>;
 
 impl<'a> BlockRun<'a> {
     /// Runs tasks until the block is done, then, if it converged, collects the final writes
     /// of the transactions in `share`.
     fn worker(&'a self, share: Range<usize>) -> FinalWrites {
+        let _halt_on_panic = HaltOnPanic(&self.scheduler);
         // One EVM per worker, reused for every run: only the transaction and the reader change.
         let db = MvDatabase {
             memory: &self.memory,
@@ -1160,7 +1173,10 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::bench::{BENCH_TOKEN, token_balance_slot};
+    use crate::bench::{
+        BENCH_TOKEN, PROOF_CLIENT_KEYS, PROOF_PROVIDER_KEYS, Workload, bench_key, proof_workload,
+        signed, token_balance_slot,
+    };
     use crate::genesis::{Genesis, GenesisAccount, TOKEN};
     use crate::types::{AccountKey, Bytes, TxBody};
 
@@ -1353,7 +1369,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
 
         #[test]
         fn parallel_equals_sequential(
@@ -1371,6 +1387,117 @@ mod tests {
                 for threads in [2, 8] {
                     let (run, root) = run_block_stm(store, threads, &txs);
                     prop_assert_eq!(&(run.outcomes, root), &expected, "{} threads", threads);
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    /// Providers in the proof-transaction blocks.
+    const PROVIDERS: usize = 8;
+
+    #[derive(Debug, Clone)]
+    enum ProofOp {
+        /// A provider's valid proof for the epoch.
+        Proof(u8),
+        /// The same proof with one byte changed: it reverts, and uses up the provider's nonce.
+        ForgedProof(u8),
+        /// The client pays a provider (the provider's account is read by its proof).
+        ClientPays(u8, u64),
+        /// A provider pays another, with the nonce its proof needs as well.
+        ProviderPays(u8, u8, u64),
+    }
+
+    fn proof_op() -> impl Strategy<Value = ProofOp> {
+        prop_oneof![
+            4 => any::<u8>().prop_map(ProofOp::Proof),
+            1 => any::<u8>().prop_map(ProofOp::ForgedProof),
+            2 => (any::<u8>(), 1..1_000u64).prop_map(|(to, value)| ProofOp::ClientPays(to, value)),
+            1 => (any::<u8>(), any::<u8>(), 1..1_000u64)
+                .prop_map(|(from, to, value)| ProofOp::ProviderPays(from, to, value)),
+        ]
+    }
+
+    /// A block of reward-contract proof transactions (each provider's proof is its nonce 3) and
+    /// payments between the client and the providers, in the order of `ops`.
+    fn proof_block(workload: &Workload, ops: &[ProofOp]) -> Vec<Transaction> {
+        let provider = |i: u8| usize::from(i) % PROVIDERS;
+        let key = |i: u8| bench_key(PROOF_PROVIDER_KEYS, provider(i));
+        // The client opened one deal per provider, with nonces 0 to PROVIDERS - 1.
+        let mut client_nonce = PROVIDERS as u64;
+        ops.iter()
+            .map(|op| match op {
+                ProofOp::Proof(i) => workload.transactions[provider(*i)].clone(),
+                ProofOp::ForgedProof(i) => {
+                    let mut body = workload.transactions[provider(*i)].body.clone();
+                    let mut input = body.input.to_vec();
+                    if let Some(last) = input.last_mut() {
+                        *last ^= 1;
+                    }
+                    body.input = input.into();
+                    body.sign(&key(*i))
+                }
+                ProofOp::ClientPays(to, value) => {
+                    client_nonce += 1;
+                    signed(
+                        &bench_key(PROOF_CLIENT_KEYS, 0),
+                        client_nonce - 1,
+                        key(*to).address(),
+                        U256::from(*value),
+                        Vec::new(),
+                        21_000,
+                    )
+                }
+                ProofOp::ProviderPays(from, to, value) => signed(
+                    &key(*from),
+                    3,
+                    key(*to).address(),
+                    U256::from(*value),
+                    Vec::new(),
+                    21_000,
+                ),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// The reward contracts and the chunk-proof precompile, with proofs valid and forged,
+        /// duplicated, and racing payments for the same nonce and accounts.
+        #[test]
+        fn parallel_equals_sequential_on_reward_contract_proofs(
+            ops in proptest::collection::vec(proof_op(), 8..40),
+        ) {
+            thread_local! {
+                static WORKLOAD: (tempfile::TempDir, Workload) = {
+                    let dir = tempfile::tempdir().unwrap();
+                    let workload = proof_workload(PROVIDERS, dir.path(), 2048).unwrap();
+                    (dir, workload)
+                };
+            }
+            WORKLOAD.with(|(_, workload)| {
+                let txs = proof_block(workload, &ops);
+                let on_head = |executor: &dyn Fn(&mut PendingState<'_>) -> Vec<TxOutcome>| {
+                    let view = workload.chain.state();
+                    let mut pending = PendingState::new(&view);
+                    let outcomes = executor(&mut pending);
+                    (outcomes, workload.chain.state_root_of(&pending).unwrap())
+                };
+                let expected = on_head(&|pending| {
+                    Sequential.execute(&workload.context, &txs, pending).unwrap()
+                });
+                prop_assert!(expected.0.iter().any(|o| matches!(o, TxOutcome::Included(_))));
+                for threads in [1, 2, 8] {
+                    let actual = on_head(&|pending| {
+                        Parallel::new(threads)
+                            .exhaustive()
+                            .execute_traced(&workload.context, &txs, pending)
+                            .unwrap()
+                            .expect("the block ran in parallel, not by falling back")
+                            .outcomes
+                    });
+                    prop_assert_eq!(&actual, &expected, "{} threads", threads);
                 }
                 Ok(())
             })?;

@@ -364,7 +364,7 @@ pub const WORKLOADS: [&str; 5] = [
     "mixed, 30% touching hot accounts",
 ];
 
-fn bench_key(purpose: &str, index: usize) -> AccountKey {
+pub(crate) fn bench_key(purpose: &str, index: usize) -> AccountKey {
     AccountKey::from_bytes(&blake3::derive_key(purpose, &index.to_le_bytes()))
 }
 
@@ -390,7 +390,7 @@ fn context(genesis: &Genesis, height: u64, randomness: B256) -> crate::execution
     }
 }
 
-fn signed(
+pub(crate) fn signed(
     key: &AccountKey,
     nonce: u64,
     to: Address,
@@ -482,10 +482,10 @@ pub(crate) fn token_balance_slot(holder: Address) -> U256 {
 }
 
 /// A block of `count` transactions for a workload, with the chain it runs on.
-struct Workload {
-    chain: Chain,
-    context: crate::execution::BlockContext,
-    transactions: Vec<Transaction>,
+pub(crate) struct Workload {
+    pub(crate) chain: Chain,
+    pub(crate) context: crate::execution::BlockContext,
+    pub(crate) transactions: Vec<Transaction>,
 }
 
 fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
@@ -555,15 +555,20 @@ fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
 /// epoch each sends the proof of its challenges: real contracts, real blake3 proofs from the
 /// chunk store, the chunk-proof precompile. Each deal stores its own `data_len` bytes; above
 /// [`SHARED_DATA_ABOVE`] all deals store the same data (one copy is enough to prove from).
-fn proof_workload(count: usize, dir: &Path, data_len: u64) -> Result<Workload> {
+/// What the keys of the proof workload's providers and client are derived from (with
+/// [`bench_key`]).
+pub(crate) const PROOF_PROVIDER_KEYS: &str = "cairn bench execution provider";
+pub(crate) const PROOF_CLIENT_KEYS: &str = "cairn bench execution client";
+
+pub(crate) fn proof_workload(count: usize, dir: &Path, data_len: u64) -> Result<Workload> {
     use alloy_sol_types::SolCall;
     use cairn_reward_contracts::STORAGE_MARKET;
     use cairn_reward_contracts::bindings::{ProviderRegistry, StorageMarket};
 
     let providers: Vec<AccountKey> = (0..count)
-        .map(|i| bench_key("cairn bench execution provider", i))
+        .map(|i| bench_key(PROOF_PROVIDER_KEYS, i))
         .collect();
-    let client = bench_key("cairn bench execution client", 0);
+    let client = bench_key(PROOF_CLIENT_KEYS, 0);
     let mut genesis = market_genesis(providers.iter().chain([&client]));
     genesis.epoch_length = 4;
     let chain = Chain::open(&dir.join("chain"), genesis.clone(), Box::new(Sequential))?;
