@@ -74,6 +74,15 @@ pub async fn run(command: ChainCommand, global: &Global) -> anyhow::Result<()> {
                 if let Some(peer_id) = &s.peer_id {
                     text.push_str(&format!("\npeer id           {peer_id}"));
                 }
+                let e = &s.execution;
+                text.push_str(&format!(
+                    "\nexecution         {} thread{}: {} blocks by Block-STM, {} handed to sequential, {} too small",
+                    e.threads,
+                    if e.threads == 1 { "" } else { "s" },
+                    e.parallel_blocks,
+                    e.handed_over_blocks,
+                    e.small_blocks
+                ));
                 text.push_str(&format!("\nvalidators        {}", s.validators.len()));
                 for key in &s.validators {
                     text.push_str(&format!("\n  {key}"));

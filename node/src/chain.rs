@@ -149,6 +149,11 @@ impl Chain {
         })
     }
 
+    /// How the executor's blocks ran so far.
+    pub fn execution_stats(&self) -> crate::execution::ExecutionStats {
+        self.executor.stats()
+    }
+
     fn read_block(store: &Store, height: u64) -> Result<Option<Block>> {
         store
             .block(height)?

@@ -92,6 +92,29 @@ pub trait Executor: Send + Sync {
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
     ) -> Result<Vec<TxOutcome>>;
+
+    /// How the blocks given to this executor ran so far (for operators: `cairn chain status`).
+    fn stats(&self) -> ExecutionStats {
+        ExecutionStats {
+            threads: 1,
+            ..ExecutionStats::default()
+        }
+    }
+}
+
+/// How an executor's blocks ran. A block a node both proposes and commits counts twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStats {
+    /// Worker threads (1: one transaction after another).
+    pub threads: usize,
+    /// Blocks Block-STM ran to the end on the workers.
+    pub parallel_blocks: u64,
+    /// Blocks Block-STM started and handed to the sequential executor (mostly one chain of
+    /// dependencies or conflicts, or something it does not cover).
+    pub handed_over_blocks: u64,
+    /// Blocks run sequentially from the start (too few transactions, or one thread).
+    pub small_blocks: u64,
 }
 
 /// An EVM over `db` for `block`, with Cairn's precompiles.

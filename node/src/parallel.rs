@@ -40,8 +40,8 @@
 //! ```
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use alloy_primitives::map::{DefaultHashBuilder, HashMap};
 use cairn_storage::{PendingState, StorageError};
@@ -57,7 +57,8 @@ use smallvec::SmallVec;
 
 use crate::error::{NodeError, Result};
 use crate::execution::{
-    BlockContext, Executor, Sequential, Tally, TransactError, TxOutcome, TxRun, evm, transact,
+    BlockContext, ExecutionStats, Executor, Sequential, Tally, TransactError, TxOutcome, TxRun,
+    evm, transact,
 };
 use crate::types::Transaction;
 
@@ -905,11 +906,21 @@ impl<'a> BlockRun<'a> {
 }
 
 /// The Block-STM executor.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Parallel {
     threads: usize,
     /// Whether a block full of conflicts is handed to the sequential executor early.
     conflict_fallback: bool,
+    /// How the blocks ran, shared by the clones.
+    counts: Arc<BlockCounts>,
+}
+
+/// Blocks by how they ran (see [`ExecutionStats`]).
+#[derive(Debug, Default)]
+struct BlockCounts {
+    parallel: AtomicU64,
+    handed_over: AtomicU64,
+    small: AtomicU64,
 }
 
 impl Parallel {
@@ -923,6 +934,7 @@ impl Parallel {
         Self {
             threads,
             conflict_fallback: true,
+            counts: Arc::default(),
         }
     }
 
@@ -1153,14 +1165,31 @@ impl Executor for Parallel {
         transactions: &[Transaction],
         state: &mut PendingState<'_>,
     ) -> Result<Vec<TxOutcome>> {
+        let count = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
         if self.threads <= 1 || transactions.len() < MIN_PARALLEL_TXS {
+            count(&self.counts.small);
             return Sequential.execute(block, transactions, state);
         }
         // A failed attempt commits nothing: the pending state is written only after the whole
         // block converged.
         match self.run(block, transactions, state, false)? {
-            Some(run) => Ok(run.outcomes),
-            None => Sequential.execute(block, transactions, state),
+            Some(run) => {
+                count(&self.counts.parallel);
+                Ok(run.outcomes)
+            }
+            None => {
+                count(&self.counts.handed_over);
+                Sequential.execute(block, transactions, state)
+            }
+        }
+    }
+
+    fn stats(&self) -> ExecutionStats {
+        ExecutionStats {
+            threads: self.threads,
+            parallel_blocks: self.counts.parallel.load(Ordering::Relaxed),
+            handed_over_blocks: self.counts.handed_over.load(Ordering::Relaxed),
+            small_blocks: self.counts.small.load(Ordering::Relaxed),
         }
     }
 }

@@ -135,6 +135,8 @@ pub struct ChainStatus {
     pub peers: usize,
     /// The node's libp2p peer id, if it is networked.
     pub peer_id: Option<String>,
+    /// How the node's blocks were executed: in parallel, or sequentially and why.
+    pub execution: crate::execution::ExecutionStats,
     /// The consensus public keys of the validators of the next block's epoch, in leader order.
     pub validators: Vec<B256>,
 }
@@ -514,6 +516,7 @@ impl CairnApiServer for RpcServer {
             view: network.view.max(header.view),
             peers: network.peers,
             peer_id: network.peer_id,
+            execution: chain.execution_stats(),
             validators: chain
                 .validators_at(head.height + 1)
                 .map_err(internal)?
