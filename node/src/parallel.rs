@@ -385,10 +385,16 @@ impl MvDatabase<'_> {
                         Value::Slot(self.base.state.storage_ref(address, slot)?)
                     }
                 };
-                // A plain account is rarely read by more than one transaction; contracts and
-                // their slots (settings, shared state) often are.
-                if !matches!(&value, Value::Account(info) if info.as_ref().is_none_or(|i| i.code_hash == KECCAK_EMPTY))
-                {
+                // Contracts are read by many transactions, and so are the slots of their state
+                // variables (settings, counters), which Solidity keeps at small slot numbers. A
+                // plain account, or a mapping entry (a keccak-derived slot: one holder's
+                // balance), is rarely read twice, and caching it costs more than it saves.
+                let worth_caching = match (&location, &value) {
+                    (_, Value::Account(Some(info))) => info.code_hash != KECCAK_EMPTY,
+                    (Location::Slot(_, slot), _) => *slot < U256::from(u64::MAX),
+                    _ => false,
+                };
+                if worth_caching {
                     self.cache.insert(location, value.clone());
                 }
                 Ok(value)
@@ -879,7 +885,8 @@ impl<'a> BlockRun<'a> {
             self.results.hashes[index].get_or_init(|| tx.hash());
             *lock(&self.results.runs[index]) = Some(run.map(|(result, _)| result));
             *lock(&self.results.created[index]) = created;
-            let reads = std::mem::take(&mut evm.ctx.db_mut().reads);
+            // A copy of exactly the right size; the worker keeps its buffer for the next run.
+            let reads = evm.ctx.db_mut().reads.clone();
             let wrote_new = self.memory.record(index, incarnation, reads, writes);
             self.scheduler
                 .finish_execution(index, incarnation, wrote_new, next);

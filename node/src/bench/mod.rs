@@ -551,15 +551,15 @@ fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
     })
 }
 
+/// What the keys of the proof workload's providers are derived from (with [`bench_key`]).
+pub(crate) const PROOF_PROVIDER_KEYS: &str = "cairn bench execution provider";
+/// What the key of the proof workload's client is derived from (with [`bench_key`]).
+pub(crate) const PROOF_CLIENT_KEYS: &str = "cairn bench execution client";
+
 /// Providers stake, advertise, accept one deal each from a client, and in the deals' first
 /// epoch each sends the proof of its challenges: real contracts, real blake3 proofs from the
 /// chunk store, the chunk-proof precompile. Each deal stores its own `data_len` bytes; above
 /// [`SHARED_DATA_ABOVE`] all deals store the same data (one copy is enough to prove from).
-/// What the keys of the proof workload's providers and client are derived from (with
-/// [`bench_key`]).
-pub(crate) const PROOF_PROVIDER_KEYS: &str = "cairn bench execution provider";
-pub(crate) const PROOF_CLIENT_KEYS: &str = "cairn bench execution client";
-
 pub(crate) fn proof_workload(count: usize, dir: &Path, data_len: u64) -> Result<Workload> {
     use alloy_sol_types::SolCall;
     use cairn_reward_contracts::STORAGE_MARKET;
