@@ -142,45 +142,35 @@ fn market_gas(dir: &Path) -> Result<(u64, u64, u64)> {
     let posted = receipts[0]
         .event::<ComputeMarket::JobPosted>()
         .ok_or_else(|| NodeError::Execution("postJob emitted no JobPosted".into()))?;
-    let key_of = |address| {
-        providers
+    // The provider's and the verifier's answer: each one's third transaction (after staking
+    // and registering).
+    let answer = |by: crate::types::Address, input: Vec<u8>| {
+        let key = providers
             .iter()
-            .find(|k| k.address() == address)
-            .ok_or_else(|| NodeError::Execution(format!("{address} is no bench provider")))
+            .find(|k| k.address() == by)
+            .ok_or_else(|| NodeError::Execution(format!("{by} is no bench provider")))?;
+        produce(&[signed(key, 2, COMPUTE_MARKET, U256::ZERO, input, 2_000_000)])
     };
-    let result = (blake3::hash(b"1\n").as_bytes().into(), 50_000u64, 0u8);
+    let (output_root, fuel_used, outcome) =
+        (blake3::hash(b"1\n").as_bytes().into(), 50_000u64, 0u8);
     let submit = ComputeMarket::submitResultCall {
         id: posted.id,
-        outputRoot: result.0,
-        fuelUsed: result.1,
-        outcome: result.2,
+        outputRoot: output_root,
+        fuelUsed: fuel_used,
+        outcome,
     };
-    let resulted = produce(&[signed(
-        key_of(posted.provider)?,
-        2,
-        COMPUTE_MARKET,
-        U256::ZERO,
-        submit.abi_encode(),
-        2_000_000,
-    )])?;
+    let resulted = answer(posted.provider, submit.abi_encode())?;
     let verifier = resulted[0]
         .event::<ComputeMarket::ResultSubmitted>()
         .ok_or_else(|| NodeError::Execution("submitResult emitted no ResultSubmitted".into()))?
         .verifier;
     let attest = ComputeMarket::attestCall {
         id: posted.id,
-        outputRoot: result.0,
-        fuelUsed: result.1,
-        outcome: result.2,
+        outputRoot: output_root,
+        fuelUsed: fuel_used,
+        outcome,
     };
-    let attested = produce(&[signed(
-        key_of(verifier)?,
-        2,
-        COMPUTE_MARKET,
-        U256::ZERO,
-        attest.abi_encode(),
-        2_000_000,
-    )])?;
+    let attested = answer(verifier, attest.abi_encode())?;
     if attested[0].event::<ComputeMarket::JobSettled>().is_none() {
         return Err(NodeError::Execution(
             "the attestation did not settle the job".into(),
