@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cairn_node::bench::ExecutionWorkload;
 use cairn_node::genesis::TOKEN;
 use cairn_node::node::{DevAccount, Node, NodeConfig, prepare_dev_datadir};
 use cairn_node::testnet::NodeFile;
@@ -143,6 +144,10 @@ pub enum BenchCommand {
         /// Thread counts to measure, comma separated [default: 1, 2 and every core].
         #[arg(long, value_delimiter = ',')]
         threads: Vec<usize>,
+        /// Workloads to run, comma separated: transfers, erc20, proofs, one-slot,
+        /// hot-accounts [default: all].
+        #[arg(long, value_delimiter = ',')]
+        workloads: Vec<ExecutionWorkload>,
     },
 }
 
@@ -326,7 +331,11 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
             seconds,
             block_time,
         } => return bench_network(nodes, tps, seconds, block_time, global).await,
-        BenchCommand::Execution { txs, threads } => return bench_execution(txs, threads, global),
+        BenchCommand::Execution {
+            txs,
+            threads,
+            workloads,
+        } => return bench_execution(txs, threads, &workloads, global),
         BenchCommand::Compute { fuel, jobs } => {
             anyhow::ensure!(fuel >= 1, "--fuel must be at least 1");
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -471,7 +480,12 @@ async fn bench_storage(
     })
 }
 
-fn bench_execution(txs: usize, mut threads: Vec<usize>, global: &Global) -> anyhow::Result<()> {
+fn bench_execution(
+    txs: usize,
+    mut threads: Vec<usize>,
+    workloads: &[ExecutionWorkload],
+    global: &Global,
+) -> anyhow::Result<()> {
     anyhow::ensure!(txs >= 1, "--txs must be at least 1");
     if threads.is_empty() {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -481,7 +495,12 @@ fn bench_execution(txs: usize, mut threads: Vec<usize>, global: &Global) -> anyh
     threads.dedup();
     anyhow::ensure!(threads.iter().all(|t| *t >= 1), "thread counts start at 1");
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let reports = cairn_node::bench::execution(txs, &threads, dir.path())?;
+    let workloads = if workloads.is_empty() {
+        &ExecutionWorkload::ALL[..]
+    } else {
+        workloads
+    };
+    let reports = cairn_node::bench::execution(txs, &threads, workloads, dir.path())?;
     print(global.json, &reports, || {
         let mut text = format!(
             "Block execution, {txs} transactions per block; every parallel result was checked equal to the sequential one.\n\

@@ -285,7 +285,7 @@ impl Executor for Sequential {
                 match transact(&mut evm, tx, tx.sender()).map_err(TransactError::into_node_error)? {
                     Ok((result, changes)) => {
                         evm.ctx.db_mut().commit(changes);
-                        tally.include(tx, tx.hash(), result);
+                        tally.include(receipt(block, tx, tx.hash(), result));
                     }
                     Err(invalid) => tally.exclude(invalid),
                 }
@@ -323,15 +323,11 @@ impl<'b> Tally<'b> {
         tx.body.gas_limit <= self.block.gas_limit - self.cumulative_gas
     }
 
-    pub(crate) fn include(&mut self, tx: &Transaction, tx_hash: B256, result: ExecutionResult) {
-        let receipt = receipt(
-            tx,
-            tx_hash,
-            result,
-            self.block.base_fee_per_gas,
-            &mut self.cumulative_gas,
-            &mut self.fees,
-        );
+    /// Adds a transaction's receipt (see [`receipt`]): its gas and fee count towards the block's.
+    pub(crate) fn include(&mut self, mut receipt: Receipt) {
+        self.cumulative_gas += receipt.gas_used;
+        receipt.cumulative_gas_used = self.cumulative_gas;
+        self.fees += receipt.fee;
         self.outcomes.push(TxOutcome::Included(receipt));
     }
 
@@ -389,19 +385,18 @@ pub fn transact<DB: Database>(
     }
 }
 
-/// Builds the receipt of an executed transaction and adds its gas and fee to the block's.
+/// The receipt of an executed transaction, but for its cumulative gas, which only the block's
+/// [`Tally`] knows. It depends on nothing else in the block, so it can be built where the
+/// transaction ran.
 pub fn receipt(
+    block: &BlockContext,
     tx: &Transaction,
     tx_hash: B256,
     result: ExecutionResult,
-    base_fee: u64,
-    cumulative_gas: &mut u64,
-    fees: &mut U256,
 ) -> Receipt {
     let gas_used = result.tx_gas_used();
-    *cumulative_gas += gas_used;
-    let fee = U256::from(gas_used) * U256::from(tx.effective_gas_price(u128::from(base_fee)));
-    *fees += fee;
+    let fee = U256::from(gas_used)
+        * U256::from(tx.effective_gas_price(u128::from(block.base_fee_per_gas)));
     let (status, output, contract_address, logs) = match result {
         ExecutionResult::Success {
             output: Output::Call(out),
@@ -425,7 +420,7 @@ pub fn receipt(
         tx_hash,
         status,
         gas_used,
-        cumulative_gas_used: *cumulative_gas,
+        cumulative_gas_used: 0,
         fee,
         contract_address,
         output,

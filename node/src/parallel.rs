@@ -41,14 +41,16 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{
+    Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 use alloy_primitives::map::{DefaultHashBuilder, HashMap};
 use cairn_storage::{PendingState, StorageError};
+use crossbeam_utils::CachePadded;
 use dashmap::DashMap;
 use revm::bytecode::Bytecode;
 use revm::context::ContextTr;
-use revm::context::result::ExecutionResult;
 use revm::database_interface::DBErrorMarker;
 use revm::primitives::{Address, B256, KECCAK_EMPTY, StorageKey, StorageValue, U256};
 use revm::state::AccountInfo;
@@ -58,9 +60,9 @@ use smallvec::SmallVec;
 use crate::error::{NodeError, Result};
 use crate::execution::{
     BlockContext, ExecutionStats, Executor, Sequential, Tally, TransactError, TxOutcome, TxRun,
-    evm, transact,
+    evm, receipt, transact,
 };
-use crate::types::Transaction;
+use crate::types::{Receipt, Transaction};
 
 /// A parallel run gives up, and the block runs sequentially, once more than this many runs were
 /// aborted or had to wait for an earlier transaction *and* such conflicts exceed an eighth of
@@ -115,7 +117,7 @@ type FastMap<K, V> = DashMap<K, V, DefaultHashBuilder>;
 
 /// One location's versions, by transaction index. Most locations are written by one
 /// transaction, which this holds without allocating.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Versions(SmallVec<[(usize, Entry); 1]>);
 
 impl Versions {
@@ -147,88 +149,157 @@ impl Versions {
     }
 }
 
-/// Values written by the block's transactions, per location and transaction index.
-struct MvMemory {
-    data: FastMap<Location, Versions>,
-    last_written: Vec<Mutex<Vec<Location>>>,
-    last_read: Vec<Mutex<Vec<(Location, Origin)>>>,
+/// How many shards the multi-version memory is split into (a power of two): enough that the
+/// workers rarely want the same lock, and that each has many to collect at the end.
+const SHARDS: usize = 64;
+
+impl Location {
+    /// The shard that holds the location. Addresses and mapping slots are hashes, so their last
+    /// bytes are spread evenly; an address crafted to crowd one shard slows the block down a
+    /// little, and changes nothing else.
+    fn shard(&self) -> usize {
+        let byte = match self {
+            Location::Account(address) => address[19],
+            Location::Slot(address, slot) => address[19] ^ slot.byte(0),
+        };
+        usize::from(byte) % SHARDS
+    }
 }
 
+type Shard = CachePadded<RwLock<HashMap<Location, Versions>>>;
+
+/// Values written by the block's transactions, per location and transaction index. It is
+/// kept from block to block (see [`MvMemory::prepare`]): its tables and buffers then have their
+/// size already, and emptying them costs less than freeing and allocating them again.
+#[derive(Debug)]
+struct MvMemory {
+    shards: Box<[Shard]>,
+    /// What each transaction's last run read and wrote.
+    footprints: Vec<Mutex<RunFootprint>>,
+}
+
+#[derive(Debug, Default)]
+struct RunFootprint {
+    reads: Vec<(Location, Origin)>,
+    writes: Vec<Location>,
+}
+
+// A worker that panicked leaves the whole block failed: what it held locked is never used
+// again, so a poisoned lock is simply taken.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A worker that panicked leaves the whole block failed; its data is never used again.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Default for MvMemory {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| CachePadded::default()).collect(),
+            footprints: Vec::new(),
+        }
+    }
 }
 
 impl MvMemory {
-    /// Memory for a block of `transactions` whose senders form these chains (`previous[j]`: the
-    /// sender's transaction before `j`). A sender's account is written by each of its
-    /// transactions (the nonce), so it starts as an ESTIMATE of each but the sender's last:
-    /// another transaction that reads it (a transfer to the sender) waits for the chain instead
-    /// of reading a stale balance and being aborted.
-    fn new(transactions: &[Transaction], previous: &[Option<usize>]) -> Self {
-        let memory = Self {
-            // Most transactions write two or three locations (sender, recipient or slots).
-            data: FastMap::with_capacity_and_hasher(
-                transactions.len() * 2,
-                DefaultHashBuilder::default(),
-            ),
-            last_written: (0..transactions.len()).map(|_| Mutex::default()).collect(),
-            last_read: (0..transactions.len()).map(|_| Mutex::default()).collect(),
-        };
+    /// Readies the memory for a block of `transactions` whose senders form these chains
+    /// (`previous[j]`: the sender's transaction before `j`), and forgets whatever the last block
+    /// left in it. A sender's account is written by each of its transactions (the nonce), so it
+    /// starts as an ESTIMATE of each but the sender's last: another transaction that reads it
+    /// (a transfer to the sender) waits for the chain instead of reading a stale balance and
+    /// being aborted.
+    fn prepare(&mut self, transactions: &[Transaction], previous: &[Option<usize>]) {
+        for shard in self.shards.iter_mut() {
+            shard
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
+        self.footprints.truncate(transactions.len());
+        for footprint in &mut self.footprints {
+            let footprint = footprint.get_mut().unwrap_or_else(PoisonError::into_inner);
+            footprint.reads.clear();
+            footprint.writes.clear();
+        }
+        self.footprints
+            .resize_with(transactions.len(), Mutex::default);
         for (tx, earlier) in transactions.iter().zip(previous) {
             if let Some(earlier) = *earlier {
                 let location = Location::Account(tx.sender());
-                memory
-                    .data
-                    .entry(location)
-                    .or_default()
-                    .insert(earlier, Entry::Estimate);
-                lock(&memory.last_written[earlier]).push(location);
+                self.insert(location, earlier, Entry::Estimate);
+                lock(&self.footprints[earlier]).writes.push(location);
             }
         }
-        memory
     }
 
-    /// The final values written by the transactions in `share`: those of the locations
-    /// whose last writer in the block is one of them. The shares of all transactions together
-    /// give every location's final value, once each.
-    fn final_writes(&self, share: Range<usize>) -> FinalWrites {
-        let mut writes = FinalWrites::default();
-        for index in share {
-            for location in lock(&self.last_written[index]).iter() {
-                let Some(versions) = self.data.get(location) else {
-                    continue;
+    /// Empties the shards of worker `worker` of `workers`, and the footprints of the
+    /// transactions in `share`, once the block no longer needs them: the workers empty the
+    /// memory together, so that the next block's `prepare` finds little left to do.
+    fn release(&self, worker: usize, workers: usize, share: Range<usize>) {
+        for shard in self.shards.iter().skip(worker).step_by(workers) {
+            write_lock(shard).clear();
+        }
+        for footprint in &self.footprints[share] {
+            let mut footprint = lock(footprint);
+            footprint.reads.clear();
+            footprint.writes.clear();
+        }
+    }
+
+    fn shard(&self, location: &Location) -> &RwLock<HashMap<Location, Versions>> {
+        &self.shards[location.shard()]
+    }
+
+    fn insert(&self, location: Location, index: usize, entry: Entry) {
+        write_lock(self.shard(&location))
+            .entry(location)
+            .or_default()
+            .insert(index, entry);
+    }
+
+    /// Adds to `settled` the final value of every location in the shards of worker `worker`
+    /// of `workers`: the value its last writer in the block wrote. The workers together collect
+    /// each location once.
+    fn final_writes(&self, worker: usize, workers: usize, settled: &mut Settled) {
+        for shard in self.shards.iter().skip(worker).step_by(workers) {
+            for (location, versions) in read_lock(shard).iter() {
+                let last = match versions.last() {
+                    // Every transaction that wrote it wrote elsewhere on its last run.
+                    None => continue,
+                    Some((_, Entry::Written { value, .. })) => value,
+                    Some((_, Entry::Estimate)) => {
+                        settled.inconsistent = true;
+                        continue;
+                    }
                 };
-                let Some((writer, Entry::Written { value, .. })) = versions.last() else {
-                    continue;
-                };
-                if *writer != index {
-                    continue;
-                }
-                match (*location, value) {
+                match (*location, last) {
                     (Location::Account(address), Value::Account(info)) => {
-                        writes.accounts.push((address, info.clone()))
+                        settled.accounts.push((address, info.clone()))
                     }
                     (Location::Slot(address, slot), Value::Slot(value)) => {
-                        writes.slots.push((address, slot, *value))
+                        settled.slots.push((address, slot, *value))
                     }
-                    _ => writes.mismatched = true,
+                    _ => settled.inconsistent = true,
                 }
             }
         }
-        writes
+        settled
             .accounts
             .sort_unstable_by_key(|(address, _)| *address);
-        writes
+        settled
             .slots
             .sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
-        writes
     }
 
     fn read(&self, location: &Location, index: usize) -> Read {
-        let Some(versions) = self.data.get(location) else {
+        let shard = read_lock(self.shard(location));
+        let Some(versions) = shard.get(location) else {
             return Read::Storage;
         };
         match versions.before(index) {
@@ -245,31 +316,32 @@ impl MvMemory {
         &self,
         index: usize,
         incarnation: usize,
-        reads: Vec<(Location, Origin)>,
+        reads: &[(Location, Origin)],
         writes: Vec<(Location, Value)>,
     ) -> bool {
-        let mut last_written = lock(&self.last_written[index]);
-        let new_locations: Vec<Location> = writes.iter().map(|(location, _)| *location).collect();
-        for stale in last_written.iter().filter(|l| !new_locations.contains(l)) {
-            if let Some(mut versions) = self.data.get_mut(stale) {
+        let mut footprint = lock(&self.footprints[index]);
+        let writes_location = |location: &Location| writes.iter().any(|(l, _)| l == location);
+        for stale in footprint.writes.iter().filter(|l| !writes_location(l)) {
+            if let Some(versions) = write_lock(self.shard(stale)).get_mut(stale) {
                 versions.remove(index);
             }
         }
-        let wrote_new = new_locations.iter().any(|l| !last_written.contains(l));
+        let wrote_new = writes
+            .iter()
+            .any(|(location, _)| !footprint.writes.contains(location));
+        footprint.writes.clear();
         for (location, value) in writes {
-            self.data
-                .entry(location)
-                .or_default()
-                .insert(index, Entry::Written { incarnation, value });
+            footprint.writes.push(location);
+            self.insert(location, index, Entry::Written { incarnation, value });
         }
-        *last_written = new_locations;
-        *lock(&self.last_read[index]) = reads;
+        footprint.reads.clear();
+        footprint.reads.extend_from_slice(reads);
         wrote_new
     }
 
     fn convert_writes_to_estimates(&self, index: usize) {
-        for location in lock(&self.last_written[index]).iter() {
-            if let Some(mut versions) = self.data.get_mut(location) {
+        for location in &lock(&self.footprints[index]).writes {
+            if let Some(versions) = write_lock(self.shard(location)).get_mut(location) {
                 versions.insert(index, Entry::Estimate);
             }
         }
@@ -278,7 +350,8 @@ impl MvMemory {
     /// Whether every read of the transaction's last run would still read the same version.
     /// Calls `read_from` with each transaction of the block whose write it read.
     fn validate(&self, index: usize, mut read_from: impl FnMut(usize)) -> bool {
-        lock(&self.last_read[index])
+        lock(&self.footprints[index])
+            .reads
             .iter()
             .all(|(location, origin)| match self.read(location, index) {
                 Read::Written(current, _) => {
@@ -293,23 +366,34 @@ impl MvMemory {
     }
 }
 
-/// A block's final writes, each list sorted.
+/// What a share of the block's transactions (or, merged, the whole block) leaves to settle:
+/// the final writes, each list sorted, the accounts created, and the receipts in block order.
 #[derive(Debug, Default)]
-struct FinalWrites {
+struct Settled {
     accounts: Vec<(Address, Option<AccountInfo>)>,
     slots: Vec<(Address, U256, U256)>,
-    /// A location held the other kind of value (a bug: nothing writes it that way).
-    mismatched: bool,
+    created: Vec<Address>,
+    receipts: Vec<std::result::Result<Receipt, String>>,
+    /// What each transaction read and wrote (when traced).
+    footprints: Vec<Footprint>,
+    /// A location was left with an ESTIMATE or the other kind of value (a bug).
+    inconsistent: bool,
+    /// A transaction has no result (a bug in the scheduler).
+    never_executed: bool,
 }
 
-impl FinalWrites {
-    /// The writes of all shares, sorted.
-    fn merge(shares: Vec<FinalWrites>) -> FinalWrites {
-        let mut all = FinalWrites::default();
+impl Settled {
+    /// All shares together, in block order.
+    fn merge(shares: Vec<Settled>) -> Settled {
+        let mut all = Settled::default();
         for share in shares {
             all.accounts.extend(share.accounts);
             all.slots.extend(share.slots);
-            all.mismatched |= share.mismatched;
+            all.created.extend(share.created);
+            all.receipts.extend(share.receipts);
+            all.footprints.extend(share.footprints);
+            all.inconsistent |= share.inconsistent;
+            all.never_executed |= share.never_executed;
         }
         // A stable sort merges the already sorted shares in linear time.
         all.accounts.sort_by_key(|(address, _)| *address);
@@ -519,8 +603,16 @@ struct Scheduler {
     decrease_cnt: AtomicUsize,
     num_active_tasks: AtomicUsize,
     done: AtomicBool,
-    status: Vec<Mutex<(usize, Status)>>,
-    dependents: Vec<Mutex<Vec<usize>>>,
+    transactions: Vec<Mutex<TxSchedule>>,
+}
+
+/// A transaction's place in the schedule. One lock guards it all: the status and the
+/// transactions waiting for it change together.
+struct TxSchedule {
+    incarnation: usize,
+    status: Status,
+    /// Transactions suspended until this one has executed.
+    dependents: Vec<usize>,
 }
 
 impl Scheduler {
@@ -529,18 +621,21 @@ impl Scheduler {
     fn new(previous: &[Option<usize>]) -> Self {
         let len = previous.len();
         let mut chain_next = vec![None; len];
-        let mut status: Vec<Mutex<(usize, Status)>> = Vec::with_capacity(len);
-        let dependents: Vec<Mutex<Vec<usize>>> = (0..len).map(|_| Mutex::default()).collect();
+        let mut transactions: Vec<TxSchedule> = Vec::with_capacity(len);
         for (index, earlier) in previous.iter().enumerate() {
-            let initial = match *earlier {
+            let status = match *earlier {
                 Some(earlier) => {
                     chain_next[earlier] = Some(index);
-                    lock(&dependents[earlier]).push(index);
+                    transactions[earlier].dependents.push(index);
                     Status::Aborting
                 }
                 None => Status::ReadyToExecute,
             };
-            status.push(Mutex::new((0, initial)));
+            transactions.push(TxSchedule {
+                incarnation: 0,
+                status,
+                dependents: Vec::new(),
+            });
         }
         Self {
             len,
@@ -550,8 +645,7 @@ impl Scheduler {
             decrease_cnt: AtomicUsize::new(0),
             num_active_tasks: AtomicUsize::new(0),
             done: AtomicBool::new(false),
-            status,
-            dependents,
+            transactions: transactions.into_iter().map(Mutex::new).collect(),
         }
     }
 
@@ -588,10 +682,10 @@ impl Scheduler {
 
     fn try_incarnate(&self, index: usize) -> Option<Task> {
         if index < self.len {
-            let mut status = lock(&self.status[index]);
-            if status.1 == Status::ReadyToExecute {
-                status.1 = Status::Executing;
-                return Some(Task::Execute(index, status.0));
+            let mut tx = lock(&self.transactions[index]);
+            if tx.status == Status::ReadyToExecute {
+                tx.status = Status::Executing;
+                return Some(Task::Execute(index, tx.incarnation));
             }
         }
         self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
@@ -616,9 +710,9 @@ impl Scheduler {
         self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
         let index = self.validation_idx.fetch_add(1, Ordering::SeqCst);
         if index < self.len {
-            let (incarnation, status) = *lock(&self.status[index]);
-            if status == Status::Executed {
-                return Some(Task::Validate(index, incarnation));
+            let tx = lock(&self.transactions[index]);
+            if tx.status == Status::Executed {
+                return Some(Task::Validate(index, tx.incarnation));
             }
         }
         self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
@@ -635,19 +729,23 @@ impl Scheduler {
 
     /// Suspends `index` until `blocking` has executed; false if it already has (run again now).
     fn add_dependency(&self, index: usize, blocking: usize) -> bool {
-        let mut dependents = lock(&self.dependents[blocking]);
-        if lock(&self.status[blocking]).1 == Status::Executed {
+        // Locks are taken lower index first, here and everywhere.
+        let mut blocking = lock(&self.transactions[blocking]);
+        if blocking.status == Status::Executed {
             return false;
         }
-        lock(&self.status[index]).1 = Status::Aborting;
-        dependents.push(index);
+        lock(&self.transactions[index]).status = Status::Aborting;
+        blocking.dependents.push(index);
         self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
         true
     }
 
-    fn set_ready(&self, index: usize) {
-        let mut status = lock(&self.status[index]);
-        *status = (status.0 + 1, Status::ReadyToExecute);
+    /// Starts the transaction's next incarnation: `status` is what it is doing.
+    fn incarnate(&self, index: usize, status: Status) -> usize {
+        let mut tx = lock(&self.transactions[index]);
+        tx.incarnation += 1;
+        tx.status = status;
+        tx.incarnation
     }
 
     /// Marks a run executed and wakes what waited for it. Pushes the caller's next tasks onto
@@ -660,18 +758,20 @@ impl Scheduler {
         wrote_new_location: bool,
         next: &mut Vec<Task>,
     ) {
-        lock(&self.status[index]).1 = Status::Executed;
-        let dependents = std::mem::take(&mut *lock(&self.dependents[index]));
+        let dependents = {
+            let mut tx = lock(&self.transactions[index]);
+            tx.status = Status::Executed;
+            std::mem::take(&mut tx.dependents)
+        };
         let mut first_resumed = None;
         let mut tasks = 0;
         for dependent in dependents {
             if self.chain_next[index] == Some(dependent) {
-                let mut status = lock(&self.status[dependent]);
-                *status = (status.0 + 1, Status::Executing);
-                next.push(Task::Execute(dependent, status.0));
+                let incarnation = self.incarnate(dependent, Status::Executing);
+                next.push(Task::Execute(dependent, incarnation));
                 tasks += 1;
             } else {
-                self.set_ready(dependent);
+                self.incarnate(dependent, Status::ReadyToExecute);
                 first_resumed = Some(first_resumed.map_or(dependent, |f: usize| f.min(dependent)));
             }
         }
@@ -695,9 +795,9 @@ impl Scheduler {
     }
 
     fn try_validation_abort(&self, index: usize, incarnation: usize) -> bool {
-        let mut status = lock(&self.status[index]);
-        if *status == (incarnation, Status::Executed) {
-            status.1 = Status::Aborting;
+        let mut tx = lock(&self.transactions[index]);
+        if (tx.incarnation, tx.status) == (incarnation, Status::Executed) {
+            tx.status = Status::Aborting;
             return true;
         }
         false
@@ -705,7 +805,7 @@ impl Scheduler {
 
     fn finish_validation(&self, index: usize, aborted: bool) -> Option<Task> {
         if aborted {
-            self.set_ready(index);
+            self.incarnate(index, Status::ReadyToExecute);
             self.decrease_validation_idx(index + 1);
             if self.execution_idx.load(Ordering::SeqCst) > index {
                 if let Some(task) = self.try_incarnate(index) {
@@ -723,15 +823,13 @@ impl Scheduler {
 /// Per-transaction results of the latest run (the journal is not kept: the final writes are
 /// in the multi-version memory).
 struct Runs {
-    runs: Vec<Mutex<Option<std::result::Result<ExecutionResult, String>>>>,
-    /// Each transaction's sender and hash, computed by the worker that first runs it: the
-    /// hashing is then spread over the workers like the execution.
+    runs: Vec<Mutex<Option<RunResult>>>,
+    /// Each transaction's sender, computed by the worker that first runs it: the hashing is
+    /// then spread over the workers like the execution.
     senders: Vec<OnceLock<Address>>,
-    hashes: Vec<OnceLock<B256>>,
     /// The longest chain of transactions, each reading what the one before wrote, that ends
     /// at each transaction, as of its last successful validation.
     depths: Vec<AtomicUsize>,
-    created: Vec<Mutex<Vec<Address>>>,
     /// The run was given up (something it does not cover, or too many conflicts): the block
     /// runs sequentially.
     abandoned: AtomicBool,
@@ -741,15 +839,26 @@ struct Runs {
     executions: AtomicUsize,
 }
 
+/// What a transaction's run left for settling the block. The receipt is built by the worker
+/// (it depends only on the run), all but its cumulative gas.
+struct RunResult {
+    receipt: std::result::Result<Receipt, String>,
+    /// Accounts the run created.
+    created: Vec<Address>,
+}
+
 /// One block's parallel run.
 struct BlockRun<'a> {
     block: &'a BlockContext,
     transactions: &'a [Transaction],
+    threads: usize,
+    /// Whether each transaction's footprint is kept for the caller.
+    trace: bool,
     base: BaseState<'a>,
     /// Code deployed by the block's transactions.
     new_code: FastMap<B256, Bytecode>,
     conflict_fallback: bool,
-    memory: MvMemory,
+    memory: &'a MvMemory,
     scheduler: Scheduler,
     results: Runs,
     failure: Mutex<Option<NodeError>>,
@@ -770,13 +879,22 @@ impl Drop for HaltOnPanic<'_> {
 type WorkerEvm<'a> = revm::handler::MainnetEvm<revm::handler::MainnetContext<MvDatabase<'a>>>;
 
 impl<'a> BlockRun<'a> {
-    /// Runs tasks until the block is done, then, if it converged, collects the final writes
-    /// of the transactions in `share`.
-    fn worker(&'a self, share: Range<usize>) -> FinalWrites {
+    /// The transactions whose receipts worker `worker` collects.
+    fn share(&self, worker: usize) -> Range<usize> {
+        let len = self.transactions.len();
+        let share_len = len.div_ceil(self.threads);
+        let start = (worker * share_len).min(len);
+        start..(start + share_len).min(len)
+    }
+
+    /// Runs tasks until the block is done, then, if it converged, collects its part of what
+    /// the block leaves to settle: the final writes of its shards of the memory, the receipts
+    /// of its share of the transactions.
+    fn worker(&'a self, worker: usize) -> Settled {
         let _halt_on_panic = HaltOnPanic(&self.scheduler);
         // One EVM per worker, reused for every run: only the transaction and the reader change.
         let db = MvDatabase {
-            memory: &self.memory,
+            memory: self.memory,
             base: &self.base,
             cache: HashMap::default(),
             index: 0,
@@ -798,11 +916,38 @@ impl<'a> BlockRun<'a> {
         }
         let converged =
             !self.results.abandoned.load(Ordering::Acquire) && lock(&self.failure).is_none();
+        let mut settled = Settled::default();
         if converged {
-            self.memory.final_writes(share)
-        } else {
-            FinalWrites::default()
+            let share = self.share(worker);
+            self.memory.final_writes(worker, self.threads, &mut settled);
+            for run in &self.results.runs[share.clone()] {
+                match lock(run).take() {
+                    Some(run) => {
+                        settled.receipts.push(run.receipt);
+                        settled.created.extend(run.created);
+                    }
+                    None => settled.never_executed = true,
+                }
+            }
+            if self.trace {
+                settled.footprints = self.memory.footprints[share.clone()]
+                    .iter()
+                    .map(|footprint| {
+                        let footprint = lock(footprint);
+                        Footprint {
+                            reads: footprint
+                                .reads
+                                .iter()
+                                .map(|(location, _)| *location)
+                                .collect(),
+                            writes: footprint.writes.clone(),
+                        }
+                    })
+                    .collect();
+            }
+            self.memory.release(worker, self.threads, share);
         }
+        settled
     }
 
     /// Counts a conflict; once conflicts are a large share of the runs, the block is mostly one
@@ -882,11 +1027,9 @@ impl<'a> BlockRun<'a> {
                 self.abandon();
                 return;
             };
-            self.results.hashes[index].get_or_init(|| tx.hash());
-            *lock(&self.results.runs[index]) = Some(run.map(|(result, _)| result));
-            *lock(&self.results.created[index]) = created;
-            // A copy of exactly the right size; the worker keeps its buffer for the next run.
-            let reads = evm.ctx.db_mut().reads.clone();
+            let receipt = run.map(|(result, _)| receipt(self.block, tx, tx.hash(), result));
+            *lock(&self.results.runs[index]) = Some(RunResult { receipt, created });
+            let reads = &evm.ctx.db().reads;
             let wrote_new = self.memory.record(index, incarnation, reads, writes);
             self.scheduler
                 .finish_execution(index, incarnation, wrote_new, next);
@@ -920,6 +1063,8 @@ pub struct Parallel {
     conflict_fallback: bool,
     /// How the blocks ran, shared by the clones.
     counts: Arc<BlockCounts>,
+    /// The multi-version memory, kept between blocks.
+    spare_memory: Arc<Mutex<Option<MvMemory>>>,
 }
 
 /// Blocks by how they ran (see [`ExecutionStats`]).
@@ -942,6 +1087,7 @@ impl Parallel {
             threads,
             conflict_fallback: true,
             counts: Arc::default(),
+            spare_memory: Arc::default(),
         }
     }
 
@@ -980,26 +1126,42 @@ impl Parallel {
         trace: bool,
     ) -> Result<Option<TracedRun>> {
         let chains = sender_chains(transactions);
+        // A block running at the same time on a clone of this executor gets memory of its own.
+        let mut memory = lock(&self.spare_memory).take().unwrap_or_default();
+        memory.prepare(transactions, &chains);
+        let result = self.run_in(&memory, &chains, block, transactions, state, trace);
+        *lock(&self.spare_memory) = Some(memory);
+        result
+    }
+
+    /// Runs the block with Block-STM in `memory`, prepared for it.
+    fn run_in(
+        &self,
+        memory: &MvMemory,
+        chains: &[Option<usize>],
+        block: &BlockContext,
+        transactions: &[Transaction],
+        state: &mut PendingState<'_>,
+        trace: bool,
+    ) -> Result<Option<TracedRun>> {
         let run = BlockRun {
             block,
             transactions,
-            memory: MvMemory::new(transactions, &chains),
+            threads: self.threads,
+            trace,
+            memory,
             base: BaseState {
                 state: &*state,
                 codes: FastMap::with_hasher(DefaultHashBuilder::default()),
             },
             new_code: FastMap::with_hasher(DefaultHashBuilder::default()),
             conflict_fallback: self.conflict_fallback,
-            scheduler: Scheduler::new(&chains),
+            scheduler: Scheduler::new(chains),
             results: Runs {
                 runs: (0..transactions.len()).map(|_| Mutex::new(None)).collect(),
                 senders: (0..transactions.len()).map(|_| OnceLock::new()).collect(),
-                hashes: (0..transactions.len()).map(|_| OnceLock::new()).collect(),
                 depths: (0..transactions.len())
                     .map(|_| AtomicUsize::new(0))
-                    .collect(),
-                created: (0..transactions.len())
-                    .map(|_| Mutex::new(Vec::new()))
                     .collect(),
                 abandoned: AtomicBool::new(false),
                 conflicts: AtomicUsize::new(0),
@@ -1007,21 +1169,16 @@ impl Parallel {
             },
             failure: Mutex::new(None),
         };
-        let share_len = transactions.len().div_ceil(self.threads);
-        let share = |worker: usize| {
-            let start = (worker * share_len).min(transactions.len());
-            start..(start + share_len).min(transactions.len())
-        };
         let shares = std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..self.threads)
                 .map(|worker| {
-                    let (run, share) = (&run, share(worker));
-                    scope.spawn(move || run.worker(share))
+                    let run = &run;
+                    scope.spawn(move || run.worker(worker))
                 })
                 .collect();
             // The calling thread is the first worker: it is running already, where a new thread
             // may take a while to be scheduled.
-            let mut shares = vec![run.worker(share(0))];
+            let mut shares = vec![run.worker(0)];
             shares.extend(helpers.into_iter().map(|helper| {
                 helper
                     .join()
@@ -1035,70 +1192,43 @@ impl Parallel {
         if run.results.abandoned.load(Ordering::Acquire) {
             return Ok(None);
         }
+        let settled = Settled::merge(shares);
+        if settled.never_executed {
+            return Err(NodeError::Execution(
+                "parallel run ended with a transaction never executed".into(),
+            ));
+        }
+        if settled.inconsistent {
+            return Err(NodeError::Execution(
+                "parallel run left a location without a final value".into(),
+            ));
+        }
         // A created account over existing storage would read that storage as cleared in a
         // sequential run but not here.
-        for created in &run.results.created {
-            for address in lock(created).iter() {
-                if run.base.state.has_storage(address)? {
-                    return Ok(None);
-                }
+        for address in &settled.created {
+            if run.base.state.has_storage(address)? {
+                return Ok(None);
             }
         }
-        let footprints = if trace {
-            (0..transactions.len())
-                .map(|index| Footprint {
-                    reads: lock(&run.memory.last_read[index])
-                        .iter()
-                        .map(|(location, _)| *location)
-                        .collect(),
-                    writes: lock(&run.memory.last_written[index]).clone(),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let results: Vec<_> = run
-            .results
-            .runs
-            .iter()
-            .map(|slot| lock(slot).take())
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                NodeError::Execution("parallel run ended with a transaction never executed".into())
-            })?;
+        let executions = run.results.executions.load(Ordering::Relaxed);
+        let conflicts = run.results.conflicts.load(Ordering::Relaxed);
+        let new_code: Vec<(B256, Bytecode)> = run.new_code.into_iter().collect();
         let mut tally = Tally::new(block, transactions.len());
-        for ((tx, hash), result) in transactions.iter().zip(&run.results.hashes).zip(results) {
+        for (tx, receipt) in transactions.iter().zip(settled.receipts) {
             if !tally.fits(tx) {
                 // The sequential rule depends on the gas used before: not covered here.
                 return Ok(None);
             }
-            match result {
-                Ok(result) => {
-                    let hash = hash.get().copied().unwrap_or_else(|| tx.hash());
-                    tally.include(tx, hash, result)
-                }
+            match receipt {
+                Ok(receipt) => tally.include(receipt),
                 Err(invalid) => tally.exclude(invalid),
             }
         }
-        let writes = FinalWrites::merge(shares);
-        if writes.mismatched {
-            return Err(NodeError::Execution(
-                "a location holds the wrong kind of value".into(),
-            ));
-        }
-        let created: Vec<Address> = run
-            .results
-            .created
-            .iter()
-            .flat_map(|c| lock(c).clone())
-            .collect();
-        let executions = run.results.executions.into_inner();
-        let conflicts = run.results.conflicts.into_inner();
-        let new_code: Vec<(B256, Bytecode)> = run.new_code.into_iter().collect();
-        state.apply_writes(writes.accounts, writes.slots, created, new_code)?;
+        state.apply_writes(settled.accounts, settled.slots, settled.created, new_code)?;
+        let outcomes = tally.finish(state)?;
         Ok(Some(TracedRun {
-            outcomes: tally.finish(state)?,
-            footprints,
+            outcomes,
+            footprints: settled.footprints,
             executions,
             conflicts,
         }))
@@ -1386,11 +1516,10 @@ mod tests {
 
     /// The same, through Block-STM only (fails the test if the block fell back to sequential),
     /// with the run's figures.
-    fn run_block_stm(store: &Store, threads: usize, txs: &[Transaction]) -> (TracedRun, B256) {
+    fn run_block_stm(store: &Store, executor: &Parallel, txs: &[Transaction]) -> (TracedRun, B256) {
         let view = store.state();
         let mut pending = PendingState::new(&view);
-        let run = Parallel::new(threads)
-            .exhaustive()
+        let run = executor
             .execute_traced(&context(), txs, &mut pending)
             .unwrap()
             .expect("the block ran in parallel, not by falling back");
@@ -1415,17 +1544,25 @@ mod tests {
         ) {
             thread_local! {
                 static STORE: (tempfile::TempDir, Store) = store();
+                // Kept from case to case: each block runs in the memory the last one left,
+                // converged or given up.
+                static EXECUTORS: (Parallel, [Parallel; 2]) = (
+                    Parallel::new(2),
+                    [2, 8].map(|threads| Parallel::new(threads).exhaustive()),
+                );
             }
             let txs = block(&ops, senders, recipients);
-            STORE.with(|(_, store)| {
+            STORE.with(|(_, store)| EXECUTORS.with(|(with_fallback, exhaustive)| {
                 let expected = run(store, &Sequential, &txs);
                 prop_assert_eq!(&run(store, &Parallel::new(1), &txs), &expected, "1 thread");
-                for threads in [2, 8] {
-                    let (run, root) = run_block_stm(store, threads, &txs);
+                prop_assert_eq!(&run(store, with_fallback, &txs), &expected, "with fallback");
+                for executor in exhaustive {
+                    let (run, root) = run_block_stm(store, executor, &txs);
+                    let threads = executor.threads();
                     prop_assert_eq!(&(run.outcomes, root), &expected, "{} threads", threads);
                 }
                 Ok(())
-            })?;
+            }))?;
         }
     }
 
@@ -1559,13 +1696,29 @@ mod tests {
             "the abandoned attempt wrote nothing"
         );
         assert_eq!(run(&store, &parallel, &txs), run(&store, &Sequential, &txs));
+
+        // The memory the abandoned attempt left behind serves the next block.
+        let ops: Vec<(u8, Op)> = (0..48)
+            .map(|i| {
+                (
+                    i as u8,
+                    Op::Transfer {
+                        to: i as u8,
+                        value: 7,
+                    },
+                )
+            })
+            .collect();
+        let txs = block(&ops, SENDERS, 200);
+        let (traced, root) = run_block_stm(&store, &parallel, &txs);
+        assert_eq!((traced.outcomes, root), run(&store, &Sequential, &txs));
     }
 
     /// Runs `txs` with Block-STM and checks that each transaction ran exactly once, with no
     /// conflict, to the sequential executor's result.
     fn assert_each_runs_once(txs: &[Transaction], threads: usize) {
         let (_dir, store) = store();
-        let (traced, root) = run_block_stm(&store, threads, txs);
+        let (traced, root) = run_block_stm(&store, &Parallel::new(threads).exhaustive(), txs);
         assert!(
             traced
                 .outcomes

@@ -169,8 +169,9 @@ mod tests {
     #[test]
     fn execution_workloads_agree_with_sequential() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let reports = super::execution(40, &[2, 4], dir.path())?;
-        assert_eq!(reports.len(), super::WORKLOADS.len());
+        let all = super::ExecutionWorkload::ALL;
+        let reports = super::execution(40, &[2, 4], &all, dir.path())?;
+        assert_eq!(reports.len(), all.len());
         for report in &reports {
             assert_eq!(report.runs.len(), 3);
             assert_eq!(report.ceilings.len(), 2);
@@ -355,14 +356,70 @@ pub struct WorkloadReport {
     pub runs_per_tx: Option<f64>,
 }
 
-/// The execution workloads of `cairn bench execution`.
-pub const WORKLOADS: [&str; 5] = [
-    "native transfers, distinct accounts",
-    "ERC-20 transfers, distinct accounts",
-    "storage proofs, distinct providers",
-    "every transaction updates one slot",
-    "mixed, 30% touching hot accounts",
-];
+/// The workloads of `cairn bench execution`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionWorkload {
+    /// (a) Native transfers between distinct accounts.
+    Transfers,
+    /// (b) ERC-20 transfers between distinct accounts.
+    Erc20,
+    /// (c) Storage proofs from distinct providers against the real contracts.
+    Proofs,
+    /// (d) Every transaction updates one storage slot.
+    OneSlot,
+    /// (e) Native transfers of which 30 % go to 4 hot accounts.
+    HotAccounts,
+}
+
+impl ExecutionWorkload {
+    /// Every workload, in the order the benchmark runs them.
+    pub const ALL: [Self; 5] = [
+        Self::Transfers,
+        Self::Erc20,
+        Self::Proofs,
+        Self::OneSlot,
+        Self::HotAccounts,
+    ];
+
+    /// The name `--workloads` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transfers => "transfers",
+            Self::Erc20 => "erc20",
+            Self::Proofs => "proofs",
+            Self::OneSlot => "one-slot",
+            Self::HotAccounts => "hot-accounts",
+        }
+    }
+
+    /// What the block holds.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Transfers => "native transfers, distinct accounts",
+            Self::Erc20 => "ERC-20 transfers, distinct accounts",
+            Self::Proofs => "storage proofs, distinct providers",
+            Self::OneSlot => "every transaction updates one slot",
+            Self::HotAccounts => "mixed, 30% touching hot accounts",
+        }
+    }
+}
+
+impl std::str::FromStr for ExecutionWorkload {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|workload| workload.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|w| w.name()).collect();
+                format!(
+                    "unknown workload `{name}`: choose from {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
 
 pub(crate) fn bench_key(purpose: &str, index: usize) -> AccountKey {
     AccountKey::from_bytes(&blake3::derive_key(purpose, &index.to_le_bytes()))
@@ -488,7 +545,7 @@ pub(crate) struct Workload {
     pub(crate) transactions: Vec<Transaction>,
 }
 
-fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
+fn simple_workload(kind: ExecutionWorkload, count: usize, dir: &Path) -> Result<Workload> {
     use alloy_sol_types::SolCall;
     use cairn_reward_contracts::bindings::BenchToken;
 
@@ -520,15 +577,17 @@ fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
         .iter()
         .enumerate()
         .map(|(i, key)| match kind {
-            0 => signed(key, 0, recipient(i), U256::from(1), Vec::new(), 21_000),
-            1 => {
+            ExecutionWorkload::Transfers => {
+                signed(key, 0, recipient(i), U256::from(1), Vec::new(), 21_000)
+            }
+            ExecutionWorkload::Erc20 => {
                 let call = BenchToken::transferCall {
                     to: recipient(i),
                     amount: U256::from(1),
                 };
                 signed(key, 0, BENCH_TOKEN, U256::ZERO, call.abi_encode(), 100_000)
             }
-            3 => signed(
+            ExecutionWorkload::OneSlot => signed(
                 key,
                 0,
                 BENCH_TOKEN,
@@ -536,7 +595,7 @@ fn simple_workload(kind: usize, count: usize, dir: &Path) -> Result<Workload> {
                 BenchToken::bumpCall {}.abi_encode(),
                 100_000,
             ),
-            _ => {
+            ExecutionWorkload::HotAccounts | ExecutionWorkload::Proofs => {
                 let to = if i % 10 < 3 { hot(i) } else { recipient(i) };
                 signed(key, 0, to, U256::from(1), Vec::new(), 21_000)
             }
@@ -756,19 +815,25 @@ fn median(mut times: Vec<Duration>) -> Duration {
 /// machine slows all of them alike.
 const ROUNDS: usize = 7;
 
-/// Runs each workload (a block of `count` transactions) sequentially and with Block-STM at each
+/// Runs each of `workloads` (a block of `count` transactions) sequentially and with Block-STM at each
 /// thread count, checks that every parallel result equals the sequential one, and reports
 /// throughput, speedup, the machine's own ceiling and the dependency bound.
-pub fn execution(count: usize, threads: &[usize], workdir: &Path) -> Result<Vec<WorkloadReport>> {
+pub fn execution(
+    count: usize,
+    threads: &[usize],
+    workloads: &[ExecutionWorkload],
+    workdir: &Path,
+) -> Result<Vec<WorkloadReport>> {
     let executors: Vec<crate::parallel::Parallel> = threads
         .iter()
         .map(|&threads| crate::parallel::Parallel::new(threads))
         .collect();
     let shares: Vec<usize> = threads.iter().copied().filter(|&t| t > 1).collect();
     let mut reports = Vec::new();
-    for (kind, name) in WORKLOADS.iter().enumerate() {
-        let dir = workdir.join(format!("workload-{kind}"));
-        let workload = if kind == 2 {
+    for &kind in workloads {
+        let name = kind.description();
+        let dir = workdir.join(format!("workload-{}", kind.name()));
+        let workload = if kind == ExecutionWorkload::Proofs {
             proof_workload(count, &dir, 2048)?
         } else {
             simple_workload(kind, count, &dir)?
