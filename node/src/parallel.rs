@@ -49,6 +49,7 @@ use alloy_primitives::map::{DefaultHashBuilder, HashMap};
 use cairn_storage::{PendingState, StorageError};
 use crossbeam_utils::CachePadded;
 use dashmap::DashMap;
+use itertools::Itertools;
 use revm::bytecode::Bytecode;
 use revm::context::ContextTr;
 use revm::database_interface::DBErrorMarker;
@@ -366,8 +367,9 @@ impl MvMemory {
     }
 }
 
-/// What a share of the block's transactions (or, merged, the whole block) leaves to settle:
-/// the final writes, each list sorted, the accounts created, and the receipts in block order.
+/// What one worker collects for settling the block: the final writes of its shards of the
+/// memory, each list sorted, and for its share of the transactions, the accounts created and
+/// the receipts, in block order.
 #[derive(Debug, Default)]
 struct Settled {
     accounts: Vec<(Address, Option<AccountInfo>)>,
@@ -380,27 +382,6 @@ struct Settled {
     inconsistent: bool,
     /// A transaction has no result (a bug in the scheduler).
     never_executed: bool,
-}
-
-impl Settled {
-    /// All shares together, in block order.
-    fn merge(shares: Vec<Settled>) -> Settled {
-        let mut all = Settled::default();
-        for share in shares {
-            all.accounts.extend(share.accounts);
-            all.slots.extend(share.slots);
-            all.created.extend(share.created);
-            all.receipts.extend(share.receipts);
-            all.footprints.extend(share.footprints);
-            all.inconsistent |= share.inconsistent;
-            all.never_executed |= share.never_executed;
-        }
-        // A stable sort merges the already sorted shares in linear time.
-        all.accounts.sort_by_key(|(address, _)| *address);
-        all.slots
-            .sort_by_key(|(address, slot, _)| (*address, *slot));
-        all
-    }
 }
 
 /// Why a run stopped without a result.
@@ -598,11 +579,13 @@ struct Scheduler {
     len: usize,
     /// For each transaction, the same sender's next transaction in the block.
     chain_next: Vec<Option<usize>>,
-    execution_idx: AtomicUsize,
-    validation_idx: AtomicUsize,
-    decrease_cnt: AtomicUsize,
-    num_active_tasks: AtomicUsize,
-    done: AtomicBool,
+    // Each counter on a cache line of its own: the workers change them all the time, and
+    // `done` is read before every task.
+    execution_idx: CachePadded<AtomicUsize>,
+    validation_idx: CachePadded<AtomicUsize>,
+    decrease_cnt: CachePadded<AtomicUsize>,
+    num_active_tasks: CachePadded<AtomicUsize>,
+    done: CachePadded<AtomicBool>,
     transactions: Vec<Mutex<TxSchedule>>,
 }
 
@@ -640,11 +623,11 @@ impl Scheduler {
         Self {
             len,
             chain_next,
-            execution_idx: AtomicUsize::new(0),
-            validation_idx: AtomicUsize::new(0),
-            decrease_cnt: AtomicUsize::new(0),
-            num_active_tasks: AtomicUsize::new(0),
-            done: AtomicBool::new(false),
+            execution_idx: CachePadded::default(),
+            validation_idx: CachePadded::default(),
+            decrease_cnt: CachePadded::default(),
+            num_active_tasks: CachePadded::default(),
+            done: CachePadded::default(),
             transactions: transactions.into_iter().map(Mutex::new).collect(),
         }
     }
@@ -835,8 +818,8 @@ struct Runs {
     abandoned: AtomicBool,
     /// Conflicts so far: runs aborted by validation, or suspended to wait for an earlier one.
     conflicts: AtomicUsize,
-    /// Runs started so far.
-    executions: AtomicUsize,
+    /// Runs started so far (on a cache line of its own: every run changes it).
+    executions: CachePadded<AtomicUsize>,
 }
 
 /// What a transaction's run left for settling the block. The receipt is built by the worker
@@ -1165,11 +1148,11 @@ impl Parallel {
                     .collect(),
                 abandoned: AtomicBool::new(false),
                 conflicts: AtomicUsize::new(0),
-                executions: AtomicUsize::new(0),
+                executions: CachePadded::default(),
             },
             failure: Mutex::new(None),
         };
-        let shares = std::thread::scope(|scope| {
+        let mut shares = std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..self.threads)
                 .map(|worker| {
                     let run = &run;
@@ -1192,20 +1175,23 @@ impl Parallel {
         if run.results.abandoned.load(Ordering::Acquire) {
             return Ok(None);
         }
-        let settled = Settled::merge(shares);
-        if settled.never_executed {
+        if shares.iter().any(|share| share.never_executed) {
             return Err(NodeError::Execution(
                 "parallel run ended with a transaction never executed".into(),
             ));
         }
-        if settled.inconsistent {
+        if shares.iter().any(|share| share.inconsistent) {
             return Err(NodeError::Execution(
                 "parallel run left a location without a final value".into(),
             ));
         }
+        let created: Vec<Address> = shares
+            .iter_mut()
+            .flat_map(|share| std::mem::take(&mut share.created))
+            .collect();
         // A created account over existing storage would read that storage as cleared in a
         // sequential run but not here.
-        for address in &settled.created {
+        for address in &created {
             if run.base.state.has_storage(address)? {
                 return Ok(None);
             }
@@ -1214,7 +1200,10 @@ impl Parallel {
         let conflicts = run.results.conflicts.load(Ordering::Relaxed);
         let new_code: Vec<(B256, Bytecode)> = run.new_code.into_iter().collect();
         let mut tally = Tally::new(block, transactions.len());
-        for (tx, receipt) in transactions.iter().zip(settled.receipts) {
+        let receipts = shares
+            .iter_mut()
+            .flat_map(|share| std::mem::take(&mut share.receipts));
+        for (tx, receipt) in transactions.iter().zip(receipts) {
             if !tally.fits(tx) {
                 // The sequential rule depends on the gas used before: not covered here.
                 return Ok(None);
@@ -1224,11 +1213,22 @@ impl Parallel {
                 Err(invalid) => tally.exclude(invalid),
             }
         }
-        state.apply_writes(settled.accounts, settled.slots, settled.created, new_code)?;
+        // Each share's writes are sorted: merged on the way in, they come in order.
+        let mut accounts = Vec::with_capacity(shares.len());
+        let mut slots = Vec::with_capacity(shares.len());
+        let mut footprints = Vec::new();
+        for share in shares {
+            accounts.push(share.accounts);
+            slots.push(share.slots);
+            footprints.extend(share.footprints);
+        }
+        let accounts = accounts.into_iter().kmerge_by(|a, b| a.0 < b.0);
+        let slots = slots.into_iter().kmerge_by(|a, b| (a.0, a.1) < (b.0, b.1));
+        state.apply_writes(accounts, slots, created, new_code)?;
         let outcomes = tally.finish(state)?;
         Ok(Some(TracedRun {
             outcomes,
-            footprints: settled.footprints,
+            footprints,
             executions,
             conflicts,
         }))
