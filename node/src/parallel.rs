@@ -18,10 +18,12 @@
 //!
 //! Refinements beyond the paper: a chain of transactions of one sender runs as one task (the
 //! worker that executes one goes straight on to the next), and the sender's account starts as
-//! an ESTIMATE of each of its transactions, so nothing runs on a stale nonce; the workers also
-//! compute senders and hashes and collect the final writes, so that little is left serial. A
-//! block too small to gain from it, or a single thread, uses the sequential executor directly,
-//! and so does a block that turns out to be one chain of dependencies or of conflicts.
+//! an ESTIMATE of each of its transactions, so nothing runs on a stale nonce. The workers also
+//! compute senders, hashes and receipts, and each collects the final writes of its shards of
+//! the multi-version memory, so that little is left serial; the memory is kept from block to
+//! block, and emptied by the workers once a block is settled. A block too small to gain from
+//! it, or a single thread, uses the sequential executor directly, and so does a block that
+//! turns out to be one chain of dependencies or of conflicts.
 //!
 //! ```no_run
 //! # fn example(
