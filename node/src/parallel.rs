@@ -103,15 +103,41 @@ enum Origin {
 }
 
 #[derive(Debug, Clone)]
-enum Entry {
+enum Entry<V> {
     Estimate,
-    Written { incarnation: usize, value: Value },
+    Written { incarnation: usize, value: V },
 }
 
-enum Read {
-    Written(Origin, Value),
+enum Read<V> {
+    Written(Origin, V),
     Storage,
     Blocked(usize),
+}
+
+impl<V> Read<V> {
+    fn map<W>(self, f: impl FnOnce(V) -> W) -> Read<W> {
+        match self {
+            Read::Written(origin, value) => Read::Written(origin, f(value)),
+            Read::Storage => Read::Storage,
+            Read::Blocked(writer) => Read::Blocked(writer),
+        }
+    }
+}
+
+/// A value a run wrote.
+#[derive(Debug)]
+enum Write {
+    Account(Address, Option<AccountInfo>),
+    Slot(Address, U256, U256),
+}
+
+impl Write {
+    fn location(&self) -> Location {
+        match self {
+            Write::Account(address, _) => Location::Account(*address),
+            Write::Slot(address, slot, _) => Location::Slot(*address, *slot),
+        }
+    }
 }
 
 /// A concurrent map with a fast hasher (keys are addresses and slots, not attacker-chosen
@@ -120,15 +146,21 @@ type FastMap<K, V> = DashMap<K, V, DefaultHashBuilder>;
 
 /// One location's versions, by transaction index. Most locations are written by one
 /// transaction, which this holds without allocating.
-#[derive(Debug, Default)]
-struct Versions(SmallVec<[(usize, Entry); 1]>);
+#[derive(Debug)]
+struct Versions<V>(SmallVec<[(usize, Entry<V>); 1]>);
 
-impl Versions {
+impl<V> Default for Versions<V> {
+    fn default() -> Self {
+        Self(SmallVec::new())
+    }
+}
+
+impl<V> Versions<V> {
     fn position(&self, index: usize) -> std::result::Result<usize, usize> {
         self.0.binary_search_by_key(&index, |(writer, _)| *writer)
     }
 
-    fn insert(&mut self, index: usize, entry: Entry) {
+    fn insert(&mut self, index: usize, entry: Entry<V>) {
         match self.position(index) {
             Ok(at) => self.0[at].1 = entry,
             Err(at) => self.0.insert(at, (index, entry)),
@@ -142,12 +174,12 @@ impl Versions {
     }
 
     /// The version of the last transaction before `index` that wrote the location.
-    fn before(&self, index: usize) -> Option<&(usize, Entry)> {
+    fn before(&self, index: usize) -> Option<&(usize, Entry<V>)> {
         let at = self.0.partition_point(|(writer, _)| *writer < index);
         at.checked_sub(1).and_then(|at| self.0.get(at))
     }
 
-    fn last(&self) -> Option<&(usize, Entry)> {
+    fn last(&self) -> Option<&(usize, Entry<V>)> {
         self.0.last()
     }
 }
@@ -156,27 +188,135 @@ impl Versions {
 /// workers rarely want the same lock, and that each has many to collect at the end.
 const SHARDS: usize = 64;
 
-impl Location {
-    /// The shard that holds the location. Addresses and mapping slots are hashes, so their last
-    /// bytes are spread evenly; an address crafted to crowd one shard slows the block down a
-    /// little, and changes nothing else.
+/// A key of the multi-version memory, which knows its shard.
+trait Sharded: Copy + Eq + std::hash::Hash {
+    /// Addresses and mapping slots are hashes, so their last bytes are spread evenly; a key
+    /// crafted to crowd one shard slows the block down a little, and changes nothing else.
+    fn shard(&self) -> usize;
+}
+
+impl Sharded for Address {
     fn shard(&self) -> usize {
-        let byte = match self {
-            Location::Account(address) => address[19],
-            Location::Slot(address, slot) => address[19] ^ slot.byte(0),
-        };
-        usize::from(byte) % SHARDS
+        usize::from(self[19]) % SHARDS
     }
 }
 
-type Shard = CachePadded<RwLock<HashMap<Location, Versions>>>;
+impl Sharded for (Address, U256) {
+    fn shard(&self) -> usize {
+        usize::from(self.0[19] ^ self.1.byte(0)) % SHARDS
+    }
+}
+
+/// The versions of one kind of location (accounts, or storage slots), in shards, each behind
+/// its own lock and on its own cache line.
+#[derive(Debug)]
+struct VersionMap<K, V> {
+    shards: Box<[Shard<K, V>]>,
+}
+
+type Shard<K, V> = CachePadded<RwLock<HashMap<K, Versions<V>>>>;
+
+impl<K, V> Default for VersionMap<K, V> {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| CachePadded::new(RwLock::new(HashMap::default())))
+                .collect(),
+        }
+    }
+}
+
+impl<K: Sharded, V: Clone> VersionMap<K, V> {
+    fn shard(&self, key: &K) -> &RwLock<HashMap<K, Versions<V>>> {
+        &self.shards[key.shard()]
+    }
+
+    /// The shards worker `worker` of `workers` collects and empties at the end of a block.
+    fn shards_of(
+        &self,
+        worker: usize,
+        workers: usize,
+    ) -> impl Iterator<Item = &RwLock<HashMap<K, Versions<V>>>> {
+        self.shards
+            .iter()
+            .skip(worker)
+            .step_by(workers)
+            .map(|shard| &**shard)
+    }
+
+    fn insert(&self, key: K, index: usize, entry: Entry<V>) {
+        write_lock(self.shard(&key))
+            .entry(key)
+            .or_default()
+            .insert(index, entry);
+    }
+
+    fn remove(&self, key: &K, index: usize) {
+        if let Some(versions) = write_lock(self.shard(key)).get_mut(key) {
+            versions.remove(index);
+        }
+    }
+
+    fn mark_estimate(&self, key: &K, index: usize) {
+        if let Some(versions) = write_lock(self.shard(key)).get_mut(key) {
+            versions.insert(index, Entry::Estimate);
+        }
+    }
+
+    /// What transaction `index` reads at `key`, passed through `read`: the last earlier
+    /// transaction's version, or the pre-block state.
+    fn read<R>(&self, key: &K, index: usize, read: impl FnOnce(&V) -> R) -> Read<R> {
+        let shard = read_lock(self.shard(key));
+        match shard.get(key).and_then(|versions| versions.before(index)) {
+            None => Read::Storage,
+            Some((writer, Entry::Estimate)) => Read::Blocked(*writer),
+            Some((writer, Entry::Written { incarnation, value })) => {
+                Read::Written(Origin::Version(*writer, *incarnation), read(value))
+            }
+        }
+    }
+
+    /// Pushes onto `values` the final value of every key in the shards of worker `worker` of
+    /// `workers`: what its last writer in the block wrote. False if a key was left with an
+    /// ESTIMATE (a bug).
+    fn final_values(&self, worker: usize, workers: usize, values: &mut Vec<(K, V)>) -> bool {
+        let mut consistent = true;
+        for shard in self.shards_of(worker, workers) {
+            for (key, versions) in read_lock(shard).iter() {
+                match versions.last() {
+                    // Every transaction that wrote it wrote elsewhere on its last run.
+                    None => {}
+                    Some((_, Entry::Written { value, .. })) => values.push((*key, value.clone())),
+                    Some((_, Entry::Estimate)) => consistent = false,
+                }
+            }
+        }
+        consistent
+    }
+
+    fn clear_shards(&self, worker: usize, workers: usize) {
+        for shard in self.shards_of(worker, workers) {
+            write_lock(shard).clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        for shard in self.shards.iter_mut() {
+            shard
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
+    }
+}
 
 /// Values written by the block's transactions, per location and transaction index. It is
 /// kept from block to block (see [`MvMemory::prepare`]): its tables and buffers then have their
 /// size already, and emptying them costs less than freeing and allocating them again.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct MvMemory {
-    shards: Box<[Shard]>,
+    accounts: VersionMap<Address, Option<AccountInfo>>,
+    slots: VersionMap<(Address, U256), U256>,
     /// What each transaction's last run read and wrote.
     footprints: Vec<Mutex<RunFootprint>>,
 }
@@ -201,15 +341,6 @@ fn write_lock<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Default for MvMemory {
-    fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| CachePadded::default()).collect(),
-            footprints: Vec::new(),
-        }
-    }
-}
-
 impl MvMemory {
     /// Readies the memory for a block of `transactions` whose senders form these chains
     /// (`previous[j]`: the sender's transaction before `j`), and forgets whatever the last block
@@ -218,12 +349,8 @@ impl MvMemory {
     /// (a transfer to the sender) waits for the chain instead of reading a stale balance and
     /// being aborted.
     fn prepare(&mut self, transactions: &[Transaction], previous: &[Option<usize>]) {
-        for shard in self.shards.iter_mut() {
-            shard
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
-        }
+        self.accounts.clear();
+        self.slots.clear();
         self.footprints.truncate(transactions.len());
         for footprint in &mut self.footprints {
             let footprint = footprint.get_mut().unwrap_or_else(PoisonError::into_inner);
@@ -234,9 +361,11 @@ impl MvMemory {
             .resize_with(transactions.len(), Mutex::default);
         for (tx, earlier) in transactions.iter().zip(previous) {
             if let Some(earlier) = *earlier {
-                let location = Location::Account(tx.sender());
-                self.insert(location, earlier, Entry::Estimate);
-                lock(&self.footprints[earlier]).writes.push(location);
+                let sender = tx.sender();
+                self.accounts.insert(sender, earlier, Entry::Estimate);
+                lock(&self.footprints[earlier])
+                    .writes
+                    .push(Location::Account(sender));
             }
         }
     }
@@ -245,9 +374,8 @@ impl MvMemory {
     /// transactions in `share`, once the block no longer needs them: the workers empty the
     /// memory together, so that the next block's `prepare` finds little left to do.
     fn release(&self, worker: usize, workers: usize, share: Range<usize>) {
-        for shard in self.shards.iter().skip(worker).step_by(workers) {
-            write_lock(shard).clear();
-        }
+        self.accounts.clear_shards(worker, workers);
+        self.slots.clear_shards(worker, workers);
         for footprint in &self.footprints[share] {
             let mut footprint = lock(footprint);
             footprint.reads.clear();
@@ -255,62 +383,45 @@ impl MvMemory {
         }
     }
 
-    fn shard(&self, location: &Location) -> &RwLock<HashMap<Location, Versions>> {
-        &self.shards[location.shard()]
-    }
-
-    fn insert(&self, location: Location, index: usize, entry: Entry) {
-        write_lock(self.shard(&location))
-            .entry(location)
-            .or_default()
-            .insert(index, entry);
-    }
-
     /// Adds to `settled` the final value of every location in the shards of worker `worker`
-    /// of `workers`: the value its last writer in the block wrote. The workers together collect
-    /// each location once.
+    /// of `workers`, sorted. The workers together collect each location once.
     fn final_writes(&self, worker: usize, workers: usize, settled: &mut Settled) {
-        for shard in self.shards.iter().skip(worker).step_by(workers) {
-            for (location, versions) in read_lock(shard).iter() {
-                let last = match versions.last() {
-                    // Every transaction that wrote it wrote elsewhere on its last run.
-                    None => continue,
-                    Some((_, Entry::Written { value, .. })) => value,
-                    Some((_, Entry::Estimate)) => {
-                        settled.inconsistent = true;
-                        continue;
-                    }
-                };
-                match (*location, last) {
-                    (Location::Account(address), Value::Account(info)) => {
-                        settled.accounts.push((address, info.clone()))
-                    }
-                    (Location::Slot(address, slot), Value::Slot(value)) => {
-                        settled.slots.push((address, slot, *value))
-                    }
-                    _ => settled.inconsistent = true,
-                }
-            }
-        }
+        let accounts = self
+            .accounts
+            .final_values(worker, workers, &mut settled.accounts);
+        let slots = self.slots.final_values(worker, workers, &mut settled.slots);
+        settled.inconsistent |= !(accounts && slots);
         settled
             .accounts
             .sort_unstable_by_key(|(address, _)| *address);
-        settled
-            .slots
-            .sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
+        settled.slots.sort_unstable_by_key(|(key, _)| *key);
     }
 
-    fn read(&self, location: &Location, index: usize) -> Read {
-        let shard = read_lock(self.shard(location));
-        let Some(versions) = shard.get(location) else {
-            return Read::Storage;
-        };
-        match versions.before(index) {
-            None => Read::Storage,
-            Some((writer, Entry::Estimate)) => Read::Blocked(*writer),
-            Some((writer, Entry::Written { incarnation, value })) => {
-                Read::Written(Origin::Version(*writer, *incarnation), value.clone())
-            }
+    fn read(&self, location: &Location, index: usize) -> Read<Value> {
+        match location {
+            Location::Account(address) => self
+                .accounts
+                .read(address, index, Clone::clone)
+                .map(Value::Account),
+            Location::Slot(address, slot) => self
+                .slots
+                .read(&(*address, *slot), index, Clone::clone)
+                .map(Value::Slot),
+        }
+    }
+
+    /// Which version transaction `index` reads at `location` (the value is not needed).
+    fn version(&self, location: &Location, index: usize) -> Read<()> {
+        match location {
+            Location::Account(address) => self.accounts.read(address, index, |_| ()),
+            Location::Slot(address, slot) => self.slots.read(&(*address, *slot), index, |_| ()),
+        }
+    }
+
+    fn remove(&self, location: &Location, index: usize) {
+        match location {
+            Location::Account(address) => self.accounts.remove(address, index),
+            Location::Slot(address, slot) => self.slots.remove(&(*address, *slot), index),
         }
     }
 
@@ -320,22 +431,30 @@ impl MvMemory {
         index: usize,
         incarnation: usize,
         reads: &[(Location, Origin)],
-        writes: Vec<(Location, Value)>,
+        writes: Vec<Write>,
     ) -> bool {
         let mut footprint = lock(&self.footprints[index]);
-        let writes_location = |location: &Location| writes.iter().any(|(l, _)| l == location);
+        let writes_location =
+            |location: &Location| writes.iter().any(|w| w.location() == *location);
         for stale in footprint.writes.iter().filter(|l| !writes_location(l)) {
-            if let Some(versions) = write_lock(self.shard(stale)).get_mut(stale) {
-                versions.remove(index);
-            }
+            self.remove(stale, index);
         }
         let wrote_new = writes
             .iter()
-            .any(|(location, _)| !footprint.writes.contains(location));
+            .any(|write| !footprint.writes.contains(&write.location()));
         footprint.writes.clear();
-        for (location, value) in writes {
-            footprint.writes.push(location);
-            self.insert(location, index, Entry::Written { incarnation, value });
+        for write in writes {
+            footprint.writes.push(write.location());
+            match write {
+                Write::Account(address, value) => {
+                    let entry = Entry::Written { incarnation, value };
+                    self.accounts.insert(address, index, entry);
+                }
+                Write::Slot(address, slot, value) => {
+                    let entry = Entry::Written { incarnation, value };
+                    self.slots.insert((address, slot), index, entry);
+                }
+            }
         }
         footprint.reads.clear();
         footprint.reads.extend_from_slice(reads);
@@ -344,8 +463,11 @@ impl MvMemory {
 
     fn convert_writes_to_estimates(&self, index: usize) {
         for location in &lock(&self.footprints[index]).writes {
-            if let Some(versions) = write_lock(self.shard(location)).get_mut(location) {
-                versions.insert(index, Entry::Estimate);
+            match location {
+                Location::Account(address) => self.accounts.mark_estimate(address, index),
+                Location::Slot(address, slot) => {
+                    self.slots.mark_estimate(&(*address, *slot), index)
+                }
             }
         }
     }
@@ -356,8 +478,8 @@ impl MvMemory {
         lock(&self.footprints[index])
             .reads
             .iter()
-            .all(|(location, origin)| match self.read(location, index) {
-                Read::Written(current, _) => {
+            .all(|(location, origin)| match self.version(location, index) {
+                Read::Written(current, ()) => {
                     if let Origin::Version(writer, _) = current {
                         read_from(writer);
                     }
@@ -375,12 +497,12 @@ impl MvMemory {
 #[derive(Debug, Default)]
 struct Settled {
     accounts: Vec<(Address, Option<AccountInfo>)>,
-    slots: Vec<(Address, U256, U256)>,
+    slots: Vec<((Address, U256), U256)>,
     created: Vec<Address>,
     receipts: Vec<std::result::Result<Receipt, String>>,
     /// What each transaction read and wrote (when traced).
     footprints: Vec<Footprint>,
-    /// A location was left with an ESTIMATE or the other kind of value (a bug).
+    /// A location was left with an ESTIMATE (a bug).
     inconsistent: bool,
     /// A transaction has no result (a bug in the scheduler).
     never_executed: bool,
@@ -507,7 +629,7 @@ fn visible(info: &AccountInfo) -> Option<&AccountInfo> {
 }
 
 /// A run's writes, and the accounts it created.
-type WriteSet = (Vec<(Location, Value)>, Vec<Address>);
+type WriteSet = (Vec<Write>, Vec<Address>);
 
 /// What a run changed for the transactions after it, the same changes [`PendingState`]'s
 /// commit makes: `None` if the run did something this analysis does not cover (a destroyed
@@ -545,13 +667,10 @@ fn write_set(run: &TxRun, codes: &FastMap<B256, Bytecode>) -> Option<WriteSet> {
             if let Some(info) = &mut info {
                 info.account_id = None;
             }
-            writes.push((Location::Account(*address), Value::Account(info)));
+            writes.push(Write::Account(*address, info));
         }
         for (slot, value) in account.changed_storage_slots() {
-            writes.push((
-                Location::Slot(*address, *slot),
-                Value::Slot(value.present_value),
-            ));
+            writes.push(Write::Slot(*address, *slot, value.present_value));
         }
     }
     Some((writes, created))
@@ -1225,7 +1344,10 @@ impl Parallel {
             footprints.extend(share.footprints);
         }
         let accounts = accounts.into_iter().kmerge_by(|a, b| a.0 < b.0);
-        let slots = slots.into_iter().kmerge_by(|a, b| (a.0, a.1) < (b.0, b.1));
+        let slots = slots
+            .into_iter()
+            .kmerge_by(|a, b| a.0 < b.0)
+            .map(|((address, slot), value)| (address, slot, value));
         state.apply_writes(accounts, slots, created, new_code)?;
         let outcomes = tally.finish(state)?;
         Ok(Some(TracedRun {
@@ -1790,7 +1912,7 @@ mod tests {
     fn versions_are_kept_in_transaction_order() {
         let written = |incarnation| Entry::Written {
             incarnation,
-            value: Value::Slot(U256::from(incarnation)),
+            value: U256::from(incarnation),
         };
         let mut versions = Versions::default();
         assert!(versions.before(5).is_none());
