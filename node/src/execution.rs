@@ -386,7 +386,7 @@ pub fn transact<DB: Database>(
 }
 
 /// The receipt of an executed transaction, but for its cumulative gas, which only the block's
-/// [`Tally`] knows. It depends on nothing else in the block, so it can be built where the
+/// in-order tally knows. It depends on nothing else in the block, so it can be built where the
 /// transaction ran.
 pub fn receipt(
     block: &BlockContext,
