@@ -521,7 +521,12 @@ fn bench_execution(
             ));
             let rows = report.runs.iter().map(|run| {
                 let label = run.threads.map_or("  sequential".to_string(), |t| {
-                    format!("  Block-STM, {t} thread{}", if t == 1 { "" } else { "s" })
+                    if t == 1 {
+                        // One worker hands every block to the sequential executor.
+                        "  Block-STM, 1 thread (sequential code)".to_string()
+                    } else {
+                        format!("  Block-STM, {t} threads")
+                    }
                 });
                 (label, run)
             });
