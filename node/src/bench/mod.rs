@@ -595,6 +595,7 @@ fn simple_workload(kind: ExecutionWorkload, count: usize, dir: &Path) -> Result<
                 BenchToken::bumpCall {}.abi_encode(),
                 100_000,
             ),
+            // Proofs have a workload of their own (`proof_workload`).
             ExecutionWorkload::HotAccounts | ExecutionWorkload::Proofs => {
                 let to = if i % 10 < 3 { hot(i) } else { recipient(i) };
                 signed(key, 0, to, U256::from(1), Vec::new(), 21_000)
@@ -777,7 +778,8 @@ fn time_block(
 /// all: the same work as one sequential run, split as well as it can be. Its results are thrown
 /// away (a share does not see the writes of the shares before it). On an idle machine with
 /// `shares` real cores this is close to `shares` times faster than one sequential run; where it
-/// is not, no executor can be.
+/// is not, the machine itself is the limit (an executor whose per-transaction work is lighter
+/// than the sequential one's can still beat it a little).
 fn time_independent_shares(workload: &Workload, shares: usize) -> Result<Duration> {
     let view = workload.chain.state();
     let share_len = workload.transactions.len().div_ceil(shares).max(1);
@@ -815,9 +817,9 @@ fn median(mut times: Vec<Duration>) -> Duration {
 /// machine slows all of them alike.
 const ROUNDS: usize = 7;
 
-/// Runs each of `workloads` (a block of `count` transactions) sequentially and with Block-STM at each
-/// thread count, checks that every parallel result equals the sequential one, and reports
-/// throughput, speedup, the machine's own ceiling and the dependency bound.
+/// Runs each of `workloads` (a block of `count` transactions) sequentially and with Block-STM
+/// at each thread count, checks that every parallel result equals the sequential one, and
+/// reports throughput, speedup, the machine's own ceiling and the dependency bound.
 pub fn execution(
     count: usize,
     threads: &[usize],
@@ -914,7 +916,7 @@ pub fn execution(
             )
         });
         reports.push(WorkloadReport {
-            workload: (*name).to_string(),
+            workload: name.to_string(),
             transactions: count,
             gas,
             runs,
