@@ -3,10 +3,11 @@
 
 use std::net::SocketAddr;
 
-use cairn_node::genesis::{Genesis, dev_account};
-use cairn_node::node::{Node, prepare_dev_datadir};
-use cairn_node::rpc::{CairnApiClient, TX_REJECTED};
-use cairn_node::types::{Address, Bytes, Canonical, MAX_TX_SIZE, TxBody, U256};
+use cairn_chain::genesis::{Genesis, dev_account};
+use cairn_node::Node;
+use cairn_node::config::prepare_dev_datadir;
+use cairn_primitives::{Address, Bytes, Canonical, MAX_TX_SIZE, TxBody, U256};
+use cairn_rpc::{CairnApiClient, TX_REJECTED};
 use jsonrpsee::core::ClientError;
 use jsonrpsee::http_client::HttpClientBuilder;
 
@@ -35,7 +36,7 @@ async fn bad_transactions_are_refused_distinctly_and_change_nothing() -> TestRes
     let node = Node::launch(config).await?;
     let client = HttpClientBuilder::default().build(format!("http://{}", node.rpc_addr()))?;
     let alice = dev_account(0);
-    let poor = cairn_node::types::AccountKey::from_bytes(&[0x55; 32]);
+    let poor = cairn_primitives::AccountKey::from_bytes(&[0x55; 32]);
 
     // One good transaction first, so that nonce 0 is stale afterwards.
     let first = client

@@ -9,9 +9,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use cairn_node::providers::JobState;
 use cairn_node::testnet::NodeFile;
-use cairn_node::types::{Address, B256, U256};
+use cairn_primitives::{Address, B256, U256};
+use cairn_providers::JobState;
 use cairn_reward_contracts::bindings::{ComputeMarket, Staking};
 use cairn_reward_contracts::{COMPUTE_MARKET, STAKING};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};

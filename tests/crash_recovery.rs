@@ -6,11 +6,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cairn_node::chain::Chain;
-use cairn_node::execution::Sequential;
-use cairn_node::genesis::{Genesis, dev_account};
-use cairn_node::rpc::CairnApiClient;
-use cairn_node::types::{Address, B256, Canonical, TxBody, U256};
+use cairn_chain::chain::Chain;
+use cairn_chain::genesis::{Genesis, dev_account};
+use cairn_evm::execution::Sequential;
+use cairn_primitives::{Address, B256, Canonical, TxBody, U256};
+use cairn_rpc::CairnApiClient;
 use support::{DevNode, TestResult, eventually};
 
 const SENDERS: u32 = 4;

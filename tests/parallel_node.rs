@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cairn_node::genesis::{DEV_ACCOUNT_COUNT, Genesis, dev_account};
-use cairn_node::node::{Node, prepare_dev_datadir};
-use cairn_node::rpc::CairnApiClient;
-use cairn_node::types::{Address, Bytes, Canonical, TxBody, U256};
+use cairn_chain::genesis::{DEV_ACCOUNT_COUNT, Genesis, dev_account};
+use cairn_node::Node;
+use cairn_node::config::prepare_dev_datadir;
+use cairn_primitives::{Address, Bytes, Canonical, TxBody, U256};
+use cairn_rpc::CairnApiClient;
 use jsonrpsee::http_client::HttpClientBuilder;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -5,11 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use alloy_sol_types::SolCall;
-use cairn_node::chain::{CallRequest, Chain};
-use cairn_node::execution::Sequential;
-use cairn_node::genesis::{Genesis, TOKEN, dev_account, dev_validator};
-use cairn_node::types::{AccountKey, Address, B256, Bytes, Receipt, TxBody, TxStatus, U256};
-use cairn_node::units::format_crn;
+use cairn_chain::chain::{CallRequest, Chain};
+use cairn_chain::genesis::{Genesis, TOKEN, dev_account, dev_validator};
+use cairn_evm::execution::Sequential;
+use cairn_primitives::units::format_crn;
+use cairn_primitives::{AccountKey, Address, B256, Bytes, Receipt, TxBody, TxStatus, U256};
 use cairn_reward_contracts::bindings::{
     ComputeMarket, ProviderRegistry, RewardPool, Staking, StorageMarket,
 };
@@ -56,7 +56,7 @@ impl Harness {
     }
 
     /// Produces a block with these transactions and returns their receipts.
-    fn block(&self, txs: &[cairn_node::types::Transaction]) -> Vec<Receipt> {
+    fn block(&self, txs: &[cairn_primitives::Transaction]) -> Vec<Receipt> {
         let time = self.chain.head_header().timestamp_ms + 1000;
         let produced = self
             .chain
@@ -76,7 +76,7 @@ impl Harness {
         to: Address,
         value: U256,
         input: Vec<u8>,
-    ) -> cairn_node::types::Transaction {
+    ) -> cairn_primitives::Transaction {
         let nonce = self.chain.sender_state(from.address()).unwrap().nonce;
         TxBody {
             chain_id: self.chain_id,
@@ -928,7 +928,7 @@ fn proofs_of_two_providers_in_one_block_touch_disjoint_state() -> TestResult {
 
     // Run each against the same state and record what it read and what it wrote.
     let header = h.chain.head_header();
-    let block = cairn_node::execution::BlockContext {
+    let block = cairn_evm::execution::BlockContext {
         chain_id: h.chain_id,
         height: header.height + 1,
         timestamp_secs: header.timestamp_secs() + 1,
@@ -942,9 +942,9 @@ fn proofs_of_two_providers_in_one_block_touch_disjoint_state() -> TestResult {
     for tx in &proof_txs {
         let view = h.chain.state();
         let mut pending = PendingState::new(&view);
-        let mut evm = cairn_node::execution::evm(&mut pending, &block);
-        let (result, state) = cairn_node::execution::transact(&mut evm, tx, tx.sender())
-            .map_err(|e| e.into_node_error())?
+        let mut evm = cairn_evm::execution::evm(&mut pending, &block);
+        let (result, state) = cairn_evm::execution::transact(&mut evm, tx, tx.sender())
+            .map_err(|e| e.into_execution_error())?
             .map_err(|e| e.to_string())?;
         assert!(result.is_success(), "{result:?}");
         let (mut reads, mut writes) = (BTreeSet::new(), BTreeSet::new());

@@ -11,12 +11,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use alloy_sol_types::SolCall;
-use cairn_node::providers::DealState;
-use cairn_node::rpc::CairnApiClient;
 use cairn_node::testnet::NodeFile;
-use cairn_node::types::{Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
+use cairn_primitives::{Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
+use cairn_providers::DealState;
 use cairn_reward_contracts::bindings::{Staking, StorageMarket};
 use cairn_reward_contracts::{STAKING, STORAGE_MARKET};
+use cairn_rpc::CairnApiClient;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use support::{TestResult, eventually, ok_json, run_at, view};
 
@@ -224,7 +224,7 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
 
     // A forged proof from it is included and refused by the contract. (Sent once the chain is
     // two epochs past the last epoch it proved, in case a proof was in flight at the removal.)
-    let provider_key = cairn_node::node::read_key(&dir.join("node-2").join("provider.key"))?;
+    let provider_key = cairn_node::datadir::read_key(&dir.join("node-2").join("provider.key"))?;
     let last_proven = deal(one, deleter_deal).await?.lastProvenEpoch;
     let status = eventually(Duration::from_secs(60), || async {
         let status = clients[1].chain_status().await.ok()?;

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use cairn_node::genesis::{Genesis, dev_account};
-use cairn_node::rpc::{BlockId, CairnApiClient};
+use cairn_chain::genesis::{Genesis, dev_account};
 use cairn_node::testnet::Testnet;
-use cairn_node::types::{Address, Bytes, Canonical, TxBody, U256};
+use cairn_primitives::{Address, Bytes, Canonical, TxBody, U256};
+use cairn_rpc::{BlockId, CairnApiClient};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use support::{Process, TestResult, cairn, eventually, node_pid, ok_json, run_at, signal};
 
@@ -145,8 +145,8 @@ async fn a_validator_staked_through_the_cli_joins_at_the_next_epoch() -> TestRes
     let five = tmp.path().join("node-5");
     std::fs::create_dir_all(&five)?;
     std::fs::copy(dir.join("node-1/genesis.json"), five.join("genesis.json"))?;
-    let consensus_key = cairn_node::types::AccountKey::generate();
-    cairn_node::node::write_key(&five.join("validator.key"), &consensus_key)?;
+    let consensus_key = cairn_primitives::AccountKey::generate();
+    cairn_node::datadir::write_key(&five.join("validator.key"), &consensus_key)?;
     let rpc_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();

@@ -1,12 +1,12 @@
 //! `cairn chain ...`: status, blocks and transactions.
 
 use anyhow::Context as _;
-use cairn_node::rpc::{BlockId, BlockTag, CairnApiClient};
-use cairn_node::types::B256;
-use cairn_node::units::format_crn;
+use cairn_primitives::B256;
+use cairn_primitives::units::format_crn;
+use cairn_rpc::{BlockId, BlockTag, CairnApiClient};
 
 use crate::Global;
-use crate::output::{client, print};
+use crate::output::{client, print, rpc_error};
 
 /// `cairn chain ...`
 #[derive(Debug, clap::Subcommand)]
@@ -24,29 +24,6 @@ pub enum ChainCommand {
         /// Transaction hash.
         hash: B256,
     },
-}
-
-/// A clear message for a failed RPC call.
-pub fn rpc_error(url: &str, error: jsonrpsee::core::ClientError) -> anyhow::Error {
-    match error {
-        jsonrpsee::core::ClientError::Call(call) => {
-            // A reverted call carries the contract's revert data: say what it means.
-            let reason = call
-                .data()
-                .and_then(|raw| serde_json::from_str::<cairn_node::types::Bytes>(raw.get()).ok())
-                .and_then(|data| cairn_reward_contracts::describe_revert(&data, format_crn));
-            match reason {
-                Some(reason) => anyhow::anyhow!("{reason}"),
-                None => anyhow::anyhow!("the node refused: {}", call.message()),
-            }
-        }
-        jsonrpsee::core::ClientError::Transport(e) => {
-            anyhow::anyhow!(
-                "cannot reach a node at {url} ({e}); is `cairn dev` running? (set --rpc or CAIRN_RPC)"
-            )
-        }
-        other => anyhow::anyhow!("RPC to {url} failed: {other}"),
-    }
 }
 
 pub async fn run(command: ChainCommand, global: &Global) -> anyhow::Result<()> {
@@ -153,7 +130,7 @@ pub async fn run(command: ChainCommand, global: &Global) -> anyhow::Result<()> {
                 );
                 match &receipt {
                     Some(receipt) => {
-                        format!("{head}\n{}", crate::tx::describe_receipt(receipt))
+                        format!("{head}\n{}", crate::output::describe_receipt(receipt))
                     }
                     None => format!("{head}\n  status     pending"),
                 }

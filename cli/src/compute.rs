@@ -4,21 +4,20 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use cairn_node::compute::Outcome;
-use cairn_node::providers::JobState;
-use cairn_node::rpc::CairnApiClient;
-use cairn_node::types::{Address, B256, U256};
-use cairn_node::units::format_crn;
+use cairn_primitives::units::format_crn;
+use cairn_primitives::{Address, B256, U256};
+use cairn_providers::JobState;
 use cairn_reward_contracts::bindings::ComputeMarket;
 use cairn_reward_contracts::{COMPUTE_MARKET, roles};
+use cairn_rpc::CairnApiClient;
+use cairn_wasm::Outcome;
 use serde::Serialize;
 
 use crate::Global;
-use crate::chain::rpc_error;
-use crate::contracts::decoded;
+use crate::output::rpc_error;
 use crate::output::{client, print};
 use crate::storage::{get, upload};
-use crate::tx::{Call, submit_for_event};
+use crate::tx::{Call, decoded, submit_for_event};
 use crate::wallet::{keystore, unlock};
 
 /// `cairn compute ...`

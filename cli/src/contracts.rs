@@ -1,8 +1,8 @@
 //! `cairn stake`, `cairn provider` and `cairn rewards`: the reward contracts from the wallet.
 
 use alloy_sol_types::SolCall;
-use cairn_node::types::{Address, Bytes, U256};
-use cairn_node::units::{format_crn, parse_crn};
+use cairn_primitives::units::{format_crn, parse_crn};
+use cairn_primitives::{Address, Bytes, U256};
 use cairn_reward_contracts::bindings::{
     ComputeMarket, ProviderRegistry, RewardPool, Staking, StorageMarket,
 };
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::Global;
 use crate::output::print;
-use crate::tx::{Call, TxOptions, parse_size, submit, view};
+use crate::tx::{Call, TxOptions, decoded, parse_size, submit};
 use crate::wallet::{keystore, resolve, unlock};
 
 /// `cairn stake ...`
@@ -134,15 +134,6 @@ pub enum RewardsCommand {
     },
 }
 
-pub async fn decoded<C: SolCall>(
-    global: &Global,
-    to: Address,
-    call: C,
-) -> anyhow::Result<C::Return> {
-    let output = view(global, to, call.abi_encode()).await?;
-    Ok(C::abi_decode_returns(&output)?)
-}
-
 fn role_names(bits: u8) -> Vec<&'static str> {
     [
         (roles::VALIDATOR, "validator"),
@@ -166,7 +157,7 @@ struct StakeStatus {
     withdrawable_epoch: u64,
     current_epoch: u64,
     roles: Vec<&'static str>,
-    consensus_key: cairn_node::types::B256,
+    consensus_key: cairn_primitives::B256,
 }
 
 pub async fn stake(command: StakeCommand, global: &Global) -> anyhow::Result<()> {
@@ -212,8 +203,8 @@ pub async fn stake(command: StakeCommand, global: &Global) -> anyhow::Result<()>
             from,
             options,
         } => {
-            let key_path = datadir.join(cairn_node::node::files::VALIDATOR_KEY);
-            let consensus_key = cairn_node::node::read_key(&key_path)?.public_key();
+            let key_path = datadir.join(cairn_node::datadir::files::VALIDATOR_KEY);
+            let consensus_key = cairn_node::datadir::read_key(&key_path)?.public_key();
             let call = Staking::registerValidatorCall {
                 consensusKey: consensus_key.into(),
             };

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cairn_node::bench::ExecutionWorkload;
-use cairn_node::genesis::TOKEN;
-use cairn_node::node::{DevAccount, Node, NodeConfig, prepare_dev_datadir};
+use cairn_bench::ExecutionWorkload;
+use cairn_chain::genesis::TOKEN;
+use cairn_node::config::prepare_dev_datadir;
+use cairn_node::datadir::DevAccount;
 use cairn_node::testnet::NodeFile;
-use cairn_node::types::U256;
-use cairn_node::units::format_crn;
+use cairn_node::{Node, NodeConfig};
+use cairn_primitives::U256;
+use cairn_primitives::units::format_crn;
 
 use crate::Global;
 use crate::output::print;
@@ -266,7 +268,7 @@ fn banner_status(node: &Node, config: &NodeConfig) -> BannerStatus {
     BannerStatus {
         chain_id: config.genesis.chain_id,
         rpc_url: format!("http://{}", node.rpc_addr()),
-        height: node.shared().chain().head_header().height,
+        height: node.chain().head_header().height,
         block_time_ms,
         peer_id: node.peer_id().map(|p| p.to_string()),
     }
@@ -274,7 +276,7 @@ fn banner_status(node: &Node, config: &NodeConfig) -> BannerStatus {
 
 fn dev_banner(status: &BannerStatus, accounts: &[DevAccount], datadir: &std::path::Path) -> String {
     let balance =
-        format_crn(U256::from(cairn_node::genesis::DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN));
+        format_crn(U256::from(cairn_chain::genesis::DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN));
     let mut text = format!(
         "Cairn dev chain\n  chain id    {}\n  RPC         {}\n  datadir     {}\n  height      {}\n  block time  {} ms\n\nDev accounts ({balance} CRN each; the keys are public, see the README):\n",
         status.chain_id,
@@ -292,7 +294,7 @@ fn dev_banner(status: &BannerStatus, accounts: &[DevAccount], datadir: &std::pat
     text.push_str(&format!(
         "\nAccounts also written to {}\nPress Ctrl-C to stop.",
         datadir
-            .join(cairn_node::node::files::DEV_ACCOUNTS)
+            .join(cairn_node::datadir::files::DEV_ACCOUNTS)
             .display()
     ));
     text
@@ -339,7 +341,7 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
         BenchCommand::Compute { fuel, jobs } => {
             anyhow::ensure!(fuel >= 1, "--fuel must be at least 1");
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-            let r = cairn_node::bench::compute::run(fuel, jobs, dir.path())?;
+            let r = cairn_bench::compute::run(fuel, jobs, dir.path())?;
             return print(global.json, &r, || {
                 format!(
                     "WASM runner (wasmi, fuel metered), one core\n  endless job: {} fuel in {:.0} ms   {:>12.0} fuel/s\n  word count of 4 KiB ({} fuel), {} jobs   {:>10.0} jobs/s\nOn chain (3 compute providers)\n  postJob (draws the provider)        {:>9} gas\n  submitResult (draws the verifier)   {:>9} gas\n  attest (verifies, settles, pays)    {:>9} gas\nA verifier re-executes the whole job: checking costs what running it cost, plus the attest transaction.",
@@ -361,7 +363,7 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
             proofs,
             proof_txs,
         } => {
-            let options = cairn_node::bench::storage::StorageBenchOptions {
+            let options = cairn_bench::storage::StorageBenchOptions {
                 transfer_mib,
                 proof_file_mib,
                 proofs,
@@ -370,7 +372,7 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
             return bench_storage(options, global).await;
         }
         BenchCommand::Precompiles => {
-            let costs = cairn_node::bench::precompiles();
+            let costs = cairn_bench::precompiles();
             return print(global.json, &costs, || {
                 let mut text = format!(
                     "{:<44} {:>7} {:>10} {:>9} {:>12}\n",
@@ -393,7 +395,7 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
     };
     anyhow::ensure!(txs > 0, "--txs must be at least 1");
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let report = cairn_node::bench::transfers(txs, dir.path())?;
+    let report = cairn_bench::transfers(txs, dir.path())?;
     print(global.json, &report, || {
         let row = |name: &str, ms: f64| {
             format!("  {name:<22} {ms:>10.1} ms  {:>5.1} %\n", report.share(ms))
@@ -424,13 +426,13 @@ async fn bench_network(
     anyhow::ensure!(tps >= 1, "--tps must be at least 1");
     anyhow::ensure!(block_time >= 1, "--block-time must be at least 1 ms");
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let options = cairn_node::bench::network::NetworkBenchOptions {
+    let options = cairn_bench::network::NetworkBenchOptions {
         nodes,
         tx_per_sec: tps,
         duration: Duration::from_secs(seconds),
         block_time_ms: block_time,
     };
-    let report = cairn_node::bench::network::run(options, dir.path()).await?;
+    let report = cairn_bench::network::run(options, dir.path()).await?;
     print(global.json, &report, || {
         format!(
             "Loopback testnet of {} validators, {} ms blocks, {tps} transfers/s for {seconds} s\n  submitted              {:>10}\n  refused (pool full)    {:>10}\n  finalized on node 1    {:>10}\n  latency p50            {:>10.0} ms\n  latency p99            {:>10.0} ms\n  latency max            {:>10.0} ms\n  finalized throughput   {:>10.1} tx/s\n  blocks finalized       {:>10.2} /s",
@@ -449,7 +451,7 @@ async fn bench_network(
 }
 
 async fn bench_storage(
-    options: cairn_node::bench::storage::StorageBenchOptions,
+    options: cairn_bench::storage::StorageBenchOptions,
     global: &Global,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -461,7 +463,7 @@ async fn bench_storage(
         "--proof-file-mib must be at least 1"
     );
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let r = cairn_node::bench::storage::run(options, dir.path()).await?;
+    let r = cairn_bench::storage::run(options, dir.path()).await?;
     print(global.json, &r, || {
         format!(
             "Storage over libp2p on loopback ({} MiB, every piece checked against the root)\n  upload (provider fetches from client)   {:>9.1} MiB/s\n  retrieval (from two holders at once)    {:>9.1} MiB/s\nChunk proofs from a {} MiB file in the chunk store\n  import (hash, outboard, write)          {:>9.1} MiB/s\n  proof generation, mean                  {:>9.1} µs\n  proof generation, slowest               {:>9.1} µs\n  siblings per proof                      {:>9}\nOn-chain verification ({} chunks per proof transaction)\n  gas per proof transaction               {:>9}\n  execution time per proof transaction    {:>9.1} µs",
@@ -500,7 +502,7 @@ fn bench_execution(
     } else {
         workloads
     };
-    let reports = cairn_node::bench::execution(txs, &threads, workloads, dir.path())?;
+    let reports = cairn_bench::execution(txs, &threads, workloads, dir.path())?;
     print(global.json, &reports, || {
         let mut text = format!(
             "Block execution, {txs} transactions per block; every parallel result was checked equal to the sequential one.\n\

@@ -7,22 +7,21 @@ use std::time::{Duration, Instant};
 
 use alloy_sol_types::SolValue;
 use anyhow::{Context as _, bail};
-use cairn_node::providers::agent::price_per_epoch;
-use cairn_node::providers::{DealState, FetchState};
-use cairn_node::rpc::{CairnApiClient, ProviderInfo};
-use cairn_node::types::{Address, B256, U256};
-use cairn_node::units::format_crn;
+use cairn_primitives::units::format_crn;
+use cairn_primitives::{Address, B256, U256};
+use cairn_providers::agent::price_per_epoch;
+use cairn_providers::{DealState, FetchState};
 use cairn_reward_contracts::bindings::StorageMarket;
 use cairn_reward_contracts::{STORAGE_MARKET, roles};
+use cairn_rpc::{CairnApiClient, ProviderInfo};
 use cairn_storage::blobs::{Outboard, PIECE_LEN, piece_count, piece_len, verify_piece};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::Global;
-use crate::chain::rpc_error;
-use crate::contracts::decoded;
+use crate::output::rpc_error;
 use crate::output::{client, print};
-use crate::tx::{Call, TxOptions, submit, submit_for_event};
+use crate::tx::{Call, TxOptions, decoded, submit, submit_for_event};
 use crate::wallet::{keystore, resolve, unlock};
 
 /// `cairn storage ...`

@@ -5,8 +5,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use cairn_node::rpc::CairnApiClient;
 use cairn_node::testnet::{DEFAULT_VIEW_TIMEOUT_MS, Testnet, TestnetOptions};
+use cairn_rpc::CairnApiClient;
 use jsonrpsee::http_client::HttpClientBuilder;
 
 use crate::Global;

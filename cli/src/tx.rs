@@ -2,16 +2,17 @@
 
 use std::time::{Duration, Instant};
 
+use alloy_sol_types::SolCall;
 use anyhow::{Context as _, bail};
-use cairn_node::chain::CallRequest;
-use cairn_node::rpc::{CairnApiClient, ReceiptInfo};
-use cairn_node::types::{AccountKey, Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
-use cairn_node::units::format_crn;
+use cairn_chain::chain::CallRequest;
+use cairn_primitives::units::format_crn;
+use cairn_primitives::{AccountKey, Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
 use cairn_reward_contracts::describe_revert;
+use cairn_rpc::{CairnApiClient, ReceiptInfo};
 
 use crate::Global;
-use crate::chain::rpc_error;
 use crate::output::{client, print};
+use crate::output::{describe_receipt, rpc_error};
 
 /// Options of every command that sends a transaction.
 #[derive(Debug, Clone, clap::Args)]
@@ -193,28 +194,6 @@ pub async fn view(global: &Global, to: Address, input: Vec<u8>) -> anyhow::Resul
     Ok(result.output)
 }
 
-pub fn describe_receipt(receipt: &ReceiptInfo) -> String {
-    let r = &receipt.receipt;
-    let status = match &r.status {
-        TxStatus::Success => "success".to_string(),
-        TxStatus::Revert => "reverted".to_string(),
-        TxStatus::Halt(reason) => format!("halted ({reason})"),
-    };
-    format!(
-        "transaction {}\n  status     {status}\n  block      {} ({})\n  from       {}\n  to         {}\n  gas used   {}\n  fee        {} CRN\n  logs       {}",
-        r.tx_hash,
-        receipt.block_height,
-        receipt.block_hash,
-        receipt.from,
-        receipt
-            .to
-            .map_or_else(|| "(contract creation)".to_string(), |a| a.to_string()),
-        r.gas_used,
-        format_crn(r.fee),
-        r.logs.len()
-    )
-}
-
 /// Parses `--json`-free byte sizes: a number with an optional unit (B, KiB, MiB, GiB, TiB,
 /// KB, MB, GB, TB).
 pub fn parse_size(text: &str) -> anyhow::Result<u64> {
@@ -243,6 +222,15 @@ pub fn parse_size(text: &str) -> anyhow::Result<u64> {
     number
         .checked_mul(multiplier)
         .with_context(|| format!("'{text}' is too large"))
+}
+
+pub async fn decoded<C: SolCall>(
+    global: &Global,
+    to: Address,
+    call: C,
+) -> anyhow::Result<C::Return> {
+    let output = view(global, to, call.abi_encode()).await?;
+    Ok(C::abi_decode_returns(&output)?)
 }
 
 #[cfg(test)]

@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use cairn_node::keystore::Keystore;
-use cairn_node::rpc::CairnApiClient;
-use cairn_node::types::{AccountKey, Address};
-use cairn_node::units::{format_crn, parse_crn};
+use cairn_client::keystore::Keystore;
+use cairn_primitives::units::{format_crn, parse_crn};
+use cairn_primitives::{AccountKey, Address};
+use cairn_rpc::CairnApiClient;
 use zeroize::Zeroizing;
 
 use crate::Global;
-use crate::chain::rpc_error;
+use crate::output::rpc_error;
 use crate::output::{client, print};
 use crate::tx::{Call, TxOptions, submit};
 

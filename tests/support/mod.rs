@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cairn_node::node::DevAccount;
+use cairn_node::datadir::DevAccount;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -234,7 +234,7 @@ pub fn import_client(
     testnet: &cairn_node::testnet::Testnet,
     url: &str,
     work: &Path,
-) -> Result<cairn_node::types::Address, Box<dyn std::error::Error>> {
+) -> Result<cairn_primitives::Address, Box<dyn std::error::Error>> {
     std::fs::write(work.join("password"), "pw")?;
     let secret = testnet
         .accounts
@@ -259,18 +259,18 @@ pub fn import_client(
             "--json",
         ],
     ));
-    Ok(cairn_node::types::AccountKey::from_hex(&secret)?.address())
+    Ok(cairn_primitives::AccountKey::from_hex(&secret)?.address())
 }
 
 /// A read-only contract call through the node's RPC, decoded.
 pub async fn view<C: alloy_sol_types::SolCall>(
     client: &HttpClient,
-    to: cairn_node::types::Address,
+    to: cairn_primitives::Address,
     call: C,
 ) -> Result<C::Return, Box<dyn std::error::Error>> {
-    use cairn_node::rpc::CairnApiClient;
+    use cairn_rpc::CairnApiClient;
     let result = client
-        .call(cairn_node::chain::CallRequest {
+        .call(cairn_chain::chain::CallRequest {
             to: Some(to),
             input: Some(call.abi_encode().into()),
             ..Default::default()

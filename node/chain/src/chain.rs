@@ -1,0 +1,1118 @@
+//! The chain on top of the store: building blocks, importing blocks, answering queries.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cairn_storage::{BlockCommit, ChangeSet, Head, PendingState, StateView, Store, TxLocation};
+use revm::context::result::{EVMError, ExecutionResult};
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::{Context, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ChainError, Result};
+use crate::genesis::{Genesis, GenesisValidator};
+use cairn_evm::execution::{self, BlockContext, Executor, TxOutcome};
+use cairn_evm::rules::{ChainRules, SenderState};
+use cairn_evm::rules::{SPEC, max_tx_gas};
+use cairn_primitives::{
+    AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Receipt,
+    Transaction, U256, block_randomness, receipts_root, tx_root,
+};
+
+/// Where the wall time of building a block went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockTimings {
+    /// Running the transactions on revm.
+    pub execute: Duration,
+    /// Updating the state tree.
+    pub state_root: Duration,
+    /// Encoding and writing the block's batch to RocksDB.
+    pub commit: Duration,
+}
+
+/// A block this node built and committed.
+#[derive(Debug, Clone)]
+pub struct ProducedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its receipts.
+    pub receipts: Vec<Receipt>,
+    /// Candidates left out, with the reason.
+    pub excluded: Vec<(B256, String)>,
+    /// Where the time went.
+    pub timings: BlockTimings,
+}
+
+/// A block executed and checked but not committed: its receipts, and the accounts it changed
+/// with their state after it.
+#[derive(Debug, Clone)]
+pub struct ExecutedBlock {
+    /// The block.
+    pub block: Block,
+    receipts: Vec<Receipt>,
+    changes: ChangeSet,
+}
+
+/// Why an imported block was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidBlock {
+    /// Not the child of the head.
+    #[error("block {height} does not extend the head (height {head_height}, hash {head_hash})")]
+    NotChild {
+        /// The block's height.
+        height: u64,
+        /// The head's height.
+        head_height: u64,
+        /// The head's hash.
+        head_hash: B256,
+    },
+    /// A header field is wrong.
+    #[error("invalid header: {0}")]
+    Header(String),
+    /// A transaction is invalid.
+    #[error("transaction {index} is invalid: {reason}")]
+    Transaction {
+        /// Its position.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Re-execution disagrees with the header.
+    #[error("{what} mismatch: header has {claimed}, execution gives {computed}")]
+    Mismatch {
+        /// The field.
+        what: &'static str,
+        /// The header's value.
+        claimed: String,
+        /// The re-executed value.
+        computed: String,
+    },
+    /// The node failed while checking.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// A read-only call against the head state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRequest {
+    /// Caller (zero address if absent).
+    #[serde(default)]
+    pub from: Option<Address>,
+    /// Callee; absent to simulate a contract creation.
+    #[serde(default)]
+    pub to: Option<Address>,
+    /// Value sent, in wei.
+    #[serde(default)]
+    pub value: Option<U256>,
+    /// Call data.
+    #[serde(default)]
+    pub input: Option<Bytes>,
+    /// Gas available (the most a transaction may use if absent).
+    #[serde(default)]
+    pub gas: Option<u64>,
+}
+
+/// The chain: a store, its genesis and an executor.
+pub struct Chain {
+    store: Store,
+    genesis: Genesis,
+    executor: Box<dyn Executor>,
+    head_header: Mutex<Header>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("chain_id", &self.genesis.chain_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chain {
+    /// Opens the chain database in `dir`, writing the genesis state if it is new.
+    pub fn open(dir: &Path, genesis: Genesis, executor: Box<dyn Executor>) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| ChainError::io(dir, e))?;
+        let store = Store::open(dir)?;
+        genesis.initialize(&store)?;
+        let head = store
+            .head()?
+            .ok_or_else(|| ChainError::Incomplete("no head after genesis".into()))?;
+        let head_header = Self::read_block(&store, head.height)?
+            .ok_or_else(|| {
+                ChainError::Incomplete(format!("head block {} is missing", head.height))
+            })?
+            .header;
+        Ok(Self {
+            store,
+            genesis,
+            executor,
+            head_header: Mutex::new(head_header),
+        })
+    }
+
+    /// How the executor's blocks ran so far.
+    pub fn execution_stats(&self) -> cairn_evm::execution::ExecutionStats {
+        self.executor.stats()
+    }
+
+    fn read_block(store: &Store, height: u64) -> Result<Option<Block>> {
+        store
+            .block(height)?
+            .map(|(_, bytes)| Ok(Block::decode(&bytes)?))
+            .transpose()
+    }
+
+    /// The genesis configuration.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The head block's header.
+    pub fn head_header(&self) -> Header {
+        self.head_header
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The hash of the genesis block.
+    pub fn genesis_hash(&self) -> Result<B256> {
+        self.store
+            .genesis_hash()?
+            .ok_or_else(|| ChainError::Incomplete("the store has no genesis".into()))
+    }
+
+    /// The head record (height, hash, state root).
+    pub fn head(&self) -> Result<Head> {
+        self.store
+            .head()?
+            .ok_or_else(|| ChainError::Incomplete("the store has no head".into()))
+    }
+
+    /// The rules transactions are checked against.
+    pub fn rules(&self) -> ChainRules {
+        ChainRules {
+            chain_id: self.genesis.chain_id,
+            block_gas_limit: self.genesis.gas_limit,
+            base_fee_per_gas: self.genesis.base_fee_per_gas,
+        }
+    }
+
+    /// The underlying store (consensus records live beside the chain).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A consistent view of the head state.
+    pub fn state(&self) -> StateView<'_> {
+        self.store.state()
+    }
+
+    /// The state root `pending` would lead to, without committing anything.
+    pub fn state_root_of(&self, pending: &PendingState<'_>) -> Result<B256> {
+        Ok(self.store.prepare_state_root(pending)?.root())
+    }
+
+    /// A sender's committed nonce and balance.
+    pub fn sender_state(&self, address: Address) -> Result<SenderState> {
+        Ok(account_state(&self.state(), address)?)
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>> {
+        Self::read_block(&self.store, height)
+    }
+
+    /// The block with this hash.
+    pub fn block_by_hash(&self, hash: &B256) -> Result<Option<Block>> {
+        match self.store.block_height(hash)? {
+            Some(height) => self.block(height),
+            None => Ok(None),
+        }
+    }
+
+    /// The receipts of the block at `height`.
+    pub fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>> {
+        self.store
+            .receipts(height)?
+            .map(|bytes| Ok(BlockReceipts::decode(&bytes)?.0))
+            .transpose()
+    }
+
+    /// Where a transaction was included.
+    pub fn tx_location(&self, hash: &B256) -> Result<Option<TxLocation>> {
+        Ok(self.store.tx_location(hash)?)
+    }
+
+    /// Builds, executes and commits the next block from `candidates`, proposed by `key` (the
+    /// single-validator dev chain, where a block is final as soon as it is built). Candidates
+    /// that cannot run are left out and reported.
+    pub fn produce_block(
+        &self,
+        key: &AccountKey,
+        timestamp_ms: u64,
+        candidates: &[Transaction],
+    ) -> Result<ProducedBlock> {
+        let parent = self.head_header();
+        let state_view = self.store.state();
+        let mut pending = PendingState::new(&state_view);
+        let view = parent.height + 1;
+        let (mut produced, tree) =
+            self.build_on(&parent, &mut pending, key, timestamp_ms, view, candidates)?;
+        let committing = Instant::now();
+        self.commit(&produced.block, &produced.receipts, &pending, tree, None)?;
+        produced.timings.commit = committing.elapsed();
+        Ok(produced)
+    }
+
+    /// Builds (without committing) a block for consensus `view` on top of `parents`: executed
+    /// but uncommitted blocks, oldest first, the first a child of the head (none: build on the
+    /// head).
+    pub fn build_block(
+        &self,
+        key: &AccountKey,
+        timestamp_ms: u64,
+        view: u64,
+        parents: &[&ExecutedBlock],
+        candidates: &[Transaction],
+    ) -> Result<(ProducedBlock, ExecutedBlock), InvalidBlock> {
+        let state_view = self.store.state();
+        let (before, parent_header) = self.layer(parents)?;
+        let mut pending = PendingState::with_changes(&state_view, before.clone());
+        let (produced, _) = self.build_on(
+            &parent_header,
+            &mut pending,
+            key,
+            timestamp_ms,
+            view,
+            candidates,
+        )?;
+        let executed = ExecutedBlock {
+            block: produced.block.clone(),
+            receipts: produced.receipts.clone(),
+            changes: pending.changes_since(&before),
+        };
+        Ok((produced, executed))
+    }
+
+    /// Checks `block` by executing it on top of `parents` (as for [`Chain::build_block`]),
+    /// without committing anything.
+    pub fn verify_block(
+        &self,
+        parents: &[&ExecutedBlock],
+        block: &Block,
+    ) -> Result<ExecutedBlock, InvalidBlock> {
+        let state_view = self.store.state();
+        let (before, parent_header) = self.layer(parents)?;
+        let mut pending = PendingState::with_changes(&state_view, before.clone());
+        let (receipts, _) = self.execute_checked(&parent_header, block, &mut pending)?;
+        Ok(ExecutedBlock {
+            block: block.clone(),
+            receipts,
+            changes: pending.changes_since(&before),
+        })
+    }
+
+    /// Commits a block executed by [`Chain::verify_block`] or [`Chain::build_block`] without
+    /// running it again; it must be the head's child. `finality` as for [`Chain::import_final`].
+    pub fn commit_executed(
+        &self,
+        executed: &ExecutedBlock,
+        finality: Option<&[u8]>,
+    ) -> Result<(), InvalidBlock> {
+        let state_view = self.store.state();
+        let (before, _) = self.layer(&[executed])?;
+        let pending = PendingState::with_changes(&state_view, before);
+        let tree = self
+            .store
+            .prepare_state_root(&pending)
+            .map_err(ChainError::from)?;
+        check("state root", executed.block.header.state_root, tree.root())?;
+        self.commit(
+            &executed.block,
+            &executed.receipts,
+            &pending,
+            tree,
+            finality,
+        )?;
+        Ok(())
+    }
+
+    /// The changes of `blocks` (executed, uncommitted, oldest first, the first a child of the
+    /// head) folded into one set, and the last one's header (the head's if there are none).
+    fn layer(&self, blocks: &[&ExecutedBlock]) -> Result<(ChangeSet, Header), InvalidBlock> {
+        let mut parent = self.head_header();
+        for executed in blocks {
+            let header = &executed.block.header;
+            if header.parent != parent.hash() || header.height != parent.height + 1 {
+                return Err(InvalidBlock::NotChild {
+                    height: header.height,
+                    head_height: parent.height,
+                    head_hash: parent.hash(),
+                });
+            }
+            parent = header.clone();
+        }
+        let changes = ChangeSet::fold(blocks.iter().map(|e| &e.changes));
+        Ok((changes, parent))
+    }
+
+    fn build_on(
+        &self,
+        parent: &Header,
+        pending: &mut PendingState<'_>,
+        key: &AccountKey,
+        timestamp_ms: u64,
+        view: u64,
+        candidates: &[Transaction],
+    ) -> Result<(ProducedBlock, cairn_storage::TreeUpdate)> {
+        let height = parent.height + 1;
+        let (randomness_proof, randomness) =
+            block_randomness(key, self.genesis.chain_id, height, view);
+        let public_key = key.public_key();
+        let beneficiary = self
+            .validators_at(height)?
+            .iter()
+            .find(|v| v.public_key == public_key)
+            .map_or_else(|| key.address(), |v| v.beneficiary);
+        let timestamp_ms = timestamp_ms.max(parent.timestamp_ms);
+        let context = BlockContext {
+            chain_id: self.genesis.chain_id,
+            height,
+            timestamp_secs: timestamp_ms / 1000,
+            gas_limit: self.genesis.gas_limit,
+            base_fee_per_gas: self.genesis.base_fee_per_gas,
+            beneficiary,
+            randomness,
+        };
+        let started = Instant::now();
+        self.begin_block(&context, pending)?;
+        let outcomes = self.executor.execute(&context, candidates, pending)?;
+        let mut transactions = Vec::new();
+        let mut receipts = Vec::new();
+        let mut excluded = Vec::new();
+        for (tx, outcome) in candidates.iter().zip(outcomes) {
+            match outcome {
+                TxOutcome::Included(receipt) => {
+                    transactions.push(tx.clone());
+                    receipts.push(receipt);
+                }
+                TxOutcome::Excluded(reason) => excluded.push((tx.hash(), reason)),
+            }
+        }
+        let executed = Instant::now();
+        let tree = self.store.prepare_state_root(pending)?;
+        let rooted = Instant::now();
+        let header = Header {
+            chain_id: self.genesis.chain_id,
+            parent: parent.hash(),
+            height,
+            view,
+            proposer: key.public_key(),
+            beneficiary,
+            timestamp_ms,
+            tx_root: tx_root(&receipts.iter().map(|r| r.tx_hash).collect::<Vec<_>>()),
+            receipts_root: receipts_root(&receipts),
+            state_root: tree.root(),
+            randomness,
+            randomness_proof,
+            gas_used: receipts.last().map_or(0, |r| r.cumulative_gas_used),
+            gas_limit: self.genesis.gas_limit,
+            base_fee_per_gas: self.genesis.base_fee_per_gas,
+        };
+        let block = Block {
+            header,
+            transactions,
+        };
+        let timings = BlockTimings {
+            execute: executed - started,
+            state_root: rooted - executed,
+            commit: Duration::ZERO,
+        };
+        Ok((
+            ProducedBlock {
+                block,
+                receipts,
+                excluded,
+                timings,
+            },
+            tree,
+        ))
+    }
+
+    /// Checks a block from elsewhere by re-executing it, and commits it if everything agrees.
+    pub fn import_block(&self, block: &Block) -> Result<Vec<Receipt>, InvalidBlock> {
+        self.import_final(block, None)
+    }
+
+    /// [`Chain::import_block`] for a finalized block, storing the encoded certificate that
+    /// finalized it (if it has one of its own) in the same write batch.
+    pub fn import_final(
+        &self,
+        block: &Block,
+        finality: Option<&[u8]>,
+    ) -> Result<Vec<Receipt>, InvalidBlock> {
+        let parent = self.head_header();
+        let state_view = self.store.state();
+        let mut pending = PendingState::new(&state_view);
+        let (receipts, tree) = self.execute_checked(&parent, block, &mut pending)?;
+        self.commit(block, &receipts, &pending, tree, finality)?;
+        Ok(receipts)
+    }
+
+    /// Checks a block's header against its parent, executes its transactions into `pending`
+    /// and checks the results against the header.
+    fn execute_checked(
+        &self,
+        parent: &Header,
+        block: &Block,
+        pending: &mut PendingState<'_>,
+    ) -> Result<(Vec<Receipt>, cairn_storage::TreeUpdate), InvalidBlock> {
+        let header = &block.header;
+        if header.parent != parent.hash() || header.height != parent.height + 1 {
+            return Err(InvalidBlock::NotChild {
+                height: header.height,
+                head_height: parent.height,
+                head_hash: parent.hash(),
+            });
+        }
+        let expect = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(InvalidBlock::Header(what.to_string()))
+            }
+        };
+        expect(header.chain_id == self.genesis.chain_id, "wrong chain id")?;
+        expect(header.view > parent.view, "view not after the parent's")?;
+        expect(
+            header.timestamp_ms >= parent.timestamp_ms,
+            "timestamp before the parent's",
+        )?;
+        expect(
+            header.gas_limit == self.genesis.gas_limit,
+            "wrong gas limit",
+        )?;
+        expect(
+            header.base_fee_per_gas == self.genesis.base_fee_per_gas,
+            "wrong base fee",
+        )?;
+        let validators = self.validators_at(header.height)?;
+        let validator = validators.iter().find(|v| v.public_key == header.proposer);
+        expect(
+            validator.is_some_and(|v| v.beneficiary == header.beneficiary),
+            "unknown proposer or wrong beneficiary",
+        )?;
+        expect(
+            header.randomness_is_valid(),
+            "randomness is not the proposer's signature",
+        )?;
+        let tx_hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
+        check("transactions root", header.tx_root, tx_root(&tx_hashes))?;
+        for (index, tx) in block.transactions.iter().enumerate() {
+            if !tx.signature_is_valid() {
+                return Err(InvalidBlock::Transaction {
+                    index,
+                    reason: "bad signature".into(),
+                });
+            }
+        }
+        let context = BlockContext {
+            chain_id: header.chain_id,
+            height: header.height,
+            timestamp_secs: header.timestamp_secs(),
+            gas_limit: header.gas_limit,
+            base_fee_per_gas: header.base_fee_per_gas,
+            beneficiary: header.beneficiary,
+            randomness: header.randomness,
+        };
+        self.begin_block(&context, pending)?;
+        let outcomes = self
+            .executor
+            .execute(&context, &block.transactions, pending)
+            .map_err(ChainError::from)?;
+        let mut receipts = Vec::with_capacity(outcomes.len());
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                TxOutcome::Included(receipt) => receipts.push(receipt),
+                TxOutcome::Excluded(reason) => {
+                    return Err(InvalidBlock::Transaction { index, reason });
+                }
+            }
+        }
+        let gas_used = receipts.last().map_or(0, |r| r.cumulative_gas_used);
+        check("gas used", header.gas_used, gas_used)?;
+        check(
+            "receipts root",
+            header.receipts_root,
+            receipts_root(&receipts),
+        )?;
+        let tree = self
+            .store
+            .prepare_state_root(pending)
+            .map_err(ChainError::from)?;
+        check("state root", header.state_root, tree.root())?;
+        Ok((receipts, tree))
+    }
+
+    /// The validators of the epoch holding `height`: the genesis set for epoch 0, afterwards
+    /// the set read from the Staking contract when the previous epoch's last block was
+    /// committed.
+    pub fn validators_at(&self, height: u64) -> Result<Vec<GenesisValidator>> {
+        let epoch = height / self.genesis.epoch_length;
+        if epoch == 0 {
+            return Ok(self.genesis.validators.clone());
+        }
+        let bytes = self
+            .store
+            .validator_set(epoch)?
+            .ok_or(ChainError::ValidatorSetUnknown { epoch })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ChainError::Codec(cairn_primitives::CodecError::Malformed {
+                what: "stored validator set",
+                detail: e.to_string(),
+            })
+        })
+    }
+
+    /// The validators of the epoch after the one `height` ends, read from the Staking contract
+    /// in `state` (the state after that block): every registered validator bonded at least the
+    /// minimum, with a consensus key, in registration order. A chain without the contracts, or
+    /// a read that yields nobody, keeps the current set.
+    fn next_validators(
+        &self,
+        state: &impl DatabaseRef<Error = cairn_storage::StorageError>,
+        height: u64,
+    ) -> Result<Vec<GenesisValidator>> {
+        use alloy_sol_types::SolCall;
+        use cairn_reward_contracts::bindings::Staking;
+
+        let current = self.validators_at(height)?;
+        let Some(contracts) = &self.genesis.contracts else {
+            return Ok(current);
+        };
+        let request = CallRequest {
+            to: Some(cairn_reward_contracts::STAKING),
+            input: Some(Staking::validatorsCall {}.abi_encode().into()),
+            ..CallRequest::default()
+        };
+        let result = self.call_on(state, &request)?;
+        if !result.is_success() {
+            tracing::warn!(
+                height,
+                "Staking.validators() failed; keeping the validator set"
+            );
+            return Ok(current);
+        }
+        let returned =
+            Staking::validatorsCall::abi_decode_returns(&result.into_output().unwrap_or_default())
+                .map_err(|e| ChainError::ContractAnswer {
+                    call: "Staking.validators()",
+                    detail: e.to_string(),
+                })?;
+        let mut next: Vec<GenesisValidator> = Vec::new();
+        for ((address, bond), key) in returned
+            .list
+            .iter()
+            .zip(&returned.bonds)
+            .zip(&returned.keys)
+        {
+            let usable = *bond >= contracts.min_validator_stake
+                && !key.is_zero()
+                && next.iter().all(|v| v.public_key != key.0);
+            if usable {
+                next.push(GenesisValidator {
+                    public_key: key.0,
+                    beneficiary: *address,
+                    stake: *bond,
+                });
+            }
+        }
+        Ok(if next.is_empty() { current } else { next })
+    }
+
+    /// The chain's own calls at the start of a block (see [`execution::begin_block`]).
+    fn begin_block(&self, context: &BlockContext, pending: &mut PendingState<'_>) -> Result<()> {
+        for failure in execution::begin_block(context, self.genesis.epoch_length, pending)? {
+            tracing::warn!(height = context.height, "{failure}");
+        }
+        Ok(())
+    }
+
+    fn commit(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        pending: &PendingState<'_>,
+        tree: cairn_storage::TreeUpdate,
+        finality: Option<&[u8]>,
+    ) -> Result<()> {
+        // Each receipt carries its transaction's hash: no need to hash the block again.
+        let tx_hashes: Vec<B256> = receipts.iter().map(|r| r.tx_hash).collect();
+        let height = block.header.height;
+        let epoch_length = self.genesis.epoch_length;
+        let next_validators = if (height + 1).is_multiple_of(epoch_length) {
+            let set = self.next_validators(pending, height)?;
+            let encoded = serde_json::to_vec(&set).map_err(|e| ChainError::Json {
+                path: "the next validator set".into(),
+                source: e,
+            })?;
+            Some(((height + 1) / epoch_length, encoded))
+        } else {
+            None
+        };
+        let commit = BlockCommit {
+            height: block.header.height,
+            hash: block.hash(),
+            block: &block.encode(),
+            receipts: &BlockReceipts(receipts.to_vec()).encode(),
+            tx_hashes: &tx_hashes,
+            finality,
+            next_validators: next_validators
+                .as_ref()
+                .map(|(epoch, set)| (*epoch, set.as_slice())),
+        };
+        self.store.commit_block(&commit, pending, tree)?;
+        let mut head = self.head_header.lock().unwrap_or_else(|p| p.into_inner());
+        *head = block.header.clone();
+        Ok(())
+    }
+
+    /// Runs a call against the head state without committing anything. Fees are not charged
+    /// and the sender's nonce is not checked, as for `eth_call`.
+    pub fn call(&self, request: &CallRequest) -> Result<ExecutionResult> {
+        self.call_on(&self.store.state(), request)
+    }
+
+    /// [`Chain::call`] against any state, such as a block's pending changes.
+    fn call_on(
+        &self,
+        state: &impl DatabaseRef<Error = cairn_storage::StorageError>,
+        request: &CallRequest,
+    ) -> Result<ExecutionResult> {
+        let head = self.head_header();
+        let max_gas = max_tx_gas(self.genesis.gas_limit);
+        let mut cfg = CfgEnv::new_with_spec(SPEC);
+        cfg.chain_id = self.genesis.chain_id;
+        cfg.disable_nonce_check = true;
+        cfg.disable_fee_charge = true;
+        cfg.disable_base_fee = true;
+        cfg.disable_balance_check = true;
+        let block = BlockEnv {
+            number: U256::from(head.height + 1),
+            timestamp: U256::from(head.timestamp_secs()),
+            gas_limit: self.genesis.gas_limit,
+            basefee: 0,
+            prevrandao: Some(head.randomness),
+            ..BlockEnv::default()
+        };
+        let tx = TxEnv {
+            caller: request.from.unwrap_or_default(),
+            gas_limit: request.gas.unwrap_or(max_gas).min(max_gas),
+            gas_price: 0,
+            kind: request.to.map_or(
+                revm::primitives::TxKind::Create,
+                revm::primitives::TxKind::Call,
+            ),
+            value: request.value.unwrap_or_default(),
+            data: request.input.clone().unwrap_or_default(),
+            chain_id: Some(self.genesis.chain_id),
+            ..TxEnv::default()
+        };
+        let mut evm = Context::mainnet()
+            .with_db(revm::database_interface::WrapDatabaseRef(state))
+            .with_block(block)
+            .with_cfg(cfg)
+            .build_mainnet()
+            .with_precompiles(cairn_evm::precompiles::precompiles());
+        match evm.transact(tx) {
+            Ok(result) => Ok(result.result),
+            Err(EVMError::Database(e)) => Err(e.into()),
+            Err(e) => Err(cairn_evm::ExecutionError::Evm {
+                detail: e.to_string(),
+            }
+            .into()),
+        }
+    }
+
+    /// The least gas limit with which the call succeeds, found by bisection between the gas it
+    /// used and the most a transaction may use (gas refunds and the 63/64 rule make the used gas a lower
+    /// bound only). `Ok(Err(result))` carries the failing result when even that is not enough.
+    pub fn estimate_gas(
+        &self,
+        request: &CallRequest,
+    ) -> Result<std::result::Result<u64, ExecutionResult>> {
+        let at = |gas: u64| {
+            self.call(&CallRequest {
+                gas: Some(gas),
+                ..request.clone()
+            })
+        };
+        let max_gas = max_tx_gas(self.genesis.gas_limit);
+        let full = at(max_gas)?;
+        if !full.is_success() {
+            return Ok(Err(full));
+        }
+        let (mut low, mut high) = (full.tx_gas_used().saturating_sub(1), max_gas);
+        if at(full.tx_gas_used())?.is_success() {
+            return Ok(Ok(full.tx_gas_used()));
+        }
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            if at(middle)?.is_success() {
+                high = middle;
+            } else {
+                low = middle;
+            }
+        }
+        Ok(Ok(high))
+    }
+}
+
+/// A sender's nonce and balance in a state.
+pub fn account_state(
+    state: &impl DatabaseRef<Error = cairn_storage::StorageError>,
+    address: Address,
+) -> std::result::Result<SenderState, cairn_storage::StorageError> {
+    Ok(state
+        .basic_ref(address)?
+        .map(|a| SenderState {
+            nonce: a.nonce,
+            balance: a.balance,
+        })
+        .unwrap_or_default())
+}
+
+fn check<T: PartialEq + std::fmt::Display>(
+    what: &'static str,
+    claimed: T,
+    computed: T,
+) -> std::result::Result<(), InvalidBlock> {
+    if claimed == computed {
+        Ok(())
+    } else {
+        Err(InvalidBlock::Mismatch {
+            what,
+            claimed: claimed.to_string(),
+            computed: computed.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use revm::DatabaseRef;
+
+    use super::*;
+    use crate::genesis::{dev_account, dev_validator};
+    use cairn_evm::execution::Sequential;
+    use cairn_primitives::{TxBody, TxStatus};
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    /// Stores the first calldata word in slot 0 and logs it.
+    const STORE_AND_LOG: &[u8] = &[
+        0x60, 0x00, 0x35, 0x80, 0x60, 0x00, 0x55, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xa0,
+        0x00,
+    ];
+    /// Always reverts.
+    const REVERT: &[u8] = &[0x60, 0x00, 0x60, 0x00, 0xfd];
+    /// Returns the balance of the block's beneficiary.
+    const COINBASE_BALANCE: &[u8] = &[0x41, 0x31, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3];
+
+    /// Init code that deploys `runtime`.
+    fn deploy(runtime: &[u8]) -> Bytes {
+        let len = u8::try_from(runtime.len()).unwrap();
+        let mut code = vec![
+            0x60, len, 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3,
+        ];
+        code.extend_from_slice(runtime);
+        code.into()
+    }
+
+    fn open(dir: &Path) -> Chain {
+        Chain::open(dir, Genesis::dev(), Box::new(Sequential)).unwrap()
+    }
+
+    fn tx(
+        sender: u32,
+        nonce: u64,
+        to: Option<Address>,
+        input: Bytes,
+        gas_limit: u64,
+    ) -> Transaction {
+        TxBody {
+            chain_id: Genesis::dev().chain_id,
+            nonce,
+            gas_limit,
+            max_fee_per_gas: 2_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to,
+            value: U256::from(1000),
+            input,
+        }
+        .sign(&dev_account(sender))
+    }
+
+    fn produce(chain: &Chain, txs: &[Transaction]) -> ProducedBlock {
+        let time = chain.head_header().timestamp_ms + 1000;
+        chain.produce_block(&dev_validator(), time, txs).unwrap()
+    }
+
+    fn balance(chain: &Chain, address: Address) -> U256 {
+        chain.sender_state(address).unwrap().balance
+    }
+
+    #[test]
+    fn blocks_on_uncommitted_parents_commit_without_re_execution_to_the_same_state() -> TestResult {
+        let (proposer_dir, voter_dir, replay_dir) = (
+            tempfile::tempdir()?,
+            tempfile::tempdir()?,
+            tempfile::tempdir()?,
+        );
+        let (proposer, voter, replay) = (
+            open(proposer_dir.path()),
+            open(voter_dir.path()),
+            open(replay_dir.path()),
+        );
+        let key = dev_validator();
+        let time = proposer.head_header().timestamp_ms + 1000;
+        let to = Some(Address::repeat_byte(9));
+        // Two blocks built on each other before either is committed, touching one sender and a
+        // contract's storage in both.
+        let (first, built_first) = proposer.build_block(
+            &key,
+            time,
+            1,
+            &[],
+            &[
+                tx(0, 0, None, deploy(STORE_AND_LOG), 200_000),
+                tx(1, 0, to, Bytes::new(), 21_000),
+            ],
+        )?;
+        let contract = first.receipts[0].contract_address.ok_or("no contract")?;
+        let word = Bytes::from(vec![7u8; 32]);
+        let (second, _) = proposer.build_block(
+            &key,
+            time + 1000,
+            2,
+            &[&built_first],
+            &[
+                tx(1, 1, to, Bytes::new(), 21_000),
+                tx(2, 0, Some(contract), word, 100_000),
+            ],
+        )?;
+        assert_eq!(second.block.transactions.len(), 2);
+
+        // A voter checks both before either is final, then commits them from what it executed.
+        let checked_first = voter.verify_block(&[], &first.block)?;
+        let checked_second = voter.verify_block(&[&checked_first], &second.block)?;
+        assert!(
+            matches!(
+                voter.commit_executed(&checked_second, None),
+                Err(InvalidBlock::NotChild { .. })
+            ),
+            "a block is committed only on its parent"
+        );
+        voter.commit_executed(&checked_first, None)?;
+        voter.commit_executed(&checked_second, Some(b"certificate"))?;
+
+        // Re-executing the same blocks from scratch gives the same chain.
+        replay.import_block(&first.block)?;
+        replay.import_block(&second.block)?;
+        assert_eq!(voter.head()?.state_root, replay.head()?.state_root);
+        assert_eq!(voter.head()?.state_root, second.block.header.state_root);
+        assert_eq!(voter.receipts(2)?, replay.receipts(2)?);
+        assert_eq!(
+            voter.state().storage_ref(contract, U256::ZERO)?,
+            U256::from_be_slice(&[7u8; 32])
+        );
+        assert_eq!(
+            voter.store().next_finality(1)?,
+            Some((2, b"certificate".to_vec()))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn fees_reach_the_beneficiary_only_after_the_last_transaction() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let chain = open(dir.path());
+        let beneficiary = dev_validator().address();
+        let created = produce(&chain, &[tx(0, 0, None, deploy(COINBASE_BALANCE), 200_000)]);
+        let contract = created.receipts[0].contract_address.ok_or("no contract")?;
+        let before = balance(&chain, beneficiary);
+        assert!(!before.is_zero(), "the deployment's fee was paid");
+
+        let block = produce(
+            &chain,
+            &[
+                tx(1, 0, Some(Address::repeat_byte(9)), Bytes::new(), 21_000),
+                tx(2, 0, Some(contract), Bytes::new(), 100_000),
+            ],
+        );
+        assert_eq!(block.receipts.len(), 2);
+        let seen_by_second = U256::from_be_slice(&block.receipts[1].output);
+        assert_eq!(
+            seen_by_second, before,
+            "the first transaction's fee was not yet paid"
+        );
+        let fees: U256 = block.receipts.iter().map(|r| r.fee).sum();
+        assert_eq!(balance(&chain, beneficiary), before + fees);
+        // Effective price = base fee + tip of 1 wei.
+        assert_eq!(block.receipts[0].fee, U256::from(21_000u64 * 1_000_000_001));
+        Ok(())
+    }
+
+    #[test]
+    fn contracts_run_and_failures_are_recorded_or_excluded() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let chain = open(dir.path());
+        let created = produce(
+            &chain,
+            &[
+                tx(0, 0, None, deploy(STORE_AND_LOG), 200_000),
+                tx(0, 1, None, deploy(REVERT), 200_000),
+            ],
+        );
+        let store = created.receipts[0].contract_address.ok_or("no contract")?;
+        let reverter = created.receipts[1].contract_address.ok_or("no contract")?;
+
+        let word = B256::with_last_byte(42);
+        let sender = dev_account(0).address();
+        let before = balance(&chain, sender);
+        let block = produce(
+            &chain,
+            &[
+                tx(0, 2, Some(store), word.0.to_vec().into(), 100_000),
+                tx(0, 3, Some(reverter), Bytes::new(), 100_000),
+                // Exactly the intrinsic gas: the call itself runs out of gas.
+                tx(
+                    0,
+                    4,
+                    Some(store),
+                    word.0.to_vec().into(),
+                    cairn_evm::rules::intrinsic_gas(&tx(
+                        0,
+                        4,
+                        Some(store),
+                        word.0.to_vec().into(),
+                        0,
+                    )),
+                ),
+                // Nonce 9 cannot run after 4: left out, changing nothing.
+                tx(0, 9, Some(store), Bytes::new(), 100_000),
+            ],
+        );
+        let statuses: Vec<&TxStatus> = block.receipts.iter().map(|r| &r.status).collect();
+        assert_eq!(statuses[..2], [&TxStatus::Success, &TxStatus::Revert]);
+        assert!(matches!(statuses[2], TxStatus::Halt(reason) if reason.contains("OutOfGas")));
+        assert_eq!(block.block.transactions.len(), 3);
+        assert_eq!(block.excluded.len(), 1);
+        assert_eq!(block.receipts[0].logs[0].data.as_ref(), word.as_slice());
+        assert_eq!(
+            chain.state().storage_ref(store, U256::ZERO)?,
+            U256::from(42)
+        );
+        assert_eq!(chain.sender_state(sender)?.nonce, 5);
+        let spent: U256 = block.receipts.iter().map(|r| r.fee).sum::<U256>() + U256::from(1000);
+        // Value moves only on success: the reverted and halted calls kept their 1000 wei.
+        assert_eq!(balance(&chain, sender), before - spent);
+        Ok(())
+    }
+
+    #[test]
+    fn imported_blocks_reexecute_to_the_same_state_and_tampering_is_refused() -> TestResult {
+        let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let producer = open(a.path());
+        let importer = open(b.path());
+        let mut blocks = Vec::new();
+        for round in 0..3u64 {
+            let txs: Vec<Transaction> = (0..4)
+                .map(|s| {
+                    tx(
+                        s,
+                        round,
+                        Some(Address::repeat_byte(s as u8 + 1)),
+                        Bytes::new(),
+                        21_000,
+                    )
+                })
+                .collect();
+            blocks.push(produce(&producer, &txs).block);
+        }
+        let tampered = |change: fn(&mut Block)| {
+            let mut block = blocks[0].clone();
+            change(&mut block);
+            block
+        };
+        let bad_blocks = [
+            tampered(|b| b.header.state_root = B256::repeat_byte(1)),
+            tampered(|b| b.transactions[0].body.value = U256::from(1)),
+            tampered(|b| b.header.randomness = B256::repeat_byte(1)),
+            tampered(|b| b.header.gas_used += 1),
+            tampered(|b| b.header.height = 5),
+        ];
+        for bad in &bad_blocks {
+            assert!(importer.import_block(bad).is_err());
+            assert_eq!(
+                importer.head()?.height,
+                0,
+                "a refused block changed the head"
+            );
+        }
+        for block in &blocks {
+            importer.import_block(block)?;
+        }
+        assert_eq!(importer.head()?, producer.head()?);
+        assert!(
+            importer.import_block(&blocks[0]).is_err(),
+            "a block cannot be imported twice"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn calls_read_state_and_gas_estimates_are_tight() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let chain = open(dir.path());
+        let created = produce(&chain, &[tx(0, 0, None, deploy(STORE_AND_LOG), 200_000)]);
+        let store = created.receipts[0].contract_address.ok_or("no contract")?;
+        let transfer = CallRequest {
+            to: Some(Address::repeat_byte(3)),
+            ..Default::default()
+        };
+        assert_eq!(chain.estimate_gas(&transfer)?.ok(), Some(21_000));
+
+        let request = CallRequest {
+            from: Some(dev_account(1).address()),
+            to: Some(store),
+            input: Some(B256::with_last_byte(7).0.to_vec().into()),
+            ..Default::default()
+        };
+        let estimate = chain
+            .estimate_gas(&request)?
+            .map_err(|r| format!("{r:?}"))?;
+        assert!(
+            chain
+                .call(&CallRequest {
+                    gas: Some(estimate),
+                    ..request.clone()
+                })?
+                .is_success()
+        );
+        assert!(
+            !chain
+                .call(&CallRequest {
+                    gas: Some(estimate - 1),
+                    ..request.clone()
+                })?
+                .is_success()
+        );
+        // A call changes nothing.
+        assert_eq!(chain.state().storage_ref(store, U256::ZERO)?, U256::ZERO);
+        Ok(())
+    }
+}

@@ -1,0 +1,943 @@
+//! The consensus driver: runs the [`Machine`] against the real world.
+//!
+//! One async task owns the machine. It feeds it gossip (after checking it, so that only valid
+//! messages are forwarded), timer ticks and the results of chain work, and carries out the
+//! machine's actions: votes go to the write-ahead log in RocksDB before they are gossiped, and
+//! blocks are built, re-executed and committed by one blocking worker that owns all chain
+//! writes, so a commit never races a verification. A node that falls behind fetches finalized
+//! blocks from peers by request/response and checks their finalization certificate before
+//! executing them.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_p2p::{
+    GossipMessage, InboundId, NetworkEvent, NetworkHandle, PeerId, TopicKind, Verdict,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::gossip::{self, Checked};
+use crate::machine::{Action, Anchor, Config, Event, Machine};
+use crate::messages::{Certificate, Envelope, Message, Proposal, SyncResponse, Vote, VoteKind};
+use cairn_chain::{Chain, ExecutedBlock, InvalidBlock};
+use cairn_mempool::TxPool;
+use cairn_primitives::wire::{PeerRequest, SyncRequest};
+
+use crate::error::{ConsensusError, SyncFailure};
+use cairn_primitives::clock::now_ms;
+use cairn_primitives::{AccountKey, Address, B256, Block, Canonical, Transaction};
+
+/// What a networked node knows about consensus and its peers, for `cairn_chainStatus`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkView {
+    /// The consensus view this node is in.
+    pub view: u64,
+    /// Connected peers.
+    pub peers: usize,
+    /// This node's libp2p peer id.
+    pub peer_id: Option<String>,
+}
+
+/// Blocks asked for in one sync request.
+const SYNC_BATCH: u32 = 16;
+/// Most blocks a sync response carries.
+const MAX_SYNC_BLOCKS: u64 = 256;
+/// Proposed blocks kept while they await finalization; proposals beyond it are ignored.
+const MAX_CACHED_BLOCKS: usize = 1024;
+/// Jobs queued for the chain worker.
+const JOB_QUEUE: usize = 64;
+/// Consensus messages kept for the next epoch (see `Driver::unverifiable`).
+const MAX_EARLY_MESSAGES: usize = 512;
+
+/// Timing of the protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Least time between a block and its child.
+    pub block_time: Duration,
+    /// How long a view may go without a notarization before it is nullified.
+    pub view_timeout: Duration,
+    /// How often a stuck validator re-sends its votes and certificates.
+    pub retry: Duration,
+}
+
+enum Job {
+    Build {
+        view: u64,
+        parent_view: u64,
+        ancestors: Vec<Arc<Block>>,
+    },
+    Verify {
+        view: u64,
+        block: Arc<Block>,
+        ancestors: Vec<Arc<Block>>,
+    },
+    Commit {
+        blocks: Vec<Arc<Block>>,
+        certificate: Certificate,
+    },
+}
+
+enum JobResult {
+    Built {
+        view: u64,
+        parent_view: u64,
+        block: Block,
+    },
+    Verified {
+        view: u64,
+        block: B256,
+        valid: bool,
+    },
+    /// Committed up to this block.
+    Committed(Anchor),
+    Failed(String),
+}
+
+/// What the driver talks to besides the chain and the mempool.
+#[derive(Debug)]
+pub struct Links {
+    /// The network, to publish votes and proposals, report gossip verdicts and ask for blocks.
+    pub network: NetworkHandle,
+    /// What the network hears that concerns consensus: gossip on the proposal and vote topics,
+    /// and peers connecting (the node's router sends nothing else here).
+    pub events: mpsc::Receiver<NetworkEvent>,
+    /// Where the driver publishes its view and peer count.
+    pub status: watch::Sender<NetworkView>,
+}
+
+/// Runs consensus until `stopped` turns true.
+pub async fn run(
+    chain: Arc<Chain>,
+    pool: TxPool,
+    key: AccountKey,
+    timing: Timing,
+    links: Links,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(), ConsensusError> {
+    let Links {
+        network,
+        mut events,
+        status,
+    } = links;
+    let anchor = head_anchor(&chain);
+    let started = Instant::now();
+    let (epoch, config, machine) = epoch_machine(&chain, &key, &timing, anchor, 0)?;
+
+    let (jobs, job_queue) = mpsc::channel(JOB_QUEUE);
+    let (results, job_results) = mpsc::channel(JOB_QUEUE);
+    let worker = {
+        let (chain, pool, key) = (chain.clone(), pool.clone(), key.clone());
+        tokio::task::spawn_blocking(move || chain_worker(chain, pool, key, job_queue, results))
+    };
+    let (sync_results, mut sync_answers) = mpsc::channel(4);
+    let mut driver = Driver {
+        chain,
+        status,
+        key: key.clone(),
+        epoch,
+        config,
+        machine,
+        network,
+        jobs,
+        started,
+        blocks: BTreeMap::new(),
+        waiting_finality: None,
+        next_epoch_messages: VecDeque::new(),
+        sync_wanted: true,
+        syncing: false,
+        sync_results,
+        last_commit: Instant::now(),
+        timing,
+    };
+    let actions = driver.machine.start();
+    driver.carry_out(actions, 0).await;
+
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
+    let mut job_results = job_results;
+    loop {
+        let deadline = started + Duration::from_millis(driver.machine.next_deadline_ms());
+        tokio::select! {
+            _ = stopped.changed() => break,
+            event = events.recv() => match event {
+                Some(event) => driver.on_network_event(event).await,
+                None => break,
+            },
+            Some(result) = job_results.recv() => driver.on_job_result(result).await,
+            Some(answer) = sync_answers.recv() => driver.on_sync_answer(answer).await,
+            _ = tokio::time::sleep_until(deadline) => {
+                let now = driver.now_ms();
+                let actions = driver.machine.handle(now, Event::Tick);
+                driver.carry_out(actions, now).await;
+            }
+            _ = housekeeping.tick() => driver.housekeeping().await,
+        }
+    }
+    drop(driver);
+    // The worker finishes the job in hand (a commit is never cut short) and stops.
+    let _ = worker.await;
+    Ok(())
+}
+
+struct Driver {
+    chain: Arc<Chain>,
+    status: watch::Sender<NetworkView>,
+    key: AccountKey,
+    /// The epoch whose validator set the machine runs: the epoch of the block after the head.
+    epoch: u64,
+    config: Config,
+    machine: Machine,
+    network: NetworkHandle,
+    jobs: mpsc::Sender<Job>,
+    started: Instant,
+    /// Proposed blocks not yet committed, by hash.
+    blocks: BTreeMap<B256, Arc<Block>>,
+    /// A finalization whose blocks this node does not have yet.
+    waiting_finality: Option<Certificate>,
+    /// Consensus messages that did not verify under this epoch's set, oldest first.
+    next_epoch_messages: VecDeque<Message>,
+    sync_wanted: bool,
+    syncing: bool,
+    sync_results: mpsc::Sender<Result<(PeerId, SyncResponse), SyncFailure>>,
+    last_commit: Instant,
+    timing: Timing,
+}
+
+impl Driver {
+    /// The committed head, as the chain worker last left it.
+    fn head(&self) -> cairn_primitives::Header {
+        self.chain.head_header()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The uncommitted blocks from the committed head up to `tip` (oldest first), or `None`
+    /// if one of them is missing.
+    fn ancestry(&self, tip: B256) -> Option<Vec<Arc<Block>>> {
+        let head = self.head();
+        let head_hash = head.hash();
+        let mut chain = Vec::new();
+        let mut cursor = tip;
+        while cursor != head_hash {
+            let block = self.blocks.get(&cursor)?;
+            if block.header.height <= head.height {
+                return None;
+            }
+            chain.push(block.clone());
+            cursor = block.header.parent;
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    async fn submit_job(&self, job: Job) {
+        if self.jobs.send(job).await.is_err() {
+            tracing::error!("the chain worker has stopped");
+        }
+    }
+
+    async fn carry_out(&mut self, actions: Vec<Action>, resend: u64) {
+        for action in actions {
+            match action {
+                Action::Build {
+                    view,
+                    parent_view,
+                    parent,
+                } => {
+                    let Some(ancestors) = self.ancestry(parent) else {
+                        tracing::debug!(view, "cannot build: missing the parent's ancestry");
+                        self.sync_wanted = true;
+                        continue;
+                    };
+                    // Keep the block interval: wait until the parent is `block_time` old.
+                    let parent_time = ancestors
+                        .last()
+                        .map_or(self.head().timestamp_ms, |b| b.header.timestamp_ms);
+                    let wait = (parent_time + self.timing.block_time.as_millis() as u64)
+                        .saturating_sub(now_ms())
+                        .min(self.timing.block_time.as_millis() as u64);
+                    let jobs = self.jobs.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                        let _ = jobs
+                            .send(Job::Build {
+                                view,
+                                parent_view,
+                                ancestors,
+                            })
+                            .await;
+                    });
+                }
+                Action::Verify(proposal) => {
+                    let block = self.blocks.get(&proposal.block).cloned();
+                    match (block, self.ancestry(proposal.parent)) {
+                        (Some(block), Some(ancestors)) => {
+                            self.submit_job(Job::Verify {
+                                view: proposal.view,
+                                block,
+                                ancestors,
+                            })
+                            .await
+                        }
+                        _ => {
+                            // Without the parent this node cannot check the block: it does not
+                            // vote for it, and catches up by syncing.
+                            self.sync_wanted = true;
+                            let now = self.now_ms();
+                            let event = Event::Verified {
+                                view: proposal.view,
+                                block: proposal.block,
+                                valid: false,
+                            };
+                            let actions = self.machine.handle(now, event);
+                            Box::pin(self.carry_out(actions, 0)).await;
+                        }
+                    }
+                }
+                Action::Persist(vote) => {
+                    let slot = match vote.kind {
+                        VoteKind::Notarize(_) => 0,
+                        VoteKind::Nullify => 1,
+                        VoteKind::Finalize(_) => 2,
+                    };
+                    if let Err(error) =
+                        self.chain
+                            .store()
+                            .record_vote(vote.view, slot, &vote.encode())
+                    {
+                        // A vote that is not on disk must not leave: stop here.
+                        tracing::error!(%error, "cannot record a vote; not sending it");
+                        return;
+                    }
+                }
+                Action::Broadcast(message) => {
+                    let topic = match message {
+                        Message::Proposal(_) => TopicKind::Proposals,
+                        Message::Vote(_) | Message::Certificate(_) => TopicKind::Votes,
+                    };
+                    let data = Envelope { resend, message }.encode();
+                    if let Err(error) = self.network.publish(topic, data).await {
+                        tracing::debug!(%error, "consensus message not gossiped");
+                    }
+                }
+                Action::Finalize(certificate) => self.finalize(certificate).await,
+            }
+        }
+    }
+
+    async fn finalize(&mut self, certificate: Certificate) {
+        let Some(block) = certificate.kind.block() else {
+            return;
+        };
+        match self.ancestry(block) {
+            Some(blocks) if !blocks.is_empty() => {
+                self.waiting_finality = None;
+                self.submit_job(Job::Commit {
+                    blocks,
+                    certificate,
+                })
+                .await;
+            }
+            Some(_) => {}
+            None => {
+                self.waiting_finality = Some(certificate);
+                self.sync_wanted = true;
+            }
+        }
+    }
+
+    async fn on_job_result(&mut self, result: JobResult) {
+        let now = self.now_ms();
+        let actions = match result {
+            JobResult::Built {
+                view,
+                parent_view,
+                block,
+            } => {
+                let hash = block.hash();
+                let Some(vote) = self.machine.sign_proposal(view, hash) else {
+                    return;
+                };
+                let proposal = Proposal {
+                    view,
+                    parent_view,
+                    parent: block.header.parent,
+                    height: block.header.height,
+                    block: hash,
+                    signature: vote.signature,
+                    payload: block.encode(),
+                };
+                self.blocks.insert(hash, Arc::new(block));
+                self.machine.handle(now, Event::Built(proposal))
+            }
+            JobResult::Verified { view, block, valid } => self
+                .machine
+                .handle(now, Event::Verified { view, block, valid }),
+            JobResult::Committed(anchor) => {
+                let height = anchor.height;
+                self.last_commit = Instant::now();
+                self.blocks.retain(|_, b| b.header.height > height);
+                if let Err(error) = self.chain.store().prune_votes_before(anchor.view) {
+                    tracing::warn!(%error, "cannot prune old votes");
+                }
+                if let Some(waiting) = self.waiting_finality.take() {
+                    Box::pin(self.finalize(waiting)).await;
+                }
+                if epoch_of(&self.chain, height + 1) != self.epoch {
+                    match epoch_machine(&self.chain, &self.key, &self.timing, anchor, now) {
+                        Ok((epoch, config, machine)) => {
+                            tracing::info!(
+                                epoch,
+                                validators = config.validators.len(),
+                                "new epoch"
+                            );
+                            self.epoch = epoch;
+                            self.config = config;
+                            self.machine = machine;
+                            let mut actions = self.machine.start();
+                            for message in std::mem::take(&mut self.next_epoch_messages) {
+                                if self.check(&message) == Verdict::Accept {
+                                    let now = self.now_ms();
+                                    actions
+                                        .extend(self.machine.handle(now, Event::Checked(message)));
+                                }
+                            }
+                            actions
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "cannot start the next epoch's consensus");
+                            return;
+                        }
+                    }
+                } else {
+                    self.machine.handle(now, Event::Synced(anchor))
+                }
+            }
+            JobResult::Failed(error) => {
+                tracing::warn!(%error, "chain work failed");
+                self.sync_wanted = true;
+                return;
+            }
+        };
+        self.carry_out(actions, 0).await;
+    }
+
+    async fn on_network_event(&mut self, event: NetworkEvent) {
+        match event {
+            NetworkEvent::Gossip(message) => {
+                let verdict = self.on_gossip(&message).await;
+                if let Err(error) = self.network.validate(&message, verdict).await {
+                    tracing::debug!(%error, "cannot report a gossip verdict");
+                }
+            }
+            NetworkEvent::PeerConnected(_) => self.sync_wanted = true,
+            // The router answers requests itself (`serve_sync`) and keeps them from here.
+            NetworkEvent::Request { .. } | NetworkEvent::PeerDisconnected(_) => {}
+        }
+    }
+
+    async fn on_gossip(&mut self, message: &GossipMessage) -> Verdict {
+        match message.kind {
+            // The router hands transactions to the mempool and adverts to the providers.
+            TopicKind::Transactions | TopicKind::ProviderAdverts => Verdict::Ignore,
+            TopicKind::Proposals | TopicKind::Votes => {
+                let Ok(envelope) = Envelope::decode(&message.data) else {
+                    return Verdict::Reject;
+                };
+                let verdict = self.check(&envelope.message);
+                if verdict == Verdict::Accept {
+                    let now = self.now_ms();
+                    let actions = self.machine.handle(now, Event::Checked(envelope.message));
+                    self.carry_out(actions, 0).await;
+                }
+                verdict
+            }
+        }
+    }
+
+    /// Checks a consensus message before it is forwarded (see [`gossip::check`]) and keeps a
+    /// proposal's block for verification.
+    fn check(&mut self, message: &Message) -> Verdict {
+        let context = gossip::Context {
+            config: &self.config,
+            anchor_view: self.machine.anchor().view,
+            committed_height: self.head().height,
+            known_blocks: &self.blocks,
+            now_ms: now_ms(),
+        };
+        match gossip::check(&context, message) {
+            Checked::Accept(None) => Verdict::Accept,
+            Checked::Accept(Some(block)) => {
+                if self.blocks.len() >= MAX_CACHED_BLOCKS {
+                    return Verdict::Ignore;
+                }
+                let header = &block.header;
+                if header.height > self.head().height + 1
+                    && !self.blocks.contains_key(&header.parent)
+                {
+                    self.sync_wanted = true;
+                }
+                self.blocks.insert(block.hash(), Arc::new(block));
+                Verdict::Accept
+            }
+            Checked::Reject => Verdict::Reject,
+            Checked::Ignore => Verdict::Ignore,
+            Checked::OtherEpoch => self.unverifiable(message.clone()),
+        }
+    }
+
+    /// The verdict on a message whose signatures do not check out under this node's epoch: it
+    /// may belong to a neighbouring epoch (another validator set, another namespace), so it is
+    /// not forwarded and the sender is not blamed. It is kept (a bounded number of them) and
+    /// checked again when this node enters the next epoch: the first proposal and votes of an
+    /// epoch often arrive before the node has committed the block that starts it.
+    fn unverifiable(&mut self, message: Message) -> Verdict {
+        if self.next_epoch_messages.len() >= MAX_EARLY_MESSAGES {
+            self.next_epoch_messages.pop_front();
+        }
+        self.next_epoch_messages.push_back(message);
+        Verdict::Ignore
+    }
+
+    async fn housekeeping(&mut self) {
+        if self.last_commit.elapsed() > self.timing.view_timeout * 2 {
+            self.sync_wanted = true;
+        }
+        if self.sync_wanted && !self.syncing {
+            self.syncing = true;
+            self.sync_wanted = false;
+            let request = SyncRequest {
+                from: self.head().height + 1,
+                max_blocks: SYNC_BATCH,
+            };
+            let network = self.network.clone();
+            let answers = self.sync_results.clone();
+            tokio::spawn(async move {
+                let bytes = PeerRequest::Sync(request).encode();
+                let answer = match network.request(None, bytes).await {
+                    Ok((peer, bytes)) => SyncResponse::decode(&bytes)
+                        .map(|response| (peer, response))
+                        .map_err(|source| SyncFailure::Malformed { peer, source }),
+                    Err(error) => Err(SyncFailure::Network(error)),
+                };
+                let _ = answers.send(answer).await;
+            });
+        }
+        if let Ok(status) = self.network.status().await {
+            self.status.send_replace(NetworkView {
+                view: self.machine.view(),
+                peers: status.peers.len(),
+                peer_id: Some(status.peer_id.to_string()),
+            });
+        }
+    }
+
+    async fn on_sync_answer(&mut self, answer: Result<(PeerId, SyncResponse), SyncFailure>) {
+        self.syncing = false;
+        let (peer, response) = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::debug!(%error, "sync request failed");
+                return;
+            }
+        };
+        let (Some(last), Some(certificate)) = (response.blocks.last(), response.finality) else {
+            return;
+        };
+        // The certificate must finalize the last block, and the blocks must chain from our
+        // head to it; execution then checks every block against its header.
+        let quorum = self.config.quorum();
+        let links = response
+            .blocks
+            .iter()
+            .try_fold(self.head().hash(), |parent, block| {
+                (block.header.parent == parent).then(|| block.hash())
+            });
+        // The certificate's view may be later than the block's: an epoch's last block can be
+        // finalized through a re-proposal.
+        let genuine = certificate.kind == VoteKind::Finalize(last.hash())
+            && certificate.view >= last.header.view
+            && certificate.is_valid(&self.config.namespace, &self.config.validators, quorum)
+            && links.is_some();
+        if !genuine {
+            tracing::warn!(%peer, "peer sent blocks that do not check out");
+            return;
+        }
+        tracing::info!(
+            %peer,
+            from = response.blocks[0].header.height,
+            to = last.header.height,
+            "syncing finalized blocks"
+        );
+        let blocks = response.blocks.into_iter().map(Arc::new).collect();
+        self.sync_wanted = true;
+        self.submit_job(Job::Commit {
+            blocks,
+            certificate,
+        })
+        .await;
+    }
+}
+
+/// Answers a peer's request for finalized blocks, off the consensus loop: reading and
+/// encoding blocks for a peer never delays a vote. (The network bounds how many requests wait
+/// for an answer.) A request that cannot be served gets an empty answer.
+pub fn serve_sync(
+    chain: Arc<Chain>,
+    network: NetworkHandle,
+    peer: PeerId,
+    id: InboundId,
+    request: SyncRequest,
+) {
+    tokio::spawn(async move {
+        let read = tokio::task::spawn_blocking(move || sync_response(&chain, request));
+        let response = match read.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                tracing::warn!(%peer, %error, "cannot serve a sync request");
+                SyncResponse::default()
+            }
+            Err(error) => {
+                tracing::warn!(%peer, %error, "sync request task failed");
+                SyncResponse::default()
+            }
+        };
+        if let Err(error) = network.respond(id, response.encode()).await {
+            tracing::debug!(%error, "cannot answer a sync request");
+        }
+    });
+}
+
+/// Consecutive blocks from `request.from`, ending at a block that has a certificate of its
+/// own: the last such block within `max_blocks`, or else the first one after (within
+/// [`MAX_SYNC_BLOCKS`]).
+fn sync_response(chain: &Chain, request: SyncRequest) -> Result<SyncResponse, ConsensusError> {
+    let store = chain.store();
+    // One response never crosses an epoch: its certificate is checked against one
+    // validator set.
+    let epoch_length = chain.genesis().epoch_length;
+    let epoch_end = (request.from / epoch_length + 1) * epoch_length;
+    let wanted_end = (request.from + u64::from(request.max_blocks.max(1))).min(epoch_end);
+    let mut end = None;
+    let mut cursor = request.from;
+    while let Some((height, certificate)) = store.next_finality(cursor)? {
+        if end.is_some() && height >= wanted_end {
+            break;
+        }
+        if height >= request.from + MAX_SYNC_BLOCKS || height >= epoch_end {
+            break;
+        }
+        end = Some((height, certificate));
+        cursor = height + 1;
+    }
+    let Some((last, certificate)) = end else {
+        return Ok(SyncResponse {
+            blocks: Vec::new(),
+            finality: None,
+        });
+    };
+    let mut blocks = Vec::new();
+    for height in request.from..=last {
+        match chain.block(height)? {
+            Some(block) => blocks.push(block),
+            None => break,
+        }
+    }
+    let finality = (blocks.len() as u64 == last - request.from + 1)
+        .then(|| Certificate::decode(&certificate))
+        .transpose()?;
+    if finality.is_none() {
+        blocks.clear();
+    }
+    Ok(SyncResponse { blocks, finality })
+}
+
+/// The one thread that executes and commits blocks, in the order jobs arrive. It keeps what it
+/// executed, so that a block is executed once: verified (or built), then committed from its
+/// recorded changes.
+fn chain_worker(
+    chain: Arc<Chain>,
+    pool: TxPool,
+    key: AccountKey,
+    mut jobs: mpsc::Receiver<Job>,
+    results: mpsc::Sender<JobResult>,
+) {
+    let mut worker = ChainWorker {
+        chain,
+        pool,
+        key,
+        executed: BTreeMap::new(),
+    };
+    while let Some(job) = jobs.blocking_recv() {
+        let result = worker.run(job);
+        if results.blocking_send(result).is_err() {
+            return;
+        }
+    }
+}
+
+struct ChainWorker {
+    chain: Arc<Chain>,
+    pool: TxPool,
+    key: AccountKey,
+    /// Blocks executed but not committed, by hash.
+    executed: BTreeMap<B256, Arc<ExecutedBlock>>,
+}
+
+impl ChainWorker {
+    /// The executed forms of `chain`'s blocks above the committed head (the others were
+    /// committed meanwhile), executing those not executed yet.
+    fn executed(&mut self, chain: &[Arc<Block>]) -> Result<Vec<Arc<ExecutedBlock>>, InvalidBlock> {
+        let head = self.chain.head_header().height;
+        let mut executed: Vec<Arc<ExecutedBlock>> = Vec::new();
+        for block in chain.iter().filter(|b| b.header.height > head) {
+            let hash = block.hash();
+            let done = match self.executed.get(&hash) {
+                Some(done) => done.clone(),
+                None => {
+                    let parents: Vec<&ExecutedBlock> = executed.iter().map(Arc::as_ref).collect();
+                    let done = Arc::new(self.chain.verify_block(&parents, block)?);
+                    self.executed.insert(hash, done.clone());
+                    done
+                }
+            };
+            executed.push(done);
+        }
+        Ok(executed)
+    }
+
+    fn run(&mut self, job: Job) -> JobResult {
+        match job {
+            Job::Build {
+                view,
+                parent_view,
+                ancestors,
+            } => {
+                let built = self.executed(&ancestors).and_then(|parents| {
+                    let parents: Vec<&ExecutedBlock> = parents.iter().map(Arc::as_ref).collect();
+                    // The pool still holds what the uncommitted parents include: leave it out
+                    // (by sender and nonce, which is cheaper than hashing every candidate).
+                    let included: std::collections::BTreeSet<(Address, u64)> = parents
+                        .iter()
+                        .flat_map(|p| p.block.transactions.iter())
+                        .map(|tx| (tx.sender(), tx.body.nonce))
+                        .collect();
+                    let candidates: Vec<Transaction> = self
+                        .pool
+                        .select_candidates()
+                        .into_iter()
+                        .filter(|tx| !included.contains(&(tx.sender(), tx.body.nonce)))
+                        .collect();
+                    self.chain
+                        .build_block(&self.key, now_ms(), view, &parents, &candidates)
+                });
+                match built {
+                    Ok((produced, executed)) => {
+                        // What cannot run is not offered again (as on the dev chain).
+                        let excluded: Vec<B256> =
+                            produced.excluded.iter().map(|(hash, _)| *hash).collect();
+                        for (hash, reason) in &produced.excluded {
+                            tracing::warn!(%hash, reason, "dropped transaction that cannot run");
+                        }
+                        if let Err(error) = self.pool.prune(&[], &excluded) {
+                            tracing::warn!(%error, "cannot prune the mempool");
+                        }
+                        self.executed
+                            .insert(produced.block.hash(), Arc::new(executed));
+                        JobResult::Built {
+                            view,
+                            parent_view,
+                            block: produced.block,
+                        }
+                    }
+                    Err(error) => JobResult::Failed(format!("building view {view}: {error}")),
+                }
+            }
+            Job::Verify {
+                view,
+                block,
+                mut ancestors,
+            } => {
+                ancestors.push(block.clone());
+                let valid = match self.executed(&ancestors) {
+                    Ok(_) => true,
+                    Err(error) => {
+                        tracing::warn!(view, block = %block.hash(), %error, "invalid proposal");
+                        false
+                    }
+                };
+                JobResult::Verified {
+                    view,
+                    block: block.hash(),
+                    valid,
+                }
+            }
+            Job::Commit {
+                blocks,
+                certificate,
+            } => self.commit(&blocks, &certificate),
+        }
+    }
+
+    fn commit(&mut self, blocks: &[Arc<Block>], certificate: &Certificate) -> JobResult {
+        let chain = &self.chain;
+        let head = chain.head_header().height;
+        let blocks: Vec<&Arc<Block>> = blocks.iter().filter(|b| b.header.height > head).collect();
+        let Some(last) = blocks.last() else {
+            // Committed meanwhile (by sync): report the head as it is.
+            let anchor = head_anchor(chain);
+            return JobResult::Committed(anchor);
+        };
+        let anchor = Anchor {
+            view: last.header.view,
+            block: last.hash(),
+            height: last.header.height,
+        };
+        let encoded = certificate.encode();
+        for (index, block) in blocks.iter().enumerate() {
+            let finality = (index + 1 == blocks.len()).then_some(encoded.as_slice());
+            let committed = match self.executed.get(&block.hash()) {
+                Some(executed) => chain.commit_executed(executed, finality),
+                None => chain.import_final(block, finality).map(|_| ()),
+            };
+            if let Err(error) = committed {
+                return JobResult::Failed(format!(
+                    "committing finalized block {}: {error}",
+                    block.header.height
+                ));
+            }
+            tracing::info!(
+                height = block.header.height,
+                view = block.header.view,
+                hash = %block.hash(),
+                txs = block.transactions.len(),
+                "finalized block"
+            );
+            if let Err(error) = self.pool.prune(&block.transactions, &[]) {
+                tracing::warn!(%error, "cannot prune the mempool");
+            }
+        }
+        self.executed
+            .retain(|_, executed| executed.block.header.height > anchor.height);
+        JobResult::Committed(anchor)
+    }
+}
+
+/// The signing namespace of one epoch's validator set: votes of another chain or another
+/// epoch never count.
+pub fn epoch_namespace(genesis_hash: &B256, epoch: u64) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("cairn consensus epoch v1");
+    hasher.update(genesis_hash.as_slice());
+    hasher.update(&epoch.to_le_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+fn epoch_of(chain: &Chain, height: u64) -> u64 {
+    height / chain.genesis().epoch_length
+}
+
+/// The committed head as a consensus anchor. Its view is the one the block was proposed in,
+/// even when an epoch's last block was finalized through a re-proposal in a later view: every
+/// node then starts the next epoch's machine from the same view (each epoch signs under its
+/// own namespace, so its views never mix with the previous epoch's).
+fn head_anchor(chain: &Chain) -> Anchor {
+    let head = chain.head_header();
+    Anchor {
+        view: head.view,
+        block: head.hash(),
+        height: head.height,
+    }
+}
+
+/// The consensus of the epoch after `anchor`: its number, its configuration (validator set
+/// from the chain, namespace, last height) and a machine that knows this validator's votes.
+fn epoch_machine(
+    chain: &Chain,
+    key: &AccountKey,
+    timing: &Timing,
+    anchor: Anchor,
+    now_ms: u64,
+) -> Result<(u64, Config, Machine), ConsensusError> {
+    let epoch_length = chain.genesis().epoch_length;
+    let next = anchor.height + 1;
+    let epoch = next / epoch_length;
+    let config = Config {
+        namespace: epoch_namespace(&chain.genesis_hash()?, epoch),
+        validators: chain
+            .validators_at(next)?
+            .iter()
+            .map(|v| v.public_key)
+            .collect(),
+        view_timeout_ms: timing.view_timeout.as_millis() as u64,
+        retry_ms: timing.retry.as_millis() as u64,
+        last_height: (epoch + 1) * epoch_length - 1,
+    };
+    // Votes cast under another epoch's set do not verify under this one's and are left out.
+    let mut own_votes = Vec::new();
+    for bytes in chain.store().votes_from(anchor.view + 1)? {
+        let vote = Vote::decode(&bytes)?;
+        if vote.is_valid(&config.namespace, &config.validators) {
+            own_votes.push(vote);
+        }
+    }
+    let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, now_ms);
+    Ok((epoch, config, machine))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_chain::genesis::{Genesis, dev_validator};
+    use cairn_evm::execution::Sequential;
+
+    fn certificate(view: u64, block: B256) -> Certificate {
+        Certificate {
+            view,
+            kind: VoteKind::Finalize(block),
+            signatures: Vec::new(),
+        }
+    }
+
+    /// A dev chain of `blocks` blocks on which the heights in `certified` have certificates of
+    /// their own.
+    fn chain(dir: &std::path::Path, blocks: u64, certified: &[u64]) -> Chain {
+        let chain = Chain::open(dir, Genesis::dev(), Box::new(Sequential)).unwrap();
+        let key = dev_validator();
+        for height in 1..=blocks {
+            let time = chain.head_header().timestamp_ms + 1000;
+            if certified.contains(&height) {
+                let (produced, executed) = chain.build_block(&key, time, height, &[], &[]).unwrap();
+                let finality = certificate(height, produced.block.hash()).encode();
+                chain.commit_executed(&executed, Some(&finality)).unwrap();
+            } else {
+                chain.produce_block(&key, time, &[]).unwrap();
+            }
+        }
+        chain
+    }
+
+    fn served(chain: &Chain, from: u64, max_blocks: u32) -> (Vec<u64>, Option<u64>) {
+        let response = sync_response(chain, SyncRequest { from, max_blocks }).unwrap();
+        let heights = response.blocks.iter().map(|b| b.header.height).collect();
+        (heights, response.finality.map(|c| c.view))
+    }
+
+    #[test]
+    fn sync_answers_end_at_a_certified_block_within_one_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        // The dev genesis has 30-block epochs: heights 29 and 30 are in different epochs.
+        let chain = chain(dir.path(), 35, &[3, 10, 29, 33]);
+        assert_eq!(served(&chain, 1, 16), ((1..=10).collect(), Some(10)));
+        // No certificate within the 16 asked for: up to the next one.
+        assert_eq!(served(&chain, 11, 16), ((11..=29).collect(), Some(29)));
+        // Never across the epoch boundary, even when a later certificate is within reach.
+        assert_eq!(served(&chain, 28, 16), ((28..=29).collect(), Some(29)));
+        assert_eq!(served(&chain, 30, 16), ((30..=33).collect(), Some(33)));
+        // Nothing certified after 33 yet, and nothing beyond the head.
+        assert_eq!(served(&chain, 34, 16), (Vec::new(), None));
+        assert_eq!(served(&chain, 99, 16), (Vec::new(), None));
+    }
+}

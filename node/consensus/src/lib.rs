@@ -1,0 +1,54 @@
+//! # cairn-consensus
+//!
+//! Simplex BFT finality for the chain. [`machine`] is the protocol as a pure state machine,
+//! [`messages`] what validators send each other, [`gossip`] what a node checks before it
+//! forwards one, and [`driver`] connects the machine to the network, the clock, the chain and
+//! the write-ahead log of this validator's votes.
+//!
+//! ## How data flows through it
+//! ```text
+//!  gossip (proposals, votes, certificates) ─► gossip::check (signatures, block = what the
+//!        leader signed) ─► Machine::handle ─► actions:
+//!        Build ─► chain worker: Chain::build_block on the notarized parent ─► proposal
+//!        Verify ─► chain worker: Chain::verify_block (re-execution) ─► notarize vote
+//!        Persist ─► the vote in RocksDB (write-ahead) ─► Broadcast ─► gossip
+//!        Finalize ─► chain worker: Chain::commit_executed ─► TxPool::prune
+//!  missing blocks ─► sync request to a peer ─► certificate checked ─► Chain::import_final
+//!  a peer's sync request ─► driver::serve_sync ─► blocks up to a certified one
+//! ```
+//!
+//! ## Example
+//! ```
+//! use cairn_consensus::{Anchor, Config, Event, Machine};
+//! use cairn_primitives::{AccountKey, B256};
+//!
+//! let key = AccountKey::from_bytes(&[1; 32]);
+//! let config = Config {
+//!     namespace: [0; 32],
+//!     validators: vec![key.public_key()],
+//!     view_timeout_ms: 1_000,
+//!     retry_ms: 500,
+//!     last_height: u64::MAX,
+//! };
+//! let genesis = Anchor { view: 0, block: B256::ZERO, height: 0 };
+//! let mut machine = Machine::new(config, Some(key), genesis, Vec::new(), 0);
+//! // A lone validator leads view 1 and asks for a block to propose.
+//! let actions = machine.start();
+//! assert!(!actions.is_empty());
+//! assert_eq!(machine.view(), 1);
+//! # let _ = Event::Tick;
+//! ```
+
+pub mod driver;
+pub mod error;
+pub mod gossip;
+pub mod machine;
+pub mod messages;
+
+#[cfg(test)]
+mod simulation;
+
+pub use driver::{NetworkView, serve_sync};
+pub use error::{ConsensusError, SyncFailure};
+pub use machine::{Action, Anchor, Config, Event, Machine};
+pub use messages::{Certificate, Message, Proposal, ValidatorIndex, Vote, VoteKind};

@@ -1,0 +1,831 @@
+//! Simplex consensus (Chan & Pass, eprint 2023/463) as a pure state machine.
+//!
+//! [`Machine::handle`] takes an [`Event`] (a message, a timer tick, the node's answer to an
+//! earlier request) and the current time, and returns [`Action`]s for the node to carry out, in
+//! order. The machine does no I/O, reads no clock and keeps only ordered maps, so the same events
+//! always give the same actions: that is what the seeded simulation tests rely on.
+//!
+//! ## The protocol
+//! Views are numbered from the last finalized block's view up; view `v`'s leader is validator
+//! `v mod n`. In each view:
+//! 1. the leader builds a block on the newest notarized block after which every view was
+//!    nullified (or on the last finalized block) and proposes it;
+//! 2. a validator that has not yet voted in the view checks the proposal (the node re-executes
+//!    it) and votes *notarize*;
+//! 3. `2f+1` notarize votes form a notarization: everyone moves to the next view, and a validator
+//!    that did not time out in the view votes *finalize*;
+//! 4. a validator whose view timer runs out before a notarization votes *nullify*; `2f+1`
+//!    nullify votes form a nullification and everyone moves on;
+//! 5. `2f+1` finalize votes finalize the block and all its ancestors.
+//!
+//! A validator set decides the blocks of one epoch, up to [`Config::last_height`]; the node
+//! then starts a new machine with the next epoch's set. If the epoch's last block is notarized
+//! but not finalized, a later leader cannot extend it: it *re-proposes* it (a proposal whose
+//! block is its parent, with no payload), so that it can be finalized in a later view.
+//!
+//! Why it is safe: `f+1` honest validators behind a finalization never nullify its view, so no
+//! nullification of that view can form, and every later proposal must descend from the
+//! finalized block. Every vote the machine casts comes out as [`Action::Persist`] before the
+//! [`Action::Broadcast`] that sends it, and a restarted machine is rebuilt from those votes, so
+//! a restart never makes a validator vote twice in one view.
+
+use std::collections::BTreeMap;
+
+use crate::messages::{Certificate, Message, Proposal, ValidatorIndex, Vote, VoteKind};
+use cairn_primitives::{AccountKey, B256};
+
+/// How far ahead of its current view the machine keeps votes (certificates are accepted from
+/// any view: they prove themselves).
+pub const MAX_VIEWS_AHEAD: u64 = 1024;
+
+/// The fixed parameters of a validator set.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Binds signatures to one chain and epoch (see `driver::epoch_namespace`).
+    pub namespace: [u8; 32],
+    /// The validators' consensus public keys, in index order.
+    pub validators: Vec<[u8; 32]>,
+    /// How long a view may go without a notarization before this validator nullifies it.
+    pub view_timeout_ms: u64,
+    /// How often a validator stuck in a view re-sends its nullify vote and latest certificates.
+    pub retry_ms: u64,
+    /// The height of the last block this validator set decides: the end of its epoch
+    /// (`u64::MAX` for a set that never changes).
+    pub last_height: u64,
+}
+
+impl Config {
+    /// Votes needed for a certificate: `n - f` with `f = (n - 1) / 3`, i.e. `2f + 1` for `3f + 1`.
+    pub fn quorum(&self) -> usize {
+        let n = self.validators.len();
+        // Never zero: an empty certificate proves nothing, even for an empty set.
+        (n - n.saturating_sub(1) / 3).max(1)
+    }
+
+    /// The leader of a view.
+    pub fn leader(&self, view: u64) -> ValidatorIndex {
+        (view % self.validators.len().max(1) as u64) as ValidatorIndex
+    }
+}
+
+/// The last finalized block: where the machine starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    /// The view its finalization was voted in.
+    pub view: u64,
+    /// Its hash.
+    pub block: B256,
+    /// Its height.
+    pub height: u64,
+}
+
+/// What happens to the machine.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Time passed: fire timers that are due.
+    Tick,
+    /// A message from another validator.
+    Message(Message),
+    /// A message from another validator whose signatures the node already verified under this
+    /// machine's configuration (as `gossip::check` does before forwarding): not verified again.
+    Checked(Message),
+    /// The node built the block asked for by [`Action::Build`].
+    Built(Proposal),
+    /// The node checked a proposal asked for by [`Action::Verify`].
+    Verified {
+        /// The proposal's view.
+        view: u64,
+        /// The block.
+        block: B256,
+        /// Whether it is valid.
+        valid: bool,
+    },
+    /// The node committed a finalized block (by consensus or by syncing it from peers).
+    Synced(Anchor),
+}
+
+/// What the node must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Build a block for `view` on the parent and answer with [`Event::Built`], its
+    /// signature the leader's notarize vote (see [`Machine::sign_proposal`]).
+    Build {
+        /// The view.
+        view: u64,
+        /// The parent's view.
+        parent_view: u64,
+        /// The parent's hash.
+        parent: B256,
+    },
+    /// Re-execute a proposal and answer with [`Event::Verified`].
+    Verify(Proposal),
+    /// Store this validator's own vote durably before doing anything that follows.
+    Persist(Vote),
+    /// Send to all validators.
+    Broadcast(Message),
+    /// The block and every ancestor not yet finalized are final: commit them.
+    Finalize(Certificate),
+}
+
+/// Whether a message's signatures still need checking.
+#[derive(Debug, Clone, Copy)]
+enum Signatures {
+    Verify,
+    Checked,
+}
+
+impl Signatures {
+    fn valid(self, verify: impl FnOnce() -> bool) -> bool {
+        match self {
+            Self::Verify => verify(),
+            Self::Checked => true,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Round {
+    proposal: Option<Proposal>,
+    verify_requested: bool,
+    verified: Option<bool>,
+    notarizes: BTreeMap<ValidatorIndex, Vote>,
+    nullifies: BTreeMap<ValidatorIndex, Vote>,
+    finalizes: BTreeMap<ValidatorIndex, Vote>,
+    notarization: Option<Certificate>,
+    nullification: Option<Certificate>,
+    finalization: Option<Certificate>,
+    voted_notarize: bool,
+    voted_nullify: bool,
+    voted_finalize: bool,
+}
+
+impl Round {
+    fn votes_mut(&mut self, kind: &VoteKind) -> &mut BTreeMap<ValidatorIndex, Vote> {
+        match kind {
+            VoteKind::Notarize(_) => &mut self.notarizes,
+            VoteKind::Nullify => &mut self.nullifies,
+            VoteKind::Finalize(_) => &mut self.finalizes,
+        }
+    }
+
+    fn certificate(&self, kind: &VoteKind) -> &Option<Certificate> {
+        match kind {
+            VoteKind::Notarize(_) => &self.notarization,
+            VoteKind::Nullify => &self.nullification,
+            VoteKind::Finalize(_) => &self.finalization,
+        }
+    }
+
+    fn certificate_mut(&mut self, kind: &VoteKind) -> &mut Option<Certificate> {
+        match kind {
+            VoteKind::Notarize(_) => &mut self.notarization,
+            VoteKind::Nullify => &mut self.nullification,
+            VoteKind::Finalize(_) => &mut self.finalization,
+        }
+    }
+
+    fn notarized(&self) -> Option<B256> {
+        self.notarization.as_ref().and_then(|c| c.kind.block())
+    }
+}
+
+/// One validator's (or observer's) view of the protocol.
+#[derive(Debug)]
+pub struct Machine {
+    config: Config,
+    quorum: usize,
+    me: Option<(ValidatorIndex, AccountKey)>,
+    now_ms: u64,
+    view: u64,
+    view_deadline_ms: u64,
+    retry_at_ms: Option<u64>,
+    anchor: Anchor,
+    anchor_certificate: Option<Certificate>,
+    rounds: BTreeMap<u64, Round>,
+    building: Option<u64>,
+}
+
+impl Machine {
+    /// A machine starting after `anchor`. `key` is this node's consensus key (an observer if it
+    /// is not a validator's); `own_votes` are the votes it persisted before a restart, so that
+    /// it never casts a different one for the same view. Call [`Machine::start`] next.
+    pub fn new(
+        config: Config,
+        key: Option<AccountKey>,
+        anchor: Anchor,
+        own_votes: Vec<Vote>,
+        now_ms: u64,
+    ) -> Self {
+        let quorum = config.quorum();
+        let me = key.and_then(|key| {
+            let public = key.public_key();
+            let index = config.validators.iter().position(|v| *v == public)?;
+            Some((index as ValidatorIndex, key))
+        });
+        let mut machine = Self {
+            config,
+            quorum,
+            me,
+            now_ms,
+            view: anchor.view + 1,
+            view_deadline_ms: 0,
+            retry_at_ms: None,
+            anchor,
+            anchor_certificate: None,
+            rounds: BTreeMap::new(),
+            building: None,
+        };
+        for vote in own_votes.into_iter().filter(|v| v.view > anchor.view) {
+            machine.view = machine.view.max(vote.view);
+            let round = machine.rounds.entry(vote.view).or_default();
+            match vote.kind {
+                VoteKind::Notarize(_) => round.voted_notarize = true,
+                VoteKind::Nullify => round.voted_nullify = true,
+                VoteKind::Finalize(_) => round.voted_finalize = true,
+            }
+            round.votes_mut(&vote.kind).insert(vote.signer, vote);
+        }
+        machine
+    }
+
+    /// Enters the first view: call once, after [`Machine::new`].
+    pub fn start(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.enter_view(self.view, &mut out);
+        out
+    }
+
+    /// The current view.
+    pub fn view(&self) -> u64 {
+        self.view
+    }
+
+    /// The last finalized block.
+    pub fn anchor(&self) -> Anchor {
+        self.anchor
+    }
+
+    /// When the machine next needs a [`Event::Tick`].
+    pub fn next_deadline_ms(&self) -> u64 {
+        match self.retry_at_ms {
+            Some(retry) => retry,
+            None => self.view_deadline_ms,
+        }
+    }
+
+    /// The signature a proposal for `block` in `view` must carry: this validator's notarize
+    /// vote. `None` if this node is not a validator.
+    pub fn sign_proposal(&self, view: u64, block: B256) -> Option<Vote> {
+        self.sign(view, VoteKind::Notarize(block))
+    }
+
+    /// This validator's signed vote of `kind` in `view`, without casting it. `None` if this
+    /// node is not a validator.
+    pub fn sign(&self, view: u64, kind: VoteKind) -> Option<Vote> {
+        let (index, key) = self.me.as_ref()?;
+        Some(Vote::sign(key, *index, &self.config.namespace, view, kind))
+    }
+
+    /// Handles one event at time `now_ms` (which never goes backwards).
+    pub fn handle(&mut self, now_ms: u64, event: Event) -> Vec<Action> {
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut out = Vec::new();
+        match event {
+            Event::Tick => self.tick(&mut out),
+            Event::Message(message) => self.on_message(message, Signatures::Verify, &mut out),
+            Event::Checked(message) => self.on_message(message, Signatures::Checked, &mut out),
+            Event::Built(proposal) => self.on_built(proposal, &mut out),
+            Event::Verified { view, block, valid } => {
+                if let Some(round) = self.rounds.get_mut(&view)
+                    && round.proposal.as_ref().is_some_and(|p| p.block == block)
+                {
+                    round.verified = Some(valid);
+                    self.advance(view, &mut out);
+                }
+            }
+            Event::Synced(anchor) => {
+                if anchor.view > self.anchor.view {
+                    self.set_anchor(anchor, None);
+                    if anchor.view >= self.view {
+                        self.enter_view(anchor.view + 1, &mut out);
+                    }
+                } else if anchor.view == self.anchor.view && anchor.block == self.anchor.block {
+                    // The height of a block finalized here, now that the node has it.
+                    self.anchor.height = anchor.height;
+                    self.try_propose(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn on_message(&mut self, message: Message, signatures: Signatures, out: &mut Vec<Action>) {
+        match message {
+            Message::Proposal(proposal) => self.on_proposal(proposal, signatures, out),
+            Message::Vote(vote) => self.on_vote(vote, signatures, out),
+            Message::Certificate(certificate) => self.on_certificate(certificate, signatures, out),
+        }
+    }
+
+    fn is_leader(&self, view: u64) -> bool {
+        self.me
+            .as_ref()
+            .is_some_and(|(index, _)| *index == self.config.leader(view))
+    }
+
+    fn enter_view(&mut self, view: u64, out: &mut Vec<Action>) {
+        self.view = view;
+        self.view_deadline_ms = self.now_ms + self.config.view_timeout_ms;
+        self.retry_at_ms = None;
+        let round = self.rounds.entry(view).or_default();
+        if round.voted_nullify {
+            // Restarted after nullifying this view: keep re-sending the vote.
+            self.retry_at_ms = Some(self.now_ms);
+        }
+        self.try_propose(out);
+        self.advance(view, out);
+    }
+
+    /// The block a proposal in `view` must extend: the newest notarized block after which every
+    /// view was nullified, or the anchor. `None` while a view in between is still undecided.
+    fn parent_for(&self, view: u64) -> Option<(u64, B256)> {
+        let mut candidate = view.checked_sub(1)?;
+        loop {
+            if candidate <= self.anchor.view {
+                return Some((self.anchor.view, self.anchor.block));
+            }
+            let round = self.rounds.get(&candidate)?;
+            if let Some(block) = round.notarized() {
+                return Some((candidate, block));
+            }
+            round.nullification.as_ref()?;
+            candidate -= 1;
+        }
+    }
+
+    fn try_propose(&mut self, out: &mut Vec<Action>) {
+        let view = self.view;
+        let voted = self
+            .rounds
+            .get(&view)
+            .is_some_and(|r| r.voted_notarize || r.voted_nullify);
+        if !self.is_leader(view) || voted || self.building == Some(view) {
+            return;
+        }
+        let Some((parent_view, parent)) = self.parent_for(view) else {
+            return;
+        };
+        let parent_height = if parent_view == self.anchor.view {
+            Some(self.anchor.height)
+        } else {
+            self.rounds
+                .get(&parent_view)
+                .and_then(|r| r.proposal.as_ref())
+                .map(|p| p.height)
+        };
+        match parent_height {
+            Some(height) if height < self.config.last_height => {
+                self.building = Some(view);
+                out.push(Action::Build {
+                    view,
+                    parent_view,
+                    parent,
+                });
+            }
+            // The epoch's last block, notarized but not final: propose it again.
+            Some(height)
+                if height == self.config.last_height && parent_view != self.anchor.view =>
+            {
+                let Some(vote) = self.sign_proposal(view, parent) else {
+                    return;
+                };
+                let proposal = Proposal {
+                    view,
+                    parent_view,
+                    parent,
+                    height,
+                    block: parent,
+                    signature: vote.signature,
+                    payload: Vec::new(),
+                };
+                self.building = Some(view);
+                self.on_built(proposal, out);
+            }
+            // Past the epoch's end, or the parent's height is not known here yet.
+            _ => {}
+        }
+    }
+
+    fn on_built(&mut self, proposal: Proposal, out: &mut Vec<Action>) {
+        let view = proposal.view;
+        if view != self.view || self.building != Some(view) {
+            return;
+        }
+        let Some(vote) = self.sign_proposal(view, proposal.block) else {
+            return;
+        };
+        if vote.signature != proposal.signature {
+            return;
+        }
+        let round = self.rounds.entry(view).or_default();
+        if round.voted_notarize || round.voted_nullify {
+            return;
+        }
+        round.voted_notarize = true;
+        round.verified = Some(true);
+        round.proposal = Some(proposal.clone());
+        round.notarizes.insert(vote.signer, vote.clone());
+        out.push(Action::Persist(vote));
+        out.push(Action::Broadcast(Message::Proposal(proposal)));
+        self.advance(view, out);
+    }
+
+    fn accepts_view(&self, view: u64) -> bool {
+        view > self.anchor.view && view <= self.view + MAX_VIEWS_AHEAD
+    }
+
+    fn on_proposal(&mut self, proposal: Proposal, signatures: Signatures, out: &mut Vec<Action>) {
+        let view = proposal.view;
+        if !self.accepts_view(view)
+            || proposal.parent_view >= view
+            || proposal.height > self.config.last_height
+        {
+            return;
+        }
+        let reproposal = proposal.block == proposal.parent;
+        if reproposal
+            && (proposal.height != self.config.last_height
+                || !proposal.payload.is_empty()
+                || proposal.parent_view == self.anchor.view)
+        {
+            return;
+        }
+        if self.rounds.get(&view).is_some_and(|r| r.proposal.is_some()) {
+            // The first proposal of a view wins; a leader that equivocates gets no second hearing.
+            return;
+        }
+        let leader_vote = Vote {
+            view,
+            kind: VoteKind::Notarize(proposal.block),
+            signer: self.config.leader(view),
+            signature: proposal.signature,
+        };
+        if !signatures
+            .valid(|| leader_vote.is_valid(&self.config.namespace, &self.config.validators))
+        {
+            return;
+        }
+        let round = self.rounds.entry(view).or_default();
+        round.proposal = Some(proposal);
+        if reproposal {
+            // Nothing to execute: the block was notarized, so a quorum checked it already.
+            round.verified = Some(true);
+        }
+        round
+            .notarizes
+            .entry(leader_vote.signer)
+            .or_insert(leader_vote);
+        self.advance(view, out);
+    }
+
+    fn on_vote(&mut self, vote: Vote, signatures: Signatures, out: &mut Vec<Action>) {
+        if !self.accepts_view(vote.view) {
+            return;
+        }
+        let known = self
+            .rounds
+            .get_mut(&vote.view)
+            .map(|round| round.votes_mut(&vote.kind).contains_key(&vote.signer));
+        if known == Some(true)
+            || !signatures.valid(|| vote.is_valid(&self.config.namespace, &self.config.validators))
+        {
+            return;
+        }
+        let view = vote.view;
+        let round = self.rounds.entry(view).or_default();
+        round.votes_mut(&vote.kind).insert(vote.signer, vote);
+        self.advance(view, out);
+    }
+
+    fn on_certificate(
+        &mut self,
+        certificate: Certificate,
+        signatures: Signatures,
+        out: &mut Vec<Action>,
+    ) {
+        let view = certificate.view;
+        if view <= self.anchor.view {
+            return;
+        }
+        let known = self
+            .rounds
+            .get(&view)
+            .is_some_and(|round| round.certificate(&certificate.kind).is_some());
+        if known
+            || !signatures.valid(|| {
+                certificate.is_valid(&self.config.namespace, &self.config.validators, self.quorum)
+            })
+        {
+            return;
+        }
+        self.on_new_certificate(certificate, false, out);
+    }
+
+    /// Votes in `view` if it is time to, and forms whatever certificates its votes now allow.
+    fn advance(&mut self, view: u64, out: &mut Vec<Action>) {
+        if view == self.view {
+            self.try_notarize(view, out);
+        }
+        let Some(round) = self.rounds.get(&view) else {
+            return;
+        };
+        let mut formed = Vec::new();
+        for (votes, existing) in [
+            (&round.notarizes, &round.notarization),
+            (&round.nullifies, &round.nullification),
+            (&round.finalizes, &round.finalization),
+        ] {
+            if existing.is_some() {
+                continue;
+            }
+            let mut tally: BTreeMap<VoteKind, Vec<(ValidatorIndex, cairn_primitives::Signature)>> =
+                BTreeMap::new();
+            for vote in votes.values() {
+                tally
+                    .entry(vote.kind)
+                    .or_default()
+                    .push((vote.signer, vote.signature));
+            }
+            if let Some((kind, signatures)) = tally
+                .into_iter()
+                .find(|(_, signatures)| signatures.len() >= self.quorum)
+            {
+                formed.push(Certificate {
+                    view,
+                    kind,
+                    signatures,
+                });
+            }
+        }
+        for certificate in formed {
+            self.on_new_certificate(certificate, true, out);
+        }
+    }
+
+    fn try_notarize(&mut self, view: u64, out: &mut Vec<Action>) {
+        let Some(round) = self.rounds.get(&view) else {
+            return;
+        };
+        if self.me.is_none() || round.voted_notarize || round.voted_nullify {
+            return;
+        }
+        let Some(proposal) = &round.proposal else {
+            return;
+        };
+        if !self.extends_valid_parent(proposal) {
+            return;
+        }
+        let Some(round) = self.rounds.get_mut(&view) else {
+            return;
+        };
+        match round.verified {
+            None if !round.verify_requested => {
+                round.verify_requested = true;
+                if let Some(proposal) = &round.proposal {
+                    out.push(Action::Verify(proposal.clone()));
+                }
+            }
+            Some(true) => {
+                let Some(block) = round.proposal.as_ref().map(|p| p.block) else {
+                    return;
+                };
+                round.voted_notarize = true;
+                self.cast(view, VoteKind::Notarize(block), out);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a proposal's parent is the anchor or a notarized block, with every view between
+    /// the parent's and the proposal's nullified.
+    fn extends_valid_parent(&self, proposal: &Proposal) -> bool {
+        let parent_view = proposal.parent_view;
+        let parent_known = if parent_view == self.anchor.view {
+            proposal.parent == self.anchor.block
+        } else {
+            parent_view > self.anchor.view
+                && self
+                    .rounds
+                    .get(&parent_view)
+                    .is_some_and(|r| r.notarized() == Some(proposal.parent))
+        };
+        parent_known && self.nullified_between(parent_view, proposal.view)
+    }
+
+    fn nullified_between(&self, after: u64, before: u64) -> bool {
+        (after + 1..before).all(|view| {
+            self.rounds
+                .get(&view)
+                .is_some_and(|r| r.nullification.is_some())
+        })
+    }
+
+    /// Signs, records, persists and broadcasts this validator's vote.
+    fn cast(&mut self, view: u64, kind: VoteKind, out: &mut Vec<Action>) {
+        let Some((index, key)) = &self.me else {
+            return;
+        };
+        let vote = Vote::sign(key, *index, &self.config.namespace, view, kind);
+        let round = self.rounds.entry(view).or_default();
+        round.votes_mut(&kind).insert(vote.signer, vote.clone());
+        out.push(Action::Persist(vote.clone()));
+        out.push(Action::Broadcast(Message::Vote(vote)));
+        self.advance(view, out);
+    }
+
+    fn on_new_certificate(
+        &mut self,
+        certificate: Certificate,
+        formed_here: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let view = certificate.view;
+        let kind = certificate.kind;
+        let round = self.rounds.entry(view).or_default();
+        if round.certificate(&kind).is_some() {
+            return;
+        }
+        *round.certificate_mut(&kind) = Some(certificate.clone());
+        if formed_here {
+            out.push(Action::Broadcast(Message::Certificate(certificate.clone())));
+        }
+        match kind {
+            VoteKind::Notarize(block) => {
+                let round = self.rounds.entry(view).or_default();
+                if self.me.is_some() && !round.voted_nullify && !round.voted_finalize {
+                    round.voted_finalize = true;
+                    self.cast(view, VoteKind::Finalize(block), out);
+                }
+                if view >= self.view {
+                    self.enter_view(view + 1, out);
+                } else {
+                    self.try_propose(out);
+                    self.advance(self.view, out);
+                }
+            }
+            VoteKind::Nullify => {
+                if view >= self.view {
+                    self.enter_view(view + 1, out);
+                } else {
+                    self.try_propose(out);
+                    self.advance(self.view, out);
+                }
+            }
+            VoteKind::Finalize(block) => {
+                if view > self.anchor.view {
+                    // The height is known if the proposal was seen; until the node reports it
+                    // (`Synced`), an unknown height keeps this validator from proposing on it.
+                    let height = self
+                        .rounds
+                        .get(&view)
+                        .and_then(|r| r.proposal.as_ref())
+                        .map_or(u64::MAX, |p| p.height);
+                    let anchor = Anchor {
+                        view,
+                        block,
+                        height,
+                    };
+                    self.set_anchor(anchor, Some(certificate.clone()));
+                    out.push(Action::Finalize(certificate));
+                    if view >= self.view {
+                        self.enter_view(view + 1, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_anchor(&mut self, anchor: Anchor, certificate: Option<Certificate>) {
+        self.anchor = anchor;
+        self.anchor_certificate = certificate;
+        // Views before the anchor can no longer change anything.
+        self.rounds = self.rounds.split_off(&anchor.view);
+        if self.building.is_some_and(|view| view <= anchor.view) {
+            self.building = None;
+        }
+    }
+
+    fn tick(&mut self, out: &mut Vec<Action>) {
+        let view = self.view;
+        if self.now_ms >= self.view_deadline_ms && self.retry_at_ms.is_none() {
+            // From now on the machine wakes up to re-send, not to time out again (set before
+            // voting: a nullification formed by this vote enters the next view and resets it).
+            self.retry_at_ms = Some(self.now_ms + self.config.retry_ms);
+            let round = self.rounds.entry(view).or_default();
+            if self.me.is_some() && !round.voted_nullify {
+                round.voted_nullify = true;
+                self.cast(view, VoteKind::Nullify, out);
+            }
+            return;
+        }
+        if let Some(retry) = self.retry_at_ms
+            && self.now_ms >= retry
+        {
+            self.retry_at_ms = Some(self.now_ms + self.config.retry_ms);
+            self.rebroadcast(out);
+        }
+    }
+
+    /// Re-sends what a validator that missed messages needs to reach this view: this view's
+    /// own nullify vote, the certificate that ended the previous view, and the last finalization.
+    fn rebroadcast(&self, out: &mut Vec<Action>) {
+        if let Some(round) = self.rounds.get(&self.view)
+            && let Some(vote) = self
+                .me
+                .as_ref()
+                .and_then(|(index, _)| round.nullifies.get(index))
+        {
+            out.push(Action::Broadcast(Message::Vote(vote.clone())));
+        }
+        if let Some(previous) = self.view.checked_sub(1).and_then(|v| self.rounds.get(&v)) {
+            for certificate in [&previous.notarization, &previous.nullification]
+                .into_iter()
+                .flatten()
+            {
+                out.push(Action::Broadcast(Message::Certificate(certificate.clone())));
+            }
+        }
+        if let Some(certificate) = &self.anchor_certificate {
+            out.push(Action::Broadcast(Message::Certificate(certificate.clone())));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            namespace: [1; 32],
+            validators: (1..=4u8)
+                .map(|i| AccountKey::from_bytes(&[i; 32]).public_key())
+                .collect(),
+            view_timeout_ms: 100,
+            retry_ms: 50,
+            last_height: u64::MAX,
+        }
+    }
+
+    const GENESIS: Anchor = Anchor {
+        view: 0,
+        block: B256::ZERO,
+        height: 0,
+    };
+
+    #[test]
+    fn a_timed_out_view_wakes_the_machine_only_to_re_send() {
+        for key in [Some(AccountKey::from_bytes(&[2; 32])), None] {
+            let validator = key.is_some();
+            let mut machine = Machine::new(config(), key, GENESIS, Vec::new(), 0);
+            machine.start();
+            assert_eq!(machine.next_deadline_ms(), 100);
+            let actions = machine.handle(100, Event::Tick);
+            let nullified = actions
+                .iter()
+                .any(|a| matches!(a, Action::Persist(v) if v.kind == VoteKind::Nullify));
+            assert_eq!(nullified, validator, "only a validator votes");
+            // The deadline moves on, so the driver never spins on a past one.
+            assert_eq!(machine.next_deadline_ms(), 150);
+            machine.handle(150, Event::Tick);
+            assert_eq!(machine.next_deadline_ms(), 200);
+        }
+    }
+
+    #[test]
+    fn a_restarted_validator_does_not_vote_again_in_a_view_it_voted_in() {
+        let key = AccountKey::from_bytes(&[3; 32]);
+        let config = config();
+        let nullify = Vote::sign(&key, 2, &config.namespace, 1, VoteKind::Nullify);
+        let mut machine = Machine::new(config.clone(), Some(key), GENESIS, vec![nullify], 0);
+        machine.start();
+        assert_eq!(machine.view(), 1);
+        // A valid proposal from view 1's leader arrives after the restart: no notarize vote,
+        // no verification, because this validator already nullified view 1.
+        let leader = AccountKey::from_bytes(&[2; 32]);
+        let block = B256::repeat_byte(5);
+        let signature =
+            Vote::sign(&leader, 1, &config.namespace, 1, VoteKind::Notarize(block)).signature;
+        let proposal = Proposal {
+            view: 1,
+            parent_view: 0,
+            parent: B256::ZERO,
+            height: 1,
+            block,
+            signature,
+            payload: Vec::new(),
+        };
+        let actions = machine.handle(10, Event::Message(Message::Proposal(proposal)));
+        assert!(actions.is_empty(), "{actions:?}");
+    }
+}

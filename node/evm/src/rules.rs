@@ -1,0 +1,42 @@
+//! What a transaction must satisfy to run at all, before any code: the EVM rules Cairn runs,
+//! the gas caps, intrinsic gas, and the chain parameters and sender state a transaction is
+//! checked against (by the mempool on entry and by the chain when it builds a block).
+
+use cairn_primitives::{Transaction, U256};
+use revm::context_interface::cfg::gas::calculate_initial_tx_gas;
+use revm::primitives::hardfork::SpecId;
+
+/// The EVM rules Cairn runs.
+pub const SPEC: SpecId = SpecId::OSAKA;
+
+/// The most gas one transaction may use: the block's limit, and never more than the per
+/// transaction cap of the EVM rules (EIP-7825).
+pub fn max_tx_gas(block_gas_limit: u64) -> u64 {
+    block_gas_limit.min(revm::primitives::eip7825::TX_GAS_LIMIT_CAP)
+}
+
+/// Gas a transaction needs before any code runs (the same rule revm applies).
+pub fn intrinsic_gas(tx: &Transaction) -> u64 {
+    let gas = calculate_initial_tx_gas(SPEC, &tx.body.input, tx.body.to.is_none(), 0, 0, 0, None);
+    (gas.initial_regular_gas + gas.initial_state_gas).max(gas.floor_gas)
+}
+
+/// The chain parameters a transaction is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainRules {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Most gas one block may use.
+    pub block_gas_limit: u64,
+    /// Base fee per gas.
+    pub base_fee_per_gas: u64,
+}
+
+/// A sender's committed nonce and balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SenderState {
+    /// Next nonce according to the committed state.
+    pub nonce: u64,
+    /// Committed balance.
+    pub balance: U256,
+}

@@ -1,0 +1,238 @@
+//! A running node: the chain, the mempool, the block producer or the consensus driver, the
+//! network router, the provider agent and the RPC server, each given only the handles it needs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonrpsee::server::ServerHandle;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use cairn_chain::Chain;
+use cairn_consensus::NetworkView;
+use cairn_consensus::driver::{Links, Timing};
+use cairn_evm::parallel::Parallel;
+use cairn_mempool::TxPool;
+use cairn_primitives::clock::now_ms;
+use cairn_primitives::{AccountKey, Canonical};
+use cairn_providers::DataNet;
+use cairn_providers::agent::Agent;
+use cairn_rpc::RpcServer;
+
+use crate::config::NodeConfig;
+use crate::datadir::{files, load_or_create_node_key};
+use crate::error::Result;
+use crate::router::{Router, TX_GOSSIP_QUEUE};
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    pool: TxPool,
+    rpc_addr: SocketAddr,
+    rpc: ServerHandle,
+    peer_id: Option<cairn_p2p::PeerId>,
+    /// The block producer, or the consensus driver and the network router.
+    tasks: Vec<JoinHandle<()>>,
+    /// The provider agent, on a node that is a provider.
+    agent: Option<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Node {
+    /// Opens the chain, starts the network (if any), the RPC server and the block producer or
+    /// the consensus driver.
+    pub async fn launch(config: NodeConfig) -> Result<Self> {
+        let block_time = config
+            .block_time
+            .unwrap_or(Duration::from_millis(config.genesis.block_time_ms))
+            .max(Duration::from_millis(1));
+        let chain = Arc::new(Chain::open(
+            &config.datadir.join(files::DATABASE),
+            config.genesis,
+            Box::new(Parallel::new(config.execution_threads)),
+        )?);
+        let (stop, stopped) = watch::channel(false);
+        let (status, network_view) = watch::channel(NetworkView::default());
+        let block_time_ms = block_time.as_millis() as u64;
+
+        let Some(settings) = config.network else {
+            let pool = TxPool::new(chain, config.mempool, None);
+            let server = RpcServer::new(pool.clone(), network_view, None, block_time_ms);
+            let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server).await?;
+            let producer = produce_blocks(pool.clone(), config.validator_key, block_time, stopped);
+            return Ok(Self {
+                pool,
+                rpc_addr,
+                rpc,
+                peer_id: None,
+                tasks: vec![tokio::spawn(producer)],
+                agent: None,
+                stop,
+            });
+        };
+
+        let keypair = load_or_create_node_key(&config.datadir.join(files::NODE_KEY))?;
+        let genesis_hash = chain.genesis_hash()?;
+        let (network, events) = cairn_p2p::start(cairn_p2p::NetworkConfig {
+            keypair,
+            listen: settings.listen,
+            bootnodes: settings.bootnodes,
+            chain_id: chain.genesis().chain_id,
+            genesis_hash: genesis_hash.0,
+            mdns: settings.mdns,
+            limits: cairn_p2p::TopicLimits {
+                transactions: cairn_primitives::MAX_TX_SIZE,
+                proposals: cairn_consensus::messages::MAX_PROPOSAL_SIZE + 64,
+                votes: <cairn_consensus::Certificate as Canonical>::MAX_SIZE + 64,
+                provider_adverts: 16 * 1024,
+            },
+        })
+        .await?;
+        let peer_id = network.peer_id();
+        let (gossip, outgoing_transactions) = mpsc::channel(TX_GOSSIP_QUEUE);
+        let pool = TxPool::new(chain.clone(), config.mempool, Some(gossip));
+        let store = Arc::new(cairn_storage::ChunkStore::open(
+            &config.datadir.join(files::CHUNKS),
+        )?);
+        let (offers, offer_queue) = mpsc::channel(64);
+        let data = Arc::new(DataNet::new(
+            chain.clone(),
+            store,
+            network.clone(),
+            settings.provider.is_some().then_some(offers),
+            settings.faults,
+        ));
+        let server = RpcServer::new(
+            pool.clone(),
+            network_view,
+            Some(data.clone()),
+            block_time_ms,
+        );
+        let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server).await?;
+
+        let agent = settings.provider.map(|provider| {
+            let agent = Agent::new(
+                pool.clone(),
+                data.clone(),
+                block_time,
+                provider,
+                offer_queue,
+            );
+            tokio::spawn(agent.run(stopped.clone()))
+        });
+        let (consensus_events, consensus_inbox) = mpsc::channel(crate::router::CONSENSUS_QUEUE);
+        let router = Router {
+            chain: chain.clone(),
+            pool: pool.clone(),
+            data,
+            network: network.clone(),
+            consensus: consensus_events,
+        };
+        let router = tokio::spawn(router.run(events, outgoing_transactions, stopped.clone()));
+        let timing = Timing {
+            block_time,
+            view_timeout: settings.view_timeout,
+            retry: settings.view_timeout / 2,
+        };
+        let links = Links {
+            network,
+            events: consensus_inbox,
+            status,
+        };
+        let driver = cairn_consensus::driver::run(
+            chain,
+            pool.clone(),
+            config.validator_key,
+            timing,
+            links,
+            stopped,
+        );
+        let driver = tokio::spawn(async move {
+            if let Err(error) = driver.await {
+                tracing::error!(%error, "consensus stopped");
+            }
+        });
+        Ok(Self {
+            pool,
+            rpc_addr,
+            rpc,
+            peer_id: Some(peer_id),
+            tasks: vec![driver, router],
+            agent,
+            stop,
+        })
+    }
+
+    /// This node's libp2p peer id, if it is networked.
+    pub fn peer_id(&self) -> Option<cairn_p2p::PeerId> {
+        self.peer_id
+    }
+
+    /// The address the RPC server listens on.
+    pub fn rpc_addr(&self) -> SocketAddr {
+        self.rpc_addr
+    }
+
+    /// The node's mempool (and, through it, its chain).
+    pub fn pool(&self) -> &TxPool {
+        &self.pool
+    }
+
+    /// The node's chain.
+    pub fn chain(&self) -> &Arc<Chain> {
+        self.pool.chain()
+    }
+
+    /// Stops producing blocks and serving RPC, waiting for a block in progress to be committed.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Some(agent) = self.agent {
+            let _ = agent.await;
+        }
+        let _ = self.rpc.stop();
+        self.rpc.stopped().await;
+    }
+}
+
+/// The single-validator chain's producer: a block every `block_time`, committed at once.
+async fn produce_blocks(
+    pool: TxPool,
+    key: AccountKey,
+    block_time: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(block_time);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let (pool, key) = (pool.clone(), key.clone());
+        let produced =
+            tokio::task::spawn_blocking(move || pool.produce_block(&key, now_ms())).await;
+        match produced {
+            Ok(Ok(block)) => {
+                let header = &block.block.header;
+                tracing::info!(
+                    height = header.height,
+                    hash = %header.hash(),
+                    txs = block.block.transactions.len(),
+                    gas = header.gas_used,
+                    "committed block"
+                );
+                for (hash, reason) in &block.excluded {
+                    tracing::warn!(%hash, reason, "dropped transaction that cannot run");
+                }
+            }
+            // The batch was not written: nothing is half-committed, so the next tick retries.
+            Ok(Err(error)) => tracing::error!(%error, "failed to produce a block"),
+            Err(error) => tracing::error!(%error, "block producer task failed"),
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! Local testnets: `cairn testnet init` lays out N validator data directories that find each
+//! other over libp2p on loopback; each node's networking lives in its `node.json`.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::NetworkSettings;
+use crate::datadir::{
+    DevAccount, dev_accounts, files, read_key, write_key, write_node_key, write_private,
+};
+use crate::error::{NodeError, Result};
+use cairn_chain::genesis::{Genesis, GenesisValidator, TOKEN};
+use cairn_primitives::clock::now_ms;
+use cairn_primitives::{AccountKey, U256};
+use cairn_providers::TestFaults;
+use cairn_providers::agent::{ComputeOffer, ProviderSettings};
+
+/// The file in a node's data directory that says how it joins its network.
+pub const NODE_FILE: &str = "node.json";
+/// The file at the top of a testnet directory that describes the whole testnet.
+pub const TESTNET_FILE: &str = "testnet.json";
+/// The default consensus view timeout.
+pub const DEFAULT_VIEW_TIMEOUT_MS: u64 = 2_000;
+
+/// A node's network configuration, as stored in `node.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeFile {
+    /// Where the JSON-RPC server listens.
+    pub rpc_addr: SocketAddr,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to join through (multiaddrs ending in `/p2p/<peer id>`).
+    #[serde(default)]
+    pub bootnodes: Vec<String>,
+    /// Find peers on the local network by mDNS.
+    #[serde(default)]
+    pub mdns: bool,
+    /// Consensus view timeout in milliseconds.
+    #[serde(default = "default_view_timeout")]
+    pub view_timeout_ms: u64,
+    /// Run a storage provider agent; its account key is `provider.key` in the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_provider: Option<StorageProviderFile>,
+    /// Run a compute provider agent (with the same `provider.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_provider: Option<ComputeProviderFile>,
+    /// Faults for tests only: never set them on a real node.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub test_faults: TestFaults,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// A storage provider's offer, as stored in `node.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StorageProviderFile {
+    /// Storage offered, in bytes.
+    pub capacity: u64,
+    /// Price in wei per MiB per epoch.
+    pub price_per_mib_epoch: u64,
+    /// CRN bonded at start when the bond is below the storage minimum.
+    #[serde(default = "default_provider_stake")]
+    pub stake_crn: u64,
+}
+
+/// A compute provider's offer, as stored in `node.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComputeProviderFile {
+    /// Jobs run at once.
+    pub cores: u32,
+    /// Memory a job may use, MiB.
+    pub memory_mib: u32,
+    /// Fuel run per second (`cairn bench compute` measures it).
+    pub fuel_per_second: u64,
+    /// Price in wei per unit of fuel.
+    pub price_per_fuel: u64,
+    /// CRN bonded at start when the bond is below the compute minimum.
+    #[serde(default = "default_provider_stake")]
+    pub stake_crn: u64,
+}
+
+/// The bond a testnet's storage providers put up, in CRN.
+pub const DEFAULT_PROVIDER_STAKE_CRN: u64 = 200;
+
+fn default_provider_stake() -> u64 {
+    DEFAULT_PROVIDER_STAKE_CRN
+}
+
+fn default_view_timeout() -> u64 {
+    DEFAULT_VIEW_TIMEOUT_MS
+}
+
+fn multiaddrs(path: &Path, texts: &[String]) -> Result<Vec<cairn_p2p::Multiaddr>> {
+    texts
+        .iter()
+        .map(|text| {
+            text.parse().map_err(|e| {
+                NodeError::Config(format!(
+                    "{}: {text:?} is not a multiaddr ({e}); write e.g. /ip4/127.0.0.1/tcp/30303",
+                    path.display()
+                ))
+            })
+        })
+        .collect()
+}
+
+impl NodeFile {
+    /// Reads `node.json` from a data directory, if it has one.
+    pub fn load(datadir: &Path) -> Result<Option<Self>> {
+        let path = datadir.join(NODE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(NodeError::io(&path, e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| NodeError::Json { path, source })
+    }
+
+    /// Writes `node.json` into a data directory.
+    pub fn save(&self, datadir: &Path) -> Result<()> {
+        let path = datadir.join(NODE_FILE);
+        let json = serde_json::to_vec_pretty(self).map_err(|source| NodeError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(&path, json).map_err(|e| NodeError::io(&path, e))
+    }
+
+    /// The network settings it describes (addresses parsed and checked).
+    pub fn settings(&self, datadir: &Path) -> Result<NetworkSettings> {
+        let path = datadir.join(NODE_FILE);
+        if self.view_timeout_ms == 0 {
+            return Err(NodeError::Config(format!(
+                "{}: viewTimeoutMs must be at least 1",
+                path.display()
+            )));
+        }
+        let storage = self.storage_provider.as_ref();
+        let compute = self.compute_provider.as_ref();
+        if storage.is_some_and(|offer| offer.capacity == 0) {
+            return Err(NodeError::Config(format!(
+                "{}: storageProvider.capacity must be at least 1 byte",
+                path.display()
+            )));
+        }
+        if compute.is_some_and(|offer| offer.cores == 0 || offer.memory_mib == 0) {
+            return Err(NodeError::Config(format!(
+                "{}: computeProvider.cores and memoryMib must be at least 1",
+                path.display()
+            )));
+        }
+        let provider = if storage.is_none() && compute.is_none() {
+            None
+        } else {
+            let stake_crn = storage
+                .map(|s| s.stake_crn)
+                .into_iter()
+                .chain(compute.map(|c| c.stake_crn))
+                .max()
+                .unwrap_or(DEFAULT_PROVIDER_STAKE_CRN);
+            Some(ProviderSettings {
+                key: read_key(&datadir.join(files::PROVIDER_KEY))?,
+                storage_capacity: storage.map_or(0, |s| s.capacity),
+                storage_price: storage.map_or(0, |s| u128::from(s.price_per_mib_epoch)),
+                compute: compute.map_or(ComputeOffer::default(), |c| ComputeOffer {
+                    cores: c.cores,
+                    memory_mib: c.memory_mib,
+                    fuel_per_second: c.fuel_per_second,
+                    price_per_fuel: u128::from(c.price_per_fuel),
+                }),
+                stake: U256::from(stake_crn) * U256::from(TOKEN),
+            })
+        };
+        Ok(NetworkSettings {
+            listen: multiaddrs(&path, &self.listen)?,
+            bootnodes: multiaddrs(&path, &self.bootnodes)?,
+            mdns: self.mdns,
+            view_timeout: Duration::from_millis(self.view_timeout_ms),
+            provider,
+            faults: self.test_faults,
+        })
+    }
+}
+
+/// One node of a testnet, as listed in `testnet.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestnetNode {
+    /// Its data directory, relative to the testnet directory.
+    pub datadir: PathBuf,
+    /// Its RPC URL.
+    pub rpc_url: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Where it listens for peers.
+    pub p2p_addr: String,
+    /// Its validator's consensus public key (hex).
+    pub validator: String,
+    /// The account of the storage provider it runs, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_provider: Option<cairn_primitives::Address>,
+    /// The account of the compute provider it runs, if any (the same as its storage one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_provider: Option<cairn_primitives::Address>,
+}
+
+/// A whole testnet, as written to `testnet.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Testnet {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The nodes, each a validator.
+    pub nodes: Vec<TestnetNode>,
+    /// Funded accounts and their keys.
+    pub accounts: Vec<DevAccount>,
+}
+
+impl Testnet {
+    /// Reads `testnet.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(TESTNET_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|source| NodeError::Json { path, source })
+    }
+}
+
+/// Options of [`init`].
+#[derive(Debug, Clone)]
+pub struct TestnetOptions {
+    /// Number of validators (and node processes).
+    pub nodes: usize,
+    /// Target block interval.
+    pub block_time_ms: u64,
+    /// Consensus view timeout.
+    pub view_timeout_ms: u64,
+    /// Accounts funded at genesis besides the dev accounts (each with the dev balance).
+    pub extra_accounts: Vec<cairn_primitives::Address>,
+    /// How many nodes (the first ones) also run a storage provider, with a funded account.
+    pub storage_providers: usize,
+    /// How many nodes (the first ones) also run a compute provider.
+    pub compute_providers: usize,
+    /// Blocks per epoch.
+    pub epoch_length: u64,
+}
+
+/// Storage each testnet provider offers: 4 GiB.
+pub const TESTNET_PROVIDER_CAPACITY: u64 = 4 << 30;
+/// The testnet providers' price: 10^12 wei (a millionth of a CRN) per MiB per epoch.
+pub const TESTNET_PROVIDER_PRICE: u64 = 1_000_000_000_000;
+/// The fuel per second testnet compute providers advertise: `cairn bench compute` measured
+/// 2.6 × 10^9 on one core of the 2-core development machine (release build).
+pub const TESTNET_FUEL_PER_SECOND: u64 = 2_500_000_000;
+/// The testnet compute providers' price: 10^9 wei per unit of fuel (a CRN buys 10^9 fuel).
+pub const TESTNET_FUEL_PRICE: u64 = 1_000_000_000;
+
+/// Free loopback ports, all distinct: each is bound until all are chosen.
+fn free_ports(count: usize) -> Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| NodeError::io(Path::new("127.0.0.1:0"), e))?;
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .map(|a| a.port())
+                .map_err(|e| NodeError::io(Path::new("127.0.0.1:0"), e))
+        })
+        .collect()
+}
+
+/// Writes a testnet into `dir`: the shared genesis (every validator staked), and for each node
+/// a data directory `node-<i>` with its genesis copy, validator key, libp2p key and `node.json`
+/// (free loopback ports, the other nodes as bootnodes). Refuses a directory that already holds
+/// a testnet.
+pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
+    if options.nodes == 0 {
+        return Err(NodeError::Config(
+            "a testnet needs at least one node".into(),
+        ));
+    }
+    if dir.join(TESTNET_FILE).exists() {
+        return Err(NodeError::Config(format!(
+            "{} already holds a testnet; remove it or pick another --dir",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
+    for (flag, count) in [
+        ("--storage-providers", options.storage_providers),
+        ("--compute-providers", options.compute_providers),
+    ] {
+        if count > options.nodes {
+            return Err(NodeError::Config(format!(
+                "{flag} {count} is more than the {} nodes",
+                options.nodes
+            )));
+        }
+    }
+    let validators: Vec<AccountKey> = (0..options.nodes).map(|_| AccountKey::generate()).collect();
+    let providers: Vec<AccountKey> = (0..options.storage_providers.max(options.compute_providers))
+        .map(|_| AccountKey::generate())
+        .collect();
+    let node_keys: Vec<cairn_p2p::Keypair> = (0..options.nodes)
+        .map(|_| cairn_p2p::Keypair::generate_ed25519())
+        .collect();
+    let ports = free_ports(2 * options.nodes)?;
+
+    let mut genesis = Genesis::dev();
+    genesis.timestamp_ms = now_ms();
+    genesis.block_time_ms = options.block_time_ms;
+    genesis.epoch_length = options.epoch_length;
+    let provider_addresses = providers.iter().map(AccountKey::address);
+    for address in options
+        .extra_accounts
+        .iter()
+        .copied()
+        .chain(provider_addresses)
+    {
+        genesis.alloc.insert(
+            address,
+            cairn_chain::genesis::GenesisAccount {
+                balance: U256::from(cairn_chain::genesis::DEV_ACCOUNT_BALANCE_CRN)
+                    * U256::from(TOKEN),
+                ..Default::default()
+            },
+        );
+    }
+    genesis.validators = validators
+        .iter()
+        .map(|key| GenesisValidator {
+            public_key: key.public_key(),
+            beneficiary: key.address(),
+            stake: U256::from(1_000u64) * U256::from(TOKEN),
+        })
+        .collect();
+    genesis.validate()?;
+
+    let p2p_addrs: Vec<String> = (0..options.nodes)
+        .map(|i| {
+            format!(
+                "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+                ports[2 * i + 1],
+                node_keys[i].public().to_peer_id()
+            )
+        })
+        .collect();
+    let mut nodes = Vec::with_capacity(options.nodes);
+    for (i, (validator, node_key)) in validators.iter().zip(&node_keys).enumerate() {
+        let name = PathBuf::from(format!("node-{}", i + 1));
+        let datadir = dir.join(&name);
+        std::fs::create_dir_all(&datadir).map_err(|e| NodeError::io(&datadir, e))?;
+        genesis.save(&datadir.join(files::GENESIS))?;
+        write_key(&datadir.join(files::VALIDATOR_KEY), validator)?;
+        write_node_key(&datadir.join(files::NODE_KEY), node_key)?;
+        let rpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[2 * i]));
+        NodeFile {
+            rpc_addr,
+            listen: vec![format!("/ip4/127.0.0.1/tcp/{}", ports[2 * i + 1])],
+            bootnodes: p2p_addrs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, a)| a.clone())
+                .collect(),
+            mdns: false,
+            view_timeout_ms: options.view_timeout_ms,
+            storage_provider: (i < options.storage_providers).then_some(StorageProviderFile {
+                capacity: TESTNET_PROVIDER_CAPACITY,
+                price_per_mib_epoch: TESTNET_PROVIDER_PRICE,
+                stake_crn: DEFAULT_PROVIDER_STAKE_CRN,
+            }),
+            compute_provider: (i < options.compute_providers).then_some(ComputeProviderFile {
+                cores: 2,
+                memory_mib: 64,
+                fuel_per_second: TESTNET_FUEL_PER_SECOND,
+                price_per_fuel: TESTNET_FUEL_PRICE,
+                stake_crn: DEFAULT_PROVIDER_STAKE_CRN,
+            }),
+            test_faults: TestFaults::default(),
+        }
+        .save(&datadir)?;
+        if let Some(provider) = providers.get(i) {
+            write_key(&datadir.join(files::PROVIDER_KEY), provider)?;
+        }
+        nodes.push(TestnetNode {
+            datadir: name,
+            rpc_url: format!("http://{rpc_addr}"),
+            peer_id: node_key.public().to_peer_id().to_string(),
+            p2p_addr: p2p_addrs[i].clone(),
+            validator: hex::encode(validator.public_key()),
+            storage_provider: (i < options.storage_providers).then(|| providers[i].address()),
+            compute_provider: (i < options.compute_providers).then(|| providers[i].address()),
+        });
+    }
+    let testnet = Testnet {
+        chain_id: genesis.chain_id,
+        nodes,
+        accounts: dev_accounts(),
+    };
+    let path = dir.join(TESTNET_FILE);
+    let json = serde_json::to_vec_pretty(&testnet).map_err(|source| NodeError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    write_private(&path, &json)?;
+    Ok(testnet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_lays_out_a_testnet_and_refuses_to_overwrite_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = TestnetOptions {
+            nodes: 4,
+            block_time_ms: 250,
+            view_timeout_ms: 2_000,
+            extra_accounts: Vec::new(),
+            storage_providers: 2,
+            compute_providers: 1,
+            epoch_length: 30,
+        };
+        let testnet = init(dir.path(), &options).unwrap();
+        assert_eq!(testnet.nodes.len(), 4);
+        let genesis = Genesis::load(&dir.path().join("node-1").join(files::GENESIS)).unwrap();
+        assert_eq!(genesis.validators.len(), 4);
+        for (i, node) in testnet.nodes.iter().enumerate() {
+            let datadir = dir.path().join(&node.datadir);
+            let file = NodeFile::load(&datadir).unwrap().unwrap();
+            let settings = file.settings(&datadir).unwrap();
+            assert_eq!(settings.bootnodes.len(), 3);
+            assert!(!file.bootnodes.contains(&testnet.nodes[i].p2p_addr));
+            assert_eq!(
+                Genesis::load(&datadir.join(files::GENESIS)).unwrap(),
+                genesis,
+                "every node has the same genesis"
+            );
+        }
+        let provider = NodeFile::load(&dir.path().join("node-2")).unwrap().unwrap();
+        let settings = provider.settings(&dir.path().join("node-2")).unwrap();
+        assert_eq!(
+            settings.provider.map(|p| p.key.address()),
+            testnet.nodes[1].storage_provider
+        );
+        assert!(testnet.nodes[2].storage_provider.is_none());
+        assert!(init(dir.path(), &options).is_err());
+    }
+
+    #[test]
+    fn a_bad_node_file_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(NODE_FILE),
+            r#"{"rpcAddr":"127.0.0.1:1","listen":["not an address"]}"#,
+        )
+        .unwrap();
+        let file = NodeFile::load(dir.path()).unwrap().unwrap();
+        let error = file.settings(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("is not a multiaddr"), "{error}");
+    }
+}

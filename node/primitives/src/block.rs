@@ -1,0 +1,142 @@
+//! Blocks and their headers.
+
+use alloy_primitives::{Address, B256};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::Canonical;
+use crate::keys::{AccountKey, verify};
+use crate::receipt::Receipt;
+use crate::transaction::{Signature, Transaction, hex_32};
+
+/// The header: everything a block commits to.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Header {
+    /// The chain this block belongs to.
+    pub chain_id: u64,
+    /// Hash of the previous block (zero for genesis).
+    pub parent: B256,
+    /// Number of blocks before this one.
+    pub height: u64,
+    /// Consensus view in which the block was proposed.
+    pub view: u64,
+    /// The proposer's consensus public key.
+    #[serde(with = "hex_32")]
+    pub proposer: [u8; 32],
+    /// Account credited with the block's fees.
+    pub beneficiary: Address,
+    /// Proposer's clock, in milliseconds since the Unix epoch; never below the parent's.
+    pub timestamp_ms: u64,
+    /// Commitment to the transactions, in order.
+    pub tx_root: B256,
+    /// Commitment to the receipts, in order.
+    pub receipts_root: B256,
+    /// Root of the state tree after the block.
+    pub state_root: B256,
+    /// The block's randomness: blake3 of `randomness_proof`.
+    pub randomness: B256,
+    /// The proposer's signature over (chain id, height, view). ed25519 signatures are
+    /// deterministic, so the proposer cannot grind the randomness; it can only withhold a block.
+    pub randomness_proof: Signature,
+    /// Gas used by all transactions.
+    pub gas_used: u64,
+    /// Most gas the block may use.
+    pub gas_limit: u64,
+    /// Base fee per gas of the block's transactions.
+    pub base_fee_per_gas: u64,
+}
+
+impl Canonical for Header {
+    const NAME: &'static str = "block header";
+    const MAX_SIZE: usize = 1024;
+}
+
+impl Header {
+    /// The block's identity: blake3 of the canonical header, which commits to the rest.
+    pub fn hash(&self) -> B256 {
+        B256::from(*blake3::hash(&self.encode()).as_bytes())
+    }
+
+    /// The EVM timestamp (seconds).
+    pub fn timestamp_secs(&self) -> u64 {
+        self.timestamp_ms / 1000
+    }
+
+    /// Whether `randomness_proof` is the proposer's signature and `randomness` its hash.
+    pub fn randomness_is_valid(&self) -> bool {
+        let digest = randomness_message(self.chain_id, self.height, self.view);
+        verify(&self.proposer, &digest, &self.randomness_proof.to_bytes())
+            && self.randomness == randomness_of(&self.randomness_proof)
+    }
+}
+
+fn randomness_message(chain_id: u64, height: u64, view: u64) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("cairn block randomness v1");
+    hasher.update(&chain_id.to_le_bytes());
+    hasher.update(&height.to_le_bytes());
+    hasher.update(&view.to_le_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+fn randomness_of(proof: &Signature) -> B256 {
+    B256::from(*blake3::hash(&proof.to_bytes()).as_bytes())
+}
+
+/// The proposer's randomness for a block: (proof, randomness).
+pub fn block_randomness(
+    key: &AccountKey,
+    chain_id: u64,
+    height: u64,
+    view: u64,
+) -> (Signature, B256) {
+    let proof = Signature::from(key.sign(&randomness_message(chain_id, height, view)));
+    (proof, randomness_of(&proof))
+}
+
+/// A header and its transactions.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Block {
+    /// The header.
+    pub header: Header,
+    /// The transactions, in execution order.
+    pub transactions: Vec<Transaction>,
+}
+
+impl Canonical for Block {
+    const NAME: &'static str = "block";
+    const MAX_SIZE: usize = 64 * 1024 * 1024;
+}
+
+impl Block {
+    /// The block hash (the header's).
+    pub fn hash(&self) -> B256 {
+        self.header.hash()
+    }
+}
+
+/// Ordered commitment to a list of 32-byte hashes. BLAKE3 is itself a Merkle tree over 1 KiB
+/// chunks, so hashing the concatenation gives a root with inclusion proofs for 32 items per
+/// leaf chunk; the context string keeps roots of different lists apart.
+fn list_root(context: &str, items: impl Iterator<Item = B256>) -> B256 {
+    let mut hasher = blake3::Hasher::new_derive_key(context);
+    for item in items {
+        hasher.update(item.as_slice());
+    }
+    B256::from(*hasher.finalize().as_bytes())
+}
+
+/// The header's `tx_root` for transactions with these hashes, in block order.
+pub fn tx_root(tx_hashes: &[B256]) -> B256 {
+    list_root("cairn transactions root v1", tx_hashes.iter().copied())
+}
+
+/// The header's `receipts_root` for these receipts.
+pub fn receipts_root(receipts: &[Receipt]) -> B256 {
+    list_root(
+        "cairn receipts root v1",
+        receipts
+            .iter()
+            .map(|r| B256::from(*blake3::hash(&r.encode()).as_bytes())),
+    )
+}

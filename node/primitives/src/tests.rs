@@ -1,0 +1,286 @@
+//! Property tests of the canonical encoding: round trips, and every malformed input an error.
+use proptest::prelude::*;
+
+use crate::error::CodecError;
+use crate::*;
+
+fn address() -> impl Strategy<Value = Address> {
+    any::<[u8; 20]>().prop_map(Address::from)
+}
+
+fn hash() -> impl Strategy<Value = B256> {
+    any::<[u8; 32]>().prop_map(B256::from)
+}
+
+fn u256() -> impl Strategy<Value = U256> {
+    any::<[u8; 32]>().prop_map(U256::from_be_bytes)
+}
+
+fn signature() -> impl Strategy<Value = Signature> {
+    any::<[[u8; 32]; 2]>().prop_map(Signature)
+}
+
+fn body() -> impl Strategy<Value = TxBody> {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u128>(),
+        any::<u128>(),
+        proptest::option::of(address()),
+        u256(),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    )
+        .prop_map(
+            |(chain_id, nonce, gas_limit, max_fee, tip, to, value, input)| TxBody {
+                chain_id,
+                nonce,
+                gas_limit,
+                max_fee_per_gas: max_fee,
+                max_priority_fee_per_gas: tip,
+                to,
+                value,
+                input: input.into(),
+            },
+        )
+}
+
+fn transaction() -> impl Strategy<Value = Transaction> {
+    (body(), any::<[u8; 32]>(), signature()).prop_map(|(body, public_key, signature)| Transaction {
+        body,
+        public_key,
+        signature,
+    })
+}
+
+fn header() -> impl Strategy<Value = Header> {
+    (
+        (
+            any::<u64>(),
+            hash(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<[u8; 32]>(),
+            address(),
+        ),
+        (any::<u64>(), hash(), hash(), hash(), hash(), signature()),
+        (any::<u64>(), any::<u64>(), any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (chain_id, parent, height, view, proposer, beneficiary),
+                (timestamp_ms, tx_root, receipts_root, state_root, randomness, randomness_proof),
+                (gas_used, gas_limit, base_fee_per_gas),
+            )| Header {
+                chain_id,
+                parent,
+                height,
+                view,
+                proposer,
+                beneficiary,
+                timestamp_ms,
+                tx_root,
+                receipts_root,
+                state_root,
+                randomness,
+                randomness_proof,
+                gas_used,
+                gas_limit,
+                base_fee_per_gas,
+            },
+        )
+}
+
+fn block() -> impl Strategy<Value = Block> {
+    (header(), proptest::collection::vec(transaction(), 0..4)).prop_map(|(header, transactions)| {
+        Block {
+            header,
+            transactions,
+        }
+    })
+}
+
+fn receipt() -> impl Strategy<Value = Receipt> {
+    let status = prop_oneof![
+        Just(TxStatus::Success),
+        Just(TxStatus::Revert),
+        "[a-zA-Z]{0,12}".prop_map(TxStatus::Halt),
+    ];
+    let log = (
+        address(),
+        proptest::collection::vec(hash(), 0..4),
+        proptest::collection::vec(any::<u8>(), 0..64),
+    )
+        .prop_map(|(address, topics, data)| Log {
+            address,
+            topics,
+            data: data.into(),
+        });
+    (
+        hash(),
+        status,
+        any::<u64>(),
+        any::<u64>(),
+        u256(),
+        proptest::option::of(address()),
+        proptest::collection::vec(log, 0..3),
+    )
+        .prop_map(
+            |(tx_hash, status, gas_used, cumulative_gas_used, fee, contract_address, logs)| {
+                Receipt {
+                    tx_hash,
+                    status,
+                    gas_used,
+                    cumulative_gas_used,
+                    fee,
+                    contract_address,
+                    output: Bytes::from_static(b"out"),
+                    logs,
+                }
+            },
+        )
+}
+
+/// Round trip, then every way of damaging the bytes is an error and never a panic.
+fn check_canonical<T: Canonical + PartialEq + std::fmt::Debug>(value: &T, cut: usize, junk: u8) {
+    let bytes = value.encode();
+    assert_eq!(&T::decode(&bytes).unwrap(), value);
+
+    let mut trailing = bytes.clone();
+    trailing.push(junk);
+    assert!(matches!(
+        T::decode(&trailing),
+        Err(CodecError::Malformed { .. })
+    ));
+
+    let cut = cut % bytes.len();
+    assert!(
+        T::decode(&bytes[..cut]).is_err(),
+        "truncated to {cut} of {} bytes",
+        bytes.len()
+    );
+
+    let mut versioned = bytes.clone();
+    versioned[0] = 2;
+    assert!(matches!(
+        T::decode(&versioned),
+        Err(CodecError::UnknownVersion { version: 2, .. })
+    ));
+}
+
+#[test]
+fn oversized_input_is_refused_before_decoding() {
+    fn refused<T: Canonical + std::fmt::Debug>() {
+        let oversized = vec![codec::ENCODING_V1; T::MAX_SIZE + 1];
+        assert!(matches!(
+            T::decode(&oversized),
+            Err(CodecError::TooLarge { .. })
+        ));
+    }
+    refused::<Transaction>();
+    refused::<Header>();
+    refused::<Block>();
+    refused::<Receipt>();
+    refused::<BlockReceipts>();
+    assert!(matches!(
+        Transaction::decode(&[]),
+        Err(CodecError::Empty(_))
+    ));
+}
+
+proptest! {
+    #[test]
+    fn transactions_are_canonical(tx in transaction(), cut in any::<usize>(), junk in any::<u8>()) {
+        check_canonical(&tx, cut, junk);
+        let json = serde_json::to_string(&tx).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Transaction>(&json).unwrap(), tx);
+    }
+
+    #[test]
+    fn blocks_and_headers_are_canonical(block in block(), cut in any::<usize>(), junk in any::<u8>()) {
+        check_canonical(&block, cut, junk);
+        check_canonical(&block.header, cut, junk);
+    }
+
+    #[test]
+    fn receipts_are_canonical(receipts in proptest::collection::vec(receipt(), 1..4), cut in any::<usize>(), junk in any::<u8>()) {
+        check_canonical(&receipts[0], cut, junk);
+        check_canonical(&BlockReceipts(receipts), cut, junk);
+    }
+
+    /// Garbage never panics, and whatever does decode is the one encoding of its value.
+    #[test]
+    fn garbage_decodes_only_canonically(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let mut versioned = bytes.clone();
+        if let Some(first) = versioned.first_mut() {
+            *first = codec::ENCODING_V1;
+        }
+        for input in [&bytes, &versioned] {
+            if let Ok(tx) = Transaction::decode(input) {
+                prop_assert_eq!(&tx.encode(), input);
+            }
+            if let Ok(block) = Block::decode(input) {
+                prop_assert_eq!(&block.encode(), input);
+            }
+            if let Ok(receipts) = BlockReceipts::decode(input) {
+                prop_assert_eq!(&receipts.encode(), input);
+            }
+        }
+    }
+}
+
+#[test]
+fn non_canonical_tags_are_refused() {
+    let key = AccountKey::from_bytes(&[1; 32]);
+    let tx = TxBody {
+        chain_id: 1,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1,
+        max_priority_fee_per_gas: 0,
+        to: None,
+        value: U256::ZERO,
+        input: Bytes::new(),
+    }
+    .sign(&key);
+    let mut bytes = tx.encode();
+    // The `to` option tag sits after version, chain id, nonce, gas limit and the two fees.
+    let tag = 1 + 8 + 8 + 8 + 16 + 16;
+    assert_eq!(bytes[tag], 0);
+    bytes[tag] = 2;
+    assert!(matches!(
+        Transaction::decode(&bytes),
+        Err(CodecError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn signatures_bind_every_field_and_the_chain() {
+    let key = AccountKey::from_bytes(&[1; 32]);
+    let body = TxBody {
+        chain_id: 1,
+        nonce: 3,
+        gas_limit: 21_000,
+        max_fee_per_gas: 10,
+        max_priority_fee_per_gas: 1,
+        to: Some(Address::repeat_byte(2)),
+        value: U256::from(5),
+        input: Bytes::new(),
+    };
+    let tx = body.clone().sign(&key);
+    assert!(tx.signature_is_valid());
+    assert_eq!(tx.sender(), key.address());
+    let mut changed = tx.clone();
+    changed.body.value = U256::from(6);
+    assert!(!changed.signature_is_valid());
+    assert!(VerifiedTransaction::verify(changed.clone()).is_none());
+    let verified = VerifiedTransaction::verify(tx.clone()).unwrap();
+    assert_eq!(
+        (verified.hash(), verified.sender()),
+        (tx.hash(), key.address())
+    );
+    let mut replayed = tx.clone();
+    replayed.body.chain_id = 2;
+    assert!(!replayed.signature_is_valid());
+    assert_ne!(tx.hash(), changed.hash());
+}

@@ -1,0 +1,498 @@
+//! The storage provider agent: registers the provider, advertises it, takes deals, fetches
+//! their data and proves it every epoch.
+//!
+//! It acts on the committed state only, and remembers its deals in the chunk store, so a
+//! restarted provider carries on: unfinished fetches resume from whichever peer holds the
+//! data, and the current epoch is proven if it was not yet. Every transaction it sends is
+//! re-sent after [`RESEND_AFTER_BLOCKS`] if the state has not moved; a proof that cannot be
+//! made or sent is logged as an error and counted in the node's metrics.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_p2p::PeerId;
+use cairn_reward_contracts::bindings::{ComputeMarket, ProviderRegistry, Staking, StorageMarket};
+use cairn_reward_contracts::{COMPUTE_MARKET, REGISTRY, STAKING, STORAGE_MARKET};
+use tokio::sync::{mpsc, watch};
+
+use crate::adverts::Advert;
+use crate::compute::ComputeWork;
+use crate::contracts::{DealState, view};
+use crate::data::{DataNet, Offer};
+use crate::metrics::bump;
+use cairn_chain::Chain;
+use cairn_mempool::TxPool;
+use cairn_primitives::clock::now_ms;
+
+use crate::error::DataError;
+use crate::sender::{RESEND_AFTER_BLOCKS, TxSender};
+use cairn_primitives::{AccountKey, Address, Bytes, U256};
+
+/// How often the provider's advert is gossiped.
+pub const ADVERT_INTERVAL: Duration = Duration::from_secs(5);
+/// Blocks that must remain in an epoch for a proof to be sent in it.
+const PROOF_MARGIN_BLOCKS: u64 = 3;
+const MIB: u64 = 1 << 20;
+
+/// What a provider offers, from its `node.json`.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    /// The provider's account key (it stakes, accepts deals, proves and posts results).
+    pub key: AccountKey,
+    /// Storage offered, in bytes (0: no storage).
+    pub storage_capacity: u64,
+    /// Price in wei per MiB per epoch; offers below it are refused.
+    pub storage_price: u128,
+    /// Compute offered (0 cores: no compute).
+    pub compute: ComputeOffer,
+    /// Bonded at start if the bond is below the minimum of the roles offered.
+    pub stake: U256,
+}
+
+/// What a compute provider offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ComputeOffer {
+    /// Jobs run at once.
+    pub cores: u32,
+    /// Memory a job may use, MiB.
+    pub memory_mib: u32,
+    /// Fuel the provider runs per second (advertised; measured with `cairn bench compute`).
+    pub fuel_per_second: u64,
+    /// Price in wei per unit of fuel.
+    pub price_per_fuel: u128,
+}
+
+/// A deal's price per epoch at `price` wei per MiB per epoch (a part MiB counts whole).
+pub fn price_per_epoch(price: u128, size: u64) -> u128 {
+    price.saturating_mul(u128::from(size.div_ceil(MIB).max(1)))
+}
+
+/// Transactions in flight, each remembered with the height it was sent at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Sent {
+    Stake,
+    Advertise,
+    Accept([u8; 32]),
+    Proof([u8; 32], u64),
+}
+
+/// The agent's state.
+pub struct Agent {
+    chain: Arc<Chain>,
+    net: Arc<DataNet>,
+    sender: TxSender,
+    block_time: Duration,
+    settings: ProviderSettings,
+    offers: mpsc::Receiver<Offer>,
+    sent: BTreeMap<Sent, u64>,
+    /// Compute jobs, once registered as a compute provider.
+    compute: Option<ComputeWork>,
+    /// Staked and registered on chain: only then is the provider advertised.
+    registered: bool,
+}
+
+impl Agent {
+    /// An agent for the provider in `settings`, taking offers from `offers`.
+    pub fn new(
+        pool: TxPool,
+        net: Arc<DataNet>,
+        block_time: Duration,
+        settings: ProviderSettings,
+        offers: mpsc::Receiver<Offer>,
+    ) -> Self {
+        Self {
+            chain: pool.chain().clone(),
+            sender: TxSender::new(pool),
+            net,
+            block_time,
+            settings,
+            offers,
+            sent: BTreeMap::new(),
+            compute: None,
+            registered: false,
+        }
+    }
+
+    fn me(&self) -> Address {
+        self.settings.key.address()
+    }
+
+    fn height(&self) -> u64 {
+        self.chain.head().map(|h| h.height).unwrap_or(0)
+    }
+
+    /// Whether `what` was sent recently enough to wait for it; if not, it is marked as sent
+    /// now and the caller sends it.
+    fn should_send(&mut self, what: Sent) -> bool {
+        let height = self.height();
+        match self.sent.get(&what) {
+            Some(at) if height < at + RESEND_AFTER_BLOCKS => false,
+            _ => {
+                self.sent.insert(what, height);
+                true
+            }
+        }
+    }
+
+    /// Runs until `stopped` turns true.
+    pub async fn run(mut self, mut stopped: watch::Receiver<bool>) {
+        let block_time = self.block_time.max(Duration::from_millis(50));
+        let mut ticks = tokio::time::interval(block_time);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut adverts = tokio::time::interval(ADVERT_INTERVAL);
+        adverts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => return,
+                Some(offer) = self.offers.recv() => {
+                    let answer = self.on_offer(offer.peer, offer.deal).await;
+                    if let Err(reason) = &answer {
+                        bump(&self.net.metrics.offers_refused);
+                        tracing::info!(deal = %hex::encode(offer.deal), reason, "refused a storage deal");
+                    }
+                    let _ = offer.reply.send(answer);
+                }
+                _ = ticks.tick() => {
+                    if let Err(error) = self.on_tick() {
+                        tracing::warn!(%error, "storage provider round failed");
+                    }
+                }
+                _ = adverts.tick(), if self.registered => {
+                    if let Err(error) = self.advertise().await {
+                        tracing::debug!(%error, "advert not published");
+                    }
+                }
+            }
+        }
+    }
+
+    /// One round on the committed state: registration, then every deal.
+    fn on_tick(&mut self) -> Result<(), DataError> {
+        let height = self.height();
+        self.sent
+            .retain(|_, at| height < *at + 2 * RESEND_AFTER_BLOCKS);
+        self.registered = self.ensure_registered()?;
+        if !self.registered {
+            return Ok(());
+        }
+        let offer = self.settings.compute;
+        if offer.cores > 0 {
+            if self.compute.is_none() {
+                let timeout = view(
+                    &self.chain,
+                    COMPUTE_MARKET,
+                    ComputeMarket::stageTimeoutBlocksCall {},
+                )?;
+                self.compute = Some(ComputeWork::new(
+                    height.saturating_sub(timeout),
+                    offer.cores,
+                    offer.memory_mib,
+                ));
+            }
+            if let Some(work) = &mut self.compute {
+                let lie = self.net.faults.lie_about_results;
+                work.round(&self.net, &self.sender, &self.settings.key, lie)?;
+            }
+        }
+        for (deal, root) in self.net.store().deals()? {
+            if let Err(error) = self.tend(deal, root) {
+                tracing::warn!(deal = %hex::encode(deal), %error, "storage deal round failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Stakes and advertises on chain until both show; whether they do.
+    fn ensure_registered(&mut self) -> Result<bool, DataError> {
+        let me = self.me();
+        let stake = view(&self.chain, STAKING, Staking::stakeOfCall { staker: me })?;
+        let mut minimum = U256::ZERO;
+        if self.settings.storage_capacity > 0 {
+            minimum = view(&self.chain, STAKING, Staking::minStorageStakeCall {})?;
+        }
+        if self.settings.compute.cores > 0 {
+            minimum = minimum.max(view(&self.chain, STAKING, Staking::minComputeStakeCall {})?);
+        }
+        if stake.bonded < minimum {
+            if self.should_send(Sent::Stake) {
+                let value = self.settings.stake.max(minimum - stake.bonded);
+                self.sender
+                    .send_call(&self.settings.key, STAKING, value, Staking::stakeCall {})?;
+                tracing::info!(provider = %me, "staking as a provider");
+            }
+            return Ok(false);
+        }
+        let advert = view(
+            &self.chain,
+            REGISTRY,
+            ProviderRegistry::advertOfCall { provider: me },
+        )?;
+        let peer_id = self.net.peer_id().to_string();
+        let compute = self.settings.compute;
+        if advert.storageCapacity != self.settings.storage_capacity
+            || advert.storagePricePerMiBEpoch != self.settings.storage_price
+            || advert.cores != compute.cores
+            || advert.memoryMiB != compute.memory_mib
+            || advert.fuelPerSecond != compute.fuel_per_second
+            || advert.computePricePerFuel != compute.price_per_fuel
+            || advert.peerId.as_ref() != peer_id.as_bytes()
+        {
+            if self.should_send(Sent::Advertise) {
+                let call = ProviderRegistry::advertiseCall {
+                    storageCapacity: self.settings.storage_capacity,
+                    storagePricePerMiBEpoch: self.settings.storage_price,
+                    cores: compute.cores,
+                    memoryMiB: compute.memory_mib,
+                    fuelPerSecond: compute.fuel_per_second,
+                    computePricePerFuel: compute.price_per_fuel,
+                    peerId: Bytes::from(peer_id.into_bytes()),
+                    addresses: String::new(),
+                };
+                self.sender
+                    .send_call(&self.settings.key, REGISTRY, U256::ZERO, call)?;
+                tracing::info!(provider = %me, "registering as a provider");
+            }
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn free_capacity(&self) -> Result<u64, DataError> {
+        let used = view(
+            &self.chain,
+            STORAGE_MARKET,
+            StorageMarket::usedCapacityCall(self.me()),
+        )?;
+        Ok(self.settings.storage_capacity.saturating_sub(used))
+    }
+
+    async fn advertise(&self) -> Result<(), DataError> {
+        let status = self.net.network.status().await?;
+        let advert = Advert {
+            chain_id: self.chain.genesis().chain_id,
+            provider: self.me(),
+            peer_id: status.peer_id.to_string(),
+            addresses: status
+                .listen_addrs
+                .iter()
+                .take(8)
+                .map(|a| a.to_string())
+                .collect(),
+            storage_capacity: self.settings.storage_capacity,
+            storage_free: self.free_capacity()?,
+            storage_price: self.settings.storage_price,
+            cores: self.settings.compute.cores,
+            memory_mib: self.settings.compute.memory_mib,
+            fuel_per_second: self.settings.compute.fuel_per_second,
+            compute_price: self.settings.compute.price_per_fuel,
+            sequence: now_ms(),
+        };
+        self.net
+            .publish_advert(advert.sign(&self.settings.key))
+            .await
+    }
+
+    /// Decides on an offered deal; if it is taken, its data is fetched from `peer`.
+    async fn on_offer(&mut self, peer: PeerId, id: [u8; 32]) -> Result<(), String> {
+        let deal = view(
+            &self.chain,
+            STORAGE_MARKET,
+            StorageMarket::dealOfCall { id: id.into() },
+        )
+        .map_err(|e| e.to_string())?;
+        if deal.state != DealState::Proposed as u8 {
+            return Err(format!(
+                "the deal is {}, not proposed",
+                DealState::name(deal.state)
+            ));
+        }
+        if deal.provider != self.me() {
+            return Err(format!(
+                "the deal names provider {}, not {}",
+                deal.provider,
+                self.me()
+            ));
+        }
+        let asked = price_per_epoch(self.settings.storage_price, deal.size);
+        if deal.pricePerEpoch < asked {
+            return Err(format!(
+                "the deal pays {} wei per epoch; this provider asks {asked} for {} bytes",
+                deal.pricePerEpoch, deal.size
+            ));
+        }
+        let deals = self.net.store().deals().map_err(|e| e.to_string())?;
+        if deals.iter().any(|(known, _)| *known == id) {
+            return Ok(());
+        }
+        let mut reserved = 0u64;
+        for (other, root) in &deals {
+            let held = self.net.store().status(root).map_err(|e| e.to_string())?;
+            let proposed = view(
+                &self.chain,
+                STORAGE_MARKET,
+                StorageMarket::dealOfCall {
+                    id: (*other).into(),
+                },
+            )
+            .map(|d| d.state == DealState::Proposed as u8)
+            .unwrap_or(false);
+            if proposed {
+                reserved += held.map_or(0, |s| s.size);
+            }
+        }
+        let free = self.free_capacity().map_err(|e| e.to_string())?;
+        if deal.size > free.saturating_sub(reserved) {
+            return Err(format!(
+                "{} bytes free, the deal needs {}",
+                free.saturating_sub(reserved),
+                deal.size
+            ));
+        }
+        let root = deal.dataRoot.0;
+        self.net
+            .store()
+            .begin(&root, deal.size)
+            .map_err(|e| e.to_string())?;
+        self.net
+            .store()
+            .record_deal(&id, &root)
+            .map_err(|e| e.to_string())?;
+        tracing::info!(deal = %hex::encode(id), size = deal.size, %peer, "took a storage deal; fetching its data");
+        // The next round accepts the deal once the data is complete.
+        self.net
+            .clone()
+            .fetch_in_background(root, deal.size, vec![peer]);
+        Ok(())
+    }
+
+    fn accept(&mut self, deal: [u8; 32]) {
+        if !self.should_send(Sent::Accept(deal)) {
+            return;
+        }
+        let call = StorageMarket::acceptDealCall { id: deal.into() };
+        match self
+            .sender
+            .send_call(&self.settings.key, STORAGE_MARKET, U256::ZERO, call)
+        {
+            Ok(_) => {
+                bump(&self.net.metrics.deals_accepted);
+                tracing::info!(deal = %hex::encode(deal), "data stored; accepting the deal");
+            }
+            Err(error) => {
+                tracing::warn!(deal = %hex::encode(deal), %error, "cannot accept the deal")
+            }
+        }
+    }
+
+    /// Moves one deal along: fetch and accept while proposed, prove while active, forget once
+    /// over.
+    fn tend(&mut self, id: [u8; 32], root: [u8; 32]) -> Result<(), DataError> {
+        let deal = view(
+            &self.chain,
+            STORAGE_MARKET,
+            StorageMarket::dealOfCall { id: id.into() },
+        )?;
+        match deal.state {
+            s if s == DealState::Proposed as u8 => {
+                let complete = self
+                    .net
+                    .store()
+                    .status(&root)?
+                    .is_some_and(|s| s.complete());
+                if complete {
+                    self.accept(id);
+                } else if !self.net.fetching(&root) {
+                    // Taken before a restart, or its first fetch failed: fetch it from
+                    // whoever holds it; the next round accepts once it is complete.
+                    self.net
+                        .clone()
+                        .start_fetch(root, Some(deal.size), deal.size);
+                }
+            }
+            s if s == DealState::Active as u8 => self.prove(id, root, &deal)?,
+            state => {
+                self.net.store().forget_deal(&id)?;
+                let still_used = self.net.store().deals()?.iter().any(|(_, r)| *r == root);
+                if !still_used {
+                    self.net.store().remove(&root)?;
+                }
+                tracing::info!(deal = %hex::encode(id), state = DealState::name(state), "storage deal over; data released");
+            }
+        }
+        Ok(())
+    }
+
+    fn prove(
+        &mut self,
+        id: [u8; 32],
+        root: [u8; 32],
+        deal: &StorageMarket::Deal,
+    ) -> Result<(), DataError> {
+        // The head must be in the epoch already (its seed is recorded by the epoch's first
+        // block) with a few blocks to go, so that the proof lands in the epoch it proves.
+        let epoch_length = self.chain.genesis().epoch_length;
+        let height = self.height();
+        let epoch = height / epoch_length;
+        if (height + PROOF_MARGIN_BLOCKS) / epoch_length != epoch {
+            return Ok(());
+        }
+        if epoch < deal.startEpoch || epoch > deal.endEpoch || deal.lastProvenEpoch >= epoch {
+            return Ok(());
+        }
+        if !self.should_send(Sent::Proof(id, epoch)) {
+            return Ok(());
+        }
+        match self.send_proof(id, root, epoch) {
+            Ok(()) => {
+                bump(&self.net.metrics.proofs_sent);
+                tracing::info!(deal = %hex::encode(id), epoch, "sent storage proof");
+            }
+            Err(error) => {
+                bump(&self.net.metrics.proofs_failed);
+                tracing::error!(deal = %hex::encode(id), epoch, %error, "ALERT: cannot prove a storage deal; retrying in {RESEND_AFTER_BLOCKS} blocks");
+            }
+        }
+        Ok(())
+    }
+
+    fn send_proof(&self, id: [u8; 32], root: [u8; 32], epoch: u64) -> Result<(), DataError> {
+        let indices = view(
+            &self.chain,
+            STORAGE_MARKET,
+            StorageMarket::challengesCall {
+                id: id.into(),
+                epoch,
+            },
+        )?;
+        let mut chunks = Vec::with_capacity(indices.len());
+        let mut paths = Vec::with_capacity(indices.len());
+        for index in indices {
+            let proof = self.net.store().prove(&root, index)?;
+            chunks.push(Bytes::from(proof.chunk));
+            paths.push(Bytes::from(proof.path.concat()));
+        }
+        let call = StorageMarket::submitProofCall {
+            id: id.into(),
+            chunks,
+            paths,
+        };
+        self.sender
+            .send_call(&self.settings.key, STORAGE_MARKET, U256::ZERO, call)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deal_is_priced_per_started_mib() {
+        assert_eq!(price_per_epoch(10, 0), 10);
+        assert_eq!(price_per_epoch(10, 1), 10);
+        assert_eq!(price_per_epoch(10, MIB), 10);
+        assert_eq!(price_per_epoch(10, MIB + 1), 20);
+        assert_eq!(price_per_epoch(u128::MAX, 64 * MIB), u128::MAX);
+    }
+}

@@ -1,0 +1,92 @@
+//! The provider's view of the reward contracts: deal and job states, and read-only calls.
+
+use alloy_sol_types::SolCall;
+use cairn_chain::{CallRequest, Chain};
+use cairn_primitives::Address;
+
+use crate::error::DataError;
+
+/// A storage deal's state, as `StorageMarket.State` numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DealState {
+    /// Opened by the client, not yet accepted.
+    Proposed = 1,
+    /// Accepted: proven every epoch.
+    Active = 2,
+    /// Every epoch ran.
+    Ended = 3,
+    /// Ended by faults; the provider was slashed.
+    Terminated = 4,
+    /// Cancelled by the client before acceptance.
+    Cancelled = 5,
+}
+
+impl DealState {
+    /// The state's name, for a raw state number.
+    pub fn name(state: u8) -> &'static str {
+        match state {
+            1 => "proposed",
+            2 => "active",
+            3 => "ended",
+            4 => "terminated",
+            5 => "cancelled",
+            _ => "unknown",
+        }
+    }
+}
+
+/// A compute job's state, as `ComputeMarket.State` numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum JobState {
+    /// Waiting for the provider's result.
+    Assigned = 1,
+    /// Waiting for the verifier's attestation.
+    Resulted = 2,
+    /// Waiting for the referee.
+    Disputed = 3,
+    /// Paid (or refunded); over.
+    Settled = 4,
+    /// A stage passed its deadline; over.
+    Expired = 5,
+}
+
+impl JobState {
+    /// The state's name, for a raw state number.
+    pub fn name(state: u8) -> &'static str {
+        match state {
+            1 => "assigned",
+            2 => "resulted",
+            3 => "disputed",
+            4 => "settled",
+            5 => "expired",
+            _ => "none",
+        }
+    }
+
+    /// Whether a job in raw state `state` is over.
+    pub fn is_over(state: u8) -> bool {
+        state == Self::Settled as u8 || state == Self::Expired as u8
+    }
+}
+
+/// A read-only call to a contract at the committed head.
+pub fn view<C: SolCall>(chain: &Chain, to: Address, call: C) -> Result<C::Return, DataError> {
+    let result = chain.call(&CallRequest {
+        to: Some(to),
+        input: Some(call.abi_encode().into()),
+        ..Default::default()
+    })?;
+    if !result.is_success() {
+        return Err(DataError::Contract(revert_reason(&result)));
+    }
+    let output = result.into_output().unwrap_or_default();
+    C::abi_decode_returns(&output).map_err(|e| DataError::Contract(e.to_string()))
+}
+
+pub(crate) fn revert_reason(result: &revm::context::result::ExecutionResult) -> String {
+    let output = result.output().map(|o| o.to_vec()).unwrap_or_default();
+    cairn_reward_contracts::describe_revert(&output, cairn_primitives::units::format_crn)
+        .unwrap_or_else(|| format!("{result:?}"))
+}

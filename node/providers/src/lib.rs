@@ -1,0 +1,41 @@
+//! # cairn-providers
+//!
+//! Storage and compute providers, and their clients, over the network.
+//!
+//! ```text
+//!  cairn storage put ─► RPC blob pieces (checked) ─► ChunkStore ─► openDeal tx
+//!        ─► RPC storageOffer ─► Offer request to the provider's node (found by its advert)
+//!  provider's Agent: deal checked on chain ─► fetch pieces from the client's node (each piece
+//!        checked against the root before it is stored) ─► acceptDeal tx
+//!        ─► every epoch: challenges from the epoch seed ─► ChunkStore::prove ─► submitProof tx
+//!  cairn storage get ─► RPC storageFetch ─► Has requests to peers ─► fetch from the holders,
+//!        a peer whose piece fails its check is dropped and the piece asked of another
+//! ```
+//! [`DataNet`] holds the node's chunk store, its table of providers' adverts and the fetches in
+//! progress, and answers peers' data requests. The [`agent::Agent`] runs only on a node
+//! configured as a provider: of storage (deals), of compute (jobs run, re-executed to verify,
+//! or refereed, with module, input and output moved as blobs), or both. It signs its contract
+//! calls through a [`TxSender`] into the node's own mempool.
+//!
+//! ## Example
+//! ```
+//! use cairn_providers::agent::price_per_epoch;
+//!
+//! // A deal is priced per started MiB and epoch.
+//! assert_eq!(price_per_epoch(10, 1), 10);
+//! assert_eq!(price_per_epoch(10, (1 << 20) + 1), 20);
+//! ```
+pub mod adverts;
+pub mod agent;
+mod compute;
+pub mod contracts;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod sender;
+pub mod wire;
+
+pub use contracts::{DealState, JobState, view};
+pub use data::{DataNet, FetchProgress, FetchState, Offer, TestFaults};
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use sender::TxSender;

@@ -1,0 +1,34 @@
+//! # cairn-rpc
+//!
+//! The node's JSON-RPC API. [`api`] declares the `cairn_*` method set once, with the types it
+//! carries; jsonrpsee derives from it the typed client the CLI and the client SDK use
+//! (`CairnApiClient`) and the server trait that [`server::RpcServer`] implements.
+//!
+//! ## How data flows through it
+//! ```text
+//!  HTTP JSON-RPC ─► jsonrpsee (body and connection limits) ─► RpcServer
+//!        cairn_sendRawTransaction ─► TxPool::submit_raw (─► gossip on a networked node)
+//!        cairn_call / cairn_estimateGas ─► blocking pool ─► Chain::call / estimate_gas
+//!        reads (blocks, receipts, balances, status) ─► Chain, TxPool, NetworkView
+//!        cairn_blob* / cairn_storage* / cairn_providers ─► DataNet (networked node only)
+//! ```
+//!
+//! ## Example
+//! ```no_run
+//! use cairn_rpc::api::CairnApiClient;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = jsonrpsee::http_client::HttpClientBuilder::default().build("http://127.0.0.1:8545")?;
+//! let status = client.chain_status().await?;
+//! println!("height {} on chain {}", status.height, status.chain_id);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod api;
+pub mod error;
+pub mod server;
+
+pub use api::*;
+pub use error::RpcError;
+pub use server::{RpcServer, start};

@@ -1,0 +1,395 @@
+//! The node's JSON-RPC server: [`CairnApiServer`] over the chain, the mempool, the consensus
+//! status and, on a networked node, the data plane. EVM calls and chunk-store work run on the
+//! blocking pool, never on the async workers that serve other requests.
+
+use std::sync::Arc;
+
+use jsonrpsee::core::{RpcResult, async_trait};
+use jsonrpsee::types::ErrorObjectOwned;
+use revm::context::result::ExecutionResult;
+use tokio::sync::watch;
+
+use cairn_chain::{CallRequest, Chain, ChainError};
+use cairn_consensus::NetworkView;
+use cairn_mempool::{SubmitError, TxPool};
+use cairn_primitives::{Address, B256, Bytes, U256};
+use cairn_providers::error::DataError;
+use cairn_providers::{DataNet, FetchProgress, FetchState, MetricsSnapshot};
+
+use crate::api::*;
+
+/// What the server reads and where it submits.
+#[derive(Debug, Clone)]
+pub struct RpcServer {
+    chain: Arc<Chain>,
+    pool: TxPool,
+    /// The consensus view and peers (the default on a dev node).
+    network: watch::Receiver<NetworkView>,
+    /// The data plane (none on a dev node).
+    data: Option<Arc<DataNet>>,
+    block_time_ms: u64,
+}
+
+impl RpcServer {
+    /// A server over `pool` and its chain.
+    pub fn new(
+        pool: TxPool,
+        network: watch::Receiver<NetworkView>,
+        data: Option<Arc<DataNet>>,
+        block_time_ms: u64,
+    ) -> Self {
+        Self {
+            chain: pool.chain().clone(),
+            pool,
+            network,
+            data,
+            block_time_ms,
+        }
+    }
+
+    /// Runs `work` on the chain on the blocking pool (EVM calls, reads of many blocks).
+    async fn on_chain<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Chain) -> Result<T, ChainError> + Send + 'static,
+    ) -> RpcResult<T> {
+        let chain = self.chain.clone();
+        tokio::task::spawn_blocking(move || work(&chain))
+            .await
+            .map_err(|e| ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>))?
+            .map_err(internal)
+    }
+
+    fn data(&self) -> RpcResult<&Arc<DataNet>> {
+        self.data.as_ref().ok_or_else(|| {
+            ErrorObjectOwned::owned(
+                DATA_REFUSED,
+                "storage needs a networked node (cairn testnet start or cairn node run), not cairn dev",
+                None::<()>,
+            )
+        })
+    }
+}
+
+fn data_error(error: impl Into<DataError>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(DATA_REFUSED, error.into().to_string(), None::<()>)
+}
+
+async fn in_store<T: Send + 'static>(
+    data: &Arc<DataNet>,
+    work: impl FnOnce(&cairn_storage::ChunkStore) -> cairn_storage::Result<T> + Send + 'static,
+) -> RpcResult<T> {
+    let store = data.store().clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|e| data_error(DataError::Stopped(e.to_string())))?
+        .map_err(data_error)
+}
+
+fn internal(error: ChainError) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INTERNAL, error.to_string(), None::<()>)
+}
+
+fn reverted(result: &ExecutionResult) -> ErrorObjectOwned {
+    match result {
+        ExecutionResult::Revert { output, .. } => ErrorObjectOwned::owned(
+            EXECUTION_REVERTED,
+            "execution reverted",
+            Some(output.clone()),
+        ),
+        ExecutionResult::Halt { reason, .. } => ErrorObjectOwned::owned(
+            EXECUTION_REVERTED,
+            format!("execution halted: {reason:?}"),
+            None::<()>,
+        ),
+        ExecutionResult::Success { .. } => {
+            ErrorObjectOwned::owned(INTERNAL, "call succeeded", None::<()>)
+        }
+    }
+}
+
+#[async_trait]
+impl CairnApiServer for RpcServer {
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        self.pool
+            .submit_raw(&raw)
+            .map_err(|rejection| match rejection {
+                SubmitError::Rejected(r) => {
+                    ErrorObjectOwned::owned(TX_REJECTED, r.to_string(), None::<()>)
+                }
+                SubmitError::Chain(e) => internal(e),
+            })
+    }
+
+    async fn get_balance(&self, address: Address) -> RpcResult<U256> {
+        Ok(self.chain.sender_state(address).map_err(internal)?.balance)
+    }
+
+    async fn get_nonce(&self, address: Address, pending: Option<bool>) -> RpcResult<u64> {
+        if pending.unwrap_or(false) {
+            return self.pool.pending_nonce(address).map_err(internal);
+        }
+        Ok(self.chain.sender_state(address).map_err(internal)?.nonce)
+    }
+
+    async fn call(&self, request: CallRequest) -> RpcResult<CallResult> {
+        let result = self.on_chain(move |chain| chain.call(&request)).await?;
+        if !result.is_success() {
+            return Err(reverted(&result));
+        }
+        let gas_used = result.tx_gas_used();
+        Ok(CallResult {
+            output: result.into_output().unwrap_or_default(),
+            gas_used,
+        })
+    }
+
+    async fn estimate_gas(&self, request: CallRequest) -> RpcResult<u64> {
+        match self
+            .on_chain(move |chain| chain.estimate_gas(&request))
+            .await?
+        {
+            Ok(gas) => Ok(gas),
+            Err(result) => Err(reverted(&result)),
+        }
+    }
+
+    async fn get_block_by_number(&self, id: BlockId) -> RpcResult<Option<BlockInfo>> {
+        let height = match id {
+            BlockId::Number(height) => height,
+            BlockId::Tag(BlockTag::Latest) => self.chain.head().map_err(internal)?.height,
+            BlockId::Tag(BlockTag::Earliest) => 0,
+        };
+        let block = self.chain.block(height).map_err(internal)?;
+        Ok(block.as_ref().map(BlockInfo::from))
+    }
+
+    async fn get_block_by_hash(&self, hash: B256) -> RpcResult<Option<BlockInfo>> {
+        let block = self.chain.block_by_hash(&hash).map_err(internal)?;
+        Ok(block.as_ref().map(BlockInfo::from))
+    }
+
+    async fn get_transaction(&self, hash: B256) -> RpcResult<Option<TxInfo>> {
+        let chain = &self.chain;
+        if let Some(location) = chain.tx_location(&hash).map_err(internal)? {
+            let block = chain.block(location.height).map_err(internal)?;
+            let tx = block.and_then(|b| b.transactions.into_iter().nth(location.index as usize));
+            return Ok(tx.map(|transaction| TxInfo {
+                hash,
+                from: transaction.sender(),
+                transaction,
+                block_height: Some(location.height),
+                index: Some(location.index),
+            }));
+        }
+        Ok(self.pool.get(&hash).map(|transaction| TxInfo {
+            hash,
+            from: transaction.sender(),
+            transaction,
+            block_height: None,
+            index: None,
+        }))
+    }
+
+    async fn get_receipt(&self, hash: B256) -> RpcResult<Option<ReceiptInfo>> {
+        let chain = &self.chain;
+        let Some(location) = chain.tx_location(&hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let block = chain.block(location.height).map_err(internal)?;
+        let receipts = chain.receipts(location.height).map_err(internal)?;
+        let index = location.index as usize;
+        let found = block
+            .and_then(|b| Some((b.hash(), b.transactions.into_iter().nth(index)?)))
+            .zip(receipts.and_then(|r| r.into_iter().nth(index)));
+        Ok(found.map(|((block_hash, tx), receipt)| ReceiptInfo {
+            block_height: location.height,
+            block_hash,
+            index: location.index,
+            from: tx.sender(),
+            to: tx.body.to,
+            receipt,
+        }))
+    }
+
+    async fn chain_status(&self) -> RpcResult<ChainStatus> {
+        let chain = &self.chain;
+        let head = chain.head().map_err(internal)?;
+        let header = chain.head_header();
+        let genesis = chain.genesis();
+        let genesis_hash = chain.genesis_hash().map_err(internal)?;
+        let network = self.network.borrow().clone();
+        Ok(ChainStatus {
+            chain_id: genesis.chain_id,
+            genesis_hash,
+            height: head.height,
+            head_hash: head.hash,
+            finalized_height: head.height,
+            state_root: head.state_root,
+            timestamp_ms: header.timestamp_ms,
+            pending_transactions: self.pool.len(),
+            base_fee_per_gas: genesis.base_fee_per_gas,
+            gas_limit: genesis.gas_limit,
+            block_time_ms: self.block_time_ms,
+            epoch_length: genesis.epoch_length,
+            view: network.view.max(header.view),
+            peers: network.peers,
+            peer_id: network.peer_id,
+            execution: chain.execution_stats(),
+            validators: chain
+                .validators_at(head.height + 1)
+                .map_err(internal)?
+                .iter()
+                .map(|v| B256::from(v.public_key))
+                .collect(),
+        })
+    }
+
+    async fn blob_begin(&self, root: B256, size: u64) -> RpcResult<BlobInfo> {
+        let data = self.data()?;
+        Ok(in_store(data, move |store| store.begin(&root.0, size))
+            .await?
+            .into())
+    }
+
+    async fn blob_missing(&self, root: B256) -> RpcResult<Vec<u64>> {
+        in_store(self.data()?, move |store| store.missing(&root.0)).await
+    }
+
+    async fn blob_put_piece(
+        &self,
+        root: B256,
+        index: u64,
+        data: Bytes,
+        path: Vec<B256>,
+    ) -> RpcResult<BlobInfo> {
+        let path: Vec<[u8; 32]> = path.into_iter().map(|cv| cv.0).collect();
+        let status = in_store(self.data()?, move |store| {
+            store.put_piece(&root.0, index, &data, &path)
+        })
+        .await?;
+        Ok(status.into())
+    }
+
+    async fn blob_status(&self, root: B256) -> RpcResult<Option<BlobInfo>> {
+        let data = self.data()?;
+        let status = in_store(data, move |store| store.status(&root.0)).await?;
+        let fetch = data.fetch_progress(&root.0);
+        Ok(match (status, fetch) {
+            (Some(status), fetch) => Some(BlobInfo {
+                fetch,
+                ..status.into()
+            }),
+            (None, Some(fetch)) => Some(BlobInfo {
+                root,
+                size: 0,
+                pieces: fetch.pieces,
+                present: fetch.present,
+                fetch: Some(fetch),
+            }),
+            (None, None) => None,
+        })
+    }
+
+    async fn blob_piece(&self, root: B256, index: u64) -> RpcResult<PieceInfo> {
+        let piece = in_store(self.data()?, move |store| store.piece(&root.0, index)).await?;
+        Ok(PieceInfo {
+            data: piece.data.into(),
+            path: piece.path.into_iter().map(B256::from).collect(),
+        })
+    }
+
+    async fn blobs(&self) -> RpcResult<Vec<BlobInfo>> {
+        let list = in_store(self.data()?, |store| store.list()).await?;
+        Ok(list.into_iter().map(BlobInfo::from).collect())
+    }
+
+    async fn blob_remove(&self, root: B256) -> RpcResult<bool> {
+        in_store(self.data()?, move |store| store.remove(&root.0)).await
+    }
+
+    async fn storage_offer(&self, deal: B256) -> RpcResult<()> {
+        self.data()?.offer(deal.0).await.map_err(data_error)
+    }
+
+    async fn storage_fetch(&self, root: B256) -> RpcResult<FetchProgress> {
+        let data = self.data()?;
+        if let Some(status) = in_store(data, move |store| store.status(&root.0)).await?
+            && status.complete()
+        {
+            return Ok(FetchProgress {
+                state: FetchState::Done,
+                pieces: status.pieces(),
+                present: status.present,
+                rejected: 0,
+                sources: Vec::new(),
+            });
+        }
+        if let Some(progress) = data.fetch_progress(&root.0)
+            && progress.state == FetchState::Running
+        {
+            return Ok(progress);
+        }
+        Ok(data
+            .clone()
+            .start_fetch(root.0, None, cairn_storage::blobs::MAX_BLOB_SIZE))
+    }
+
+    async fn providers(&self) -> RpcResult<Vec<ProviderInfo>> {
+        let data = self.data()?;
+        let mut providers = Vec::new();
+        for signed in data.adverts() {
+            let advert = signed.advert;
+            let stake = cairn_providers::view(
+                &self.chain,
+                cairn_reward_contracts::STAKING,
+                cairn_reward_contracts::bindings::Staking::stakeOfCall {
+                    staker: advert.provider,
+                },
+            )
+            .map_err(data_error)?;
+            providers.push(ProviderInfo {
+                provider: advert.provider,
+                peer_id: advert.peer_id,
+                addresses: advert.addresses,
+                storage_capacity: advert.storage_capacity,
+                storage_free: advert.storage_free,
+                storage_price: U256::from(advert.storage_price),
+                cores: advert.cores,
+                memory_mib: advert.memory_mib,
+                fuel_per_second: advert.fuel_per_second,
+                compute_price: U256::from(advert.compute_price),
+                bonded: stake.bonded,
+                roles: stake.roles,
+            });
+        }
+        Ok(providers)
+    }
+
+    async fn storage_metrics(&self) -> RpcResult<MetricsSnapshot> {
+        Ok(self.data()?.metrics().snapshot())
+    }
+}
+
+/// Binds `addr` and serves `server` until the returned handle is stopped. A raw transaction or
+/// a piece of data travels as hex: requests are bounded at twice the larger of the two, plus
+/// the JSON around it; connections at 256.
+pub async fn start(
+    addr: std::net::SocketAddr,
+    server: RpcServer,
+) -> Result<(std::net::SocketAddr, jsonrpsee::server::ServerHandle), crate::RpcError> {
+    use jsonrpsee::server::{Server, ServerConfig};
+    let largest =
+        cairn_primitives::MAX_TX_SIZE.max(cairn_storage::blobs::PIECE_LEN as usize + 4096);
+    let limits = ServerConfig::builder()
+        .max_request_body_size(2 * largest as u32 + 4096)
+        .max_connections(256)
+        .build();
+    let bind = |source| crate::RpcError::Bind { addr, source };
+    let listener = Server::builder()
+        .set_config(limits)
+        .build(addr)
+        .await
+        .map_err(bind)?;
+    let bound = listener.local_addr().map_err(bind)?;
+    Ok((bound, listener.start(server.into_rpc())))
+}
