@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::BytesCodec;
 use crate::error::{P2pError, Result};
-use crate::{Topic, TopicKind, message_id};
+use crate::topics::{Topic, TopicKind, message_id};
 
 /// Events and commands waiting between the swarm and the node, each way.
 const CHANNEL_CAPACITY: usize = 1024;

@@ -32,6 +32,7 @@ use alloy_primitives::{Address, Bytes, address};
 
 pub mod bindings;
 mod errors;
+pub mod roles;
 
 pub use errors::describe_revert;
 
@@ -51,16 +52,6 @@ pub const REWARD_POOL: Address = address!("0xca1e0000000000000000000000000000000
 pub const CHUNK_PROOF_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c01");
 /// Precompile: ed25519 signature check (public key ‖ signature ‖ message → 1 or 0).
 pub const ED25519_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c02");
-
-/// Role bits in Staking.
-pub mod roles {
-    /// Validator.
-    pub const VALIDATOR: u8 = 1;
-    /// Storage provider.
-    pub const STORAGE: u8 = 2;
-    /// Compute provider.
-    pub const COMPUTE: u8 = 4;
-}
 
 /// A predeployed contract: where it lives and its runtime code.
 #[derive(Debug, Clone, Copy)]

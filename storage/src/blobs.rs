@@ -222,7 +222,10 @@ impl ChunkStore {
 
     /// What is stored of `root`, if anything.
     pub fn status(&self, root: &[u8; 32]) -> Result<Option<BlobStatus>> {
-        let Some(bytes) = self.db.get_cf(crate::cf(&self.db, CF_BLOBS)?, root)? else {
+        let Some(bytes) = self
+            .db
+            .get_cf(crate::schema::cf(&self.db, CF_BLOBS)?, root)?
+        else {
             return Ok(None);
         };
         BlobStatus::try_from_slice(&bytes)
@@ -233,7 +236,7 @@ impl ChunkStore {
     /// Every blob stored or being stored, by root.
     pub fn list(&self) -> Result<Vec<BlobStatus>> {
         self.db
-            .iterator_cf(crate::cf(&self.db, CF_BLOBS)?, IteratorMode::Start)
+            .iterator_cf(crate::schema::cf(&self.db, CF_BLOBS)?, IteratorMode::Start)
             .map(|item| {
                 let (_, value) = item?;
                 BlobStatus::try_from_slice(&value).map_err(|e| corrupt("blob status", e))
@@ -265,9 +268,9 @@ impl ChunkStore {
                     present: 0,
                 };
                 self.db.put_cf(
-                    crate::cf(&self.db, CF_BLOBS)?,
+                    crate::schema::cf(&self.db, CF_BLOBS)?,
                     root,
-                    crate::encode(&status)?,
+                    crate::schema::encode(&status)?,
                 )?;
                 Ok(status)
             }
@@ -284,7 +287,10 @@ impl ChunkStore {
         let status = self.known(root)?;
         let mut present = Vec::with_capacity(status.present as usize);
         let mode = IteratorMode::From(root, Direction::Forward);
-        for item in self.db.iterator_cf(crate::cf(&self.db, CF_PRESENT)?, mode) {
+        for item in self
+            .db
+            .iterator_cf(crate::schema::cf(&self.db, CF_PRESENT)?, mode)
+        {
             let (key, _) = item?;
             if !key.starts_with(root) {
                 break;
@@ -327,25 +333,25 @@ impl ChunkStore {
         let _guard = self.lock();
         let mut status = self.known(root)?;
         let key = piece_key(root, index);
-        let present = crate::cf(&self.db, CF_PRESENT)?;
+        let present = crate::schema::cf(&self.db, CF_PRESENT)?;
         if self.db.get_pinned_cf(present, key)?.is_some() {
             return Ok(status);
         }
         status.present += 1;
         let mut batch = WriteBatch::default();
-        batch.put_cf(crate::cf(&self.db, CF_PIECES)?, key, data);
+        batch.put_cf(crate::schema::cf(&self.db, CF_PIECES)?, key, data);
         batch.put_cf(present, key, []);
         batch.put_cf(
-            crate::cf(&self.db, CF_BLOBS)?,
+            crate::schema::cf(&self.db, CF_BLOBS)?,
             root,
-            crate::encode(&status)?,
+            crate::schema::encode(&status)?,
         );
         if status.complete() {
             let outboard = self.build_outboard(&status, index, data)?;
             batch.put_cf(
-                crate::cf(&self.db, CF_OUTBOARDS)?,
+                crate::schema::cf(&self.db, CF_OUTBOARDS)?,
                 root,
-                crate::encode(&outboard)?,
+                crate::schema::encode(&outboard)?,
             );
         }
         self.db.write(batch)?;
@@ -354,7 +360,7 @@ impl ChunkStore {
 
     /// The outboard of a blob whose last missing piece, `index`, is `data` (not yet written).
     fn build_outboard(&self, status: &BlobStatus, index: u64, data: &[u8]) -> Result<Outboard> {
-        let pieces = crate::cf(&self.db, CF_PIECES)?;
+        let pieces = crate::schema::cf(&self.db, CF_PIECES)?;
         let mut cvs = Vec::with_capacity(status.pieces() as usize);
         for i in 0..status.pieces() {
             let cv = if i == index {
@@ -409,7 +415,7 @@ impl ChunkStore {
         }
         let bytes = self
             .db
-            .get_cf(crate::cf(&self.db, CF_OUTBOARDS)?, status.root)?
+            .get_cf(crate::schema::cf(&self.db, CF_OUTBOARDS)?, status.root)?
             .ok_or_else(|| corrupt("outboard", "a complete blob has no outboard"))?;
         let outboard =
             Arc::new(Outboard::try_from_slice(&bytes).map_err(|e| corrupt("outboard", e))?);
@@ -426,7 +432,7 @@ impl ChunkStore {
         }
         self.db
             .get_cf(
-                crate::cf(&self.db, CF_PIECES)?,
+                crate::schema::cf(&self.db, CF_PIECES)?,
                 piece_key(&status.root, index),
             )?
             .ok_or_else(|| StorageError::Incomplete {
@@ -498,10 +504,10 @@ impl ChunkStore {
         };
         let mut batch = WriteBatch::default();
         let (from, to) = (piece_key(root, 0), piece_key(root, status.pieces()));
-        batch.delete_range_cf(crate::cf(&self.db, CF_PIECES)?, from, to);
-        batch.delete_range_cf(crate::cf(&self.db, CF_PRESENT)?, from, to);
-        batch.delete_cf(crate::cf(&self.db, CF_OUTBOARDS)?, root);
-        batch.delete_cf(crate::cf(&self.db, CF_BLOBS)?, root);
+        batch.delete_range_cf(crate::schema::cf(&self.db, CF_PIECES)?, from, to);
+        batch.delete_range_cf(crate::schema::cf(&self.db, CF_PRESENT)?, from, to);
+        batch.delete_cf(crate::schema::cf(&self.db, CF_OUTBOARDS)?, root);
+        batch.delete_cf(crate::schema::cf(&self.db, CF_BLOBS)?, root);
         self.db.write(batch)?;
         let mut last = self.last_outboard.lock().unwrap_or_else(|p| p.into_inner());
         if last.as_ref().is_some_and(|(cached, _)| cached == root) {
@@ -512,18 +518,22 @@ impl ChunkStore {
 
     /// Remembers that this node serves deal `id` (a provider's own bookkeeping).
     pub fn record_deal(&self, id: &[u8; 32], root: &[u8; 32]) -> Result<()> {
-        Ok(self.db.put_cf(crate::cf(&self.db, CF_DEALS)?, id, root)?)
+        Ok(self
+            .db
+            .put_cf(crate::schema::cf(&self.db, CF_DEALS)?, id, root)?)
     }
 
     /// Forgets deal `id`.
     pub fn forget_deal(&self, id: &[u8; 32]) -> Result<()> {
-        Ok(self.db.delete_cf(crate::cf(&self.db, CF_DEALS)?, id)?)
+        Ok(self
+            .db
+            .delete_cf(crate::schema::cf(&self.db, CF_DEALS)?, id)?)
     }
 
     /// The deals this node serves: (deal id, data root).
     pub fn deals(&self) -> Result<Vec<([u8; 32], [u8; 32])>> {
         self.db
-            .iterator_cf(crate::cf(&self.db, CF_DEALS)?, IteratorMode::Start)
+            .iterator_cf(crate::schema::cf(&self.db, CF_DEALS)?, IteratorMode::Start)
             .map(|item| {
                 let (key, value) = item?;
                 let id = key

@@ -61,16 +61,16 @@ pub mod blobs;
 pub mod chunk_proof;
 mod error;
 mod pending;
+mod schema;
 mod state_tree;
 mod view;
 
 use std::path::Path;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use revm::primitives::{Address, B256, U256};
+use revm::primitives::B256;
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
-    WriteOptions,
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
 pub use blobs::{BlobStatus, ChunkStore, Outboard, PieceProof};
@@ -79,17 +79,11 @@ pub use pending::{ChangeSet, PendingState};
 pub use state_tree::{TreeUpdate, empty_root};
 pub use view::StateView;
 
-pub(crate) const CF_ACCOUNTS: &str = "accounts";
-pub(crate) const CF_STORAGE: &str = "storage";
-pub(crate) const CF_CODE: &str = "code";
-pub(crate) const CF_BLOCKS: &str = "blocks";
-pub(crate) const CF_BLOCK_INDEX: &str = "block_index";
-pub(crate) const CF_RECEIPTS: &str = "receipts";
-pub(crate) const CF_TX_INDEX: &str = "tx_index";
-pub(crate) const CF_META: &str = "meta";
-pub(crate) const CF_STATE_TREE: &str = "state_tree";
-/// Consensus records: this validator's votes (its write-ahead log) and finality certificates.
-pub(crate) const CF_CONSENSUS: &str = "consensus";
+use schema::{
+    CF_ACCOUNTS, CF_BLOCK_INDEX, CF_BLOCKS, CF_CODE, CF_CONSENSUS, CF_META, CF_RECEIPTS,
+    CF_STATE_TREE, CF_STORAGE, CF_TX_INDEX, cf, encode,
+};
+
 const VOTE_PREFIX: u8 = b'v';
 const FINALITY_PREFIX: u8 = b'f';
 const VALIDATORS_PREFIX: u8 = b'e';
@@ -110,11 +104,6 @@ const COLUMN_FAMILIES: [&str; 10] = [
 const META_HEAD: &[u8] = b"head";
 const META_GENESIS: &[u8] = b"genesis";
 
-pub(crate) fn cf<'a>(db: &'a DB, name: &'static str) -> Result<&'a ColumnFamily> {
-    db.cf_handle(name)
-        .ok_or_else(|| StorageError::corrupt("column family", name))
-}
-
 /// The newest committed block and the state it left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Head {
@@ -134,14 +123,6 @@ pub struct TxLocation {
     pub height: u64,
     /// Position in that block.
     pub index: u32,
-}
-
-/// An account as stored: the code lives in its own column family, addressed by `code_hash`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub(crate) struct StoredAccount {
-    pub(crate) nonce: u64,
-    pub(crate) balance: U256,
-    pub(crate) code_hash: B256,
 }
 
 /// One block as the node hands it to the store: canonical bytes plus what must be indexed.
@@ -419,10 +400,6 @@ impl Store {
     }
 }
 
-pub(crate) fn encode(value: &impl BorshSerialize) -> Result<Vec<u8>> {
-    borsh::to_vec(value).map_err(|e| StorageError::corrupt("record", e))
-}
-
 fn split_hash(bytes: &[u8]) -> Result<(B256, Vec<u8>)> {
     if bytes.len() < 32 {
         return Err(StorageError::corrupt(
@@ -432,13 +409,6 @@ fn split_hash(bytes: &[u8]) -> Result<(B256, Vec<u8>)> {
     }
     let (hash, block) = bytes.split_at(32);
     Ok((B256::from_slice(hash), block.to_vec()))
-}
-
-pub(crate) fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
-    let mut key = [0u8; 52];
-    key[..20].copy_from_slice(address.as_slice());
-    key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
-    key
 }
 
 #[cfg(test)]

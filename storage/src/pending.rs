@@ -10,8 +10,9 @@ use revm::{Database, DatabaseCommit, DatabaseRef};
 use rocksdb::{DB, WriteBatch};
 
 use crate::error::{Result, StorageError};
+use crate::schema::{CF_ACCOUNTS, CF_CODE, CF_STORAGE, StoredAccount, cf, encode, storage_key};
 use crate::state_tree::{account_key, slot_key};
-use crate::{CF_ACCOUNTS, CF_CODE, CF_STORAGE, StateView, StoredAccount, cf, encode, storage_key};
+use crate::view::StateView;
 
 /// What a block did to one account so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

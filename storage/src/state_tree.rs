@@ -15,7 +15,7 @@ use revm::primitives::{Address, B256, U256};
 use rocksdb::{DB, WriteBatch};
 
 use crate::error::{Result, StorageError};
-use crate::{CF_STATE_TREE, cf};
+use crate::schema::{CF_STATE_TREE, cf};
 
 /// blake3 as jmt's hash function.
 #[derive(Debug, Default, Clone)]

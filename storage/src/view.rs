@@ -7,7 +7,7 @@ use revm::state::AccountInfo;
 use rocksdb::{DB, Direction, IteratorMode, Snapshot};
 
 use crate::error::{Result, StorageError};
-use crate::{CF_ACCOUNTS, CF_BLOCKS, CF_CODE, CF_STORAGE, StoredAccount, cf, storage_key};
+use crate::schema::{CF_ACCOUNTS, CF_BLOCKS, CF_CODE, CF_STORAGE, StoredAccount, cf, storage_key};
 
 /// The head state at the moment the view was taken: later commits do not show through, so a
 /// block executes (and an RPC call answers) against one state even while the head moves on.
