@@ -61,6 +61,7 @@ mod network;
 mod topics;
 
 pub use error::{P2pError, Result};
+pub use libp2p::gossipsub::MessageId;
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
 pub use network::{
     GossipMessage, InboundId, MAX_RESPONSE_SIZE, NetworkConfig, NetworkEvent, NetworkHandle,

@@ -15,6 +15,10 @@ use std::time::Duration;
 use cairn_p2p::{
     GossipMessage, InboundId, NetworkEvent, NetworkHandle, PeerId, TopicKind, Verdict,
 };
+
+use tracing::Instrument;
+
+use crate::runtime::{ConsensusNetwork, Runtime};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -26,7 +30,6 @@ use cairn_mempool::TxPool;
 use cairn_primitives::wire::{PeerRequest, SyncRequest};
 
 use crate::error::{ConsensusError, SyncFailure};
-use cairn_primitives::clock::now_ms;
 use cairn_primitives::{AccountKey, Address, B256, Block, Canonical, Transaction};
 
 /// What a networked node knows about consensus and its peers, for `cairn_chainStatus`.
@@ -50,6 +53,8 @@ const MAX_CACHED_BLOCKS: usize = 1024;
 const JOB_QUEUE: usize = 64;
 /// Consensus messages kept for the next epoch (see `Driver::unverifiable`).
 const MAX_EARLY_MESSAGES: usize = 512;
+/// Proposals kept until their block or its ancestry arrives, to be verified then.
+const MAX_UNVERIFIED: usize = 64;
 
 /// Timing of the protocol.
 #[derive(Debug, Clone, Copy)]
@@ -97,9 +102,9 @@ enum JobResult {
 
 /// What the driver talks to besides the chain and the mempool.
 #[derive(Debug)]
-pub struct Links {
+pub struct Links<N> {
     /// The network, to publish votes and proposals, report gossip verdicts and ask for blocks.
-    pub network: NetworkHandle,
+    pub network: N,
     /// What the network hears that concerns consensus: gossip on the proposal and vote topics,
     /// and peers connecting (the node's router sends nothing else here).
     pub events: mpsc::Receiver<NetworkEvent>,
@@ -107,13 +112,26 @@ pub struct Links {
     pub status: watch::Sender<NetworkView>,
 }
 
+/// Aborts a task when dropped: a driver that is dropped mid-way (its task aborted) takes its
+/// chain worker with it, as a process that dies takes all of its threads.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// Runs consensus until `stopped` turns true.
-pub async fn run(
+pub async fn run<R: Runtime, N: ConsensusNetwork>(
+    runtime: R,
     chain: Arc<Chain>,
     pool: TxPool,
     key: AccountKey,
     timing: Timing,
-    links: Links,
+    links: Links<N>,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), ConsensusError> {
     let Links {
@@ -127,12 +145,20 @@ pub async fn run(
 
     let (jobs, job_queue) = mpsc::channel(JOB_QUEUE);
     let (results, job_results) = mpsc::channel(JOB_QUEUE);
-    let worker = {
-        let (chain, pool, key) = (chain.clone(), pool.clone(), key.clone());
-        tokio::task::spawn_blocking(move || chain_worker(chain, pool, key, job_queue, results))
+    let mut worker = {
+        let worker = ChainWorker {
+            runtime: runtime.clone(),
+            chain: chain.clone(),
+            pool: pool.clone(),
+            key: key.clone(),
+            executed: BTreeMap::new(),
+        };
+        let task = chain_worker(runtime.clone(), worker, job_queue, results);
+        AbortOnDrop(Some(runtime.spawn(task.in_current_span())))
     };
     let (sync_results, mut sync_answers) = mpsc::channel(4);
     let mut driver = Driver {
+        runtime,
         chain,
         status,
         key: key.clone(),
@@ -144,6 +170,7 @@ pub async fn run(
         started,
         blocks: BTreeMap::new(),
         waiting_finality: None,
+        unverified: BTreeMap::new(),
         next_epoch_messages: VecDeque::new(),
         sync_wanted: true,
         syncing: false,
@@ -158,12 +185,12 @@ pub async fn run(
     let mut job_results = job_results;
     loop {
         let deadline = started + Duration::from_millis(driver.machine.next_deadline_ms());
+        // Biased, in a fixed order, so that a run is a function of its inputs (the simulation
+        // replays a seed exactly): the node's own work and timers first, then what peers send,
+        // which cannot starve the timers however fast it arrives.
         tokio::select! {
+            biased;
             _ = stopped.changed() => break,
-            event = events.recv() => match event {
-                Some(event) => driver.on_network_event(event).await,
-                None => break,
-            },
             Some(result) = job_results.recv() => driver.on_job_result(result).await,
             Some(answer) = sync_answers.recv() => driver.on_sync_answer(answer).await,
             _ = tokio::time::sleep_until(deadline) => {
@@ -172,15 +199,23 @@ pub async fn run(
                 driver.carry_out(actions, now).await;
             }
             _ = housekeeping.tick() => driver.housekeeping().await,
+            event = events.recv() => match event {
+                Some(event) => driver.on_network_event(event).await,
+                None => break,
+            },
         }
     }
     drop(driver);
+    drop(job_results);
     // The worker finishes the job in hand (a commit is never cut short) and stops.
-    let _ = worker.await;
+    if let Some(task) = worker.0.take() {
+        let _ = task.await;
+    }
     Ok(())
 }
 
-struct Driver {
+struct Driver<R, N> {
+    runtime: R,
     chain: Arc<Chain>,
     status: watch::Sender<NetworkView>,
     key: AccountKey,
@@ -188,13 +223,17 @@ struct Driver {
     epoch: u64,
     config: Config,
     machine: Machine,
-    network: NetworkHandle,
+    network: N,
     jobs: mpsc::Sender<Job>,
     started: Instant,
     /// Proposed blocks not yet committed, by hash.
     blocks: BTreeMap<B256, Arc<Block>>,
     /// A finalization whose blocks this node does not have yet.
     waiting_finality: Option<Certificate>,
+    /// Proposals the machine asked to verify whose block or ancestry this node lacks, by view:
+    /// verified once the missing blocks arrive (by gossip or sync), never answered invalid for
+    /// want of them.
+    unverified: BTreeMap<u64, Proposal>,
     /// Consensus messages that did not verify under this epoch's set, oldest first.
     next_epoch_messages: VecDeque<Message>,
     sync_wanted: bool,
@@ -204,7 +243,7 @@ struct Driver {
     timing: Timing,
 }
 
-impl Driver {
+impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     /// The committed head, as the chain worker last left it.
     fn head(&self) -> cairn_primitives::Header {
         self.chain.head_header()
@@ -241,6 +280,7 @@ impl Driver {
 
     async fn carry_out(&mut self, actions: Vec<Action>, resend: u64) {
         for action in actions {
+            tracing::trace!(view = self.machine.view(), ?action, "consensus action");
             match action {
                 Action::Build {
                     view,
@@ -257,10 +297,10 @@ impl Driver {
                         .last()
                         .map_or(self.head().timestamp_ms, |b| b.header.timestamp_ms);
                     let wait = (parent_time + self.timing.block_time.as_millis() as u64)
-                        .saturating_sub(now_ms())
+                        .saturating_sub(self.runtime.now_ms())
                         .min(self.timing.block_time.as_millis() as u64);
                     let jobs = self.jobs.clone();
-                    tokio::spawn(async move {
+                    self.runtime.spawn(Instrument::in_current_span(async move {
                         tokio::time::sleep(Duration::from_millis(wait)).await;
                         let _ = jobs
                             .send(Job::Build {
@@ -269,32 +309,18 @@ impl Driver {
                                 ancestors,
                             })
                             .await;
-                    });
+                    }));
                 }
                 Action::Verify(proposal) => {
-                    let block = self.blocks.get(&proposal.block).cloned();
-                    match (block, self.ancestry(proposal.parent)) {
-                        (Some(block), Some(ancestors)) => {
-                            self.submit_job(Job::Verify {
-                                view: proposal.view,
-                                block,
-                                ancestors,
-                            })
-                            .await
+                    if !self.try_verify(&proposal).await {
+                        // Without the block and its parent this node cannot check it: it
+                        // does not vote for it yet, catches up, and verifies it then.
+                        tracing::debug!(view = proposal.view, "a proposal waits for its ancestry");
+                        self.sync_wanted = true;
+                        if self.unverified.len() >= MAX_UNVERIFIED {
+                            self.unverified.pop_first();
                         }
-                        _ => {
-                            // Without the parent this node cannot check the block: it does not
-                            // vote for it, and catches up by syncing.
-                            self.sync_wanted = true;
-                            let now = self.now_ms();
-                            let event = Event::Verified {
-                                view: proposal.view,
-                                block: proposal.block,
-                                valid: false,
-                            };
-                            let actions = self.machine.handle(now, event);
-                            Box::pin(self.carry_out(actions, 0)).await;
-                        }
+                        self.unverified.insert(proposal.view, proposal);
                     }
                 }
                 Action::Persist(vote) => {
@@ -324,6 +350,34 @@ impl Driver {
                     }
                 }
                 Action::Finalize(certificate) => self.finalize(certificate).await,
+            }
+        }
+    }
+
+    /// Sends a proposal to the chain worker for verification if this node has its block and
+    /// every uncommitted ancestor; `false` if it lacks one of them.
+    async fn try_verify(&mut self, proposal: &Proposal) -> bool {
+        let block = self.blocks.get(&proposal.block).cloned();
+        let (Some(block), Some(ancestors)) = (block, self.ancestry(proposal.parent)) else {
+            return false;
+        };
+        self.submit_job(Job::Verify {
+            view: proposal.view,
+            block,
+            ancestors,
+        })
+        .await;
+        true
+    }
+
+    /// Verifies the proposals that waited for blocks this node now has, and forgets those of
+    /// views the chain has moved past.
+    async fn retry_unverified(&mut self) {
+        let anchor_view = self.machine.anchor().view;
+        self.unverified.retain(|view, _| *view > anchor_view);
+        for (view, proposal) in std::mem::take(&mut self.unverified) {
+            if !self.try_verify(&proposal).await {
+                self.unverified.insert(view, proposal);
             }
         }
     }
@@ -373,9 +427,11 @@ impl Driver {
                 self.blocks.insert(hash, Arc::new(block));
                 self.machine.handle(now, Event::Built(proposal))
             }
-            JobResult::Verified { view, block, valid } => self
-                .machine
-                .handle(now, Event::Verified { view, block, valid }),
+            JobResult::Verified { view, block, valid } => {
+                tracing::trace!(view, %block, valid, "verified");
+                self.machine
+                    .handle(now, Event::Verified { view, block, valid })
+            }
             JobResult::Committed(anchor) => {
                 let height = anchor.height;
                 self.last_commit = Instant::now();
@@ -386,6 +442,7 @@ impl Driver {
                 if let Some(waiting) = self.waiting_finality.take() {
                     Box::pin(self.finalize(waiting)).await;
                 }
+                Box::pin(self.retry_unverified()).await;
                 if epoch_of(&self.chain, height + 1) != self.epoch {
                     match epoch_machine(&self.chain, &self.key, &self.timing, anchor, now) {
                         Ok((epoch, config, machine)) => {
@@ -429,6 +486,7 @@ impl Driver {
         match event {
             NetworkEvent::Gossip(message) => {
                 let verdict = self.on_gossip(&message).await;
+                tracing::trace!(?verdict, kind = ?message.kind, "consensus message checked");
                 if let Err(error) = self.network.validate(&message, verdict).await {
                     tracing::debug!(%error, "cannot report a gossip verdict");
                 }
@@ -449,9 +507,14 @@ impl Driver {
                 };
                 let verdict = self.check(&envelope.message);
                 if verdict == Verdict::Accept {
+                    let is_proposal = matches!(envelope.message, Message::Proposal(_));
                     let now = self.now_ms();
                     let actions = self.machine.handle(now, Event::Checked(envelope.message));
                     self.carry_out(actions, 0).await;
+                    if is_proposal && !self.unverified.is_empty() {
+                        // The new block may be the missing parent of one waiting.
+                        self.retry_unverified().await;
+                    }
                 }
                 verdict
             }
@@ -466,7 +529,7 @@ impl Driver {
             anchor_view: self.machine.anchor().view,
             committed_height: self.head().height,
             known_blocks: &self.blocks,
-            now_ms: now_ms(),
+            now_ms: self.runtime.now_ms(),
         };
         match gossip::check(&context, message) {
             Checked::Accept(None) => Verdict::Accept,
@@ -515,7 +578,7 @@ impl Driver {
             };
             let network = self.network.clone();
             let answers = self.sync_results.clone();
-            tokio::spawn(async move {
+            self.runtime.spawn(Instrument::in_current_span(async move {
                 let bytes = PeerRequest::Sync(request).encode();
                 let answer = match network.request(None, bytes).await {
                     Ok((peer, bytes)) => SyncResponse::decode(&bytes)
@@ -524,7 +587,7 @@ impl Driver {
                     Err(error) => Err(SyncFailure::Network(error)),
                 };
                 let _ = answers.send(answer).await;
-            });
+            }));
         }
         if let Ok(status) = self.network.status().await {
             self.status.send_replace(NetworkView {
@@ -614,7 +677,10 @@ pub fn serve_sync(
 /// Consecutive blocks from `request.from`, ending at a block that has a certificate of its
 /// own: the last such block within `max_blocks`, or else the first one after (within
 /// [`MAX_SYNC_BLOCKS`]).
-fn sync_response(chain: &Chain, request: SyncRequest) -> Result<SyncResponse, ConsensusError> {
+pub(crate) fn sync_response(
+    chain: &Chain,
+    request: SyncRequest,
+) -> Result<SyncResponse, ConsensusError> {
     let store = chain.store();
     // One response never crosses an epoch: its certificate is checked against one
     // validator set.
@@ -655,31 +721,35 @@ fn sync_response(chain: &Chain, request: SyncRequest) -> Result<SyncResponse, Co
     Ok(SyncResponse { blocks, finality })
 }
 
-/// The one thread that executes and commits blocks, in the order jobs arrive. It keeps what it
-/// executed, so that a block is executed once: verified (or built), then committed from its
-/// recorded changes.
-fn chain_worker(
-    chain: Arc<Chain>,
-    pool: TxPool,
-    key: AccountKey,
+/// The one worker that executes and commits blocks, in the order jobs arrive, each job on the
+/// runtime's blocking executor. It keeps what it executed, so that a block is executed once:
+/// verified (or built), then committed from its recorded changes.
+async fn chain_worker<R: Runtime>(
+    runtime: R,
+    mut worker: ChainWorker<R>,
     mut jobs: mpsc::Receiver<Job>,
     results: mpsc::Sender<JobResult>,
 ) {
-    let mut worker = ChainWorker {
-        chain,
-        pool,
-        key,
-        executed: BTreeMap::new(),
-    };
-    while let Some(job) = jobs.blocking_recv() {
-        let result = worker.run(job);
-        if results.blocking_send(result).is_err() {
+    while let Some(job) = jobs.recv().await {
+        let done = runtime
+            .run_blocking(move || {
+                let result = worker.run(job);
+                (worker, result)
+            })
+            .await;
+        let Some((back, result)) = done else {
+            tracing::error!("the chain worker panicked; consensus stops here");
+            return;
+        };
+        worker = back;
+        if results.send(result).await.is_err() {
             return;
         }
     }
 }
 
-struct ChainWorker {
+struct ChainWorker<R> {
+    runtime: R,
     chain: Arc<Chain>,
     pool: TxPool,
     key: AccountKey,
@@ -687,7 +757,7 @@ struct ChainWorker {
     executed: BTreeMap<B256, Arc<ExecutedBlock>>,
 }
 
-impl ChainWorker {
+impl<R: Runtime> ChainWorker<R> {
     /// The executed forms of `chain`'s blocks above the committed head (the others were
     /// committed meanwhile), executing those not executed yet.
     fn executed(&mut self, chain: &[Arc<Block>]) -> Result<Vec<Arc<ExecutedBlock>>, InvalidBlock> {
@@ -731,8 +801,13 @@ impl ChainWorker {
                         .into_iter()
                         .filter(|tx| !included.contains(&(tx.sender(), tx.body.nonce)))
                         .collect();
-                    self.chain
-                        .build_block(&self.key, now_ms(), view, &parents, &candidates)
+                    self.chain.build_block(
+                        &self.key,
+                        self.runtime.now_ms(),
+                        view,
+                        &parents,
+                        &candidates,
+                    )
                 });
                 match built {
                     Ok((produced, executed)) => {

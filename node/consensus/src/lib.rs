@@ -44,6 +44,7 @@ pub mod error;
 pub mod gossip;
 pub mod machine;
 pub mod messages;
+pub mod runtime;
 
 #[cfg(test)]
 mod simulation;
@@ -52,3 +53,4 @@ pub use driver::{NetworkView, serve_sync};
 pub use error::{ConsensusError, SyncFailure};
 pub use machine::{Action, Anchor, Config, Event, Machine};
 pub use messages::{Certificate, Message, Proposal, ValidatorIndex, Vote, VoteKind};
+pub use runtime::{ConsensusNetwork, Runtime, TokioRuntime};

@@ -189,6 +189,10 @@ impl Round {
     }
 }
 
+/// Nullifications of skipped views re-sent at one retry, oldest first: a bound on what a stuck
+/// validator sends every retry period.
+const MAX_REBROADCAST_NULLIFICATIONS: usize = 64;
+
 /// One validator's (or observer's) view of the protocol.
 #[derive(Debug)]
 pub struct Machine {
@@ -736,8 +740,12 @@ impl Machine {
         }
     }
 
-    /// Re-sends what a validator that missed messages needs to reach this view: this view's
-    /// own nullify vote, the certificate that ended the previous view, and the last finalization.
+    /// Re-sends what a validator that missed messages needs to reach this view and to vote in
+    /// it: this view's own nullify vote, the certificate that ended the previous view, the
+    /// newest notarized block not yet finalized (its proposal and notarization) and the
+    /// nullifications of the views after it (without them a proposal built on that block cannot
+    /// be voted for: a validator that restarted, or jumped ahead on a later certificate, never
+    /// saw them, and sync serves finalized blocks only), and the last finalization.
     fn rebroadcast(&self, out: &mut Vec<Action>) {
         if let Some(round) = self.rounds.get(&self.view)
             && let Some(vote) = self
@@ -746,6 +754,34 @@ impl Machine {
                 .and_then(|(index, _)| round.nullifies.get(index))
         {
             out.push(Action::Broadcast(Message::Vote(vote.clone())));
+        }
+        let parent_view = self
+            .rounds
+            .range(..self.view)
+            .rev()
+            .find(|(_, round)| round.notarization.is_some())
+            .map_or(self.anchor.view, |(view, _)| *view);
+        if parent_view > self.anchor.view
+            && let Some(round) = self.rounds.get(&parent_view)
+        {
+            if let Some(proposal) = &round.proposal
+                && Some(proposal.block) == round.notarized()
+            {
+                out.push(Action::Broadcast(Message::Proposal(proposal.clone())));
+            }
+            if parent_view + 1 < self.view
+                && let Some(notarization) = &round.notarization
+            {
+                out.push(Action::Broadcast(Message::Certificate(
+                    notarization.clone(),
+                )));
+            }
+        }
+        let skipped = (parent_view + 1..self.view.saturating_sub(1))
+            .filter_map(|view| self.rounds.get(&view)?.nullification.as_ref())
+            .take(MAX_REBROADCAST_NULLIFICATIONS);
+        for certificate in skipped {
+            out.push(Action::Broadcast(Message::Certificate(certificate.clone())));
         }
         if let Some(previous) = self.view.checked_sub(1).and_then(|v| self.rounds.get(&v)) {
             for certificate in [&previous.notarization, &previous.nullification]

@@ -141,6 +141,7 @@ impl Node {
             status,
         };
         let driver = cairn_consensus::driver::run(
+            cairn_consensus::TokioRuntime,
             chain,
             pool.clone(),
             config.validator_key,
