@@ -9,6 +9,7 @@ use revm::context::result::{EVMError, ExecutionResult};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::{Context, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use crate::error::{ChainError, Result};
 use crate::genesis::{Genesis, GenesisValidator};
@@ -120,7 +121,21 @@ pub struct Chain {
     genesis: Genesis,
     executor: Box<dyn Executor>,
     head_header: Mutex<Header>,
+    committed: broadcast::Sender<Committed>,
 }
+
+/// A block that was just committed, as [`Chain::subscribe`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Its height.
+    pub height: u64,
+    /// Its hash.
+    pub hash: B256,
+}
+
+/// Commits a subscriber may fall behind by before it misses some (it is told how many with
+/// `RecvError::Lagged` and reads the head instead).
+const COMMITTED_BACKLOG: usize = 64;
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -149,7 +164,15 @@ impl Chain {
             genesis,
             executor,
             head_header: Mutex::new(head_header),
+            committed: broadcast::channel(COMMITTED_BACKLOG).0,
         })
+    }
+
+    /// A stream of the blocks this chain commits from now on, bounded: a subscriber that falls
+    /// more than 64 blocks behind skips to the newest (`RecvError::Lagged`). Components that act
+    /// on new blocks wait on it instead of polling the head.
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.committed.subscribe()
     }
 
     /// How the executor's blocks ran so far.
@@ -677,6 +700,12 @@ impl Chain {
         self.store.commit_block(&commit, pending, tree)?;
         let mut head = self.head_header.lock().unwrap_or_else(|p| p.into_inner());
         *head = block.header.clone();
+        drop(head);
+        // Nobody listening is no error: subscribers come and go.
+        let _ = self.committed.send(Committed {
+            height,
+            hash: block.hash(),
+        });
         Ok(())
     }
 

@@ -112,13 +112,7 @@ impl Node {
         let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server).await?;
 
         let agent = settings.provider.map(|provider| {
-            let agent = Agent::new(
-                pool.clone(),
-                data.clone(),
-                block_time,
-                provider,
-                offer_queue,
-            );
+            let agent = Agent::new(pool.clone(), data.clone(), provider, offer_queue);
             tokio::spawn(agent.run(stopped.clone()))
         });
         let (consensus_events, consensus_inbox) = mpsc::channel(crate::router::CONSENSUS_QUEUE);

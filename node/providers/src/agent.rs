@@ -14,7 +14,7 @@ use std::time::Duration;
 use cairn_p2p::PeerId;
 use cairn_reward_contracts::bindings::{ComputeMarket, ProviderRegistry, Staking, StorageMarket};
 use cairn_reward_contracts::{COMPUTE_MARKET, REGISTRY, STAKING, STORAGE_MARKET};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::adverts::Advert;
 use crate::compute::ComputeWork;
@@ -82,7 +82,6 @@ pub struct Agent {
     chain: Arc<Chain>,
     net: Arc<DataNet>,
     sender: TxSender,
-    block_time: Duration,
     settings: ProviderSettings,
     offers: mpsc::Receiver<Offer>,
     sent: BTreeMap<Sent, u64>,
@@ -97,7 +96,6 @@ impl Agent {
     pub fn new(
         pool: TxPool,
         net: Arc<DataNet>,
-        block_time: Duration,
         settings: ProviderSettings,
         offers: mpsc::Receiver<Offer>,
     ) -> Self {
@@ -105,7 +103,6 @@ impl Agent {
             chain: pool.chain().clone(),
             sender: TxSender::new(pool),
             net,
-            block_time,
             settings,
             offers,
             sent: BTreeMap::new(),
@@ -135,31 +132,53 @@ impl Agent {
         }
     }
 
-    /// Runs until `stopped` turns true.
+    /// Runs until `stopped` turns true: a round on the committed state at the start and after
+    /// each committed block (skipping to the newest if it falls behind). Each round (EVM calls,
+    /// chunk-store reads and proofs) runs on the blocking pool, never on the async workers.
     pub async fn run(mut self, mut stopped: watch::Receiver<bool>) {
-        let block_time = self.block_time.max(Duration::from_millis(50));
-        let mut ticks = tokio::time::interval(block_time);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut committed = self.chain.subscribe();
+        let mut round_due = true;
         let mut adverts = tokio::time::interval(ADVERT_INTERVAL);
         adverts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (_, mut offers) = mpsc::channel(1);
+        std::mem::swap(&mut offers, &mut self.offers);
+        let mut agent = self;
         loop {
             tokio::select! {
                 _ = stopped.changed() => return,
-                Some(offer) = self.offers.recv() => {
-                    let answer = self.on_offer(offer.peer, offer.deal).await;
+                Some(offer) = offers.recv() => {
+                    let answer = agent.on_offer(offer.peer, offer.deal).await;
                     if let Err(reason) = &answer {
-                        bump(&self.net.metrics.offers_refused);
+                        bump(&agent.net.metrics.offers_refused);
                         tracing::info!(deal = %hex::encode(offer.deal), reason, "refused a storage deal");
                     }
                     let _ = offer.reply.send(answer);
                 }
-                _ = ticks.tick() => {
-                    if let Err(error) = self.on_tick() {
-                        tracing::warn!(%error, "storage provider round failed");
+                block = committed.recv(), if !round_due => match block {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => round_due = true,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = std::future::ready(()), if round_due => {
+                    round_due = false;
+                    let round = tokio::task::spawn_blocking(move || {
+                        let result = agent.on_tick();
+                        (agent, result)
+                    });
+                    match round.await {
+                        Ok((back, result)) => {
+                            agent = back;
+                            if let Err(error) = result {
+                                tracing::warn!(%error, "storage provider round failed");
+                            }
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "ALERT: the provider agent failed; it stops");
+                            return;
+                        }
                     }
                 }
-                _ = adverts.tick(), if self.registered => {
-                    if let Err(error) = self.advertise().await {
+                _ = adverts.tick(), if agent.registered => {
+                    if let Err(error) = agent.advertise().await {
                         tracing::debug!(%error, "advert not published");
                     }
                 }
