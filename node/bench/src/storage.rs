@@ -120,7 +120,7 @@ async fn bench_node(dir: &Path, bootnodes: Vec<cairn_p2p::Multiaddr>) -> Result<
             match event {
                 NetworkEvent::Request { peer, id, data } => {
                     if let Ok(PeerRequest::Data(request)) = PeerRequest::decode(&data) {
-                        serving.serve(peer, id, request);
+                        serving.server().serve(peer, id, request);
                     }
                 }
                 NetworkEvent::Gossip(message) => {
@@ -135,7 +135,7 @@ async fn bench_node(dir: &Path, bootnodes: Vec<cairn_p2p::Multiaddr>) -> Result<
 
 async fn connected(node: &BenchNode, peers: usize) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while node.data.network().status().await?.peers.len() < peers {
+    while node.data.fetcher().network_status().await?.peers.len() < peers {
         if Instant::now() > deadline {
             return Err(BenchError::Check("bench nodes did not connect".into()));
         }
@@ -175,22 +175,22 @@ pub async fn run(options: StorageBenchOptions, workdir: &Path) -> Result<Storage
     let started = Instant::now();
     provider
         .data
+        .fetcher()
         .clone()
         .fetch(root, transfer_bytes, vec![client.data.peer_id()])
-        .await
-        .map_err(|e| BenchError::Check(e.to_string()))?;
+        .await?;
     let upload = started.elapsed();
     let started = Instant::now();
     reader
         .data
+        .fetcher()
         .clone()
         .fetch(
             root,
             transfer_bytes,
             vec![client.data.peer_id(), provider.data.peer_id()],
         )
-        .await
-        .map_err(|e| BenchError::Check(e.to_string()))?;
+        .await?;
     let retrieval = started.elapsed();
     for node in [&provider, &reader] {
         let copy = node.data.store().piece(&root, 0)?;

@@ -79,7 +79,7 @@ impl Router {
                     self.report(&message, verdict).await;
                 }
                 TopicKind::ProviderAdverts => {
-                    let verdict = self.data.on_advert(&message.data);
+                    let verdict = self.data.adverts().on_gossip(&message.data);
                     self.report(&message, verdict).await;
                 }
             },
@@ -91,7 +91,7 @@ impl Router {
                     id,
                     request,
                 ),
-                Ok(PeerRequest::Data(request)) => self.data.serve(peer, id, request),
+                Ok(PeerRequest::Data(request)) => self.data.server().serve(peer, id, request),
                 Err(error) => {
                     tracing::debug!(%peer, %error, "malformed request");
                     let refusal = DataResponse::Refused(format!("malformed request: {error}"));

@@ -7,11 +7,15 @@
 //! renewed within [`ADVERT_LIFETIME`].
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use cairn_p2p::{NetworkHandle, PeerId, TopicKind, Verdict};
 
 use cairn_primitives::{AccountKey, Address, Canonical, keys};
+
+use crate::error::DataError;
 
 /// The most providers a node keeps adverts of.
 pub const MAX_PROVIDERS: usize = 4096;
@@ -172,6 +176,73 @@ impl AdvertTable {
             .get(provider)
             .filter(|(_, heard)| now.duration_since(*heard) < ADVERT_LIFETIME)
             .map(|(advert, _)| advert.clone())
+    }
+}
+
+/// The node's table of providers' adverts, fed by gossip, with this node's own.
+#[derive(Debug)]
+pub struct Adverts {
+    chain_id: u64,
+    network: NetworkHandle,
+    table: Mutex<AdvertTable>,
+}
+
+impl Adverts {
+    /// An empty table for the chain with this id.
+    pub fn new(chain_id: u64, network: NetworkHandle) -> Self {
+        Self {
+            chain_id,
+            network,
+            table: Mutex::new(AdvertTable::default()),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, AdvertTable> {
+        // Every update is a single insert: a panic mid-way leaves the table consistent.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks a gossiped advert and keeps it if it is new.
+    pub fn on_gossip(&self, data: &[u8]) -> Verdict {
+        let Ok(advert) = SignedAdvert::decode(data) else {
+            return Verdict::Reject;
+        };
+        if advert.check(self.chain_id).is_err() {
+            return Verdict::Reject;
+        }
+        match self.table().insert(advert, Instant::now()) {
+            Ok(()) => Verdict::Accept,
+            Err(_) => Verdict::Ignore,
+        }
+    }
+
+    /// Publishes this node's own advert (and keeps it, as gossip does not come back).
+    pub async fn publish(&self, advert: SignedAdvert) -> Result<(), DataError> {
+        let bytes = advert.encode();
+        // Kept first: a node alone on its network still lists itself.
+        let _ = self.table().insert(advert, Instant::now());
+        self.network
+            .publish(TopicKind::ProviderAdverts, bytes)
+            .await
+            .map_err(DataError::from)
+    }
+
+    /// The providers' live adverts.
+    pub fn live(&self) -> Vec<SignedAdvert> {
+        self.table().live(Instant::now())
+    }
+
+    /// The peer a provider advertises, to send it requests.
+    pub fn peer_of(&self, provider: &Address) -> Result<PeerId, DataError> {
+        let advert = self
+            .table()
+            .get(provider, Instant::now())
+            .ok_or(DataError::NoAdvert(*provider))?;
+        advert
+            .advert
+            .peer_id
+            .parse()
+            .map_err(|_| DataError::NoAdvert(*provider))
     }
 }
 

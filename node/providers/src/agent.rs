@@ -19,8 +19,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::adverts::Advert;
 use crate::compute::ComputeWork;
 use crate::contracts::{DealState, view};
-use crate::data::{DataNet, Offer};
+use crate::data::DataNet;
 use crate::metrics::bump;
+use crate::serve::Offer;
 use cairn_chain::Chain;
 use cairn_mempool::TxPool;
 use cairn_primitives::clock::now_ms;
@@ -149,7 +150,7 @@ impl Agent {
                 Some(offer) = offers.recv() => {
                     let answer = agent.on_offer(offer.peer, offer.deal).await;
                     if let Err(reason) = &answer {
-                        bump(&agent.net.metrics.offers_refused);
+                        bump(&agent.net.metrics().offers_refused);
                         tracing::info!(deal = %hex::encode(offer.deal), reason, "refused a storage deal");
                     }
                     let _ = offer.reply.send(answer);
@@ -210,7 +211,7 @@ impl Agent {
                 ));
             }
             if let Some(work) = &mut self.compute {
-                let lie = self.net.faults.lie_about_results;
+                let lie = self.net.faults().lie_about_results;
                 work.round(&self.net, &self.sender, &self.settings.key, lie)?;
             }
         }
@@ -287,7 +288,7 @@ impl Agent {
     }
 
     async fn advertise(&self) -> Result<(), DataError> {
-        let status = self.net.network.status().await?;
+        let status = self.net.fetcher().network_status().await?;
         let advert = Advert {
             chain_id: self.chain.genesis().chain_id,
             provider: self.me(),
@@ -308,7 +309,8 @@ impl Agent {
             sequence: now_ms(),
         };
         self.net
-            .publish_advert(advert.sign(&self.settings.key))
+            .adverts()
+            .publish(advert.sign(&self.settings.key))
             .await
     }
 
@@ -380,6 +382,7 @@ impl Agent {
         tracing::info!(deal = %hex::encode(id), size = deal.size, %peer, "took a storage deal; fetching its data");
         // The next round accepts the deal once the data is complete.
         self.net
+            .fetcher()
             .clone()
             .fetch_in_background(root, deal.size, vec![peer]);
         Ok(())
@@ -395,7 +398,7 @@ impl Agent {
             .send_call(&self.settings.key, STORAGE_MARKET, U256::ZERO, call)
         {
             Ok(_) => {
-                bump(&self.net.metrics.deals_accepted);
+                bump(&self.net.metrics().deals_accepted);
                 tracing::info!(deal = %hex::encode(deal), "data stored; accepting the deal");
             }
             Err(error) => {
@@ -421,10 +424,11 @@ impl Agent {
                     .is_some_and(|s| s.complete());
                 if complete {
                     self.accept(id);
-                } else if !self.net.fetching(&root) {
+                } else if !self.net.fetcher().fetching(&root) {
                     // Taken before a restart, or its first fetch failed: fetch it from
                     // whoever holds it; the next round accepts once it is complete.
                     self.net
+                        .fetcher()
                         .clone()
                         .start_fetch(root, Some(deal.size), deal.size);
                 }
@@ -464,11 +468,11 @@ impl Agent {
         }
         match self.send_proof(id, root, epoch) {
             Ok(()) => {
-                bump(&self.net.metrics.proofs_sent);
+                bump(&self.net.metrics().proofs_sent);
                 tracing::info!(deal = %hex::encode(id), epoch, "sent storage proof");
             }
             Err(error) => {
-                bump(&self.net.metrics.proofs_failed);
+                bump(&self.net.metrics().proofs_failed);
                 tracing::error!(deal = %hex::encode(id), epoch, %error, "ALERT: cannot prove a storage deal; retrying in {RESEND_AFTER_BLOCKS} blocks");
             }
         }

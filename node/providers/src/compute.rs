@@ -113,7 +113,7 @@ impl ComputeWork {
                         continue;
                     };
                     if self.queue.len() >= MAX_QUEUED_JOBS {
-                        bump(&net.metrics.jobs_dropped);
+                        bump(&net.metrics().jobs_dropped);
                         tracing::error!(%job, "ALERT: compute queue full; dropping a job");
                         continue;
                     }
@@ -147,12 +147,12 @@ impl ComputeWork {
             tokio::spawn(async move {
                 match answer(&net, &sender, &key, job, role, limits, lie).await {
                     Ok(Some(result)) => {
-                        bump(&net.metrics.jobs_done);
+                        bump(&net.metrics().jobs_done);
                         tracing::info!(%job, ?role, outcome = result.outcome.name(), fuel = result.fuel_used, "compute job answered");
                     }
                     Ok(None) => {}
                     Err(error) => {
-                        bump(&net.metrics.jobs_failed);
+                        bump(&net.metrics().jobs_failed);
                         tracing::error!(%job, ?role, attempt, %error, "ALERT: cannot answer a compute job");
                         drop(permit);
                         if attempt < MAX_ATTEMPTS {
@@ -268,9 +268,11 @@ async fn answer(
         ..limits
     };
     let module = net
+        .fetcher()
         .fetch_whole(job.moduleRoot.0, MAX_MODULE_SIZE, FETCH_PATIENCE)
         .await;
     let input = net
+        .fetcher()
         .fetch_whole(job.inputRoot.0, MAX_INPUT_SIZE, FETCH_PATIENCE)
         .await;
     let result = match (module, input) {

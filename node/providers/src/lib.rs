@@ -31,11 +31,16 @@ mod compute;
 pub mod contracts;
 pub mod data;
 pub mod error;
+pub mod fetch;
 pub mod metrics;
 pub mod sender;
+pub mod serve;
 pub mod wire;
 
+pub use adverts::Adverts;
 pub use contracts::{DealState, JobState, view};
-pub use data::{DataNet, FetchProgress, FetchState, Offer, TestFaults};
+pub use data::DataNet;
+pub use fetch::{FetchProgress, FetchState, Fetcher};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use sender::TxSender;
+pub use serve::{Offer, Server, TestFaults};

@@ -273,7 +273,7 @@ impl CairnApiServer for RpcServer {
     async fn blob_status(&self, root: B256) -> RpcResult<Option<BlobInfo>> {
         let data = self.data()?;
         let status = in_store(data, move |store| store.status(&root.0)).await?;
-        let fetch = data.fetch_progress(&root.0);
+        let fetch = data.fetcher().fetch_progress(&root.0);
         Ok(match (status, fetch) {
             (Some(status), fetch) => Some(BlobInfo {
                 fetch,
@@ -324,12 +324,13 @@ impl CairnApiServer for RpcServer {
                 sources: Vec::new(),
             });
         }
-        if let Some(progress) = data.fetch_progress(&root.0)
+        if let Some(progress) = data.fetcher().fetch_progress(&root.0)
             && progress.state == FetchState::Running
         {
             return Ok(progress);
         }
         Ok(data
+            .fetcher()
             .clone()
             .start_fetch(root.0, None, cairn_storage::blobs::MAX_BLOB_SIZE))
     }
@@ -337,7 +338,7 @@ impl CairnApiServer for RpcServer {
     async fn providers(&self) -> RpcResult<Vec<ProviderInfo>> {
         let data = self.data()?;
         let mut providers = Vec::new();
-        for signed in data.adverts() {
+        for signed in data.adverts().live() {
             let advert = signed.advert;
             let stake = cairn_providers::view(
                 &self.chain,
