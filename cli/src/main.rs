@@ -1,7 +1,7 @@
 //! `cairn`: run a Cairn node, manage keys, send transactions and inspect the chain.
 //!
 //! The binary only parses arguments, asks for passwords and prints; the work is done by
-//! [`cairn_node`].
+//! [`cairn_client`] (the client flows) and [`cairn_node`] (running nodes).
 
 mod chain;
 mod compute;
@@ -10,7 +10,6 @@ mod node;
 mod output;
 mod storage;
 mod testnet;
-mod tx;
 mod wallet;
 
 use std::path::PathBuf;
@@ -47,6 +46,13 @@ struct Global {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
+}
+
+impl Global {
+    /// A client of the node at `--rpc`.
+    fn client(&self) -> anyhow::Result<cairn_client::Client> {
+        Ok(cairn_client::Client::new(&self.rpc)?)
+    }
 }
 
 #[derive(Debug, Subcommand)]

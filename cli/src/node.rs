@@ -6,13 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cairn_bench::ExecutionWorkload;
-use cairn_chain::genesis::TOKEN;
-use cairn_node::config::prepare_dev_datadir;
-use cairn_node::datadir::DevAccount;
-use cairn_node::testnet::NodeFile;
+use cairn_node::config::{NodeBanner, default_dev_datadir, prepare_dev_datadir};
+use cairn_node::testnet::{NodeFile, RunOptions};
 use cairn_node::{Node, NodeConfig};
-use cairn_primitives::U256;
-use cairn_primitives::units::format_crn;
 
 use crate::Global;
 use crate::output::print;
@@ -153,22 +149,8 @@ pub enum BenchCommand {
     },
 }
 
-fn home_dir(leaf: &str) -> PathBuf {
-    std::env::var_os("HOME")
-        .map_or_else(
-            || PathBuf::from(".cairn"),
-            |h| PathBuf::from(h).join(".cairn"),
-        )
-        .join(leaf)
-}
-
-/// The default keystore directory.
-pub fn default_keystore() -> PathBuf {
-    home_dir("keystore")
-}
-
 pub async fn dev(args: DevArgs, global: &Global) -> anyhow::Result<()> {
-    let datadir = args.datadir.unwrap_or_else(|| home_dir("dev"));
+    let datadir = args.datadir.unwrap_or_else(default_dev_datadir);
     let (mut config, accounts) =
         prepare_dev_datadir(&datadir, args.listen.socket()).with_context(|| {
             format!(
@@ -178,12 +160,9 @@ pub async fn dev(args: DevArgs, global: &Global) -> anyhow::Result<()> {
         })?;
     args.listen.apply(&mut config)?;
     let node = Node::launch(config.clone()).await?;
-    let status = banner_status(&node, &config);
-    print(
-        global.json,
-        &serde_json::json!({ "node": status, "accounts": accounts }),
-        || dev_banner(&status, &accounts, &datadir),
-    )?;
+    let status = banner(&node, &config);
+    let value = serde_json::json!({ "node": status, "accounts": accounts });
+    print(global.json, &value, || status.dev(&accounts, &datadir))?;
     serve(node).await
 }
 
@@ -196,108 +175,41 @@ pub async fn run(command: NodeCommand, global: &Global) -> anyhow::Result<()> {
         mdns,
         listen,
     } = command;
-    let node_file = match &config_file {
-        Some(path) => {
-            let dir = path.parent().unwrap_or(std::path::Path::new("."));
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let file: NodeFile = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a valid node configuration", path.display()))?;
-            Some((file, dir.to_path_buf()))
-        }
-        None => NodeFile::load(&datadir)?.map(|file| (file, datadir.clone())),
+    let node_file =
+        match &config_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Some(serde_json::from_str(&text).with_context(|| {
+                    format!("{} is not a valid node configuration", path.display())
+                })?)
+            }
+            None => NodeFile::load(&datadir)?,
+        };
+    let options = RunOptions {
+        node_file,
+        rpc_addr: listen.rpc_addr,
+        rpc_port: listen.rpc_port,
+        bootnodes,
+        p2p_listen,
+        mdns,
     };
-    let rpc_socket = match (&node_file, listen.rpc_port) {
-        (Some((file, _)), None) => file.rpc_addr,
-        _ => listen.socket(),
-    };
-    let mut config = NodeConfig::from_datadir(&datadir, rpc_socket)?;
+    let mut config = options.node_config(&datadir)?;
     listen.apply(&mut config)?;
-    let networked = node_file.is_some() || !bootnodes.is_empty() || !p2p_listen.is_empty() || mdns;
-    if networked {
-        let mut file = node_file.map(|(file, _)| file).unwrap_or_else(|| NodeFile {
-            rpc_addr: rpc_socket,
-            listen: vec!["/ip4/0.0.0.0/tcp/30303".into()],
-            bootnodes: Vec::new(),
-            mdns: false,
-            view_timeout_ms: cairn_node::testnet::DEFAULT_VIEW_TIMEOUT_MS,
-            storage_provider: None,
-            compute_provider: None,
-            test_faults: Default::default(),
-        });
-        if !p2p_listen.is_empty() {
-            file.listen = p2p_listen;
-        }
-        file.bootnodes.extend(bootnodes);
-        file.mdns |= mdns;
-        config.network = Some(file.settings(&datadir)?);
-    }
     let node = Node::launch(config.clone()).await?;
-    let status = banner_status(&node, &config);
-    print(global.json, &status, || {
-        let mut text = format!(
-            "Cairn node running\n  chain id   {}\n  RPC        {}\n  datadir    {}\n  height     {}",
-            status.chain_id,
-            status.rpc_url,
-            datadir.display(),
-            status.height
-        );
-        if let Some(peer_id) = &status.peer_id {
-            text.push_str(&format!("\n  peer id    {peer_id}"));
-        }
-        text
-    })?;
+    let status = banner(&node, &config);
+    print(global.json, &status, || status.running(&datadir))?;
     serve(node).await
 }
 
-#[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BannerStatus {
-    chain_id: u64,
-    rpc_url: String,
-    height: u64,
-    block_time_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer_id: Option<String>,
-}
-
-fn banner_status(node: &Node, config: &NodeConfig) -> BannerStatus {
-    let block_time_ms = config
-        .block_time
-        .map_or(config.genesis.block_time_ms, |d| d.as_millis() as u64);
-    BannerStatus {
-        chain_id: config.genesis.chain_id,
-        rpc_url: format!("http://{}", node.rpc_addr()),
-        height: node.chain().head_header().height,
-        block_time_ms,
-        peer_id: node.peer_id().map(|p| p.to_string()),
-    }
-}
-
-fn dev_banner(status: &BannerStatus, accounts: &[DevAccount], datadir: &std::path::Path) -> String {
-    let balance =
-        format_crn(U256::from(cairn_chain::genesis::DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN));
-    let mut text = format!(
-        "Cairn dev chain\n  chain id    {}\n  RPC         {}\n  datadir     {}\n  height      {}\n  block time  {} ms\n\nDev accounts ({balance} CRN each; the keys are public, see the README):\n",
-        status.chain_id,
-        status.rpc_url,
-        datadir.display(),
-        status.height,
-        status.block_time_ms
-    );
-    for (i, account) in accounts.iter().enumerate() {
-        text.push_str(&format!(
-            "  ({i}) {}  {}\n",
-            account.address, account.private_key
-        ));
-    }
-    text.push_str(&format!(
-        "\nAccounts also written to {}\nPress Ctrl-C to stop.",
-        datadir
-            .join(cairn_node::datadir::files::DEV_ACCOUNTS)
-            .display()
-    ));
-    text
+fn banner(node: &Node, config: &NodeConfig) -> NodeBanner {
+    let height = node.chain().head_header().height;
+    NodeBanner::new(
+        config,
+        node.rpc_addr(),
+        height,
+        node.peer_id().map(|p| p.to_string()),
+    )
 }
 
 /// Runs until Ctrl-C or SIGTERM, then stops cleanly.

@@ -1,10 +1,10 @@
-//! Printing results for people or, with `--json`, for programs.
+//! Printing results for people or, with `--json`, for programs, and progress bars on stderr.
 
+use std::fmt::Display;
 use std::io::Write as _;
 
-use cairn_primitives::TxStatus;
-use cairn_primitives::units::format_crn;
-use cairn_rpc::ReceiptInfo;
+use cairn_client::storage::{Progress, Stage};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Prints `value` as pretty JSON when `json` is set, else the human text. A closed stdout
@@ -25,55 +25,47 @@ pub fn print<T: Serialize>(
     }
 }
 
-/// A JSON-RPC client for `url`.
-pub fn client(url: &str) -> anyhow::Result<jsonrpsee::http_client::HttpClient> {
-    use anyhow::Context as _;
-    jsonrpsee::http_client::HttpClientBuilder::default()
-        .build(url)
-        .with_context(|| format!("invalid RPC URL '{url}'"))
+/// Prints a report: as JSON, or as its `Display` text.
+pub fn show<T: Serialize + Display>(json: bool, report: &T) -> anyhow::Result<()> {
+    print(json, report, || report.to_string())
 }
 
-/// A clear message for a failed RPC call.
-pub fn rpc_error(url: &str, error: jsonrpsee::core::ClientError) -> anyhow::Error {
-    match error {
-        jsonrpsee::core::ClientError::Call(call) => {
-            // A reverted call carries the contract's revert data: say what it means.
-            let reason = call
-                .data()
-                .and_then(|raw| serde_json::from_str::<cairn_primitives::Bytes>(raw.get()).ok())
-                .and_then(|data| cairn_reward_contracts::describe_revert(&data, format_crn));
-            match reason {
-                Some(reason) => anyhow::anyhow!("{reason}"),
-                None => anyhow::anyhow!("the node refused: {}", call.message()),
+/// Progress bars of the storage flows, on stderr (hidden when it is not a terminal).
+#[derive(Default)]
+pub struct Bars(Option<ProgressBar>);
+
+impl Progress for Bars {
+    fn begin(&mut self, stage: Stage, total: Option<u64>) {
+        let bar = if stage == Stage::WaitingForProviders {
+            ProgressBar::new_spinner()
+        } else {
+            let bar = ProgressBar::new(total.unwrap_or(0));
+            let template = "{msg:>12} [{bar:40}] {pos}/{len} pieces {bytes_per_sec} {eta}";
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
             }
-        }
-        jsonrpsee::core::ClientError::Transport(e) => {
-            anyhow::anyhow!(
-                "cannot reach a node at {url} ({e}); is `cairn dev` running? (set --rpc or CAIRN_RPC)"
-            )
-        }
-        other => anyhow::anyhow!("RPC to {url} failed: {other}"),
+            bar
+        };
+        bar.set_message(stage.label());
+        self.0 = Some(bar);
     }
-}
 
-pub fn describe_receipt(receipt: &ReceiptInfo) -> String {
-    let r = &receipt.receipt;
-    let status = match &r.status {
-        TxStatus::Success => "success".to_string(),
-        TxStatus::Revert => "reverted".to_string(),
-        TxStatus::Halt(reason) => format!("halted ({reason})"),
-    };
-    format!(
-        "transaction {}\n  status     {status}\n  block      {} ({})\n  from       {}\n  to         {}\n  gas used   {}\n  fee        {} CRN\n  logs       {}",
-        r.tx_hash,
-        receipt.block_height,
-        receipt.block_hash,
-        receipt.from,
-        receipt
-            .to
-            .map_or_else(|| "(contract creation)".to_string(), |a| a.to_string()),
-        r.gas_used,
-        format_crn(r.fee),
-        r.logs.len()
-    )
+    fn update(&mut self, done: u64, total: u64) {
+        match &self.0 {
+            Some(bar) if bar.length().is_some() => {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+            Some(bar) => bar.tick(),
+            None => {}
+        }
+    }
+
+    fn end(&mut self, ok: bool) {
+        match self.0.take() {
+            Some(bar) if ok => bar.finish_and_clear(),
+            Some(bar) => bar.abandon(),
+            None => {}
+        }
+    }
 }

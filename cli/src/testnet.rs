@@ -79,21 +79,7 @@ pub async fn run(command: TestnetCommand, global: &Global) -> anyhow::Result<()>
                 epoch_length,
             };
             let testnet = cairn_node::testnet::init(&dir, &options)?;
-            print(global.json, &testnet, || {
-                let providers = match (storage_providers, compute_providers) {
-                    (0, 0) => String::new(),
-                    (s, 0) => format!(", the first {s} also storage providers,"),
-                    (0, c) => format!(", the first {c} also compute providers,"),
-                    (s, c) => format!(
-                        ", the first {s} also storage providers and the first {c} compute providers,"
-                    ),
-                };
-                format!(
-                    "Testnet of {nodes} validators{providers} written to {}\nStart it with: cairn testnet start --dir {}",
-                    dir.display(),
-                    dir.display()
-                )
-            })
+            print(global.json, &testnet, || options.summary(&dir))
         }
         TestnetCommand::Start { dir } => start(&dir, global).await,
     }
@@ -198,7 +184,7 @@ async fn start(dir: &Path, global: &Global) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    print(global.json, &testnet, || banner(dir, &testnet))?;
+    print(global.json, &testnet, || testnet.describe(dir))?;
 
     let mut watch = tokio::time::interval(Duration::from_secs(1));
     let signal = crate::node::shutdown_signal();
@@ -227,30 +213,4 @@ async fn start(dir: &Path, global: &Global) -> anyhow::Result<()> {
     eprintln!("stopping {} nodes", processes.0.len());
     processes.stop();
     Ok(())
-}
-
-fn banner(dir: &Path, testnet: &Testnet) -> String {
-    let mut text = format!(
-        "Cairn testnet: {} validators\n  chain id   {}\n\n",
-        testnet.nodes.len(),
-        testnet.chain_id
-    );
-    for (i, node) in testnet.nodes.iter().enumerate() {
-        text.push_str(&format!(
-            "  node {}  RPC {}  peer {}\n          log {}\n",
-            i + 1,
-            node.rpc_url,
-            node.peer_id,
-            dir.join(&node.datadir).join("node.log").display()
-        ));
-    }
-    text.push_str("\nFunded accounts (the keys are public; never use them elsewhere):\n");
-    for (i, account) in testnet.accounts.iter().enumerate() {
-        text.push_str(&format!(
-            "  ({i}) {}  {}\n",
-            account.address, account.private_key
-        ));
-    }
-    text.push_str("\nPress Ctrl-C to stop every node.");
-    text
 }

@@ -1,18 +1,42 @@
-//! `cairn wallet ...`: encrypted keys, balances and transfers.
+//! `cairn wallet ...`: encrypted keys, balances and transfers; asking for passwords.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use cairn_client::keystore::Keystore;
-use cairn_primitives::units::{format_crn, parse_crn};
-use cairn_primitives::{AccountKey, Address};
-use cairn_rpc::CairnApiClient;
+use cairn_client::tx::{Call, submit};
+use cairn_client::wallet::{KeyList, balance, read_private_key, resolve};
+use cairn_primitives::AccountKey;
+use cairn_primitives::units::parse_crn;
 use zeroize::Zeroizing;
 
 use crate::Global;
-use crate::output::rpc_error;
-use crate::output::{client, print};
-use crate::tx::{Call, TxOptions, submit};
+use crate::output::{print, show};
+
+/// Options of every command that sends a transaction.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TxOptions {
+    /// Gas limit [default: estimated by the node].
+    #[arg(long)]
+    pub gas_limit: Option<u64>,
+    /// Wait until the transaction is in a committed block and print its receipt.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+impl TxOptions {
+    pub fn options(&self) -> cairn_client::tx::TxOptions {
+        cairn_client::tx::TxOptions {
+            gas_limit: self.gas_limit,
+            wait: self.wait,
+            timeout_s: self.timeout,
+            gas_margin_percent: 0,
+        }
+    }
+}
 
 /// `cairn wallet ...`
 #[derive(Debug, clap::Subcommand)]
@@ -65,7 +89,7 @@ pub fn keystore(global: &Global) -> Keystore {
         global
             .keystore
             .clone()
-            .unwrap_or_else(crate::node::default_keystore),
+            .unwrap_or_else(Keystore::default_dir),
     )
 }
 
@@ -93,13 +117,26 @@ fn password(global: &Global, prompt: &str, confirm: bool) -> anyhow::Result<Zero
 }
 
 /// An address given as 0x hex or as the name of a key in the keystore.
-pub fn resolve(keystore: &Keystore, account: &str) -> anyhow::Result<Address> {
-    if account.starts_with("0x") {
-        return account
-            .parse()
-            .with_context(|| format!("'{account}' is not a 20-byte 0x address"));
-    }
-    Ok(keystore.address(account)?)
+pub fn address(global: &Global, account: &str) -> anyhow::Result<cairn_primitives::Address> {
+    Ok(resolve(&keystore(global), account)?)
+}
+
+/// Asks for (or reads) the password of key `name` and decrypts it.
+pub fn unlock(global: &Global, name: &str) -> anyhow::Result<AccountKey> {
+    let password = password(global, &format!("Password for '{name}': "), false)?;
+    Ok(keystore(global).unlock(name, &password)?)
+}
+
+/// Unlocks key `from`, sends `call` and prints what became of it.
+pub async fn send(
+    global: &Global,
+    from: &str,
+    call: Call,
+    options: &TxOptions,
+) -> anyhow::Result<()> {
+    let key = unlock(global, from)?;
+    let sent = submit(&global.client()?, &key, call, &options.options()).await?;
+    show(global.json, &sent)
 }
 
 pub async fn run(command: WalletCommand, global: &Global) -> anyhow::Result<()> {
@@ -129,39 +166,15 @@ pub async fn run(command: WalletCommand, global: &Global) -> anyhow::Result<()> 
                 )
             })
         }
-        WalletCommand::List => {
-            let keys = keystore.list()?;
-            print(global.json, &keys, || {
-                if keys.is_empty() {
-                    return format!(
-                        "no keys in {}; create one with `cairn wallet new --name NAME`",
-                        keystore.dir().display()
-                    );
-                }
-                keys.iter()
-                    .map(|k| format!("{:<20} {}", k.name, k.address))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
+        WalletCommand::List => show(global.json, &KeyList::of(&keystore)?),
         WalletCommand::Address { name } => {
             let address = keystore.address(&name)?;
-            print(
-                global.json,
-                &serde_json::json!({ "name": name, "address": address }),
-                || address.to_string(),
-            )
+            let value = serde_json::json!({ "name": name, "address": address });
+            print(global.json, &value, || address.to_string())
         }
         WalletCommand::Balance { account } => {
             let address = resolve(&keystore, &account)?;
-            let balance = client(&global.rpc)?
-                .get_balance(address)
-                .await
-                .map_err(|e| rpc_error(&global.rpc, e))?;
-            let value = serde_json::json!({ "address": address, "wei": balance, "crn": format_crn(balance) });
-            print(global.json, &value, || {
-                format!("{} CRN", format_crn(balance))
-            })
+            show(global.json, &balance(&global.client()?, address).await?)
         }
         WalletCommand::Send {
             from,
@@ -169,34 +182,8 @@ pub async fn run(command: WalletCommand, global: &Global) -> anyhow::Result<()> 
             amount,
             options,
         } => {
-            let to = resolve(&keystore, &to)?;
-            let value = parse_crn(&amount)?;
-            let key = unlock(global, &keystore, &from)?;
-            let sent = submit(
-                global,
-                &key,
-                Call {
-                    to,
-                    value,
-                    input: Default::default(),
-                },
-                &options,
-            )
-            .await?;
-            sent.print(global.json)
+            let call = Call::transfer(resolve(&keystore, &to)?, parse_crn(&amount)?);
+            send(global, &from, call, &options).await
         }
     }
-}
-
-/// Asks for (or reads) the password of key `name` and decrypts it.
-pub fn unlock(global: &Global, keystore: &Keystore, name: &str) -> anyhow::Result<AccountKey> {
-    let password = password(global, &format!("Password for '{name}': "), false)?;
-    Ok(keystore.unlock(name, &password)?)
-}
-
-fn read_private_key(path: &Path) -> anyhow::Result<AccountKey> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
-    );
-    AccountKey::from_hex(&text).with_context(|| format!("{} holds no private key", path.display()))
 }

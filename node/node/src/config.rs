@@ -70,6 +70,16 @@ impl NodeConfig {
     }
 }
 
+/// The default dev data directory: `~/.cairn/dev` (`.cairn/dev` without `HOME`).
+pub fn default_dev_datadir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(
+            || PathBuf::from(".cairn"),
+            |h| PathBuf::from(h).join(".cairn"),
+        )
+        .join("dev")
+}
+
 /// Prepares a dev data directory: on first use writes the dev genesis and validator key;
 /// always (re)writes `dev-accounts.json`. Returns the node configuration and the accounts.
 pub fn prepare_dev_datadir(
@@ -93,4 +103,86 @@ pub fn prepare_dev_datadir(
     })?;
     write_private(&path, &json)?;
     Ok((NodeConfig::from_datadir(datadir, rpc_addr)?, accounts))
+}
+
+/// What a started node says about itself: printed when `cairn dev` or `cairn node run` starts
+/// (as JSON with `--json`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeBanner {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The JSON-RPC URL.
+    pub rpc_url: String,
+    /// The head height at start.
+    pub height: u64,
+    /// Milliseconds between blocks.
+    pub block_time_ms: u64,
+    /// The libp2p peer id, if the node is networked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_id: Option<String>,
+}
+
+impl NodeBanner {
+    /// The banner of a node started with `config`, serving RPC on `rpc_addr`.
+    pub fn new(
+        config: &NodeConfig,
+        rpc_addr: SocketAddr,
+        height: u64,
+        peer_id: Option<String>,
+    ) -> Self {
+        let block_time_ms = config
+            .block_time
+            .map_or(config.genesis.block_time_ms, |d| d.as_millis() as u64);
+        Self {
+            chain_id: config.genesis.chain_id,
+            rpc_url: format!("http://{rpc_addr}"),
+            height,
+            block_time_ms,
+            peer_id,
+        }
+    }
+
+    /// The banner of `cairn node run` in words.
+    pub fn running(&self, datadir: &Path) -> String {
+        let mut text = format!(
+            "Cairn node running\n  chain id   {}\n  RPC        {}\n  datadir    {}\n  height     {}",
+            self.chain_id,
+            self.rpc_url,
+            datadir.display(),
+            self.height
+        );
+        if let Some(peer_id) = &self.peer_id {
+            text.push_str(&format!("\n  peer id    {peer_id}"));
+        }
+        text
+    }
+
+    /// The banner of `cairn dev` in words, with the funded dev accounts and their keys.
+    pub fn dev(&self, accounts: &[DevAccount], datadir: &Path) -> String {
+        use cairn_chain::genesis::{DEV_ACCOUNT_BALANCE_CRN, TOKEN};
+        use cairn_primitives::U256;
+        let balance = cairn_primitives::units::format_crn(
+            U256::from(DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN),
+        );
+        let mut text = format!(
+            "Cairn dev chain\n  chain id    {}\n  RPC         {}\n  datadir     {}\n  height      {}\n  block time  {} ms\n\nDev accounts ({balance} CRN each; the keys are public, see the README):\n",
+            self.chain_id,
+            self.rpc_url,
+            datadir.display(),
+            self.height,
+            self.block_time_ms
+        );
+        for (i, account) in accounts.iter().enumerate() {
+            text.push_str(&format!(
+                "  ({i}) {}  {}\n",
+                account.address, account.private_key
+            ));
+        }
+        text.push_str(&format!(
+            "\nAccounts also written to {}\nPress Ctrl-C to stop.",
+            datadir.join(files::DEV_ACCOUNTS).display()
+        ));
+        text
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::NetworkSettings;
+use crate::config::{NetworkSettings, NodeConfig};
 use crate::datadir::{
     DevAccount, dev_accounts, files, read_key, write_key, write_node_key, write_private,
 };
@@ -192,6 +192,59 @@ impl NodeFile {
     }
 }
 
+/// What `cairn node run` is told beside its data directory.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The network file: the data directory's `node.json` or one named on the command line.
+    pub node_file: Option<NodeFile>,
+    /// Where the JSON-RPC server listens: `node.json`'s address unless a port is given.
+    pub rpc_addr: std::net::IpAddr,
+    /// The RPC port given, if any (else `node.json`'s, else 8545).
+    pub rpc_port: Option<u16>,
+    /// Peers to join through, besides `node.json`'s.
+    pub bootnodes: Vec<String>,
+    /// libp2p listen addresses, instead of `node.json`'s.
+    pub p2p_listen: Vec<String>,
+    /// Find peers on the local network by mDNS.
+    pub mdns: bool,
+}
+
+impl RunOptions {
+    /// The configuration of a node run from `datadir`: its genesis and keys, and, with a
+    /// network file or any networking option, the network it joins (without either it runs
+    /// the chain alone). A network without `node.json` listens on `/ip4/0.0.0.0/tcp/30303`.
+    pub fn node_config(self, datadir: &Path) -> Result<NodeConfig> {
+        let rpc_addr = match (&self.node_file, self.rpc_port) {
+            (Some(file), None) => file.rpc_addr,
+            _ => SocketAddr::new(self.rpc_addr, self.rpc_port.unwrap_or(8545)),
+        };
+        let mut config = NodeConfig::from_datadir(datadir, rpc_addr)?;
+        let networked = self.node_file.is_some()
+            || !self.bootnodes.is_empty()
+            || !self.p2p_listen.is_empty()
+            || self.mdns;
+        if networked {
+            let mut file = self.node_file.unwrap_or_else(|| NodeFile {
+                rpc_addr,
+                listen: vec!["/ip4/0.0.0.0/tcp/30303".into()],
+                bootnodes: Vec::new(),
+                mdns: false,
+                view_timeout_ms: DEFAULT_VIEW_TIMEOUT_MS,
+                storage_provider: None,
+                compute_provider: None,
+                test_faults: TestFaults::default(),
+            });
+            if !self.p2p_listen.is_empty() {
+                file.listen = self.p2p_listen;
+            }
+            file.bootnodes.extend(self.bootnodes);
+            file.mdns |= self.mdns;
+            config.network = Some(file.settings(datadir)?);
+        }
+        Ok(config)
+    }
+}
+
 /// One node of a testnet, as listed in `testnet.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -233,6 +286,34 @@ impl Testnet {
         let text = std::fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
         serde_json::from_str(&text).map_err(|source| NodeError::Json { path, source })
     }
+
+    /// The testnet in words: each node's RPC URL, peer id and log (under `dir`), and the
+    /// funded accounts with their (public) keys.
+    pub fn describe(&self, dir: &Path) -> String {
+        let mut text = format!(
+            "Cairn testnet: {} validators\n  chain id   {}\n\n",
+            self.nodes.len(),
+            self.chain_id
+        );
+        for (i, node) in self.nodes.iter().enumerate() {
+            text.push_str(&format!(
+                "  node {}  RPC {}  peer {}\n          log {}\n",
+                i + 1,
+                node.rpc_url,
+                node.peer_id,
+                dir.join(&node.datadir).join("node.log").display()
+            ));
+        }
+        text.push_str("\nFunded accounts (the keys are public; never use them elsewhere):\n");
+        for (i, account) in self.accounts.iter().enumerate() {
+            text.push_str(&format!(
+                "  ({i}) {}  {}\n",
+                account.address, account.private_key
+            ));
+        }
+        text.push_str("\nPress Ctrl-C to stop every node.");
+        text
+    }
 }
 
 /// Options of [`init`].
@@ -252,6 +333,26 @@ pub struct TestnetOptions {
     pub compute_providers: usize,
     /// Blocks per epoch.
     pub epoch_length: u64,
+}
+
+impl TestnetOptions {
+    /// What [`init`] wrote, in words, with how to start it.
+    pub fn summary(&self, dir: &Path) -> String {
+        let providers = match (self.storage_providers, self.compute_providers) {
+            (0, 0) => String::new(),
+            (s, 0) => format!(", the first {s} also storage providers,"),
+            (0, c) => format!(", the first {c} also compute providers,"),
+            (s, c) => format!(
+                ", the first {s} also storage providers and the first {c} compute providers,"
+            ),
+        };
+        format!(
+            "Testnet of {} validators{providers} written to {}\nStart it with: cairn testnet start --dir {}",
+            self.nodes,
+            dir.display(),
+            dir.display()
+        )
+    }
 }
 
 /// Storage each testnet provider offers: 4 GiB.
