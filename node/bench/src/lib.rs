@@ -27,6 +27,7 @@ pub mod compute;
 pub mod error;
 pub mod network;
 pub mod storage;
+pub mod text;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,0 +1,140 @@
+//! The benchmarks' reports as an operator reads them (`cairn bench ...` without `--json`).
+
+use crate::compute::ComputeReport;
+use crate::network::NetworkReport;
+use crate::storage::{StorageBenchOptions, StorageReport};
+use crate::{PrecompileCost, TransferReport, WorkloadReport};
+
+/// `cairn bench transfers`.
+pub fn transfers(report: &TransferReport) -> String {
+    let row =
+        |name: &str, ms: f64| format!("  {name:<22} {ms:>10.1} ms  {:>5.1} %\n", report.share(ms));
+    let mut text = format!(
+        "Signed transfers, submission to commit ({} txs in {} blocks)\n  throughput             {:>10.0} tx/s\n\n",
+        report.transactions, report.blocks, report.tx_per_sec
+    );
+    text.push_str(&row("admission (mempool)", report.admission_ms));
+    text.push_str(&row("  of which signatures", report.signature_checks_ms));
+    text.push_str(&row("execution (revm)", report.execution_ms));
+    text.push_str(&row("state root (JMT)", report.state_root_ms));
+    text.push_str(&row("commit (RocksDB)", report.commit_ms));
+    text.push_str(&row("block assembly", report.block_assembly_ms));
+    text.push_str(&row("total", report.total_ms));
+    text
+}
+
+/// `cairn bench compute`.
+pub fn compute(r: &ComputeReport) -> String {
+    format!(
+        "WASM runner (wasmi, fuel metered), one core\n  endless job: {} fuel in {:.0} ms   {:>12.0} fuel/s\n  word count of 4 KiB ({} fuel), {} jobs   {:>10.0} jobs/s\nOn chain (3 compute providers)\n  postJob (draws the provider)        {:>9} gas\n  submitResult (draws the verifier)   {:>9} gas\n  attest (verifies, settles, pays)    {:>9} gas\nA verifier re-executes the whole job: checking costs what running it cost, plus the attest transaction.",
+        r.spin_fuel,
+        r.spin_ms,
+        r.fuel_per_sec,
+        r.small_job_fuel,
+        r.small_jobs,
+        r.small_jobs_per_sec,
+        r.post_job_gas,
+        r.submit_result_gas,
+        r.attest_gas
+    )
+}
+
+/// `cairn bench precompiles`.
+pub fn precompiles(costs: &[PrecompileCost]) -> String {
+    let mut text = format!(
+        "{:<44} {:>7} {:>10} {:>9} {:>12}\n",
+        "precompile", "bytes", "ns/call", "charged", "at ecrecover"
+    );
+    for c in costs {
+        text.push_str(&format!(
+            "{:<44} {:>7} {:>10.0} {:>9} {:>12.0}\n",
+            c.name, c.input_bytes, c.ns_per_call, c.gas_charged, c.gas_at_ecrecover_rate
+        ));
+    }
+    text.push_str("(at ecrecover: 3,000 gas × this call's time ÷ ecrecover's time)");
+    text
+}
+
+/// `cairn bench network`, run at `tps` transfers per second for `seconds`.
+pub fn network(report: &NetworkReport, tps: u64, seconds: u64) -> String {
+    format!(
+        "Loopback testnet of {} validators, {} ms blocks, {tps} transfers/s for {seconds} s\n  submitted              {:>10}\n  refused (pool full)    {:>10}\n  finalized on node 1    {:>10}\n  latency p50            {:>10.0} ms\n  latency p99            {:>10.0} ms\n  latency max            {:>10.0} ms\n  finalized throughput   {:>10.1} tx/s\n  blocks finalized       {:>10.2} /s",
+        report.nodes,
+        report.block_time_ms,
+        report.submitted,
+        report.refused,
+        report.finalized,
+        report.p50_ms,
+        report.p99_ms,
+        report.max_ms,
+        report.finalized_tx_per_sec,
+        report.blocks_per_sec
+    )
+}
+
+/// `cairn bench storage`, run with `options`.
+pub fn storage(r: &StorageReport, options: &StorageBenchOptions) -> String {
+    format!(
+        "Storage over libp2p on loopback ({} MiB, every piece checked against the root)\n  upload (provider fetches from client)   {:>9.1} MiB/s\n  retrieval (from two holders at once)    {:>9.1} MiB/s\nChunk proofs from a {} MiB file in the chunk store\n  import (hash, outboard, write)          {:>9.1} MiB/s\n  proof generation, mean                  {:>9.1} µs\n  proof generation, slowest               {:>9.1} µs\n  siblings per proof                      {:>9}\nOn-chain verification ({} chunks per proof transaction)\n  gas per proof transaction               {:>9}\n  execution time per proof transaction    {:>9.1} µs",
+        options.transfer_mib,
+        r.upload_mib_per_sec,
+        r.retrieval_mib_per_sec,
+        options.proof_file_mib,
+        r.import_mib_per_sec,
+        r.prove_mean_us,
+        r.prove_max_us,
+        r.proof_path_len,
+        r.challenges_per_tx,
+        r.verify_gas_per_tx,
+        r.verify_us_per_tx
+    )
+}
+
+/// `cairn bench execution` with `txs` transactions per block.
+pub fn execution(txs: usize, reports: &[WorkloadReport]) -> String {
+    let mut text = format!(
+        "Block execution, {txs} transactions per block; every parallel result was checked equal to the sequential one.\n\
+         Medians of interleaved runs. The ceiling is the sequential executor on N shares of the block at once,\n\
+         uncoordinated: as fast as this machine runs the block's work on N threads.\n\n\
+         {:<40} {:>9} {:>11} {:>12} {:>9}\n",
+        "workload / executor", "ms", "tx/s", "Mgas/s", "speedup"
+    );
+    for report in reports {
+        let runs_per_tx = report
+            .runs_per_tx
+            .map_or("sequential fallback".to_string(), |runs| {
+                format!("{runs:.2} Block-STM runs per tx at 2 threads")
+            });
+        text.push_str(&format!(
+            "{} ({} gas; W/L {:.1}; {runs_per_tx})\n",
+            report.workload, report.gas, report.dependency_bound
+        ));
+        let rows = report.runs.iter().map(|run| {
+            let label = run.threads.map_or("  sequential".to_string(), |t| {
+                if t == 1 {
+                    // One worker hands every block to the sequential executor.
+                    "  Block-STM, 1 thread (sequential code)".to_string()
+                } else {
+                    format!("  Block-STM, {t} threads")
+                }
+            });
+            (label, run)
+        });
+        let ceilings = report.ceilings.iter().map(|run| {
+            (
+                format!("  ceiling, {} shares", run.threads.unwrap_or(1)),
+                run,
+            )
+        });
+        for (label, run) in rows.chain(ceilings) {
+            text.push_str(&format!(
+                "{label:<40} {:>9.1} {:>11.0} {:>12.1} {:>8.2}x\n",
+                run.ms,
+                run.tx_per_sec,
+                run.gas_per_sec / 1e6,
+                run.speedup
+            ));
+        }
+    }
+    text
+}
