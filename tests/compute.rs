@@ -34,10 +34,10 @@ async fn settled(
 async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is_settled()
 -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let liar_node_one = |dir: &Path| -> TestResult {
+    // Node 1 is Byzantine: its compute provider lies about every job's output.
+    let bond_liar_richly = |dir: &Path| -> TestResult {
         let datadir = dir.join("node-1");
         let mut file = NodeFile::load(&datadir)?.ok_or("node-1 has no node.json")?;
-        file.test_faults.lie_about_results = true;
         // A bond that stays above the minimum however often it is slashed here (below it, the
         // agent would bond again and blur the slashes).
         if let Some(offer) = &mut file.compute_provider {
@@ -47,7 +47,13 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         Ok(())
     };
     let init = ["--block-time", "200", "--compute-providers", "3"];
-    let (_dir, testnet, _supervisor) = support::start_testnet(tmp.path(), &init, liar_node_one)?;
+    let (_dir, testnet, _supervisor, _byzantine) = support::start_testnet_with_byzantine(
+        tmp.path(),
+        &init,
+        bond_liar_richly,
+        1,
+        "--lie-about-results",
+    )?;
     let one = HttpClientBuilder::default().build(&testnet.nodes[0].rpc_url)?;
     let url = testnet.nodes[3].rpc_url.as_str();
     let liar = testnet.nodes[0]

@@ -7,11 +7,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use alloy_sol_types::SolCall;
-use cairn_node::testnet::NodeFile;
 use cairn_primitives::{Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
 use cairn_providers::DealState;
 use cairn_reward_contracts::bindings::{Staking, StorageMarket};
@@ -48,14 +46,6 @@ fn parse_b256(value: &serde_json::Value) -> Result<B256, Box<dyn std::error::Err
 async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provider_is_slashed()
 -> TestResult {
     let tmp = tempfile::tempdir()?;
-    // Node 1 serves corrupted pieces (its stored copy, and so its proofs, stay sound).
-    let corrupt_node_one = |dir: &Path| -> TestResult {
-        let datadir = dir.join("node-1");
-        let mut file = NodeFile::load(&datadir)?.ok_or("node-1 has no node.json")?;
-        file.test_faults.corrupt_served_pieces = true;
-        file.save(&datadir)?;
-        Ok(())
-    };
     let init = [
         "--block-time",
         "200",
@@ -64,7 +54,15 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
         "--epoch-length",
         "10",
     ];
-    let (dir, testnet, _supervisor) = support::start_testnet(tmp.path(), &init, corrupt_node_one)?;
+    // Node 1 is Byzantine: it serves corrupted pieces (its stored copy, and so its proofs,
+    // stay sound).
+    let (dir, testnet, _supervisor, _byzantine) = support::start_testnet_with_byzantine(
+        tmp.path(),
+        &init,
+        |_| Ok(()),
+        1,
+        "--corrupt-served-pieces",
+    )?;
     let clients = testnet
         .nodes
         .iter()

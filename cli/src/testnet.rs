@@ -45,6 +45,10 @@ pub enum TestnetCommand {
         /// The testnet directory written by `cairn testnet init`.
         #[arg(long, default_value = "testnet")]
         dir: PathBuf,
+        /// Leave node N (as in `node-N`) for you to start yourself, e.g. under a debugger
+        /// (`cairn node run --datadir DIR/node-N`); repeatable.
+        #[arg(long, value_name = "N")]
+        except: Vec<usize>,
     },
 }
 
@@ -81,7 +85,7 @@ pub async fn run(command: TestnetCommand, global: &Global) -> anyhow::Result<()>
             let testnet = cairn_node::testnet::init(&dir, &options)?;
             print(global.json, &testnet, || options.summary(&dir))
         }
-        TestnetCommand::Start { dir } => start(&dir, global).await,
+        TestnetCommand::Start { dir, except } => start(&dir, &except, global).await,
     }
 }
 
@@ -148,7 +152,7 @@ fn spawn_node(dir: &Path, datadir: &Path) -> anyhow::Result<Child> {
     Ok(child)
 }
 
-async fn start(dir: &Path, global: &Global) -> anyhow::Result<()> {
+async fn start(dir: &Path, except: &[usize], global: &Global) -> anyhow::Result<()> {
     let testnet = Testnet::load(dir).with_context(|| {
         format!(
             "no testnet in {}; create one with: cairn testnet init --dir {}",
@@ -156,13 +160,18 @@ async fn start(dir: &Path, global: &Global) -> anyhow::Result<()> {
             dir.display()
         )
     })?;
+    let started: Vec<_> = (1..)
+        .zip(&testnet.nodes)
+        .filter(|(number, _)| !except.contains(number))
+        .map(|(_, node)| node)
+        .collect();
     let mut processes = Processes(Vec::new());
-    for node in &testnet.nodes {
+    for node in &started {
         let child = spawn_node(dir, &node.datadir)?;
         processes.0.push((node.datadir.clone(), child));
     }
-    // Every node answers RPC before the banner is printed.
-    for node in &testnet.nodes {
+    // Every node started answers RPC before the banner is printed.
+    for node in &started {
         let client = HttpClientBuilder::default().build(&node.rpc_url)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while client.chain_status().await.is_err() {

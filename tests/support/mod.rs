@@ -203,6 +203,42 @@ pub fn start_testnet(
     init_args: &[&str],
     adjust: impl FnOnce(&Path) -> TestResult,
 ) -> Result<(PathBuf, cairn_node::testnet::Testnet, Process), Box<dyn std::error::Error>> {
+    start_testnet_except(tmp, init_args, adjust, None)
+}
+
+/// As [`start_testnet`], but node `node` (as in `node-N`) runs `cairn-byzantine` with `cheat`
+/// (its flag: how its providers cheat) instead of `cairn node run`. The second process returned
+/// is the Byzantine node; its pid is in its data directory's `node.pid`, as the others'.
+pub fn start_testnet_with_byzantine(
+    tmp: &Path,
+    init_args: &[&str],
+    adjust: impl FnOnce(&Path) -> TestResult,
+    node: usize,
+    cheat: &str,
+) -> Result<(PathBuf, cairn_node::testnet::Testnet, Process, Process), Box<dyn std::error::Error>> {
+    let (dir, testnet, supervisor) = start_testnet_except(tmp, init_args, adjust, Some(node))?;
+    let datadir = dir.join(format!("node-{node}"));
+    let log = std::fs::File::create(datadir.join("node.log"))?;
+    let byzantine = Process(
+        Command::new(env!("CARGO_BIN_EXE_cairn-byzantine"))
+            .arg("--datadir")
+            .arg(&datadir)
+            .arg(cheat)
+            .env("RUST_LOG", "warn,libp2p_gossipsub=error")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?,
+    );
+    std::fs::write(datadir.join("node.pid"), byzantine.0.id().to_string())?;
+    Ok((dir, testnet, supervisor, byzantine))
+}
+
+fn start_testnet_except(
+    tmp: &Path,
+    init_args: &[&str],
+    adjust: impl FnOnce(&Path) -> TestResult,
+    except: Option<usize>,
+) -> Result<(PathBuf, cairn_node::testnet::Testnet, Process), Box<dyn std::error::Error>> {
     let dir = tmp.join("testnet");
     let init = cairn()
         .args(["testnet", "init", "--nodes", "4"])
@@ -217,10 +253,13 @@ pub fn start_testnet(
     );
     adjust(&dir)?;
     let testnet = cairn_node::testnet::Testnet::load(&dir)?;
+    let mut start = cairn();
+    start.args(["testnet", "start", "--dir"]).arg(&dir);
+    if let Some(node) = except {
+        start.args(["--except", &node.to_string()]);
+    }
     let supervisor = Process(
-        cairn()
-            .args(["testnet", "start", "--dir"])
-            .arg(&dir)
+        start
             .env("RUST_LOG", "warn,libp2p_gossipsub=error")
             .stdout(Stdio::null())
             .spawn()?,

@@ -112,7 +112,7 @@ async fn bench_node(dir: &Path, bootnodes: Vec<cairn_p2p::Multiaddr>) -> Result<
         store,
         network.clone(),
         None,
-        Default::default(),
+        Arc::new(cairn_providers::Honest),
     ));
     let serving = data.clone();
     tokio::spawn(async move {

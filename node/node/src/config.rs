@@ -26,8 +26,9 @@ pub struct NetworkSettings {
     pub view_timeout: Duration,
     /// Run a provider agent (storage, compute or both) for this account and offer.
     pub provider: Option<ProviderSettings>,
-    /// Faults switched on for tests.
-    pub faults: cairn_providers::TestFaults,
+    /// How the node's providers treat others: [`cairn_providers::Honest`] (only tests run
+    /// others, in-process or from their own binary; nothing in `node.json` selects one).
+    pub conduct: std::sync::Arc<dyn cairn_providers::Conduct>,
 }
 
 /// How to run a node.

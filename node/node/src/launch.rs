@@ -101,7 +101,7 @@ impl Node {
             store,
             network.clone(),
             settings.provider.is_some().then_some(offers),
-            settings.faults,
+            settings.conduct,
         ));
         let server = RpcServer::new(
             pool.clone(),

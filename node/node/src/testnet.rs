@@ -15,7 +15,6 @@ use crate::error::{NodeError, Result};
 use cairn_chain::genesis::{Genesis, GenesisValidator, TOKEN};
 use cairn_primitives::clock::now_ms;
 use cairn_primitives::{AccountKey, U256};
-use cairn_providers::TestFaults;
 use cairn_providers::agent::{ComputeOffer, ProviderSettings};
 
 /// The file in a node's data directory that says how it joins its network.
@@ -48,13 +47,6 @@ pub struct NodeFile {
     /// Run a compute provider agent (with the same `provider.key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compute_provider: Option<ComputeProviderFile>,
-    /// Faults for tests only: never set them on a real node.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub test_faults: TestFaults,
-}
-
-fn is_default<T: Default + PartialEq>(value: &T) -> bool {
-    *value == T::default()
 }
 
 /// A storage provider's offer, as stored in `node.json`.
@@ -187,7 +179,7 @@ impl NodeFile {
             mdns: self.mdns,
             view_timeout: Duration::from_millis(self.view_timeout_ms),
             provider,
-            faults: self.test_faults,
+            conduct: std::sync::Arc::new(cairn_providers::Honest),
         })
     }
 }
@@ -232,7 +224,6 @@ impl RunOptions {
                 view_timeout_ms: DEFAULT_VIEW_TIMEOUT_MS,
                 storage_provider: None,
                 compute_provider: None,
-                test_faults: TestFaults::default(),
             });
             if !self.p2p_listen.is_empty() {
                 file.listen = self.p2p_listen;
@@ -489,7 +480,6 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
                 price_per_fuel: TESTNET_FUEL_PRICE,
                 stake_crn: DEFAULT_PROVIDER_STAKE_CRN,
             }),
-            test_faults: TestFaults::default(),
         }
         .save(&datadir)?;
         if let Some(provider) = providers.get(i) {

@@ -211,8 +211,7 @@ impl Agent {
                 ));
             }
             if let Some(work) = &mut self.compute {
-                let lie = self.net.faults().lie_about_results;
-                work.round(&self.net, &self.sender, &self.settings.key, lie)?;
+                work.round(&self.net, &self.sender, &self.settings.key)?;
             }
         }
         for (deal, root) in self.net.store().deals()? {

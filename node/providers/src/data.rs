@@ -12,11 +12,12 @@ use cairn_storage::ChunkStore;
 use tokio::sync::mpsc;
 
 use crate::adverts::Adverts;
+use crate::conduct::Conduct;
 use crate::contracts::{DealState, view};
 use crate::error::DataError;
 use crate::fetch::{Fetcher, blocking};
 use crate::metrics::Metrics;
-use crate::serve::{Offer, Server, TestFaults};
+use crate::serve::{Offer, Server};
 use crate::wire::DataResponse;
 
 /// The data plane of a networked node.
@@ -29,18 +30,18 @@ pub struct DataNet {
     fetcher: Arc<Fetcher>,
     server: Arc<Server>,
     metrics: Arc<Metrics>,
-    faults: TestFaults,
+    conduct: Arc<dyn Conduct>,
 }
 
 impl DataNet {
     /// The data plane of a networked node; `offers` reaches the provider agent, if the node
-    /// is a provider.
+    /// is a provider, and `conduct` is how it serves ([`crate::conduct::Honest`]).
     pub fn new(
         chain: Arc<Chain>,
         store: Arc<ChunkStore>,
         network: NetworkHandle,
         offers: Option<mpsc::Sender<Offer>>,
-        faults: TestFaults,
+        conduct: Arc<dyn Conduct>,
     ) -> Self {
         let metrics = Arc::new(Metrics::default());
         let adverts = Arc::new(Adverts::new(chain.genesis().chain_id, network.clone()));
@@ -54,7 +55,7 @@ impl DataNet {
             store.clone(),
             network.clone(),
             offers,
-            faults,
+            conduct.clone(),
             metrics.clone(),
         ));
         Self {
@@ -65,7 +66,7 @@ impl DataNet {
             fetcher,
             server,
             metrics,
-            faults,
+            conduct,
         }
     }
 
@@ -94,9 +95,9 @@ impl DataNet {
         &self.metrics
     }
 
-    /// The faults switched on for tests.
-    pub(crate) fn faults(&self) -> TestFaults {
-        self.faults
+    /// How this node treats others (always [`crate::conduct::Honest`] in the node).
+    pub(crate) fn conduct(&self) -> &Arc<dyn Conduct> {
+        &self.conduct
     }
 
     /// This node's peer id.

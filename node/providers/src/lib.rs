@@ -28,6 +28,7 @@
 pub mod adverts;
 pub mod agent;
 mod compute;
+pub mod conduct;
 pub mod contracts;
 pub mod data;
 pub mod error;
@@ -38,9 +39,10 @@ pub mod serve;
 pub mod wire;
 
 pub use adverts::Adverts;
+pub use conduct::{Conduct, Honest};
 pub use contracts::{DealState, JobState, view};
 pub use data::DataNet;
 pub use fetch::{FetchProgress, FetchState, Fetcher};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use sender::TxSender;
-pub use serve::{Offer, Server, TestFaults};
+pub use serve::{Offer, Server};

@@ -9,6 +9,7 @@ use cairn_primitives::wire::DataRequest;
 use cairn_storage::ChunkStore;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::conduct::Conduct;
 use crate::fetch::blocking;
 use crate::metrics::{Metrics, bump};
 use crate::wire::DataResponse;
@@ -24,26 +25,13 @@ pub struct Offer {
     pub reply: oneshot::Sender<Result<(), String>>,
 }
 
-/// Faults a test can switch on in a node (`testFaults` in `node.json`); never set in
-/// production.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TestFaults {
-    /// Flip a byte in every piece this node serves.
-    #[serde(default)]
-    pub corrupt_served_pieces: bool,
-    /// As the provider of a compute job, post a wrong output root.
-    #[serde(default)]
-    pub lie_about_results: bool,
-}
-
 /// Answers peers' data requests from the chunk store.
 #[derive(Debug)]
 pub struct Server {
     store: Arc<ChunkStore>,
     network: NetworkHandle,
     offers: Option<mpsc::Sender<Offer>>,
-    faults: TestFaults,
+    conduct: Arc<dyn Conduct>,
     metrics: Arc<Metrics>,
 }
 
@@ -53,14 +41,14 @@ impl Server {
         store: Arc<ChunkStore>,
         network: NetworkHandle,
         offers: Option<mpsc::Sender<Offer>>,
-        faults: TestFaults,
+        conduct: Arc<dyn Conduct>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
             network,
             offers,
-            faults,
+            conduct,
             metrics,
         }
     }
@@ -89,14 +77,9 @@ impl Server {
             DataRequest::Piece { root, index } => {
                 let store = self.store.clone();
                 match blocking(move || store.piece(&root, index)).await {
-                    Ok(mut piece) => {
+                    Ok(piece) => {
                         bump(&self.metrics.pieces_served);
-                        if self.faults.corrupt_served_pieces
-                            && let Some(byte) = piece.data.first_mut()
-                        {
-                            *byte ^= 0xff;
-                        }
-                        DataResponse::Piece(piece)
+                        DataResponse::Piece(self.conduct.serve_piece(piece))
                     }
                     Err(error) => DataResponse::Refused(error.to_string()),
                 }
