@@ -2,7 +2,7 @@
 //! always [`Honest`]: nothing in `node.json` or on the command line selects another conduct.
 //! The trait is the seam through which the integration tests run Byzantine providers (a node
 //! that corrupts the pieces it serves, a provider that lies about a job's output) against
-//! honest ones; those live with the tests (`tests/support/byzantine.rs`), not in the node.
+//! honest ones; those live with the tests (`tests/it/support/byzantine.rs`), not in the node.
 
 use cairn_storage::PieceProof;
 

@@ -4,7 +4,7 @@
 //! to the liar is disputed, the referee sides with the truth, the liar is slashed and the
 //! honest verifier paid; a job that runs out of fuel is settled as such.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

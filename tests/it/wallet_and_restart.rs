@@ -1,6 +1,6 @@
 //! The user's path through `cairn dev` and the wallet, and that a restart keeps everything.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Output;

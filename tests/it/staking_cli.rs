@@ -1,6 +1,6 @@
 //! Staking and registering as a provider from the CLI wallet against `cairn dev`.
 
-mod support;
+use crate::support;
 
 use support::{DevNode, TestResult, failure, ok_json, run};
 

@@ -1,7 +1,7 @@
 //! A node killed with SIGKILL in the middle of a stream of transactions loses no block it
 //! reported committed, and its state is exactly what re-executing its blocks gives.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! and it is fined, terminated and slashed while the client is refunded. A provider killed and
 //! restarted goes on proving.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

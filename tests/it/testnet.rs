@@ -3,7 +3,7 @@
 //! other three keep finalizing; restarted, the node catches up by itself. A fifth node that
 //! stakes and registers through the CLI becomes a validator at the next epoch.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Stdio;
