@@ -32,5 +32,15 @@ pub enum BenchError {
     Check(String),
 }
 
+/// A workload name `cairn bench execution --workloads` does not know.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown workload `{name}`: choose from {choices}")]
+pub struct UnknownWorkload {
+    /// The name given.
+    pub name: String,
+    /// The names there are.
+    pub choices: String,
+}
+
 /// Result type of this crate.
 pub type Result<T, E = BenchError> = std::result::Result<T, E>;

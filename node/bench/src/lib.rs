@@ -429,18 +429,19 @@ impl ExecutionWorkload {
 }
 
 impl std::str::FromStr for ExecutionWorkload {
-    type Err = String;
+    type Err = error::UnknownWorkload;
 
-    fn from_str(name: &str) -> std::result::Result<Self, String> {
+    fn from_str(name: &str) -> std::result::Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|workload| workload.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|w| w.name()).collect();
-                format!(
-                    "unknown workload `{name}`: choose from {}",
-                    names.join(", ")
-                )
+            .ok_or_else(|| error::UnknownWorkload {
+                name: name.to_string(),
+                choices: Self::ALL
+                    .iter()
+                    .map(|w| w.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 use crate::error::{ChainError, Result};
 use crate::genesis::{Genesis, GenesisValidator};
-use cairn_evm::execution::{self, BlockContext, Executor, TxOutcome};
+use cairn_evm::execution::{self, BlockContext, Exclusion, Executor, TxOutcome};
 use cairn_evm::rules::{ChainRules, SenderState};
 use cairn_evm::rules::{SPEC, max_tx_gas};
 use cairn_primitives::{
@@ -40,7 +40,7 @@ pub struct ProducedBlock {
     /// Its receipts.
     pub receipts: Vec<Receipt>,
     /// Candidates left out, with the reason.
-    pub excluded: Vec<(B256, String)>,
+    pub excluded: Vec<(B256, Exclusion)>,
     /// Where the time went.
     pub timings: BlockTimings,
 }
@@ -71,13 +71,19 @@ pub enum InvalidBlock {
     /// A header field is wrong.
     #[error("invalid header: {0}")]
     Header(String),
-    /// A transaction is invalid.
+    /// A transaction's signature is not its sender's.
+    #[error("transaction {index} is invalid: bad signature")]
+    BadSignature {
+        /// Its position.
+        index: usize,
+    },
+    /// A transaction cannot run in this block.
     #[error("transaction {index} is invalid: {reason}")]
     Transaction {
         /// Its position.
         index: usize,
         /// Why.
-        reason: String,
+        reason: Exclusion,
     },
     /// Re-execution disagrees with the header.
     #[error("{what} mismatch: header has {claimed}, execution gives {computed}")]
@@ -536,10 +542,7 @@ impl Chain {
         check("transactions root", header.tx_root, tx_root(&tx_hashes))?;
         for (index, tx) in block.transactions.iter().enumerate() {
             if !tx.signature_is_valid() {
-                return Err(InvalidBlock::Transaction {
-                    index,
-                    reason: "bad signature".into(),
-                });
+                return Err(InvalidBlock::BadSignature { index });
             }
         }
         let context = BlockContext {

@@ -353,3 +353,14 @@ pub enum ClientError {
         outcome: &'static str,
     },
 }
+
+/// Why scrypt could not derive a key from a password.
+#[derive(Debug, thiserror::Error)]
+pub enum KdfError {
+    /// The cost parameters are out of scrypt's range.
+    #[error("scrypt parameters are unusable: {0}")]
+    Params(#[from] scrypt::errors::InvalidParams),
+    /// The key length is out of scrypt's range.
+    #[error("scrypt cannot produce this key length: {0}")]
+    Output(#[from] scrypt::errors::InvalidOutputLen),
+}

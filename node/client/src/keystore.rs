@@ -18,7 +18,7 @@ use cairn_primitives::{AccountKey, Address};
 /// of a second and 128 MiB on a current core).
 pub const SCRYPT_LOG_N: u8 = 17;
 
-use crate::error::KeystoreError;
+use crate::error::{KdfError, KeystoreError};
 
 type Result<T> = std::result::Result<T, KeystoreError>;
 
@@ -123,9 +123,9 @@ impl Keystore {
         rand::fill(&mut nonce);
         let address = key.address();
         let cipher =
-            cipher(password, &salt, self.log_n, 8, 1).map_err(|detail| KeystoreError::Corrupt {
+            cipher(password, &salt, self.log_n, 8, 1).map_err(|error| KeystoreError::Corrupt {
                 path: path.clone(),
-                detail,
+                detail: error.to_string(),
             })?;
         let secret = key.secret();
         let ciphertext = cipher
@@ -212,8 +212,8 @@ impl Keystore {
         if crypto.log_n > 20 || crypto.r > 32 || crypto.p > 16 {
             return Err(corrupt("scrypt parameters are out of range"));
         }
-        let cipher =
-            cipher(password, &salt, crypto.log_n, crypto.r, crypto.p).map_err(|d| corrupt(&d))?;
+        let cipher = cipher(password, &salt, crypto.log_n, crypto.r, crypto.p)
+            .map_err(|error| corrupt(&error.to_string()))?;
         let secret = Zeroizing::new(
             cipher
                 .decrypt(
@@ -276,11 +276,10 @@ fn cipher(
     log_n: u8,
     r: u32,
     p: u32,
-) -> std::result::Result<XChaCha20Poly1305, String> {
-    let params = scrypt::Params::new(log_n, r, p).map_err(|e| e.to_string())?;
+) -> std::result::Result<XChaCha20Poly1305, KdfError> {
+    let params = scrypt::Params::new(log_n, r, p)?;
     let mut key = Zeroizing::new([0u8; 32]);
-    scrypt::scrypt(password.as_bytes(), salt, &params, key.as_mut_slice())
-        .map_err(|e| e.to_string())?;
+    scrypt::scrypt(password.as_bytes(), salt, &params, key.as_mut_slice())?;
     Ok(XChaCha20Poly1305::new(&Key::from(*key)))
 }
 

@@ -815,7 +815,7 @@ impl<R: Runtime> ChainWorker<R> {
                         let excluded: Vec<B256> =
                             produced.excluded.iter().map(|(hash, _)| *hash).collect();
                         for (hash, reason) in &produced.excluded {
-                            tracing::warn!(%hash, reason, "dropped transaction that cannot run");
+                            tracing::warn!(%hash, %reason, "dropped transaction that cannot run");
                         }
                         if let Err(error) = self.pool.prune(&[], &excluded) {
                             tracing::warn!(%error, "cannot prune the mempool");

@@ -70,7 +70,7 @@ pub enum TxOutcome {
     /// It cannot be part of this block (stale nonce, no funds for gas, no room left in the
     /// block, ...) and changed nothing. A block proposer drops it; a block containing it is
     /// invalid.
-    Excluded(String),
+    Excluded(Exclusion),
 }
 
 /// Executes a block's transactions against a pending state.
@@ -271,7 +271,7 @@ impl Executor for Sequential {
             let mut evm = evm(&mut *state, block);
             for tx in transactions {
                 if !tally.fits(tx) {
-                    tally.exclude(NOT_ENOUGH_GAS.into());
+                    tally.exclude(Exclusion::NoRoom);
                     continue;
                 }
                 match transact(&mut evm, tx, tx.sender())
@@ -281,7 +281,7 @@ impl Executor for Sequential {
                         evm.ctx.db_mut().commit(changes);
                         tally.include(receipt(block, tx, tx.hash(), result));
                     }
-                    Err(invalid) => tally.exclude(invalid),
+                    Err(invalid) => tally.exclude(invalid.into()),
                 }
             }
         }
@@ -289,8 +289,17 @@ impl Executor for Sequential {
     }
 }
 
-/// Why a transaction is left out when the block has no room for its gas limit.
-pub(crate) const NOT_ENOUGH_GAS: &str = "not enough gas left in the block";
+/// Why a transaction is left out of a block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Exclusion {
+    /// The EVM refuses it before running any code: a used nonce, too little balance for its
+    /// gas and value, a fee cap below the base fee.
+    #[error(transparent)]
+    Invalid(#[from] InvalidTransaction),
+    /// Its gas limit is more than the block has left.
+    #[error("not enough gas left in the block")]
+    NoRoom,
+}
 
 /// The in-order accounting of a block: which transactions fit, their receipts, the gas used
 /// and the fees, credited to the beneficiary after the last transaction. Every executor
@@ -325,7 +334,7 @@ impl<'b> Tally<'b> {
         self.outcomes.push(TxOutcome::Included(receipt));
     }
 
-    pub(crate) fn exclude(&mut self, reason: String) {
+    pub(crate) fn exclude(&mut self, reason: Exclusion) {
         self.outcomes.push(TxOutcome::Excluded(reason));
     }
 
@@ -358,7 +367,7 @@ impl<E: Into<ExecutionError>> TransactError<E> {
 
 /// One transaction's run: its result and revm's journal of what it read and wrote, or why it
 /// cannot be part of the block.
-pub type TxRun = std::result::Result<(ExecutionResult, EvmState), String>;
+pub type TxRun = std::result::Result<(ExecutionResult, EvmState), InvalidTransaction>;
 
 /// Runs one transaction without committing it: its result and the state it read and wrote
 /// (revm's journal, with original and present values), or why it cannot run at all.
@@ -373,7 +382,7 @@ pub fn transact<DB: Database>(
     let changes = evm.finalize();
     match result {
         Ok(result) => Ok(Ok((result, changes))),
-        Err(EVMError::Transaction(invalid)) => Ok(Err(invalid.to_string())),
+        Err(EVMError::Transaction(invalid)) => Ok(Err(invalid)),
         Err(EVMError::Database(e)) => Err(TransactError::Database(e)),
         Err(other) => Err(TransactError::Evm(other.to_string())),
     }

@@ -54,6 +54,7 @@ use dashmap::DashMap;
 use itertools::Itertools;
 use revm::bytecode::Bytecode;
 use revm::context::ContextTr;
+use revm::context::result::InvalidTransaction;
 use revm::database_interface::DBErrorMarker;
 use revm::primitives::{Address, B256, KECCAK_EMPTY, StorageKey, StorageValue, U256};
 use revm::state::AccountInfo;
@@ -499,7 +500,7 @@ struct Settled {
     accounts: Vec<(Address, Option<AccountInfo>)>,
     slots: Vec<((Address, U256), U256)>,
     created: Vec<Address>,
-    receipts: Vec<std::result::Result<Receipt, String>>,
+    receipts: Vec<std::result::Result<Receipt, InvalidTransaction>>,
     /// What each transaction read and wrote (when traced).
     footprints: Vec<Footprint>,
     /// A location was left with an ESTIMATE (a bug).
@@ -946,7 +947,7 @@ struct Runs {
 /// What a transaction's run left for settling the block. The receipt is built by the worker
 /// (it depends only on the run), all but its cumulative gas.
 struct RunResult {
-    receipt: std::result::Result<Receipt, String>,
+    receipt: std::result::Result<Receipt, InvalidTransaction>,
     /// Accounts the run created.
     created: Vec<Address>,
 }
@@ -1331,7 +1332,7 @@ impl Parallel {
             }
             match receipt {
                 Ok(receipt) => tally.include(receipt),
-                Err(invalid) => tally.exclude(invalid),
+                Err(invalid) => tally.exclude(invalid.into()),
             }
         }
         // Each share's writes are sorted: merged on the way in, they come in order.

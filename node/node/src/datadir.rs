@@ -48,23 +48,30 @@ pub fn load_or_create_node_key(path: &Path) -> Result<cairn_p2p::Keypair> {
         return Ok(keypair);
     }
     let mut secret = *read_key(path)?.secret();
-    cairn_p2p::Keypair::ed25519_from_bytes(&mut secret)
-        .map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))
+    cairn_p2p::Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NodeError::NodeKey {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
 }
 
 /// Writes a node's libp2p identity, readable by its owner only.
 pub fn write_node_key(path: &Path, keypair: &cairn_p2p::Keypair) -> Result<()> {
-    let ed25519 = keypair.clone().try_into_ed25519().map_err(|e| {
-        NodeError::Config(format!(
-            "{}: a node key must be ed25519 ({e})",
-            path.display()
-        ))
-    })?;
-    let secret: [u8; 32] = ed25519
-        .secret()
-        .as_ref()
-        .try_into()
-        .map_err(|_| NodeError::Config("an ed25519 secret is 32 bytes".into()))?;
+    let ed25519 = keypair
+        .clone()
+        .try_into_ed25519()
+        .map_err(|e| NodeError::NodeKey {
+            path: path.to_path_buf(),
+            detail: format!("a node key must be ed25519 ({e})"),
+        })?;
+    let secret: [u8; 32] =
+        ed25519
+            .secret()
+            .as_ref()
+            .try_into()
+            .map_err(|_| NodeError::NodeKey {
+                path: path.to_path_buf(),
+                detail: "an ed25519 secret is 32 bytes".into(),
+            })?;
     write_key(path, &AccountKey::from_bytes(&secret))
 }
 

@@ -39,9 +39,40 @@ pub enum NodeError {
         /// What went wrong.
         source: cairn_primitives::KeyError,
     },
-    /// A configuration file or option is unusable.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// The node key file holds no ed25519 key.
+    #[error("{path}: not a node key ({detail}); delete it to have a new one made")]
+    NodeKey {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A field of `node.json` is unusable.
+    #[error("{path}: {field} {problem}")]
+    NodeFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The field, as written in the file.
+        field: &'static str,
+        /// What is wrong with it, and what to write instead.
+        problem: String,
+    },
+    /// A testnet cannot be laid out as asked.
+    #[error("cannot lay out the testnet: {0}")]
+    Testnet(&'static str),
+    /// The testnet directory is taken.
+    #[error("{0} already holds a testnet; remove it or pick another --dir")]
+    TestnetExists(std::path::PathBuf),
+    /// More providers were asked for than the testnet has nodes.
+    #[error("{flag} {count} is more than the {nodes} nodes")]
+    TooManyProviders {
+        /// The option.
+        flag: &'static str,
+        /// Providers asked for.
+        count: usize,
+        /// Nodes in the testnet.
+        nodes: usize,
+    },
     /// The peer-to-peer network could not start.
     #[error(transparent)]
     Network(#[from] cairn_p2p::P2pError),

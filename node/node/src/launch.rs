@@ -222,7 +222,7 @@ async fn produce_blocks(
                     "committed block"
                 );
                 for (hash, reason) in &block.excluded {
-                    tracing::warn!(%hash, reason, "dropped transaction that cannot run");
+                    tracing::warn!(%hash, %reason, "dropped transaction that cannot run");
                 }
             }
             // The batch was not written: nothing is half-committed, so the next tick retries.

@@ -94,11 +94,12 @@ fn multiaddrs(path: &Path, texts: &[String]) -> Result<Vec<cairn_p2p::Multiaddr>
     texts
         .iter()
         .map(|text| {
-            text.parse().map_err(|e| {
-                NodeError::Config(format!(
-                    "{}: {text:?} is not a multiaddr ({e}); write e.g. /ip4/127.0.0.1/tcp/30303",
-                    path.display()
-                ))
+            text.parse().map_err(|e| NodeError::NodeFile {
+                path: path.to_path_buf(),
+                field: "listen/bootnodes",
+                problem: format!(
+                    "holds {text:?}, not a multiaddr ({e}); write e.g. /ip4/127.0.0.1/tcp/30303"
+                ),
             })
         })
         .collect()
@@ -132,24 +133,27 @@ impl NodeFile {
     pub fn settings(&self, datadir: &Path) -> Result<NetworkSettings> {
         let path = datadir.join(NODE_FILE);
         if self.view_timeout_ms == 0 {
-            return Err(NodeError::Config(format!(
-                "{}: viewTimeoutMs must be at least 1",
-                path.display()
-            )));
+            return Err(NodeError::NodeFile {
+                path: path.to_path_buf(),
+                field: "viewTimeoutMs",
+                problem: "must be at least 1".into(),
+            });
         }
         let storage = self.storage_provider.as_ref();
         let compute = self.compute_provider.as_ref();
         if storage.is_some_and(|offer| offer.capacity == 0) {
-            return Err(NodeError::Config(format!(
-                "{}: storageProvider.capacity must be at least 1 byte",
-                path.display()
-            )));
+            return Err(NodeError::NodeFile {
+                path: path.to_path_buf(),
+                field: "storageProvider.capacity",
+                problem: "must be at least 1 byte".into(),
+            });
         }
         if compute.is_some_and(|offer| offer.cores == 0 || offer.memory_mib == 0) {
-            return Err(NodeError::Config(format!(
-                "{}: computeProvider.cores and memoryMib must be at least 1",
-                path.display()
-            )));
+            return Err(NodeError::NodeFile {
+                path: path.to_path_buf(),
+                field: "computeProvider.cores and memoryMib",
+                problem: "must be at least 1".into(),
+            });
         }
         let provider = if storage.is_none() && compute.is_none() {
             None
@@ -378,15 +382,10 @@ fn free_ports(count: usize) -> Result<Vec<u16>> {
 /// a testnet.
 pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
     if options.nodes == 0 {
-        return Err(NodeError::Config(
-            "a testnet needs at least one node".into(),
-        ));
+        return Err(NodeError::Testnet("a testnet needs at least one node"));
     }
     if dir.join(TESTNET_FILE).exists() {
-        return Err(NodeError::Config(format!(
-            "{} already holds a testnet; remove it or pick another --dir",
-            dir.display()
-        )));
+        return Err(NodeError::TestnetExists(dir.to_path_buf()));
     }
     std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
     for (flag, count) in [
@@ -394,10 +393,11 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
         ("--compute-providers", options.compute_providers),
     ] {
         if count > options.nodes {
-            return Err(NodeError::Config(format!(
-                "{flag} {count} is more than the {} nodes",
-                options.nodes
-            )));
+            return Err(NodeError::TooManyProviders {
+                flag,
+                count,
+                nodes: options.nodes,
+            });
         }
     }
     let validators: Vec<AccountKey> = (0..options.nodes).map(|_| AccountKey::generate()).collect();

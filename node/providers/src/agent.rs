@@ -151,7 +151,7 @@ impl Agent {
                     let answer = agent.on_offer(offer.peer, offer.deal).await;
                     if let Err(reason) = &answer {
                         bump(&agent.net.metrics().offers_refused);
-                        tracing::info!(deal = %hex::encode(offer.deal), reason, "refused a storage deal");
+                        tracing::info!(deal = %hex::encode(offer.deal), %reason, "refused a storage deal");
                     }
                     let _ = offer.reply.send(answer);
                 }
@@ -314,40 +314,39 @@ impl Agent {
     }
 
     /// Decides on an offered deal; if it is taken, its data is fetched from `peer`.
-    async fn on_offer(&mut self, peer: PeerId, id: [u8; 32]) -> Result<(), String> {
+    async fn on_offer(&mut self, peer: PeerId, id: [u8; 32]) -> Result<(), DataError> {
         let deal = view(
             &self.chain,
             STORAGE_MARKET,
             StorageMarket::dealOfCall { id: id.into() },
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         if deal.state != DealState::Proposed as u8 {
-            return Err(format!(
-                "the deal is {}, not proposed",
-                DealState::name(deal.state)
-            ));
+            return Err(DataError::DealNotProposed {
+                deal: id,
+                state: DealState::name(deal.state),
+            });
         }
         if deal.provider != self.me() {
-            return Err(format!(
-                "the deal names provider {}, not {}",
-                deal.provider,
-                self.me()
-            ));
+            return Err(DataError::NotOurDeal {
+                named: deal.provider,
+                me: self.me(),
+            });
         }
         let asked = price_per_epoch(self.settings.storage_price, deal.size);
         if deal.pricePerEpoch < asked {
-            return Err(format!(
-                "the deal pays {} wei per epoch; this provider asks {asked} for {} bytes",
-                deal.pricePerEpoch, deal.size
-            ));
+            return Err(DataError::Underpriced {
+                offered: deal.pricePerEpoch,
+                asked,
+                size: deal.size,
+            });
         }
-        let deals = self.net.store().deals().map_err(|e| e.to_string())?;
+        let deals = self.net.store().deals()?;
         if deals.iter().any(|(known, _)| *known == id) {
             return Ok(());
         }
         let mut reserved = 0u64;
         for (other, root) in &deals {
-            let held = self.net.store().status(root).map_err(|e| e.to_string())?;
+            let held = self.net.store().status(root)?;
             let proposed = view(
                 &self.chain,
                 STORAGE_MARKET,
@@ -361,23 +360,16 @@ impl Agent {
                 reserved += held.map_or(0, |s| s.size);
             }
         }
-        let free = self.free_capacity().map_err(|e| e.to_string())?;
+        let free = self.free_capacity()?;
         if deal.size > free.saturating_sub(reserved) {
-            return Err(format!(
-                "{} bytes free, the deal needs {}",
-                free.saturating_sub(reserved),
-                deal.size
-            ));
+            return Err(DataError::NoRoom {
+                free: free.saturating_sub(reserved),
+                needed: deal.size,
+            });
         }
         let root = deal.dataRoot.0;
-        self.net
-            .store()
-            .begin(&root, deal.size)
-            .map_err(|e| e.to_string())?;
-        self.net
-            .store()
-            .record_deal(&id, &root)
-            .map_err(|e| e.to_string())?;
+        self.net.store().begin(&root, deal.size)?;
+        self.net.store().record_deal(&id, &root)?;
         tracing::info!(deal = %hex::encode(id), size = deal.size, %peer, "took a storage deal; fetching its data");
         // The next round accepts the deal once the data is complete.
         self.net

@@ -275,9 +275,7 @@ async fn answer(
         .await;
     let result = match (module, input) {
         (Ok(module), Ok(input)) => {
-            tokio::task::spawn_blocking(move || cairn_wasm::run(&module, &input, limits))
-                .await
-                .map_err(|e| DataError::Stopped(e.to_string()))?
+            tokio::task::spawn_blocking(move || cairn_wasm::run(&module, &input, limits)).await?
         }
         (module, input) => {
             let error = module
@@ -298,9 +296,7 @@ async fn answer(
     if role == Role::Provider {
         let store = net.store().clone();
         let output = result.output.clone();
-        tokio::task::spawn_blocking(move || store.add(&output))
-            .await
-            .map_err(|e| DataError::Stopped(e.to_string()))??;
+        tokio::task::spawn_blocking(move || store.add(&output)).await??;
         root = net.conduct().output_root(root);
     }
     // The three answers take the same arguments: the result as this provider computed it.

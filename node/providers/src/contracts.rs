@@ -79,10 +79,12 @@ pub fn view<C: SolCall>(chain: &Chain, to: Address, call: C) -> Result<C::Return
         ..Default::default()
     })?;
     if !result.is_success() {
-        return Err(DataError::Contract(revert_reason(&result)));
+        return Err(DataError::Reverted {
+            reason: revert_reason(&result),
+        });
     }
     let output = result.into_output().unwrap_or_default();
-    C::abi_decode_returns(&output).map_err(|e| DataError::Contract(e.to_string()))
+    Ok(C::abi_decode_returns(&output)?)
 }
 
 pub(crate) fn revert_reason(result: &revm::context::result::ExecutionResult) -> String {

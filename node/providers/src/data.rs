@@ -113,20 +113,16 @@ impl DataNet {
             StorageMarket::dealOfCall { id: id.into() },
         )?;
         if deal.state != DealState::Proposed as u8 {
-            return Err(DataError::Refused(format!(
-                "deal 0x{} is {}, not proposed",
-                hex::encode(id),
-                DealState::name(deal.state)
-            )));
+            return Err(DataError::DealNotProposed {
+                deal: id,
+                state: DealState::name(deal.state),
+            });
         }
         let root = deal.dataRoot.0;
         let store = self.store.clone();
         let held = blocking(move || store.status(&root)).await?;
         if !held.is_some_and(|s| s.complete()) {
-            return Err(DataError::Refused(format!(
-                "this node does not hold data 0x{} whole; upload it first",
-                hex::encode(root)
-            )));
+            return Err(DataError::NotHeld { root });
         }
         let peer = self.adverts.peer_of(&deal.provider)?;
         match self
@@ -135,15 +131,12 @@ impl DataNet {
             .await
         {
             Ok(DataResponse::Accepted) => Ok(()),
-            Ok(DataResponse::Refused(reason)) => Err(DataError::Refused(reason)),
+            Ok(DataResponse::Refused(reason)) => Err(DataError::PeerRefused { reason }),
             Ok(_) => Err(DataError::Peer {
                 peer: peer.to_string(),
                 detail: "answered an offer with something else".into(),
             }),
-            Err(detail) => Err(DataError::Peer {
-                peer: peer.to_string(),
-                detail,
-            }),
+            Err(error) => Err(error),
         }
     }
 }

@@ -57,10 +57,7 @@ pub struct FetchProgress {
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, DataError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| DataError::Stopped(e.to_string()))?
-        .map_err(DataError::from)
+    Ok(tokio::task::spawn_blocking(work).await??)
 }
 
 /// Why one piece did not arrive.
@@ -114,14 +111,13 @@ impl Fetcher {
         &self,
         peer: PeerId,
         request: DataRequest,
-    ) -> Result<DataResponse, String> {
+    ) -> Result<DataResponse, DataError> {
         let bytes = PeerRequest::Data(request).encode();
-        let (_, answer) = self
-            .network
-            .request(Some(peer), bytes)
-            .await
-            .map_err(|e| e.to_string())?;
-        DataResponse::decode(&answer).map_err(|e| e.to_string())
+        let (_, answer) = self.network.request(Some(peer), bytes).await?;
+        DataResponse::decode(&answer).map_err(|e| DataError::Peer {
+            peer: peer.to_string(),
+            detail: e.to_string(),
+        })
     }
 
     /// Peers that hold `root` whole, and the size each reports: every connected peer and
@@ -302,21 +298,18 @@ impl Fetcher {
                 && status.complete()
             {
                 if status.size > max_size {
-                    return Err(DataError::Refused(format!(
-                        "data 0x{} is {} bytes, more than the {max_size} allowed",
-                        hex::encode(root),
-                        status.size
-                    )));
+                    return Err(DataError::TooLarge {
+                        root,
+                        size: status.size,
+                        max: max_size,
+                    });
                 }
                 let store = self.store.clone();
                 return blocking(move || store.read(&root)).await;
             }
             if !self.fetching(&root) {
                 if Instant::now() > deadline {
-                    return Err(DataError::Unavailable(format!(
-                        "no peer supplied data 0x{} within {within:?}",
-                        hex::encode(root)
-                    )));
+                    return Err(DataError::NotSupplied { root, within });
                 }
                 self.clone().start_fetch(root, None, max_size);
             }
@@ -382,11 +375,10 @@ impl Fetcher {
                 && let Some(index) = queue.pop_front()
             {
                 let Some(&(peer, _)) = peers.get(turn % peers.len().max(1)) else {
-                    return Err(DataError::Unavailable(format!(
-                        "no peer could supply data 0x{}: {} pieces still missing",
-                        hex::encode(root),
-                        queue.len() + 1 + in_flight.len()
-                    )));
+                    return Err(DataError::NoSources {
+                        root,
+                        missing: queue.len() + 1 + in_flight.len(),
+                    });
                 };
                 turn = turn.wrapping_add(1);
                 let net = self.clone();
@@ -396,7 +388,7 @@ impl Fetcher {
             let Some(joined) = in_flight.join_next().await else {
                 return Ok(());
             };
-            let (index, peer, result) = joined.map_err(|e| DataError::Stopped(e.to_string()))?;
+            let (index, peer, result) = joined?;
             match result {
                 Ok(present) => {
                     if let Some(entry) = peers.iter_mut().find(|(p, _)| *p == peer) {
@@ -435,7 +427,7 @@ impl Fetcher {
             Ok(DataResponse::Piece(piece)) => piece,
             Ok(DataResponse::Refused(reason)) => return Err(PieceFailure::Unreachable(reason)),
             Ok(_) => return Err(PieceFailure::Unreachable("unexpected answer".into())),
-            Err(detail) => return Err(PieceFailure::Unreachable(detail)),
+            Err(error) => return Err(PieceFailure::Unreachable(error.to_string())),
         };
         let store = self.store.clone();
         match blocking(move || store.put_piece(&root, index, &piece.data, &piece.path)).await {

@@ -65,7 +65,9 @@ impl TxSender {
             input: Some(input.clone()),
             gas: None,
         })?;
-        let estimate = gas.map_err(|result| DataError::Contract(revert_reason(&result)))?;
+        let estimate = gas.map_err(|result| DataError::Reverted {
+            reason: revert_reason(&result),
+        })?;
         // The estimate is exact for the head's state and randomness only; in its block the
         // call may walk further (drawing a compute provider depends on the block's
         // randomness). Unused gas is not charged, so the margin costs nothing.

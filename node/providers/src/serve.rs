@@ -10,6 +10,7 @@ use cairn_storage::ChunkStore;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::conduct::Conduct;
+use crate::error::DataError;
 use crate::fetch::blocking;
 use crate::metrics::{Metrics, bump};
 use crate::wire::DataResponse;
@@ -22,7 +23,7 @@ pub struct Offer {
     /// The deal.
     pub deal: [u8; 32],
     /// The agent's answer: `Ok` if it takes the deal.
-    pub reply: oneshot::Sender<Result<(), String>>,
+    pub reply: oneshot::Sender<Result<(), DataError>>,
 }
 
 /// Answers peers' data requests from the chunk store.
@@ -94,7 +95,7 @@ impl Server {
                 }
                 match answer.await {
                     Ok(Ok(())) => DataResponse::Accepted,
-                    Ok(Err(reason)) => DataResponse::Refused(reason),
+                    Ok(Err(refusal)) => DataResponse::Refused(refusal.to_string()),
                     Err(_) => DataResponse::Refused("the provider stopped".into()),
                 }
             }

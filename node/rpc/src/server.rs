@@ -81,7 +81,7 @@ async fn in_store<T: Send + 'static>(
     let store = data.store().clone();
     tokio::task::spawn_blocking(move || work(&store))
         .await
-        .map_err(|e| data_error(DataError::Stopped(e.to_string())))?
+        .map_err(|e| data_error(DataError::Task(e)))?
         .map_err(data_error)
 }
 
