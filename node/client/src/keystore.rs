@@ -347,4 +347,26 @@ mod tests {
         ));
         Ok(())
     }
+
+    #[test]
+    fn a_file_whose_scrypt_cost_is_a_denial_of_service_is_refused()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Keystore::new(dir.path()).with_scrypt_log_n(4);
+        store.add("alice", &AccountKey::from_bytes(&[5; 32]), "pw")?;
+        let path = dir.path().join("alice.json");
+        let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        let crypto = file
+            .as_object_mut()
+            .and_then(|f| f.values_mut().find(|v| v.get("logN").is_some()))
+            .ok_or("no scrypt parameters in the key file")?;
+        // 2^40 rounds of scrypt would take the machine's memory and days of CPU.
+        crypto["logN"] = 40.into();
+        std::fs::write(&path, serde_json::to_string(&file)?)?;
+        assert!(matches!(
+            store.unlock("alice", "pw"),
+            Err(KeystoreError::Corrupt { .. })
+        ));
+        Ok(())
+    }
 }

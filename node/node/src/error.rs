@@ -47,6 +47,16 @@ pub enum NodeError {
         /// What is wrong with it.
         detail: String,
     },
+    /// An address in `node.json` is no multiaddr.
+    #[error("{path}: {text:?} is not a multiaddr ({detail}); write e.g. /ip4/127.0.0.1/tcp/30303")]
+    BadMultiaddr {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it holds.
+        text: String,
+        /// The parser's message.
+        detail: String,
+    },
     /// A field of `node.json` is unusable.
     #[error("{path}: {field} {problem}")]
     NodeFile {

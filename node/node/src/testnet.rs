@@ -94,12 +94,10 @@ fn multiaddrs(path: &Path, texts: &[String]) -> Result<Vec<cairn_p2p::Multiaddr>
     texts
         .iter()
         .map(|text| {
-            text.parse().map_err(|e| NodeError::NodeFile {
+            text.parse().map_err(|e| NodeError::BadMultiaddr {
                 path: path.to_path_buf(),
-                field: "listen/bootnodes",
-                problem: format!(
-                    "holds {text:?}, not a multiaddr ({e}); write e.g. /ip4/127.0.0.1/tcp/30303"
-                ),
+                text: text.clone(),
+                detail: format!("{e}"),
             })
         })
         .collect()
@@ -562,5 +560,18 @@ mod tests {
         let file = NodeFile::load(dir.path()).unwrap().unwrap();
         let error = file.settings(dir.path()).unwrap_err().to_string();
         assert!(error.contains("is not a multiaddr"), "{error}");
+    }
+
+    #[test]
+    fn node_json_has_no_fault_switch() {
+        // A node cannot be told to cheat: the fault switches tests once used are unknown fields.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(NODE_FILE),
+            r#"{"rpcAddr":"127.0.0.1:1","testFaults":{"corruptServedPieces":true}}"#,
+        )
+        .unwrap();
+        let error = NodeFile::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("testFaults"), "{error}");
     }
 }
