@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::adverts::Advert;
 use crate::compute::ComputeWork;
-use crate::contracts::{DealState, view};
+use crate::contracts::{DealState, proposed_deal, view};
 use crate::data::DataNet;
 use crate::metrics::bump;
 use crate::serve::Offer;
@@ -315,17 +315,7 @@ impl Agent {
 
     /// Decides on an offered deal; if it is taken, its data is fetched from `peer`.
     async fn on_offer(&mut self, peer: PeerId, id: [u8; 32]) -> Result<(), DataError> {
-        let deal = view(
-            &self.chain,
-            STORAGE_MARKET,
-            StorageMarket::dealOfCall { id: id.into() },
-        )?;
-        if deal.state != DealState::Proposed as u8 {
-            return Err(DataError::DealNotProposed {
-                deal: id,
-                state: DealState::name(deal.state),
-            });
-        }
+        let deal = proposed_deal(&self.chain, id)?;
         if deal.provider != self.me() {
             return Err(DataError::NotOurDeal {
                 named: deal.provider,

@@ -3,6 +3,7 @@
 use alloy_sol_types::SolCall;
 use cairn_chain::{CallRequest, Chain};
 use cairn_primitives::Address;
+use cairn_reward_contracts::bindings::StorageMarket;
 
 use crate::error::DataError;
 
@@ -91,4 +92,20 @@ pub(crate) fn revert_reason(result: &revm::context::result::ExecutionResult) -> 
     let output = result.output().map(|o| o.to_vec()).unwrap_or_default();
     cairn_reward_contracts::describe_revert(&output, cairn_primitives::units::format_crn)
         .unwrap_or_else(|| format!("{result:?}"))
+}
+
+/// Deal `id` as the storage market holds it, if it still waits for its provider.
+pub fn proposed_deal(chain: &Chain, id: [u8; 32]) -> Result<StorageMarket::Deal, DataError> {
+    let deal = view(
+        chain,
+        cairn_reward_contracts::STORAGE_MARKET,
+        StorageMarket::dealOfCall { id: id.into() },
+    )?;
+    if deal.state != DealState::Proposed as u8 {
+        return Err(DataError::DealNotProposed {
+            deal: id,
+            state: DealState::name(deal.state),
+        });
+    }
+    Ok(deal)
 }

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use cairn_chain::Chain;
 use cairn_p2p::{NetworkHandle, PeerId};
 use cairn_primitives::wire::DataRequest;
-use cairn_reward_contracts::bindings::StorageMarket;
 use cairn_storage::ChunkStore;
 use tokio::sync::mpsc;
 
 use crate::adverts::Adverts;
 use crate::conduct::Conduct;
-use crate::contracts::{DealState, view};
+use crate::contracts::proposed_deal;
 use crate::error::DataError;
 use crate::fetch::{Fetcher, blocking};
 use crate::metrics::Metrics;
@@ -107,17 +106,7 @@ impl DataNet {
 
     /// Offers deal `id` to its provider's node, which fetches the data from this node.
     pub async fn offer(&self, id: [u8; 32]) -> Result<(), DataError> {
-        let deal = view(
-            &self.chain,
-            cairn_reward_contracts::STORAGE_MARKET,
-            StorageMarket::dealOfCall { id: id.into() },
-        )?;
-        if deal.state != DealState::Proposed as u8 {
-            return Err(DataError::DealNotProposed {
-                deal: id,
-                state: DealState::name(deal.state),
-            });
-        }
+        let deal = proposed_deal(&self.chain, id)?;
         let root = deal.dataRoot.0;
         let store = self.store.clone();
         let held = blocking(move || store.status(&root)).await?;
