@@ -148,7 +148,15 @@ impl Agent {
             tokio::select! {
                 _ = stopped.changed() => return,
                 Some(offer) = offers.recv() => {
-                    let answer = agent.on_offer(offer.peer, offer.deal).await;
+                    let taken = tokio::task::spawn_blocking(move || {
+                        let answer = agent.on_offer(offer.peer, offer.deal);
+                        (agent, offer, answer)
+                    });
+                    let Ok((back, offer, answer)) = taken.await else {
+                        tracing::error!("ALERT: the provider agent failed on an offer; it stops");
+                        return;
+                    };
+                    agent = back;
                     if let Err(reason) = &answer {
                         bump(&agent.net.metrics().offers_refused);
                         tracing::info!(deal = %hex::encode(offer.deal), %reason, "refused a storage deal");
@@ -313,8 +321,9 @@ impl Agent {
             .await
     }
 
-    /// Decides on an offered deal; if it is taken, its data is fetched from `peer`.
-    async fn on_offer(&mut self, peer: PeerId, id: [u8; 32]) -> Result<(), DataError> {
+    /// Decides on an offered deal; if it is taken, its data is fetched from `peer`. EVM calls
+    /// and chunk-store work: the caller runs it on the blocking pool.
+    fn on_offer(&mut self, peer: PeerId, id: [u8; 32]) -> Result<(), DataError> {
         let deal = proposed_deal(&self.chain, id)?;
         if deal.provider != self.me() {
             return Err(DataError::NotOurDeal {

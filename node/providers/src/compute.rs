@@ -248,11 +248,12 @@ async fn answer(
     limits: Limits,
 ) -> Result<Option<JobResult>, DataError> {
     let me = key.address();
-    let job = view(
-        sender.chain(),
-        COMPUTE_MARKET,
-        ComputeMarket::jobOfCall { id },
-    )?;
+    // EVM calls run on the blocking pool, off the async workers.
+    let chain = sender.chain().clone();
+    let job = tokio::task::spawn_blocking(move || {
+        view(&chain, COMPUTE_MARKET, ComputeMarket::jobOfCall { id })
+    })
+    .await??;
     let waiting = match role {
         Role::Provider => job.state == JobState::Assigned as u8 && job.provider == me,
         Role::Verifier => job.state == JobState::Resulted as u8 && job.verifier == me,
@@ -324,6 +325,10 @@ async fn answer(
         }
         .abi_encode(),
     };
-    sender.send_input(key, COMPUTE_MARKET, U256::ZERO, input.into())?;
+    let (sender, key) = (sender.clone(), key.clone());
+    tokio::task::spawn_blocking(move || {
+        sender.send_input(&key, COMPUTE_MARKET, U256::ZERO, input.into())
+    })
+    .await??;
     Ok(Some(result))
 }

@@ -106,7 +106,9 @@ impl DataNet {
 
     /// Offers deal `id` to its provider's node, which fetches the data from this node.
     pub async fn offer(&self, id: [u8; 32]) -> Result<(), DataError> {
-        let deal = proposed_deal(&self.chain, id)?;
+        // An EVM call: on the blocking pool, off the async workers.
+        let chain = self.chain.clone();
+        let deal = tokio::task::spawn_blocking(move || proposed_deal(&chain, id)).await??;
         let root = deal.dataRoot.0;
         let store = self.store.clone();
         let held = blocking(move || store.status(&root)).await?;

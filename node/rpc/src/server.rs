@@ -336,34 +336,41 @@ impl CairnApiServer for RpcServer {
     }
 
     async fn providers(&self) -> RpcResult<Vec<ProviderInfo>> {
-        let data = self.data()?;
-        let mut providers = Vec::new();
-        for signed in data.adverts().live() {
-            let advert = signed.advert;
-            let stake = cairn_providers::view(
-                &self.chain,
-                cairn_reward_contracts::STAKING,
-                cairn_reward_contracts::bindings::Staking::stakeOfCall {
-                    staker: advert.provider,
-                },
-            )
-            .map_err(data_error)?;
-            providers.push(ProviderInfo {
-                provider: advert.provider,
-                peer_id: advert.peer_id,
-                addresses: advert.addresses,
-                storage_capacity: advert.storage_capacity,
-                storage_free: advert.storage_free,
-                storage_price: U256::from(advert.storage_price),
-                cores: advert.cores,
-                memory_mib: advert.memory_mib,
-                fuel_per_second: advert.fuel_per_second,
-                compute_price: U256::from(advert.compute_price),
-                bonded: stake.bonded,
-                roles: stake.roles,
-            });
-        }
-        Ok(providers)
+        let adverts = self.data()?.adverts().live();
+        let chain = self.chain.clone();
+        // One EVM call per provider: on the blocking pool, off the async workers.
+        let read = tokio::task::spawn_blocking(move || {
+            adverts
+                .into_iter()
+                .map(|signed| {
+                    let advert = signed.advert;
+                    let stake = cairn_providers::view(
+                        &chain,
+                        cairn_reward_contracts::STAKING,
+                        cairn_reward_contracts::bindings::Staking::stakeOfCall {
+                            staker: advert.provider,
+                        },
+                    )?;
+                    Ok(ProviderInfo {
+                        provider: advert.provider,
+                        peer_id: advert.peer_id,
+                        addresses: advert.addresses,
+                        storage_capacity: advert.storage_capacity,
+                        storage_free: advert.storage_free,
+                        storage_price: U256::from(advert.storage_price),
+                        cores: advert.cores,
+                        memory_mib: advert.memory_mib,
+                        fuel_per_second: advert.fuel_per_second,
+                        compute_price: U256::from(advert.compute_price),
+                        bonded: stake.bonded,
+                        roles: stake.roles,
+                    })
+                })
+                .collect::<Result<Vec<_>, DataError>>()
+        });
+        read.await
+            .map_err(|e| data_error(DataError::Task(e)))?
+            .map_err(data_error)
     }
 
     async fn storage_metrics(&self) -> RpcResult<MetricsSnapshot> {
