@@ -3,7 +3,7 @@
 use cairn_client::chain::{block, status, transaction};
 use cairn_primitives::B256;
 
-use crate::Global;
+use crate::global::Global;
 use crate::output::show;
 
 /// `cairn chain ...`

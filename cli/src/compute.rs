@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use cairn_client::compute::{JobRequest, result, status, submit};
 use cairn_primitives::B256;
 
-use crate::Global;
+use crate::global::Global;
 use crate::output::{Bars, show};
 use crate::wallet::unlock;
 

@@ -5,7 +5,7 @@ use cairn_client::units::parse_size;
 use cairn_primitives::B256;
 use cairn_primitives::units::parse_crn;
 
-use crate::Global;
+use crate::global::Global;
 use crate::output::show;
 use crate::wallet::{TxOptions, address, send, unlock};
 

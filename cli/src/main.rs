@@ -6,15 +6,16 @@
 mod chain;
 mod compute;
 mod contracts;
+mod global;
 mod node;
 mod output;
 mod storage;
 mod testnet;
 mod wallet;
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
+
+use crate::global::Global;
 
 /// Cairn: a DePIN compute-and-storage reward network.
 #[derive(Debug, Parser)]
@@ -24,35 +25,6 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     global: Global,
-}
-
-/// Options every command understands.
-#[derive(Debug, clap::Args)]
-struct Global {
-    /// JSON-RPC URL of the node that client commands talk to.
-    #[arg(
-        long,
-        global = true,
-        env = "CAIRN_RPC",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    rpc: String,
-    /// Directory of encrypted keys [default: ~/.cairn/keystore].
-    #[arg(long, global = true, env = "CAIRN_KEYSTORE")]
-    keystore: Option<PathBuf>,
-    /// Read the keystore password from this file instead of asking (for scripts).
-    #[arg(long, global = true)]
-    password_file: Option<PathBuf>,
-    /// Print machine-readable JSON.
-    #[arg(long, global = true)]
-    json: bool,
-}
-
-impl Global {
-    /// A client of the node at `--rpc`.
-    fn client(&self) -> anyhow::Result<cairn_client::Client> {
-        Ok(cairn_client::Client::new(&self.rpc)?)
-    }
 }
 
 #[derive(Debug, Subcommand)]

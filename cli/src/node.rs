@@ -10,7 +10,7 @@ use cairn_node::config::{NodeBanner, default_dev_datadir, prepare_dev_datadir};
 use cairn_node::testnet::{NodeFile, RunOptions};
 use cairn_node::{Node, NodeConfig};
 
-use crate::Global;
+use crate::global::Global;
 use crate::output::print;
 
 /// Where the RPC server listens.

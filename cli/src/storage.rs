@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use cairn_client::storage::{PutRequest, blobs, cancel, deals, get, metrics, put, remove};
 use cairn_primitives::B256;
 
-use crate::Global;
+use crate::global::Global;
 use crate::output::{Bars, show};
 use crate::wallet::{TxOptions, address, send, unlock};
 

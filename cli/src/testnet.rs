@@ -9,7 +9,7 @@ use cairn_node::testnet::{DEFAULT_VIEW_TIMEOUT_MS, Testnet, TestnetOptions};
 use cairn_rpc::CairnApiClient;
 use jsonrpsee::http_client::HttpClientBuilder;
 
-use crate::Global;
+use crate::global::Global;
 use crate::output::print;
 
 /// `cairn testnet ...`

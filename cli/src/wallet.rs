@@ -10,7 +10,7 @@ use cairn_primitives::AccountKey;
 use cairn_primitives::units::parse_crn;
 use zeroize::Zeroizing;
 
-use crate::Global;
+use crate::global::Global;
 use crate::output::{print, show};
 
 /// Options of every command that sends a transaction.

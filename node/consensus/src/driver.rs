@@ -144,7 +144,9 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
     let (epoch, config, machine) = epoch_machine(&chain, &key, &timing, anchor, 0)?;
 
     let (jobs, job_queue) = mpsc::channel(JOB_QUEUE);
-    let (results, job_results) = mpsc::channel(JOB_QUEUE);
+    // Unbounded, yet bounded by the jobs queue (one result per job): a worker never waits to
+    // hand a result over, so it cannot deadlock with a driver waiting to queue a job.
+    let (results, job_results) = mpsc::unbounded_channel();
     let mut worker = {
         let worker = ChainWorker {
             runtime: runtime.clone(),
@@ -205,9 +207,10 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
             },
         }
     }
+    // Closing the jobs queue lets the worker run every job still queued (a finalized block
+    // queued for commit is committed, never dropped) and stop; its results are not needed.
     drop(driver);
     drop(job_results);
-    // The worker finishes the job in hand (a commit is never cut short) and stops.
     if let Some(task) = worker.0.take() {
         let _ = task.await;
     }
@@ -373,8 +376,9 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     /// Verifies the proposals that waited for blocks this node now has, and forgets those of
     /// views the chain has moved past.
     async fn retry_unverified(&mut self) {
-        let anchor_view = self.machine.anchor().view;
-        self.unverified.retain(|view, _| *view > anchor_view);
+        // The machine votes only in its current view: a proposal of an earlier one is no use.
+        let current = self.machine.view();
+        self.unverified.retain(|view, _| *view >= current);
         for (view, proposal) in std::mem::take(&mut self.unverified) {
             if !self.try_verify(&proposal).await {
                 self.unverified.insert(view, proposal);
@@ -524,6 +528,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     /// Checks a consensus message before it is forwarded (see [`gossip::check`]) and keeps a
     /// proposal's block for verification.
     fn check(&mut self, message: &Message) -> Verdict {
+        if self.machine.knows(message) {
+            // A copy of what this node holds (a re-sent vote, certificate or proposal): not
+            // checked again and not forwarded, so re-sending amplifies nothing.
+            return Verdict::Ignore;
+        }
         let context = gossip::Context {
             config: &self.config,
             anchor_view: self.machine.anchor().view,
@@ -728,7 +737,7 @@ async fn chain_worker<R: Runtime>(
     runtime: R,
     mut worker: ChainWorker<R>,
     mut jobs: mpsc::Receiver<Job>,
-    results: mpsc::Sender<JobResult>,
+    results: mpsc::UnboundedSender<JobResult>,
 ) {
     while let Some(job) = jobs.recv().await {
         let done = runtime
@@ -742,9 +751,9 @@ async fn chain_worker<R: Runtime>(
             return;
         };
         worker = back;
-        if results.send(result).await.is_err() {
-            return;
-        }
+        // Once the driver has stopped nobody reads the result; the worker still runs the
+        // jobs left in the queue, so that no queued commit is lost.
+        let _ = results.send(result);
     }
 }
 

@@ -160,6 +160,14 @@ struct Round {
 }
 
 impl Round {
+    fn votes(&self, kind: &VoteKind) -> &BTreeMap<ValidatorIndex, Vote> {
+        match kind {
+            VoteKind::Notarize(_) => &self.notarizes,
+            VoteKind::Nullify => &self.nullifies,
+            VoteKind::Finalize(_) => &self.finalizes,
+        }
+    }
+
     fn votes_mut(&mut self, kind: &VoteKind) -> &mut BTreeMap<ValidatorIndex, Vote> {
         match kind {
             VoteKind::Notarize(_) => &mut self.notarizes,
@@ -755,6 +763,11 @@ impl Machine {
         {
             out.push(Action::Broadcast(Message::Vote(vote.clone())));
         }
+        if self.me.is_none() {
+            // An observer has no vote to catch anyone up for: it only re-sends what it must.
+            self.rebroadcast_certificates(out);
+            return;
+        }
         let parent_view = self
             .rounds
             .range(..self.view)
@@ -783,6 +796,11 @@ impl Machine {
         for certificate in skipped {
             out.push(Action::Broadcast(Message::Certificate(certificate.clone())));
         }
+        self.rebroadcast_certificates(out);
+    }
+
+    /// The certificate that ended the previous view and the last finalization.
+    fn rebroadcast_certificates(&self, out: &mut Vec<Action>) {
         if let Some(previous) = self.view.checked_sub(1).and_then(|v| self.rounds.get(&v)) {
             for certificate in [&previous.notarization, &previous.nullification]
                 .into_iter()
@@ -793,6 +811,25 @@ impl Machine {
         }
         if let Some(certificate) = &self.anchor_certificate {
             out.push(Action::Broadcast(Message::Certificate(certificate.clone())));
+        }
+    }
+
+    /// Whether this machine already holds `message` (a certificate or proposal it has, or a vote
+    /// it counted): a re-sent copy needs neither checking nor forwarding.
+    pub fn knows(&self, message: &Message) -> bool {
+        let Some(round) = self.rounds.get(&message.view()) else {
+            return false;
+        };
+        match message {
+            Message::Certificate(certificate) => round.certificate(&certificate.kind).is_some(),
+            Message::Proposal(proposal) => round
+                .proposal
+                .as_ref()
+                .is_some_and(|known| known.block == proposal.block),
+            Message::Vote(vote) => round
+                .votes(&vote.kind)
+                .get(&vote.signer)
+                .is_some_and(|known| known.kind == vote.kind),
         }
     }
 }

@@ -162,6 +162,17 @@ pub enum Message {
     Certificate(Certificate),
 }
 
+impl Message {
+    /// The view the message belongs to.
+    pub fn view(&self) -> u64 {
+        match self {
+            Self::Proposal(proposal) => proposal.view,
+            Self::Vote(vote) => vote.view,
+            Self::Certificate(certificate) => certificate.view,
+        }
+    }
+}
+
 /// The largest proposal, block included: a 60M-gas block of transfers is well under 1 MiB.
 pub const MAX_PROPOSAL_SIZE: usize = 8 * 1024 * 1024;
 

@@ -81,6 +81,8 @@ const RETRY_MS: u64 = 200;
 struct SimRuntime {
     genesis_ms: u64,
     started: tokio::time::Instant,
+    /// Set when blocking work panicked: the run fails, whatever else it checks.
+    panicked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Runtime for SimRuntime {
@@ -94,6 +96,10 @@ impl Runtime for SimRuntime {
         F: FnOnce() -> T + Send + 'static,
     {
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok();
+        if done.is_none() {
+            self.panicked
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         async move { done }
     }
 
@@ -448,6 +454,7 @@ impl Simulation {
             runtime: SimRuntime {
                 genesis_ms: genesis.timestamp_ms,
                 started,
+                panicked: Arc::default(),
             },
         }
     }
@@ -548,6 +555,13 @@ impl Simulation {
                 self.crash(index);
             }
         }
+        assert!(
+            !self
+                .runtime
+                .panicked
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "a chain worker panicked"
+        );
         self.check_agreement();
         let heights = self.finalized_heights();
         lock(&self.hub).record(format!("heights {heights:?}"));

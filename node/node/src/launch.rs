@@ -127,7 +127,8 @@ impl Node {
         let timing = Timing {
             block_time,
             view_timeout: settings.view_timeout,
-            retry: settings.view_timeout / 2,
+            // Never a busy loop, whatever the configured timeout.
+            retry: (settings.view_timeout / 2).max(Duration::from_millis(10)),
         };
         let links = Links {
             network,

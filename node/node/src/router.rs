@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, watch};
 /// Transactions accepted over RPC that wait to be gossiped. A full queue only delays one: it
 /// waits in this node's mempool until this node proposes.
 pub const TX_GOSSIP_QUEUE: usize = 1024;
-/// Events waiting for the consensus driver. When it is full the router waits, and so the
-/// network's own bounded queue fills and applies back-pressure to peers.
+/// Events waiting for the consensus driver. When it is full the router waits; meanwhile the
+/// network's own bounded event queue fills and the network drops what does not fit (as it did
+/// when the driver read the network itself). Per-peer budgets are not here yet.
 pub const CONSENSUS_QUEUE: usize = 1024;
 
 /// Where the router sends what it hears.

@@ -90,6 +90,9 @@ pub struct Agent {
     compute: Option<ComputeWork>,
     /// Staked and registered on chain: only then is the provider advertised.
     registered: bool,
+    /// Storage capacity not taken by deals, as of the last round (an EVM call, made there on
+    /// the blocking pool; the advert reads it).
+    storage_free: u64,
 }
 
 impl Agent {
@@ -109,6 +112,7 @@ impl Agent {
             sent: BTreeMap::new(),
             compute: None,
             registered: false,
+            storage_free: 0,
         }
     }
 
@@ -204,6 +208,7 @@ impl Agent {
         if !self.registered {
             return Ok(());
         }
+        self.storage_free = self.free_capacity()?;
         let offer = self.settings.compute;
         if offer.cores > 0 {
             if self.compute.is_none() {
@@ -307,7 +312,7 @@ impl Agent {
                 .map(|a| a.to_string())
                 .collect(),
             storage_capacity: self.settings.storage_capacity,
-            storage_free: self.free_capacity()?,
+            storage_free: self.storage_free,
             storage_price: self.settings.storage_price,
             cores: self.settings.compute.cores,
             memory_mib: self.settings.compute.memory_mib,
