@@ -70,7 +70,7 @@ pub enum InvalidBlock {
     },
     /// A header field is wrong.
     #[error("invalid header: {0}")]
-    Header(String),
+    Header(&'static str),
     /// A transaction's signature is not its sender's.
     #[error("transaction {index} is invalid: bad signature")]
     BadSignature {
@@ -159,11 +159,9 @@ impl Chain {
         genesis.initialize(&store)?;
         let head = store
             .head()?
-            .ok_or_else(|| ChainError::Incomplete("no head after genesis".into()))?;
+            .ok_or(ChainError::Incomplete("no head after genesis"))?;
         let head_header = Self::read_block(&store, head.height)?
-            .ok_or_else(|| {
-                ChainError::Incomplete(format!("head block {} is missing", head.height))
-            })?
+            .ok_or(ChainError::MissingBlock(head.height))?
             .header;
         Ok(Self {
             store,
@@ -210,14 +208,14 @@ impl Chain {
     pub fn genesis_hash(&self) -> Result<B256> {
         self.store
             .genesis_hash()?
-            .ok_or_else(|| ChainError::Incomplete("the store has no genesis".into()))
+            .ok_or(ChainError::Incomplete("the store has no genesis"))
     }
 
     /// The head record (height, hash, state root).
     pub fn head(&self) -> Result<Head> {
         self.store
             .head()?
-            .ok_or_else(|| ChainError::Incomplete("the store has no head".into()))
+            .ok_or(ChainError::Incomplete("the store has no head"))
     }
 
     /// The rules transactions are checked against.
@@ -507,11 +505,11 @@ impl Chain {
                 head_hash: parent.hash(),
             });
         }
-        let expect = |ok: bool, what: &str| {
+        let expect = |ok: bool, what: &'static str| {
             if ok {
                 Ok(())
             } else {
-                Err(InvalidBlock::Header(what.to_string()))
+                Err(InvalidBlock::Header(what))
             }
         };
         expect(header.chain_id == self.genesis.chain_id, "wrong chain id")?;

@@ -21,10 +21,28 @@ pub enum ChainError {
     Codec(#[from] CodecError),
     /// The genesis file describes no working chain.
     #[error("invalid genesis: {0}")]
-    InvalidGenesis(String),
+    InvalidGenesis(&'static str),
+    /// The genesis allocates to a precompile or predeploy address.
+    #[error(
+        "invalid genesis: alloc holds {0}, a precompile or predeploy address; use another address"
+    )]
+    ReservedAddress(cairn_primitives::Address),
+    /// A reward contract's initialization at genesis reverted.
+    #[error("invalid genesis: initializing the contract at {contract} failed: {reason}")]
+    ContractInit {
+        /// The contract.
+        contract: cairn_primitives::Address,
+        /// Its revert reason.
+        reason: String,
+    },
     /// The database lacks something every opened chain has.
     #[error("the database is incomplete ({0}); delete the data directory's db and resync")]
-    Incomplete(String),
+    Incomplete(&'static str),
+    /// The database lacks the head block.
+    #[error(
+        "the database is incomplete (head block {0} is missing); delete the data directory's db and resync"
+    )]
+    MissingBlock(u64),
     /// The validator set of an epoch is asked for before this node has committed the last
     /// block of the epoch before it.
     #[error(

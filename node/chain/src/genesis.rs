@@ -205,7 +205,7 @@ impl Genesis {
 
     /// Checks the parameters make a working chain.
     pub fn validate(&self) -> Result<()> {
-        let fail = |m: &str| Err(ChainError::InvalidGenesis(m.to_string()));
+        let fail = |m: &'static str| Err(ChainError::InvalidGenesis(m));
         if self.chain_id == 0 {
             return fail("chainId must not be 0");
         }
@@ -231,9 +231,7 @@ impl Genesis {
             .keys()
             .find(|a| cairn_reward_contracts::is_reserved(a))
         {
-            return Err(ChainError::InvalidGenesis(format!(
-                "alloc holds {address}, a precompile or predeploy address; use another address"
-            )));
+            return Err(ChainError::ReservedAddress(*address));
         }
         Ok(())
     }
@@ -292,7 +290,7 @@ impl Genesis {
         if store.head()?.is_some() {
             let (_, bytes) = store
                 .block(0)?
-                .ok_or_else(|| ChainError::Incomplete("the store has no genesis block".into()))?;
+                .ok_or(ChainError::Incomplete("the store has no genesis block"))?;
             let stored = Block::decode(&bytes)?;
             store.check_genesis(self.block(stored.header.state_root).hash())?;
             return Ok(stored);
@@ -422,9 +420,7 @@ impl Genesis {
                         )
                     })
                     .unwrap_or_else(|| format!("{result:?}"));
-                return Err(ChainError::InvalidGenesis(format!(
-                    "initializing the contract at {contract} failed: {reason}"
-                )));
+                return Err(ChainError::ContractInit { contract, reason });
             }
         }
         Ok(())
