@@ -9,7 +9,7 @@
 //! out execution and validation tasks in index order until every transaction is executed and
 //! validated.
 //!
-//! The result is then settled in block order by the same [`Tally`] as the sequential executor:
+//! The result is then settled in block order by the same `Tally` as the sequential executor:
 //! each transaction's final journal is committed to the pending state, receipts and fees are
 //! computed in order. Since every validated run read exactly what a sequential run would have
 //! read, the outcome is identical, bit for bit. The cases where that argument needs more than

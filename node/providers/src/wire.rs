@@ -3,11 +3,9 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use cairn_primitives::Canonical;
-#[allow(unused_imports)]
-use cairn_primitives::wire::DataRequest;
 use cairn_storage::PieceProof;
 
-/// The answer to a [`DataRequest`].
+/// The answer to a [`DataRequest`](cairn_primitives::wire::DataRequest).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum DataResponse {
     /// The size of the blob, if the peer holds it whole.
