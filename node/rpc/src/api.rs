@@ -1,5 +1,6 @@
 //! The `cairn_*` method set and the types it carries: jsonrpsee derives the typed client
-//! (`CairnApiClient`) and the server trait (`CairnApiServer`) from the `CairnApi` declaration below.
+//! (`CairnApiClient`) and the server trait (`CairnApiServer`) from the `CairnApi` declaration
+//! below.
 
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
