@@ -160,6 +160,15 @@ async fn start(dir: &Path, except: &[usize], global: &Global) -> anyhow::Result<
             dir.display()
         )
     })?;
+    if let Some(missing) = except
+        .iter()
+        .find(|n| **n == 0 || **n > testnet.nodes.len())
+    {
+        anyhow::bail!(
+            "--except {missing}: the testnet has nodes 1 to {}",
+            testnet.nodes.len()
+        );
+    }
     let started: Vec<_> = (1..)
         .zip(&testnet.nodes)
         .filter(|(number, _)| !except.contains(number))

@@ -63,12 +63,7 @@ pub struct Keystore {
 impl Keystore {
     /// The default keystore directory: `~/.cairn/keystore` (`.cairn/keystore` without `HOME`).
     pub fn default_dir() -> PathBuf {
-        std::env::var_os("HOME")
-            .map_or_else(
-                || PathBuf::from(".cairn"),
-                |h| PathBuf::from(h).join(".cairn"),
-            )
-            .join("keystore")
+        cairn_primitives::dirs::cairn_home().join("keystore")
     }
 
     /// The keystore in `dir` (created on first write).

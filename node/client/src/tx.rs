@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use alloy_sol_types::{SolCall, SolEvent};
 use cairn_chain::CallRequest;
+use cairn_evm::rules::gas_with_margin;
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
 use cairn_reward_contracts::describe_revert;
@@ -154,7 +155,7 @@ pub async fn submit(
                 gas: None,
             };
             let estimate = rpc.estimate_gas(request).await.map_err(err)?;
-            with_margin(estimate, options.gas_margin_percent)
+            gas_with_margin(estimate, options.gas_margin_percent)
         }
     };
     let body = TxBody {
@@ -177,11 +178,6 @@ pub async fn submit(
     }
     let receipt = wait_for_receipt(client, hash, gas_limit, options.timeout_s).await?;
     Ok(Sent::Included(Box::new(receipt)))
-}
-
-/// `estimate` plus `percent` of it, saturating.
-fn with_margin(estimate: u64, percent: u64) -> u64 {
-    estimate.saturating_add(estimate.saturating_mul(percent) / 100)
 }
 
 /// Polls for the receipt of `hash` until `timeout_s` seconds have passed; a transaction that
@@ -239,17 +235,5 @@ pub async fn submit_for_event<E: SolEvent>(
         Sent::Included(receipt) => receipt.receipt.event::<E>().ok_or(missing),
         // `waiting` waits: a pending answer has no receipt to read the event from.
         Sent::Pending { .. } => Err(missing),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_margin;
-
-    #[test]
-    fn the_gas_margin_is_a_percent_of_the_estimate() {
-        assert_eq!(with_margin(21_000, 0), 21_000);
-        assert_eq!(with_margin(100_000, 50), 150_000);
-        assert_eq!(with_margin(u64::MAX, 50), u64::MAX);
     }
 }

@@ -15,6 +15,12 @@ pub fn max_tx_gas(block_gas_limit: u64) -> u64 {
     block_gas_limit.min(revm::primitives::eip7825::TX_GAS_LIMIT_CAP)
 }
 
+/// A gas limit `percent` above `estimate` (saturating). An estimate is exact only for the
+/// state it ran on; unused gas is not charged, so a margin costs the sender nothing.
+pub fn gas_with_margin(estimate: u64, percent: u64) -> u64 {
+    estimate.saturating_add(estimate.saturating_mul(percent) / 100)
+}
+
 /// Gas a transaction needs before any code runs (the same rule revm applies).
 pub fn intrinsic_gas(tx: &Transaction) -> u64 {
     let gas = calculate_initial_tx_gas(SPEC, &tx.body.input, tx.body.to.is_none(), 0, 0, 0, None);
@@ -39,4 +45,16 @@ pub struct SenderState {
     pub nonce: u64,
     /// Committed balance.
     pub balance: U256,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gas_with_margin;
+
+    #[test]
+    fn the_gas_margin_is_a_percent_of_the_estimate() {
+        assert_eq!(gas_with_margin(21_000, 0), 21_000);
+        assert_eq!(gas_with_margin(100_000, 50), 150_000);
+        assert_eq!(gas_with_margin(u64::MAX, 50), u64::MAX);
+    }
 }

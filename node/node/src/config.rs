@@ -73,12 +73,7 @@ impl NodeConfig {
 
 /// The default dev data directory: `~/.cairn/dev` (`.cairn/dev` without `HOME`).
 pub fn default_dev_datadir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map_or_else(
-            || PathBuf::from(".cairn"),
-            |h| PathBuf::from(h).join(".cairn"),
-        )
-        .join("dev")
+    cairn_primitives::dirs::cairn_home().join("dev")
 }
 
 /// Prepares a dev data directory: on first use writes the dev genesis and validator key;

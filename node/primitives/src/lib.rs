@@ -2,7 +2,8 @@
 //!
 //! The data every other Cairn crate speaks: accounts and keys, transactions, blocks, receipts,
 //! their canonical encoding, token units, and the envelope of requests between peers. It has
-//! no I/O and no state: everything here is a value.
+//! no I/O and no state: everything here is a value, but for the wall clock (`clock`) and the
+//! default home directory (`dirs`).
 //!
 //! ## How data flows through it
 //! ```text
@@ -37,6 +38,7 @@
 pub mod block;
 pub mod clock;
 pub mod codec;
+pub mod dirs;
 pub mod error;
 pub mod keys;
 pub mod receipt;
