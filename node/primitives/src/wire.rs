@@ -54,3 +54,31 @@ pub enum DataRequest {
         deal: [u8; 32],
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_peer_request_is_an_error() {
+        let request = PeerRequest::Data(DataRequest::Piece {
+            root: [7; 32],
+            index: 3,
+        });
+        let bytes = request.encode();
+        assert_eq!(PeerRequest::decode(&bytes), Ok(request));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        let mut unknown_kind = bytes.clone();
+        unknown_kind[1] = 9;
+        for bad in [
+            &bytes[..bytes.len() - 1],
+            &trailing[..],
+            &unknown_kind[..],
+            &[][..],
+            &vec![1u8; PeerRequest::MAX_SIZE + 1][..],
+        ] {
+            assert!(PeerRequest::decode(bad).is_err(), "{bad:?}");
+        }
+    }
+}
