@@ -248,6 +248,17 @@ impl Genesis {
         B256::from(*hasher.finalize().as_bytes())
     }
 
+    /// The chain's consensus domain: every vote is signed under a namespace derived from it
+    /// and the epoch (`cairn_primitives::consensus::epoch_namespace`). It is a digest of the
+    /// configuration, not the genesis hash, so that the Staking contract can hold it at genesis
+    /// to check equivocation evidence.
+    pub fn consensus_domain(&self) -> [u8; 32] {
+        *blake3::Hasher::new_derive_key("cairn consensus domain v1")
+            .update(self.digest().as_slice())
+            .finalize()
+            .as_bytes()
+    }
+
     /// The genesis block's randomness, the seed of epoch 0.
     fn randomness(&self) -> B256 {
         B256::from(

@@ -24,7 +24,10 @@ use tokio::time::Instant;
 
 use crate::gossip::{self, Checked};
 use crate::machine::{Action, Anchor, Config, Event, Machine};
-use crate::messages::{Certificate, Envelope, Message, Proposal, SyncResponse, Vote, VoteKind};
+use crate::messages::{
+    Certificate, Envelope, Message, Proposal, SyncResponse, Validators, Vote, VoteKind,
+    epoch_namespace,
+};
 use cairn_chain::{Chain, ExecutedBlock, InvalidBlock};
 use cairn_mempool::TxPool;
 use cairn_primitives::wire::{PeerRequest, SyncRequest};
@@ -70,7 +73,6 @@ pub struct Timing {
 enum Job {
     Build {
         view: u64,
-        parent_view: u64,
         ancestors: Vec<Arc<Block>>,
     },
     Verify {
@@ -87,7 +89,6 @@ enum Job {
 enum JobResult {
     Built {
         view: u64,
-        parent_view: u64,
         block: Block,
     },
     Verified {
@@ -285,11 +286,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         for action in actions {
             tracing::trace!(view = self.machine.view(), ?action, "consensus action");
             match action {
-                Action::Build {
-                    view,
-                    parent_view,
-                    parent,
-                } => {
+                Action::Build { view, parent } => {
                     let Some(ancestors) = self.ancestry(parent) else {
                         tracing::debug!(view, "cannot build: missing the parent's ancestry");
                         self.sync_wanted = true;
@@ -306,11 +303,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                     self.runtime.spawn(Instrument::in_current_span(async move {
                         tokio::time::sleep(Duration::from_millis(wait)).await;
                         let _ = jobs
-                            .send(Job::Build {
-                                view,
-                                parent_view,
-                                ancestors,
-                            })
+                            .send(Job::Build { view, ancestors })
                             .await;
                     }));
                 }
@@ -353,8 +346,24 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                     }
                 }
                 Action::Finalize(certificate) => self.finalize(certificate).await,
+                Action::Equivocation(first, second) => self.on_equivocation(&first, &second),
             }
         }
+    }
+
+    /// Logs a validator's conflicting votes as evidence to report.
+    fn on_equivocation(&self, first: &Vote, second: &Vote) {
+        let Some(key) = self.config.validators.key(first.signer) else {
+            return;
+        };
+        tracing::warn!(
+            epoch = self.epoch,
+            view = first.view,
+            validator = %cairn_primitives::B256::from(*key),
+            first = ?first.kind,
+            second = ?second.kind,
+            "a validator signed two conflicting votes"
+        );
     }
 
     /// Sends a proposal to the chain worker for verification if this node has its block and
@@ -410,18 +419,13 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     async fn on_job_result(&mut self, result: JobResult) {
         let now = self.now_ms();
         let actions = match result {
-            JobResult::Built {
-                view,
-                parent_view,
-                block,
-            } => {
+            JobResult::Built { view, block } => {
                 let hash = block.hash();
                 let Some(vote) = self.machine.sign_proposal(view, hash) else {
                     return;
                 };
                 let proposal = Proposal {
                     view,
-                    parent_view,
                     parent: block.header.parent,
                     height: block.header.height,
                     block: hash,
@@ -621,7 +625,6 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         };
         // The certificate must finalize the last block, and the blocks must chain from our
         // head to it; execution then checks every block against its header.
-        let quorum = self.config.quorum();
         let links = response
             .blocks
             .iter()
@@ -632,7 +635,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         // finalized through a re-proposal.
         let genuine = certificate.kind == VoteKind::Finalize(last.hash())
             && certificate.view >= last.header.view
-            && certificate.is_valid(&self.config.namespace, &self.config.validators, quorum)
+            && certificate.is_valid(&self.config.namespace, &self.config.validators)
             && links.is_some();
         if !genuine {
             tracing::warn!(%peer, "peer sent blocks that do not check out");
@@ -790,11 +793,7 @@ impl<R: Runtime> ChainWorker<R> {
 
     fn run(&mut self, job: Job) -> JobResult {
         match job {
-            Job::Build {
-                view,
-                parent_view,
-                ancestors,
-            } => {
+            Job::Build { view, ancestors } => {
                 let built = self.executed(&ancestors).and_then(|parents| {
                     let parents: Vec<&ExecutedBlock> = parents.iter().map(Arc::as_ref).collect();
                     // The pool still holds what the uncommitted parents include: leave it out
@@ -833,7 +832,6 @@ impl<R: Runtime> ChainWorker<R> {
                             .insert(produced.block.hash(), Arc::new(executed));
                         JobResult::Built {
                             view,
-                            parent_view,
                             block: produced.block,
                         }
                     }
@@ -910,13 +908,9 @@ impl<R: Runtime> ChainWorker<R> {
     }
 }
 
-/// The signing namespace of one epoch's validator set: votes of another chain or another
-/// epoch never count.
-pub fn epoch_namespace(genesis_hash: &B256, epoch: u64) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new_derive_key("cairn consensus epoch v1");
-    hasher.update(genesis_hash.as_slice());
-    hasher.update(&epoch.to_le_bytes());
-    *hasher.finalize().as_bytes()
+/// A validator's voting power: its bond in whole tokens.
+fn voting_power(stake: cairn_primitives::U256) -> u64 {
+    u64::try_from(stake / cairn_primitives::U256::from(cairn_chain::genesis::TOKEN)).unwrap_or(u64::MAX)
 }
 
 fn epoch_of(chain: &Chain, height: u64) -> u64 {
@@ -949,12 +943,13 @@ fn epoch_machine(
     let next = anchor.height + 1;
     let epoch = next / epoch_length;
     let config = Config {
-        namespace: epoch_namespace(&chain.genesis_hash()?, epoch),
-        validators: chain
-            .validators_at(next)?
-            .iter()
-            .map(|v| v.public_key)
-            .collect(),
+        namespace: epoch_namespace(&chain.genesis().consensus_domain(), epoch),
+        validators: Validators::new(
+            chain
+                .validators_at(next)?
+                .iter()
+                .map(|v| (v.public_key, voting_power(v.stake))),
+        ),
         view_timeout_ms: timing.view_timeout.as_millis() as u64,
         retry_ms: timing.retry.as_millis() as u64,
         last_height: (epoch + 1) * epoch_length - 1,

@@ -54,7 +54,7 @@ pub fn check(context: &Context<'_>, message: &Message) -> Checked {
             Checked::Ignore
         }
         Message::Certificate(certificate)
-            if certificate.is_valid(&config.namespace, &config.validators, config.quorum()) =>
+            if certificate.is_valid(&config.namespace, &config.validators) =>
         {
             Checked::Accept(None)
         }
@@ -99,7 +99,7 @@ fn check_proposal(context: &Context<'_>, proposal: &Proposal) -> Checked {
         return Checked::Reject;
     };
     let header = &block.header;
-    let leader = config.validators.get(config.leader(proposal.view) as usize);
+    let leader = config.validators.key(config.leader(proposal.view));
     let consistent = header.view == proposal.view
         && header.parent == proposal.parent
         && header.height == proposal.height
@@ -118,7 +118,7 @@ fn check_proposal(context: &Context<'_>, proposal: &Proposal) -> Checked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::Certificate;
+    use crate::messages::{Certificate, Validators};
     use cairn_primitives::{AccountKey, Header, Signature};
 
     const NOW: u64 = 1_800_000_000_000;
@@ -132,7 +132,7 @@ mod tests {
     fn config() -> Config {
         Config {
             namespace: [9; 32],
-            validators: keys().iter().map(AccountKey::public_key).collect(),
+            validators: Validators::equal(keys().iter().map(AccountKey::public_key)),
             view_timeout_ms: 1_000,
             retry_ms: 500,
             last_height: 29,
@@ -174,7 +174,6 @@ mod tests {
         );
         Proposal {
             view,
-            parent_view: view - 1,
             parent: block.header.parent,
             height: block.header.height,
             block: block.hash(),
@@ -249,52 +248,55 @@ mod tests {
     #[test]
     fn a_proposal_must_be_the_leaders_block_for_its_view() {
         let keys = keys();
-        // View 5's leader is validator 1.
-        let good = block(5, 4, &keys[1], NOW);
+        let leader = config().leader(5);
+        let l = leader as usize;
+        let other = (l + 1) % 4;
+        let previous = config().leader(4) as usize;
+        let good = block(5, 4, &keys[l], NOW);
         assert_eq!(
-            run(Message::Proposal(proposal(&good, &keys[1], 1))),
+            run(Message::Proposal(proposal(&good, &keys[l], leader))),
             Checked::Accept(Some(good.clone()))
         );
 
         // Signed by another validator: not this view's leader under this set.
         assert_eq!(
-            run(Message::Proposal(proposal(&good, &keys[2], 2))),
+            run(Message::Proposal(proposal(&good, &keys[other], other as u32))),
             Checked::OtherEpoch
         );
         // The leader signed, but the block names another proposer.
-        let wrong_proposer = block(5, 4, &keys[2], NOW);
+        let wrong_proposer = block(5, 4, &keys[other], NOW);
         assert_eq!(
-            run(Message::Proposal(proposal(&wrong_proposer, &keys[1], 1))),
+            run(Message::Proposal(proposal(&wrong_proposer, &keys[l], leader))),
             Checked::Reject
         );
         // The payload is not the block the signature is for.
-        let mut swapped = proposal(&good, &keys[1], 1);
-        swapped.payload = block(5, 4, &keys[1], NOW + 1).encode();
+        let mut swapped = proposal(&good, &keys[l], leader);
+        swapped.payload = block(5, 4, &keys[l], NOW + 1).encode();
         assert_eq!(run(Message::Proposal(swapped)), Checked::Reject);
         // The payload is garbage.
-        let mut garbage = proposal(&good, &keys[1], 1);
+        let mut garbage = proposal(&good, &keys[l], leader);
         garbage.payload = vec![1, 2, 3];
         assert_eq!(run(Message::Proposal(garbage)), Checked::Reject);
         // Claims another height than its block's.
-        let mut height = proposal(&good, &keys[1], 1);
+        let mut height = proposal(&good, &keys[l], leader);
         height.height = 5;
         assert_eq!(run(Message::Proposal(height)), Checked::Reject);
         // Stamped too far ahead of this node's clock.
-        let future = block(5, 4, &keys[1], NOW + MAX_CLOCK_DRIFT_MS + 1);
+        let future = block(5, 4, &keys[l], NOW + MAX_CLOCK_DRIFT_MS + 1);
         assert_eq!(
-            run(Message::Proposal(proposal(&future, &keys[1], 1))),
+            run(Message::Proposal(proposal(&future, &keys[l], leader))),
             Checked::Ignore
         );
         // Already decided.
-        let old = block(4, 4, &keys[0], NOW);
+        let old = block(4, 4, &keys[previous], NOW);
         assert_eq!(
-            run(Message::Proposal(proposal(&old, &keys[0], 0))),
+            run(Message::Proposal(proposal(&old, &keys[previous], previous as u32))),
             Checked::Ignore
         );
         // Past the epoch's end: the next set decides it.
-        let next_epoch = block(5, 30, &keys[1], NOW);
+        let next_epoch = block(5, 30, &keys[l], NOW);
         assert_eq!(
-            run(Message::Proposal(proposal(&next_epoch, &keys[1], 1))),
+            run(Message::Proposal(proposal(&next_epoch, &keys[l], leader))),
             Checked::OtherEpoch
         );
     }
@@ -302,18 +304,18 @@ mod tests {
     #[test]
     fn only_the_epochs_last_block_may_be_re_proposed_and_without_payload() {
         let keys = keys();
-        let last = block(5, 29, &keys[1], NOW);
+        let last = block(5, 29, &keys[config().leader(5) as usize], NOW);
+        let leader = config().leader(6);
         let reproposal = |height: u64, payload: Vec<u8>| {
             let vote = Vote::sign(
-                &keys[2],
-                2,
+                &keys[leader as usize],
+                leader,
                 &config().namespace,
                 6,
                 VoteKind::Notarize(last.hash()),
             );
             Message::Proposal(Proposal {
                 view: 6,
-                parent_view: 5,
                 parent: last.hash(),
                 height,
                 block: last.hash(),

@@ -31,20 +31,27 @@
 
 use std::collections::BTreeMap;
 
-use crate::messages::{Certificate, Message, Proposal, ValidatorIndex, Vote, VoteKind};
+use crate::messages::{
+    Certificate, Message, Proposal, ValidatorIndex, Validators, Vote, VoteKind,
+};
 use cairn_primitives::{AccountKey, B256};
 
 /// How far ahead of its current view the machine keeps votes (certificates are accepted from
 /// any view: they prove themselves).
 pub const MAX_VIEWS_AHEAD: u64 = 1024;
 
+/// How far ahead of its current view the machine (and the node's block cache) takes
+/// proposals. A validator further behind catches up by certificates and sync, not by holding
+/// blocks for views it cannot vote in yet.
+pub const MAX_PROPOSAL_VIEWS_AHEAD: u64 = 8;
+
 /// The fixed parameters of a validator set.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Binds signatures to one chain and epoch (see `driver::epoch_namespace`).
     pub namespace: [u8; 32],
-    /// The validators' consensus public keys, in index order.
-    pub validators: Vec<[u8; 32]>,
+    /// The validators' consensus keys and voting power, in index order.
+    pub validators: Validators,
     /// How long a view may go without a notarization before this validator nullifies it.
     pub view_timeout_ms: u64,
     /// How often a validator stuck in a view re-sends its nullify vote and latest certificates.
@@ -55,16 +62,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Votes needed for a certificate: `n - f` with `f = (n - 1) / 3`, i.e. `2f + 1` for `3f + 1`.
-    pub fn quorum(&self) -> usize {
-        let n = self.validators.len();
-        // Never zero: an empty certificate proves nothing, even for an empty set.
-        (n - n.saturating_sub(1) / 3).max(1)
-    }
-
-    /// The leader of a view.
+    /// The leader of a view: drawn by voting power (see [`Validators::leader`]).
     pub fn leader(&self, view: u64) -> ValidatorIndex {
-        (view % self.validators.len().max(1) as u64) as ValidatorIndex
+        self.validators.leader(&self.namespace, view)
     }
 }
 
@@ -112,8 +112,6 @@ pub enum Action {
     Build {
         /// The view.
         view: u64,
-        /// The parent's view.
-        parent_view: u64,
         /// The parent's hash.
         parent: B256,
     },
@@ -125,6 +123,9 @@ pub enum Action {
     Broadcast(Message),
     /// The block and every ancestor not yet finalized are final: commit them.
     Finalize(Certificate),
+    /// A validator signed two conflicting votes in one view (see
+    /// [`VoteKind::conflicts_with`]): proof to slash it. Reported once per signer and view.
+    Equivocation(Vote, Vote),
 }
 
 /// Whether a message's signatures still need checking.
@@ -157,6 +158,8 @@ struct Round {
     voted_notarize: bool,
     voted_nullify: bool,
     voted_finalize: bool,
+    /// Validators already reported for conflicting votes in this view.
+    equivocators: std::collections::BTreeSet<ValidatorIndex>,
 }
 
 impl Round {
@@ -205,7 +208,6 @@ const MAX_REBROADCAST_NULLIFICATIONS: usize = 64;
 #[derive(Debug)]
 pub struct Machine {
     config: Config,
-    quorum: usize,
     me: Option<(ValidatorIndex, AccountKey)>,
     now_ms: u64,
     view: u64,
@@ -228,15 +230,12 @@ impl Machine {
         own_votes: Vec<Vote>,
         now_ms: u64,
     ) -> Self {
-        let quorum = config.quorum();
         let me = key.and_then(|key| {
-            let public = key.public_key();
-            let index = config.validators.iter().position(|v| *v == public)?;
-            Some((index as ValidatorIndex, key))
+            let index = config.validators.index_of(&key.public_key())?;
+            Some((index, key))
         });
         let mut machine = Self {
             config,
-            quorum,
             me,
             now_ms,
             view: anchor.view + 1,
@@ -257,7 +256,25 @@ impl Machine {
             }
             round.votes_mut(&vote.kind).insert(vote.signer, vote);
         }
+        // A validator that voted finalize in its last view saw that view notarized: it resumes
+        // in the next one and never times that view out (a nullify vote there could help
+        // nullify a view in which a block was finalized).
+        if machine
+            .rounds
+            .get(&machine.view)
+            .is_some_and(|round| round.voted_finalize)
+        {
+            machine.view += 1;
+        }
         machine
+    }
+
+    /// Gives a restarted machine the certificate that finalized its anchor (stored with the
+    /// block), so that it can re-send it to validators that missed it.
+    pub fn with_anchor_certificate(mut self, certificate: Option<Certificate>) -> Self {
+        self.anchor_certificate = certificate
+            .filter(|c| c.view == self.anchor.view && c.kind == VoteKind::Finalize(self.anchor.block));
+        self
     }
 
     /// Enters the first view: call once, after [`Machine::new`].
@@ -398,11 +415,7 @@ impl Machine {
         match parent_height {
             Some(height) if height < self.config.last_height => {
                 self.building = Some(view);
-                out.push(Action::Build {
-                    view,
-                    parent_view,
-                    parent,
-                });
+                out.push(Action::Build { view, parent });
             }
             // The epoch's last block, notarized but not final: propose it again.
             Some(height)
@@ -413,7 +426,6 @@ impl Machine {
                 };
                 let proposal = Proposal {
                     view,
-                    parent_view,
                     parent,
                     height,
                     block: parent,
@@ -456,24 +468,38 @@ impl Machine {
         view > self.anchor.view && view <= self.view + MAX_VIEWS_AHEAD
     }
 
+    /// Whether a proposal for `view` may be held: one of the next few views at most, so that a
+    /// leader cannot make validators hold blocks for views far ahead.
+    pub fn accepts_proposal_view(&self, view: u64) -> bool {
+        view > self.anchor.view && view <= self.view + MAX_PROPOSAL_VIEWS_AHEAD
+    }
+
+    /// Whether `block` is notarized in `view` here.
+    pub fn is_notarized(&self, view: u64, block: B256) -> bool {
+        self.rounds
+            .get(&view)
+            .is_some_and(|round| round.notarized() == Some(block))
+    }
+
     fn on_proposal(&mut self, proposal: Proposal, signatures: Signatures, out: &mut Vec<Action>) {
         let view = proposal.view;
-        if !self.accepts_view(view)
-            || proposal.parent_view >= view
-            || proposal.height > self.config.last_height
-        {
+        if !self.accepts_proposal_view(view) || proposal.height > self.config.last_height {
             return;
         }
         let reproposal = proposal.block == proposal.parent;
         if reproposal
             && (proposal.height != self.config.last_height
                 || !proposal.payload.is_empty()
-                || proposal.parent_view == self.anchor.view)
+                || proposal.parent == self.anchor.block)
         {
             return;
         }
-        if self.rounds.get(&view).is_some_and(|r| r.proposal.is_some()) {
-            // The first proposal of a view wins; a leader that equivocates gets no second hearing.
+        let first = self
+            .rounds
+            .get(&view)
+            .and_then(|r| r.proposal.as_ref())
+            .map(|p| p.block);
+        if first == Some(proposal.block) {
             return;
         }
         let leader_vote = Vote {
@@ -485,6 +511,19 @@ impl Machine {
         if !signatures
             .valid(|| leader_vote.is_valid(&self.config.namespace, &self.config.validators))
         {
+            return;
+        }
+        if first.is_some() {
+            // The first proposal of a view wins; a leader that equivocates gets no second
+            // hearing, and its two signed blocks are evidence against it.
+            let round = self.rounds.entry(view).or_default();
+            let counted = round.notarizes.get(&leader_vote.signer).cloned();
+            if let Some(counted) = counted
+                && counted.kind.conflicts_with(&leader_vote.kind)
+                && round.equivocators.insert(leader_vote.signer)
+            {
+                out.push(Action::Equivocation(counted, leader_vote));
+            }
             return;
         }
         let round = self.rounds.entry(view).or_default();
@@ -504,13 +543,24 @@ impl Machine {
         if !self.accepts_view(vote.view) {
             return;
         }
-        let known = self
-            .rounds
-            .get_mut(&vote.view)
-            .map(|round| round.votes_mut(&vote.kind).contains_key(&vote.signer));
-        if known == Some(true)
+        let counted = self.rounds.get(&vote.view).and_then(|round| {
+            [&round.notarizes, &round.nullifies, &round.finalizes]
+                .into_iter()
+                .filter_map(|votes| votes.get(&vote.signer))
+                .find(|counted| counted.kind == vote.kind || counted.kind.conflicts_with(&vote.kind))
+                .cloned()
+        });
+        if counted.as_ref().is_some_and(|c| c.kind == vote.kind)
             || !signatures.valid(|| vote.is_valid(&self.config.namespace, &self.config.validators))
         {
+            return;
+        }
+        if let Some(counted) = counted {
+            // Two signed conflicting votes: evidence. The second is not counted.
+            let round = self.rounds.entry(vote.view).or_default();
+            if round.equivocators.insert(vote.signer) {
+                out.push(Action::Equivocation(counted, vote));
+            }
             return;
         }
         let view = vote.view;
@@ -534,9 +584,8 @@ impl Machine {
             .get(&view)
             .is_some_and(|round| round.certificate(&certificate.kind).is_some());
         if known
-            || !signatures.valid(|| {
-                certificate.is_valid(&self.config.namespace, &self.config.validators, self.quorum)
-            })
+            || !signatures
+                .valid(|| certificate.is_valid(&self.config.namespace, &self.config.validators))
         {
             return;
         }
@@ -568,9 +617,11 @@ impl Machine {
                     .or_default()
                     .push((vote.signer, vote.signature));
             }
-            if let Some((kind, signatures)) = tally
-                .into_iter()
-                .find(|(_, signatures)| signatures.len() >= self.quorum)
+            if let Some((kind, signatures)) = tally.into_iter().find(|(_, signatures)| {
+                self.config
+                    .validators
+                    .is_quorum(signatures.iter().map(|(signer, _)| *signer))
+            })
             {
                 formed.push(Certificate {
                     view,
@@ -619,19 +670,19 @@ impl Machine {
     }
 
     /// Whether a proposal's parent is the anchor or a notarized block, with every view between
-    /// the parent's and the proposal's nullified.
+    /// the parent's and the proposal's nullified. The parent's view is found here, from the
+    /// certificates, not taken from the proposal: the leader's signature covers only the block,
+    /// so any relay could change a view number carried beside it. The latest view in which the
+    /// parent was notarized counts (a re-proposed block is notarized in several).
     fn extends_valid_parent(&self, proposal: &Proposal) -> bool {
-        let parent_view = proposal.parent_view;
-        let parent_known = if parent_view == self.anchor.view {
-            proposal.parent == self.anchor.block
-        } else {
-            parent_view > self.anchor.view
-                && self
-                    .rounds
-                    .get(&parent_view)
-                    .is_some_and(|r| r.notarized() == Some(proposal.parent))
-        };
-        parent_known && self.nullified_between(parent_view, proposal.view)
+        let parent_view = self
+            .rounds
+            .range(self.anchor.view + 1..proposal.view)
+            .rev()
+            .find(|(_, round)| round.notarized() == Some(proposal.parent))
+            .map(|(view, _)| *view)
+            .or((proposal.parent == self.anchor.block).then_some(self.anchor.view));
+        parent_view.is_some_and(|parent_view| self.nullified_between(parent_view, proposal.view))
     }
 
     fn nullified_between(&self, after: u64, before: u64) -> bool {
@@ -734,7 +785,9 @@ impl Machine {
             // voting: a nullification formed by this vote enters the next view and resets it).
             self.retry_at_ms = Some(self.now_ms + self.config.retry_ms);
             let round = self.rounds.entry(view).or_default();
-            if self.me.is_some() && !round.voted_nullify {
+            // Never nullify a view after voting to finalize it (Simplex's rule: the view's block
+            // may already be final somewhere).
+            if self.me.is_some() && !round.voted_nullify && !round.voted_finalize {
                 round.voted_nullify = true;
                 self.cast(view, VoteKind::Nullify, out);
             }
@@ -841,9 +894,9 @@ mod tests {
     fn config() -> Config {
         Config {
             namespace: [1; 32],
-            validators: (1..=4u8)
-                .map(|i| AccountKey::from_bytes(&[i; 32]).public_key())
-                .collect(),
+            validators: Validators::equal(
+                (1..=4u8).map(|i| AccountKey::from_bytes(&[i; 32]).public_key()),
+            ),
             view_timeout_ms: 100,
             retry_ms: 50,
             last_height: u64::MAX,
@@ -885,13 +938,19 @@ mod tests {
         assert_eq!(machine.view(), 1);
         // A valid proposal from view 1's leader arrives after the restart: no notarize vote,
         // no verification, because this validator already nullified view 1.
-        let leader = AccountKey::from_bytes(&[2; 32]);
+        let leader_index = config.leader(1);
+        let leader = AccountKey::from_bytes(&[leader_index as u8 + 1; 32]);
         let block = B256::repeat_byte(5);
-        let signature =
-            Vote::sign(&leader, 1, &config.namespace, 1, VoteKind::Notarize(block)).signature;
+        let signature = Vote::sign(
+            &leader,
+            leader_index,
+            &config.namespace,
+            1,
+            VoteKind::Notarize(block),
+        )
+        .signature;
         let proposal = Proposal {
             view: 1,
-            parent_view: 0,
             parent: B256::ZERO,
             height: 1,
             block,
@@ -900,6 +959,79 @@ mod tests {
         };
         let actions = machine.handle(10, Event::Message(Message::Proposal(proposal)));
         assert!(actions.is_empty(), "{actions:?}");
+    }
+
+    #[test]
+    fn a_validator_restarted_after_a_finalize_vote_never_nullifies_that_view() {
+        // Crashed right after voting to finalize view 1's block, before it was committed: the
+        // block may be final elsewhere, so view 1 must never get this validator's nullify vote.
+        let key = AccountKey::from_bytes(&[3; 32]);
+        let config = config();
+        let block = B256::repeat_byte(7);
+        let votes = [VoteKind::Notarize(block), VoteKind::Finalize(block)]
+            .map(|kind| Vote::sign(&key, 2, &config.namespace, 1, kind));
+        let mut machine = Machine::new(config, Some(key), GENESIS, votes.to_vec(), 0);
+        machine.start();
+        assert_eq!(machine.view(), 2, "resumes after the view it finalized");
+        let mut nullified = Vec::new();
+        for now in (0..2_000).step_by(25) {
+            for action in machine.handle(now, Event::Tick) {
+                if let Action::Persist(vote) = action
+                    && vote.kind == VoteKind::Nullify
+                {
+                    nullified.push(vote.view);
+                }
+            }
+        }
+        assert_eq!(nullified, vec![2], "times out view 2 only, once");
+    }
+
+    #[test]
+    fn conflicting_votes_and_twin_proposals_become_evidence_once() {
+        let config = config();
+        let keys: Vec<AccountKey> = (1..=4u8)
+            .map(|i| AccountKey::from_bytes(&[i; 32]))
+            .collect();
+        let mut machine = Machine::new(config.clone(), Some(keys[0].clone()), GENESIS, Vec::new(), 0);
+        machine.start();
+        let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        let vote = |signer: u32, kind| {
+            Message::Vote(Vote::sign(&keys[signer as usize], signer, &config.namespace, 1, kind))
+        };
+        let evidence = |actions: Vec<Action>| {
+            actions
+                .into_iter()
+                .filter(|a| matches!(a, Action::Equivocation(..)))
+                .count()
+        };
+        assert_eq!(evidence(machine.handle(1, Event::Message(vote(2, VoteKind::Notarize(a))))), 0);
+        // An honest pair: notarize, then nullify after a timeout.
+        assert_eq!(evidence(machine.handle(2, Event::Message(vote(2, VoteKind::Nullify)))), 0);
+        assert_eq!(evidence(machine.handle(3, Event::Message(vote(2, VoteKind::Notarize(b))))), 1);
+        // Reported once; a replay of either vote is nothing new.
+        assert_eq!(evidence(machine.handle(4, Event::Message(vote(2, VoteKind::Finalize(b))))), 0);
+        assert_eq!(evidence(machine.handle(5, Event::Message(vote(2, VoteKind::Notarize(b))))), 0);
+        // A forged vote (someone else's signature) is no evidence.
+        let mut forged = Vote::sign(&keys[1], 3, &config.namespace, 1, VoteKind::Finalize(a));
+        forged.signer = 3;
+        assert_eq!(evidence(machine.handle(6, Event::Message(Message::Vote(forged)))), 0);
+        // The leader of view 1 signs two blocks.
+        let leader = config.leader(1);
+        let proposal = |block: B256| {
+            let vote = Vote::sign(&keys[leader as usize], leader, &config.namespace, 1, VoteKind::Notarize(block));
+            Message::Proposal(Proposal {
+                view: 1,
+                parent: B256::ZERO,
+                height: 1,
+                block,
+                signature: vote.signature,
+                payload: Vec::new(),
+            })
+        };
+        if leader != 2 {
+            machine.handle(7, Event::Message(proposal(a)));
+            assert_eq!(evidence(machine.handle(8, Event::Message(proposal(b)))), 1);
+        }
     }
 
     #[test]

@@ -28,7 +28,8 @@ use cairn_primitives::{AccountKey, B256, Block, Canonical, U256};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::driver::{self, Links, NetworkView, Timing, epoch_namespace, sync_response};
+use crate::driver::{self, Links, NetworkView, Timing, sync_response};
+use crate::messages::{Validators, epoch_namespace};
 use crate::messages::{Envelope, Message, Proposal, ValidatorIndex, Vote, VoteKind};
 use crate::runtime::{ConsensusNetwork, Runtime};
 
@@ -120,7 +121,7 @@ struct Hub {
     rng: Rng,
     faults: Faults,
     epoch_length: u64,
-    genesis_hash: B256,
+    domain: [u8; 32],
     keys: Vec<AccountKey>,
     peer_ids: Vec<PeerId>,
     /// Each validator's inbox while it runs.
@@ -219,10 +220,10 @@ impl SimNetwork {
         // re-sent just after a hand-over).
         let head = hub.chains[self.index].head_header().height;
         let epoch = (head + 1) / hub.epoch_length;
-        let validators: Vec<[u8; 32]> = hub.keys.iter().map(AccountKey::public_key).collect();
+        let validators = Validators::equal(hub.keys.iter().map(AccountKey::public_key));
         let Some(namespace) = [epoch, epoch.saturating_sub(1), epoch + 1]
             .into_iter()
-            .map(|epoch| epoch_namespace(&hub.genesis_hash, epoch))
+            .map(|epoch| epoch_namespace(&hub.domain, epoch))
             .find(|namespace| vote.is_valid(namespace, &validators))
         else {
             panic!(
@@ -248,7 +249,7 @@ impl SimNetwork {
         let twin = block.hash();
         let key = hub.keys[self.index].clone();
         let epoch = proposal.height / hub.epoch_length;
-        let namespace = epoch_namespace(&hub.genesis_hash, epoch);
+        let namespace = epoch_namespace(&hub.domain, epoch);
         let signer = self.index as ValidatorIndex;
         let view = proposal.view;
         for kind in [
@@ -436,7 +437,7 @@ impl Simulation {
             rng: Rng(seed),
             faults,
             epoch_length: genesis.epoch_length,
-            genesis_hash: validators[0].chain.genesis_hash().unwrap(),
+            domain: genesis.consensus_domain(),
             keys: keys.clone(),
             peer_ids,
             inboxes: vec![None; VALIDATORS],

@@ -38,6 +38,7 @@
 pub mod block;
 pub mod clock;
 pub mod codec;
+pub mod consensus;
 pub mod dirs;
 pub mod error;
 pub mod keys;
