@@ -44,18 +44,31 @@ pub struct NetworkView {
     pub peers: usize,
     /// This node's libp2p peer id.
     pub peer_id: Option<String>,
+    /// The most bytes consensus has held for its peers at once since the node started (see
+    /// `driver::MAX_BUFFERED_BYTES`).
+    pub peak_buffered_bytes: usize,
 }
 
 /// Blocks asked for in one sync request.
 const SYNC_BATCH: u32 = 16;
 /// Most blocks a sync response carries.
 const MAX_SYNC_BLOCKS: u64 = 256;
-/// Proposed blocks kept while they await finalization; proposals beyond it are ignored.
-const MAX_CACHED_BLOCKS: usize = 1024;
+/// Bytes of proposed blocks kept while they await finalization. A proposal is held only for a
+/// view at most `MAX_PROPOSAL_VIEWS_AHEAD` ahead, one block per view (a second only once
+/// notarized), and when the budget is reached the blocks of past views that were never
+/// notarized go first: a leader flooding blocks cannot crowd out the current view's.
+pub const MAX_CACHED_BYTES: usize = 96 * 1024 * 1024;
 /// Jobs queued for the chain worker.
 const JOB_QUEUE: usize = 64;
-/// Consensus messages kept for the next epoch (see `Driver::unverifiable`).
+/// Consensus messages kept for the next epoch (see `Driver::unverifiable`), and their bytes.
 const MAX_EARLY_MESSAGES: usize = 512;
+/// See [`MAX_EARLY_MESSAGES`]: two of the largest proposals.
+pub const MAX_EARLY_BYTES: usize = 2 * crate::messages::MAX_PROPOSAL_SIZE;
+/// The most a node buffers for consensus from its peers, whoever sends what: the block cache,
+/// the next epoch's messages and the proposals waiting for their ancestry (held without their
+/// payload). The simulation checks every node stays under it.
+pub const MAX_BUFFERED_BYTES: usize =
+    MAX_CACHED_BYTES + MAX_EARLY_BYTES + MAX_UNVERIFIED * std::mem::size_of::<Proposal>();
 /// Proposals kept until their block or its ancestry arrives, to be verified then.
 const MAX_UNVERIFIED: usize = 64;
 
@@ -172,6 +185,9 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
         jobs,
         started,
         blocks: BTreeMap::new(),
+        cached_bytes: 0,
+        early_bytes: 0,
+        peak_buffered_bytes: 0,
         waiting_finality: None,
         unverified: BTreeMap::new(),
         next_epoch_messages: VecDeque::new(),
@@ -232,6 +248,12 @@ struct Driver<R, N> {
     started: Instant,
     /// Proposed blocks not yet committed, by hash.
     blocks: BTreeMap<B256, Arc<Block>>,
+    /// The encoded size of `blocks`.
+    cached_bytes: usize,
+    /// The encoded size of `next_epoch_messages`.
+    early_bytes: usize,
+    /// The most `buffered_bytes` has been.
+    peak_buffered_bytes: usize,
     /// A finalization whose blocks this node does not have yet.
     waiting_finality: Option<Certificate>,
     /// Proposals the machine asked to verify whose block or ancestry this node lacks, by view:
@@ -316,6 +338,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                         if self.unverified.len() >= MAX_UNVERIFIED {
                             self.unverified.pop_first();
                         }
+                        // Its block is in the cache: the payload is not kept twice.
+                        let proposal = Proposal {
+                            payload: Vec::new(),
+                            ..proposal
+                        };
                         self.unverified.insert(proposal.view, proposal);
                     }
                 }
@@ -424,15 +451,16 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                 let Some(vote) = self.machine.sign_proposal(view, hash) else {
                     return;
                 };
+                let encoded = block.encode();
                 let proposal = Proposal {
                     view,
                     parent: block.header.parent,
                     height: block.header.height,
                     block: hash,
                     signature: vote.signature,
-                    payload: block.encode(),
+                    payload: encoded,
                 };
-                self.blocks.insert(hash, Arc::new(block));
+                self.cache_block(block, proposal.payload.len());
                 self.machine.handle(now, Event::Built(proposal))
             }
             JobResult::Verified { view, block, valid } => {
@@ -443,7 +471,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
             JobResult::Committed(anchor) => {
                 let height = anchor.height;
                 self.last_commit = Instant::now();
-                self.blocks.retain(|_, b| b.header.height > height);
+                // Blocks at or below the committed height, or of views before the finalized
+                // one, can never be needed again.
+                self.blocks
+                    .retain(|_, b| b.header.height > height && b.header.view > anchor.view);
+                self.cached_bytes = self.blocks.values().map(|b| b.encoded_len()).sum();
                 if let Err(error) = self.chain.store().prune_votes_before(anchor.view) {
                     tracing::warn!(%error, "cannot prune old votes");
                 }
@@ -463,6 +495,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                             self.config = config;
                             self.machine = machine;
                             let mut actions = self.machine.start();
+                            self.early_bytes = 0;
                             for message in std::mem::take(&mut self.next_epoch_messages) {
                                 if self.check(&message) == Verdict::Accept {
                                     let now = self.now_ms();
@@ -547,7 +580,10 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         match gossip::check(&context, message) {
             Checked::Accept(None) => Verdict::Accept,
             Checked::Accept(Some(block)) => {
-                if self.blocks.len() >= MAX_CACHED_BLOCKS {
+                let Message::Proposal(proposal) = message else {
+                    return Verdict::Ignore;
+                };
+                if !self.may_cache(proposal) {
                     return Verdict::Ignore;
                 }
                 let header = &block.header;
@@ -556,7 +592,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                 {
                     self.sync_wanted = true;
                 }
-                self.blocks.insert(block.hash(), Arc::new(block));
+                self.cache_block(block, proposal.payload.len());
                 Verdict::Accept
             }
             Checked::Reject => Verdict::Reject,
@@ -565,16 +601,65 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         }
     }
 
+    /// Whether a proposal's block may join the cache: a view this node takes proposals for,
+    /// the view's first block (or one notarized here), and room in the byte budget once the
+    /// blocks of past views that were never notarized are dropped.
+    fn may_cache(&mut self, proposal: &Proposal) -> bool {
+        let view = proposal.view;
+        if !self.machine.accepts_proposal_view(view) || self.blocks.contains_key(&proposal.block)
+        {
+            return false;
+        }
+        let view_taken = self.blocks.values().any(|b| b.header.view == view);
+        if view_taken && !self.machine.is_notarized(view, proposal.block) {
+            return false;
+        }
+        if self.cached_bytes + proposal.payload.len() > MAX_CACHED_BYTES {
+            let current = self.machine.view();
+            let machine = &self.machine;
+            self.blocks.retain(|hash, b| {
+                b.header.view >= current || machine.is_notarized(b.header.view, *hash)
+            });
+            self.cached_bytes = self.blocks.values().map(|b| b.encoded_len()).sum();
+        }
+        self.cached_bytes + proposal.payload.len() <= MAX_CACHED_BYTES
+    }
+
+    fn cache_block(&mut self, block: Block, encoded_len: usize) {
+        if self.blocks.insert(block.hash(), Arc::new(block)).is_none() {
+            self.cached_bytes += encoded_len;
+        }
+        self.note_buffered();
+    }
+
+    /// Records the peak of what consensus buffers for its peers.
+    fn note_buffered(&mut self) {
+        let unverified = self.unverified.len() * std::mem::size_of::<Proposal>();
+        let buffered = self.cached_bytes + self.early_bytes + unverified;
+        self.peak_buffered_bytes = self.peak_buffered_bytes.max(buffered);
+    }
+
     /// The verdict on a message whose signatures do not check out under this node's epoch: it
     /// may belong to a neighbouring epoch (another validator set, another namespace), so it is
     /// not forwarded and the sender is not blamed. It is kept (a bounded number of them) and
     /// checked again when this node enters the next epoch: the first proposal and votes of an
     /// epoch often arrive before the node has committed the block that starts it.
     fn unverifiable(&mut self, message: Message) -> Verdict {
-        if self.next_epoch_messages.len() >= MAX_EARLY_MESSAGES {
-            self.next_epoch_messages.pop_front();
+        let size = message_size(&message);
+        if size > MAX_EARLY_BYTES {
+            return Verdict::Ignore;
         }
+        while self.next_epoch_messages.len() >= MAX_EARLY_MESSAGES
+            || self.early_bytes + size > MAX_EARLY_BYTES
+        {
+            let Some(oldest) = self.next_epoch_messages.pop_front() else {
+                break;
+            };
+            self.early_bytes -= message_size(&oldest);
+        }
+        self.early_bytes += size;
         self.next_epoch_messages.push_back(message);
+        self.note_buffered();
         Verdict::Ignore
     }
 
@@ -607,6 +692,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                 view: self.machine.view(),
                 peers: status.peers.len(),
                 peer_id: Some(status.peer_id.to_string()),
+                peak_buffered_bytes: self.peak_buffered_bytes,
             });
         }
     }
@@ -655,6 +741,17 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         })
         .await;
     }
+}
+
+/// What a consensus message holds in memory, near enough: its proposal's payload and a fixed
+/// part.
+fn message_size(message: &Message) -> usize {
+    let payload = match message {
+        Message::Proposal(proposal) => proposal.payload.len(),
+        Message::Certificate(certificate) => certificate.signatures.len() * 68,
+        Message::Vote(_) => 0,
+    };
+    std::mem::size_of::<Message>() + payload
 }
 
 /// Answers a peer's request for finalized blocks, off the consensus loop: reading and
@@ -962,7 +1059,16 @@ fn epoch_machine(
             own_votes.push(vote);
         }
     }
-    let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, now_ms);
+    // The certificate stored with the anchor block, if it was signed in this epoch: a restarted
+    // validator re-sends it to those that missed it, as it would have before the restart.
+    let anchor_certificate = match chain.store().next_finality(anchor.height)? {
+        Some((height, bytes)) if height == anchor.height => Certificate::decode(&bytes)
+            .ok()
+            .filter(|c| c.is_valid(&config.namespace, &config.validators)),
+        _ => None,
+    };
+    let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, now_ms)
+        .with_anchor_certificate(anchor_certificate);
     Ok((epoch, config, machine))
 }
 

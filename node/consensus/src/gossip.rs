@@ -74,8 +74,14 @@ fn check_proposal(context: &Context<'_>, proposal: &Proposal) -> Checked {
         signer: config.leader(proposal.view),
         signature: proposal.signature,
     };
-    if !leader_vote.is_valid(&config.namespace, &config.validators) {
+    if proposal.height > config.last_height {
+        // The next epoch's: its set signs it, and this node may not know that set yet.
         return Checked::OtherEpoch;
+    }
+    if !leader_vote.is_valid(&config.namespace, &config.validators) {
+        // A height of this epoch, whose leaders this node knows: not the leader's signature.
+        // One signature check is all it cost; the sender pays for it in its score.
+        return Checked::Reject;
     }
     if proposal.block == proposal.parent {
         // A re-proposal of the epoch's last block: nothing to decode; check the block's height
@@ -91,9 +97,6 @@ fn check_proposal(context: &Context<'_>, proposal: &Proposal) -> Checked {
         } else {
             Checked::Reject
         };
-    }
-    if proposal.height > config.last_height {
-        return Checked::OtherEpoch;
     }
     let Ok(block) = Block::decode(&proposal.payload) else {
         return Checked::Reject;
@@ -258,10 +261,10 @@ mod tests {
             Checked::Accept(Some(good.clone()))
         );
 
-        // Signed by another validator: not this view's leader under this set.
+        // Signed by another validator: not this view's leader, at a height of this epoch.
         assert_eq!(
             run(Message::Proposal(proposal(&good, &keys[other], other as u32))),
-            Checked::OtherEpoch
+            Checked::Reject
         );
         // The leader signed, but the block names another proposer.
         let wrong_proposer = block(5, 4, &keys[other], NOW);

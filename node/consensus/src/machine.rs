@@ -272,8 +272,10 @@ impl Machine {
     /// Gives a restarted machine the certificate that finalized its anchor (stored with the
     /// block), so that it can re-send it to validators that missed it.
     pub fn with_anchor_certificate(mut self, certificate: Option<Certificate>) -> Self {
+        // Its view may be later than the block's: an epoch's last block can be finalized
+        // through a re-proposal.
         self.anchor_certificate = certificate
-            .filter(|c| c.view == self.anchor.view && c.kind == VoteKind::Finalize(self.anchor.block));
+            .filter(|c| c.view >= self.anchor.view && c.kind == VoteKind::Finalize(self.anchor.block));
         self
     }
 

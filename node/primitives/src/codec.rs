@@ -29,6 +29,12 @@ pub trait Canonical: BorshSerialize + BorshDeserialize {
         out
     }
 
+    /// The length of [`Canonical::encode`]'s bytes, counted without writing them.
+    fn encoded_len(&self) -> usize {
+        // Counting never fails for a value that encodes.
+        1 + borsh::object_length(self).unwrap_or(0)
+    }
+
     /// Decodes canonical bytes, rejecting anything else.
     fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         if bytes.len() > Self::MAX_SIZE {
