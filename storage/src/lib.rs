@@ -358,23 +358,29 @@ impl Store {
         }
     }
 
-    /// Durably records one of this validator's votes, before it is sent: after a crash the
-    /// validator reads them back and never casts a conflicting one. `slot` tells apart the
-    /// kinds of vote one view can hold.
-    pub fn record_vote(&self, view: u64, slot: u8, vote: &[u8]) -> Result<()> {
-        let mut key = prefixed_key(VOTE_PREFIX, view).to_vec();
-        key.push(slot);
+    /// Durably records, in one synced write, what this validator must not forget about a
+    /// view before it says anything more: its vote, and with a finalize vote the notarized
+    /// proposal and its notarization (after a whole-network restart nobody else may hold
+    /// them). After a crash the validator reads them back, never casts a conflicting vote, and
+    /// can still show others the block. `slot` tells apart the records one view can hold.
+    pub fn record_consensus(&self, view: u64, records: &[(u8, &[u8])]) -> Result<()> {
+        let family = cf(&self.db, CF_CONSENSUS)?;
+        let mut batch = WriteBatch::default();
+        for (slot, record) in records {
+            let mut key = prefixed_key(VOTE_PREFIX, view).to_vec();
+            key.push(*slot);
+            batch.put_cf(family, key, record);
+        }
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db
-            .put_cf_opt(cf(&self.db, CF_CONSENSUS)?, key, vote, &options)?;
+        self.db.write_opt(batch, &options)?;
         Ok(())
     }
 
-    /// Every recorded vote from `view` on, in view order.
-    pub fn votes_from(&self, view: u64) -> Result<Vec<Vec<u8>>> {
+    /// Every consensus record from `view` on, in view and slot order: (view, slot, record).
+    pub fn consensus_records_from(&self, view: u64) -> Result<Vec<(u64, u8, Vec<u8>)>> {
         let start = prefixed_key(VOTE_PREFIX, view);
-        let mut votes = Vec::new();
+        let mut records = Vec::new();
         for entry in self.db.iterator_cf(
             cf(&self.db, CF_CONSENSUS)?,
             IteratorMode::From(&start, Direction::Forward),
@@ -383,9 +389,12 @@ impl Store {
             if key.first() != Some(&VOTE_PREFIX) {
                 break;
             }
-            votes.push(value.into_vec());
+            let Some((&slot, prefix)) = key.split_last() else {
+                return Err(StorageError::corrupt("consensus record", "empty key"));
+            };
+            records.push((key_number(prefix)?, slot, value.into_vec()));
         }
-        Ok(votes)
+        Ok(records)
     }
 
     /// Forgets the votes of views before `view` (they can no longer matter once a later view
@@ -693,23 +702,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path())?;
-            store.record_vote(3, 0, b"notarize 3")?;
-            store.record_vote(3, 1, b"nullify 3")?;
-            store.record_vote(9, 2, b"finalize 9")?;
+            store.record_consensus(3, &[(0, b"notarize 3")])?;
+            store.record_consensus(3, &[(1, b"nullify 3")])?;
+            store.record_consensus(9, &[(3, b"proposal 9"), (2, b"finalize 9")])?;
             commit(&store, 0, |_| {});
         }
         let store = Store::open(dir.path())?;
-        assert_eq!(
-            store.votes_from(0)?,
-            vec![
-                b"notarize 3".to_vec(),
-                b"nullify 3".to_vec(),
-                b"finalize 9".to_vec()
-            ]
-        );
-        assert_eq!(store.votes_from(4)?, vec![b"finalize 9".to_vec()]);
+        let record = |view, slot, bytes: &[u8]| (view, slot, bytes.to_vec());
+        let finalized_9 = vec![record(9, 2, b"finalize 9"), record(9, 3, b"proposal 9")];
+        let mut all = vec![record(3, 0, b"notarize 3"), record(3, 1, b"nullify 3")];
+        all.extend(finalized_9.clone());
+        assert_eq!(store.consensus_records_from(0)?, all);
+        assert_eq!(store.consensus_records_from(4)?, finalized_9);
         store.prune_votes_before(9)?;
-        assert_eq!(store.votes_from(0)?, vec![b"finalize 9".to_vec()]);
+        assert_eq!(store.consensus_records_from(0)?, finalized_9);
         assert_eq!(store.next_finality(0)?, Some((0, b"certificate".to_vec())));
         assert_eq!(store.next_finality(1)?, None);
         assert_eq!(store.validator_set(1)?, Some(b"validators".to_vec()));

@@ -47,6 +47,8 @@ pub struct NetworkView {
     /// The most bytes consensus has held for its peers at once since the node started (see
     /// `driver::MAX_BUFFERED_BYTES`).
     pub peak_buffered_bytes: usize,
+    /// Conflicting votes (equivocations) this node has seen since it started.
+    pub equivocations: u64,
 }
 
 /// Blocks asked for in one sync request.
@@ -71,6 +73,11 @@ pub const MAX_BUFFERED_BYTES: usize =
     MAX_CACHED_BYTES + MAX_EARLY_BYTES + MAX_UNVERIFIED * std::mem::size_of::<Proposal>();
 /// Proposals kept until their block or its ancestry arrives, to be verified then.
 const MAX_UNVERIFIED: usize = 64;
+
+/// Slots of the consensus records beside a view's votes (whose slots are their tags): the
+/// notarized proposal and its notarization, stored with a finalize vote.
+const PROPOSAL_RECORD: u8 = 3;
+const NOTARIZATION_RECORD: u8 = 4;
 
 /// Timing of the protocol.
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +162,12 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
     } = links;
     let anchor = head_anchor(&chain);
     let started = Instant::now();
-    let (epoch, config, machine) = epoch_machine(&chain, &key, &timing, anchor, 0)?;
+    let EpochMachine {
+        epoch,
+        config,
+        machine,
+        restored,
+    } = epoch_machine(&chain, &key, &timing, anchor, 0)?;
 
     let (jobs, job_queue) = mpsc::channel(JOB_QUEUE);
     // Unbounded, yet bounded by the jobs queue (one result per job): a worker never waits to
@@ -199,6 +211,7 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
     };
     let actions = driver.machine.start();
     driver.carry_out(actions, 0).await;
+    driver.restore(restored).await;
 
     let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
     let mut job_results = job_results;
@@ -347,15 +360,30 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                     }
                 }
                 Action::Persist(vote) => {
-                    let slot = match vote.kind {
-                        VoteKind::Notarize(_) => 0,
-                        VoteKind::Nullify => 1,
-                        VoteKind::Finalize(_) => 2,
+                    let encoded_vote = vote.encode();
+                    let mut records = vec![(vote.kind.tag(), encoded_vote.as_slice())];
+                    // With a finalize vote, what makes the block recoverable: after a
+                    // whole-network restart nobody may hold it in memory any more, and the view
+                    // can never be nullified, so without it the chain would stop for good.
+                    let notarized = match vote.kind {
+                        VoteKind::Finalize(_) => self.machine.notarization(vote.view),
+                        _ => None,
                     };
-                    if let Err(error) =
-                        self.chain
-                            .store()
-                            .record_vote(vote.view, slot, &vote.encode())
+                    let proposal = notarized.and_then(|(proposal, _)| proposal).map(|p| {
+                        Envelope {
+                            resend: 0,
+                            message: Message::Proposal(p.clone()),
+                        }
+                        .encode()
+                    });
+                    let notarization = notarized.map(|(_, certificate)| certificate.encode());
+                    if let Some(proposal) = &proposal {
+                        records.push((PROPOSAL_RECORD, proposal));
+                    }
+                    if let Some(notarization) = &notarization {
+                        records.push((NOTARIZATION_RECORD, notarization));
+                    }
+                    if let Err(error) = self.chain.store().record_consensus(vote.view, &records)
                     {
                         // A vote that is not on disk must not leave: stop here.
                         tracing::error!(%error, "cannot record a vote; not sending it");
@@ -378,11 +406,28 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         }
     }
 
+    /// Hands the machine what this validator stored before a restart: notarized proposals
+    /// (their blocks back in the cache) and notarizations, each checked as if a peer sent it.
+    async fn restore(&mut self, restored: Vec<Message>) {
+        for message in restored {
+            if let Message::Proposal(proposal) = &message
+                && let Ok(block) = Block::decode(&proposal.payload)
+                && block.hash() == proposal.block
+            {
+                self.cache_block(block, proposal.payload.len());
+            }
+            let now = self.now_ms();
+            let actions = self.machine.handle(now, Event::Message(message));
+            self.carry_out(actions, 0).await;
+        }
+    }
+
     /// Logs a validator's conflicting votes as evidence to report.
     fn on_equivocation(&self, first: &Vote, second: &Vote) {
         let Some(key) = self.config.validators.key(first.signer) else {
             return;
         };
+        self.status.send_modify(|status| status.equivocations += 1);
         tracing::warn!(
             epoch = self.epoch,
             view = first.view,
@@ -485,7 +530,12 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                 Box::pin(self.retry_unverified()).await;
                 if epoch_of(&self.chain, height + 1) != self.epoch {
                     match epoch_machine(&self.chain, &self.key, &self.timing, anchor, now) {
-                        Ok((epoch, config, machine)) => {
+                        Ok(EpochMachine {
+                            epoch,
+                            config,
+                            machine,
+                            restored,
+                        }) => {
                             tracing::info!(
                                 epoch,
                                 validators = config.validators.len(),
@@ -503,7 +553,9 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                                         .extend(self.machine.handle(now, Event::Checked(message)));
                                 }
                             }
-                            actions
+                            self.carry_out(actions, 0).await;
+                            Box::pin(self.restore(restored)).await;
+                            return;
                         }
                         Err(error) => {
                             tracing::error!(%error, "cannot start the next epoch's consensus");
@@ -636,7 +688,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     fn note_buffered(&mut self) {
         let unverified = self.unverified.len() * std::mem::size_of::<Proposal>();
         let buffered = self.cached_bytes + self.early_bytes + unverified;
-        self.peak_buffered_bytes = self.peak_buffered_bytes.max(buffered);
+        if buffered > self.peak_buffered_bytes {
+            self.peak_buffered_bytes = buffered;
+            self.status
+                .send_modify(|status| status.peak_buffered_bytes = buffered);
+        }
     }
 
     /// The verdict on a message whose signatures do not check out under this node's epoch: it
@@ -688,11 +744,15 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
             }));
         }
         if let Ok(status) = self.network.status().await {
+            // Read before the write: a watch's read guard held across `send_replace` would
+            // deadlock.
+            let equivocations = self.status.borrow().equivocations;
             self.status.send_replace(NetworkView {
                 view: self.machine.view(),
                 peers: status.peers.len(),
                 peer_id: Some(status.peer_id.to_string()),
                 peak_buffered_bytes: self.peak_buffered_bytes,
+                equivocations,
             });
         }
     }
@@ -1027,6 +1087,16 @@ fn head_anchor(chain: &Chain) -> Anchor {
     }
 }
 
+/// The consensus of one epoch, as a validator starts it.
+struct EpochMachine {
+    epoch: u64,
+    config: Config,
+    machine: Machine,
+    /// The notarized proposals and notarizations this validator stored before a restart, for
+    /// the machine once it has started.
+    restored: Vec<Message>,
+}
+
 /// The consensus of the epoch after `anchor`: its number, its configuration (validator set
 /// from the chain, namespace, last height) and a machine that knows this validator's votes.
 fn epoch_machine(
@@ -1035,7 +1105,7 @@ fn epoch_machine(
     timing: &Timing,
     anchor: Anchor,
     now_ms: u64,
-) -> Result<(u64, Config, Machine), ConsensusError> {
+) -> Result<EpochMachine, ConsensusError> {
     let epoch_length = chain.genesis().epoch_length;
     let next = anchor.height + 1;
     let epoch = next / epoch_length;
@@ -1051,12 +1121,23 @@ fn epoch_machine(
         retry_ms: timing.retry.as_millis() as u64,
         last_height: (epoch + 1) * epoch_length - 1,
     };
-    // Votes cast under another epoch's set do not verify under this one's and are left out.
+    // Votes cast under another epoch's set do not verify under this one's and are left out;
+    // so are stored proposals and notarizations, which the machine checks when it is handed
+    // them (see `Driver::restore`).
     let mut own_votes = Vec::new();
-    for bytes in chain.store().votes_from(anchor.view + 1)? {
-        let vote = Vote::decode(&bytes)?;
-        if vote.is_valid(&config.namespace, &config.validators) {
-            own_votes.push(vote);
+    let mut restored = Vec::new();
+    for (_, slot, bytes) in chain.store().consensus_records_from(anchor.view + 1)? {
+        match slot {
+            PROPOSAL_RECORD => restored.push(Envelope::decode(&bytes)?.message),
+            NOTARIZATION_RECORD => {
+                restored.push(Message::Certificate(Certificate::decode(&bytes)?));
+            }
+            _ => {
+                let vote = Vote::decode(&bytes)?;
+                if vote.is_valid(&config.namespace, &config.validators) {
+                    own_votes.push(vote);
+                }
+            }
         }
     }
     // The certificate stored with the anchor block, if it was signed in this epoch: a restarted
@@ -1069,7 +1150,12 @@ fn epoch_machine(
     };
     let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, now_ms)
         .with_anchor_certificate(anchor_certificate);
-    Ok((epoch, config, machine))
+    Ok(EpochMachine {
+        epoch,
+        config,
+        machine,
+        restored,
+    })
 }
 
 #[cfg(test)]

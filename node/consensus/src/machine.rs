@@ -476,6 +476,18 @@ impl Machine {
         view > self.anchor.view && view <= self.view + MAX_PROPOSAL_VIEWS_AHEAD
     }
 
+    /// The notarization of `view` and its proposal (if this machine has it): what a validator
+    /// stores with its finalize vote.
+    pub fn notarization(&self, view: u64) -> Option<(Option<&Proposal>, &Certificate)> {
+        let round = self.rounds.get(&view)?;
+        let certificate = round.notarization.as_ref()?;
+        let proposal = round
+            .proposal
+            .as_ref()
+            .filter(|p| Some(p.block) == certificate.kind.block());
+        Some((proposal, certificate))
+    }
+
     /// Whether `block` is notarized in `view` here.
     pub fn is_notarized(&self, view: u64, block: B256) -> bool {
         self.rounds

@@ -24,7 +24,7 @@ use cairn_p2p::{
     GossipMessage, MessageId, NetworkEvent, NetworkStatus, P2pError, PeerId, TopicKind, Verdict,
 };
 use cairn_primitives::wire::PeerRequest;
-use cairn_primitives::{AccountKey, B256, Block, Canonical, U256};
+use cairn_primitives::{AccountKey, B256, Block, Canonical, Signature, U256};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -65,12 +65,59 @@ struct Faults {
     /// Blocks per epoch: each epoch is decided by a new machine (same validators, its own
     /// namespace); `None` for one epoch throughout.
     epoch_length: Option<u64>,
-    /// A Byzantine validator: when it leads, it sends one block to half the validators and
-    /// another to the rest, and votes to notarize and finalize both.
-    equivocator: Option<usize>,
+    /// How the faulty validators misbehave (the last `f` of the set, `f` the most faulty the
+    /// set tolerates); `None` for none.
+    byzantine: Option<Byzantine>,
+    /// How many validators.
+    validators: usize,
+    /// The whole network is killed at random moments (every validator at once, each where it
+    /// happens to be) and restarted, again and again.
+    whole_network_crashes: bool,
 }
 
-const VALIDATORS: usize = 4;
+impl Faults {
+    /// The most faulty validators the set tolerates: less than a third of the power (all
+    /// validators here have the same).
+    fn tolerated(&self) -> usize {
+        (self.validators - 1) / 3
+    }
+
+    fn is_byzantine(&self, index: usize) -> bool {
+        self.byzantine.is_some() && index >= self.validators - self.tolerated()
+    }
+}
+
+/// What a Byzantine validator does. It runs the production driver, and the network rewrites
+/// or adds to what it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Byzantine {
+    /// When it leads, sends one block to half the validators and another to the rest, and
+    /// votes to notarize and finalize both.
+    Equivocate,
+    /// Signs a second, conflicting vote for every vote it casts.
+    DoubleVote,
+    /// With each block it proposes, signs padded blocks for the next views it leads, up to
+    /// thousands of views ahead.
+    FloodFutureViews,
+    /// Re-sends every message it receives, several times, each as a new gossip message.
+    Replay,
+    /// Sends copies of everything it says with broken signatures.
+    BadSignatures,
+    /// Never sends the blocks it builds; votes as usual.
+    WithholdProposals,
+    /// Sends nothing at all.
+    Silent,
+    /// Proposes blocks with a wrong state root (blocks it did not execute correctly), signed
+    /// as its notarize vote.
+    BadExecution,
+}
+
+/// Padding of each flooded block: large enough that holding many would show.
+const FLOOD_PADDING: usize = 256 * 1024;
+/// Future views flooded with each real proposal.
+const FLOODED_VIEWS: usize = 8;
+/// Copies of each received message a replayer re-sends.
+const REPLAYS: usize = 3;
 /// The sim's pace: a block every few round trips, as fast as the old machine-only simulation.
 const BLOCK_TIME_MS: u64 = 10;
 const VIEW_TIMEOUT_MS: u64 = 300;
@@ -135,8 +182,12 @@ struct Hub {
     reproposals: usize,
     /// Twin blocks the equivocator sent.
     twins: usize,
+    /// Times a Byzantine validator did what it does (a twin, a flooded block, a replay...).
+    byzantine_acts: usize,
     /// Every vote each validator sent.
     sent_votes: Vec<SentVotes>,
+    /// The highest finalized height when each whole-network crash struck.
+    heights_at_network_crashes: Vec<usize>,
 }
 
 impl Hub {
@@ -201,11 +252,55 @@ impl SimNetwork {
                 Err(_) => format!("{}", blake3::hash(&message.data)),
             };
             hub.record(format!("{from} -> {to} {kind:?} {what}"));
-            if let Some(inbox) = &hub.inboxes[to] {
-                // A full inbox loses the message, as an overloaded node would.
-                let _ = inbox.try_send(NetworkEvent::Gossip(message));
+            let Some(inbox) = &hub.inboxes[to] else {
+                return;
+            };
+            // A full inbox loses the message, as an overloaded node would.
+            let _ = inbox.try_send(NetworkEvent::Gossip(message.clone()));
+            // Replayers replay what honest validators say (not each other's copies, which would
+            // only multiply without end).
+            if hub.faults.byzantine == Some(Byzantine::Replay)
+                && hub.faults.is_byzantine(to)
+                && !hub.faults.is_byzantine(from)
+            {
+                let replayer = SimNetwork {
+                    index: to,
+                    hub: shared.clone(),
+                };
+                replayer.replay(&mut hub, kind, &message.data);
             }
         });
+    }
+
+    /// A replayer's copies of a message it received: the same message in new envelopes, so
+    /// that gossip sees new messages, sent to everyone.
+    fn replay(&self, hub: &mut Hub, kind: TopicKind, data: &[u8]) {
+        let Ok(envelope) = Envelope::decode(data) else {
+            return;
+        };
+        for _ in 0..REPLAYS {
+            let copy = Envelope {
+                resend: 1 + hub.rng.below(u64::MAX - 1),
+                message: envelope.message.clone(),
+            }
+            .encode();
+            for to in 0..hub.faults.validators {
+                self.send(hub, kind, to, copy.clone());
+            }
+        }
+        hub.byzantine_acts += 1;
+    }
+
+    /// The namespace a vote of this validator verifies under: its current epoch's, or a
+    /// neighbour's (a vote may be re-sent just after a hand-over).
+    fn namespace_of(&self, hub: &Hub, vote: &Vote) -> Option<[u8; 32]> {
+        let head = hub.chains[self.index].head_header().height;
+        let epoch = (head + 1) / hub.epoch_length;
+        let validators = Validators::equal(hub.keys.iter().map(AccountKey::public_key));
+        [epoch, epoch.saturating_sub(1), epoch + 1]
+            .into_iter()
+            .map(|epoch| epoch_namespace(&hub.domain, epoch))
+            .find(|namespace| vote.is_valid(namespace, &validators))
     }
 
     /// Checks what this validator says: no two different votes in one slot of one view.
@@ -216,16 +311,7 @@ impl SimNetwork {
         if vote.signer as usize != self.index {
             return;
         }
-        // The epoch it was signed in: the sender's current one, or a neighbour (a vote may be
-        // re-sent just after a hand-over).
-        let head = hub.chains[self.index].head_header().height;
-        let epoch = (head + 1) / hub.epoch_length;
-        let validators = Validators::equal(hub.keys.iter().map(AccountKey::public_key));
-        let Some(namespace) = [epoch, epoch.saturating_sub(1), epoch + 1]
-            .into_iter()
-            .map(|epoch| epoch_namespace(&hub.domain, epoch))
-            .find(|namespace| vote.is_valid(namespace, &validators))
-        else {
+        let Some(namespace) = self.namespace_of(hub, vote) else {
             panic!(
                 "validator {} sent a vote that verifies in no nearby epoch",
                 self.index
@@ -263,14 +349,140 @@ impl SimNetwork {
                 message: Message::Vote(vote),
             }
             .encode();
-            for to in 0..VALIDATORS {
+            for to in 0..hub.faults.validators {
                 self.send(hub, TopicKind::Votes, to, data.clone());
             }
         }
         hub.twins += 1;
+        hub.byzantine_acts += 1;
         Some(Proposal {
             block: twin,
             signature: Vote::sign(&key, signer, &namespace, view, VoteKind::Notarize(twin))
+                .signature,
+            payload: block.encode(),
+            ..proposal.clone()
+        })
+    }
+
+    fn broadcast(&self, hub: &mut Hub, kind: TopicKind, data: &[u8]) {
+        for to in 0..hub.faults.validators {
+            self.send(hub, kind, to, data.to_vec());
+        }
+    }
+
+    fn broadcast_message(&self, hub: &mut Hub, kind: TopicKind, message: Message) {
+        let data = Envelope {
+            resend: 0,
+            message,
+        }
+        .encode();
+        self.broadcast(hub, kind, &data);
+    }
+
+    /// The namespace a proposal at `height` is signed under.
+    fn namespace_at(hub: &Hub, height: u64) -> [u8; 32] {
+        epoch_namespace(&hub.domain, height / hub.epoch_length)
+    }
+
+    /// A double voter's second vote: one that conflicts with `vote`, also signed.
+    fn double_vote(&self, hub: &mut Hub, vote: &Vote) {
+        let Some(namespace) = self.namespace_of(hub, vote) else {
+            return;
+        };
+        let other = B256::from(hub.rng.next().to_le_bytes().repeat(4).as_slice().try_into().unwrap_or([7; 32]));
+        let kind = match vote.kind {
+            VoteKind::Notarize(_) => VoteKind::Notarize(other),
+            VoteKind::Finalize(_) => VoteKind::Nullify,
+            VoteKind::Nullify => VoteKind::Finalize(other),
+        };
+        let key = hub.keys[self.index].clone();
+        let second = Vote::sign(&key, vote.signer, &namespace, vote.view, kind);
+        self.broadcast_message(hub, TopicKind::Votes, Message::Vote(second));
+        hub.byzantine_acts += 1;
+    }
+
+    /// A flooder's blocks for views it leads ahead of `proposal`'s: the first few it leads
+    /// and a few thousands of views ahead, each padded and signed.
+    fn flood(&self, hub: &mut Hub, proposal: &Proposal) {
+        let Ok(block) = Block::decode(&proposal.payload) else {
+            return;
+        };
+        let namespace = Self::namespace_at(hub, proposal.height);
+        let validators = Validators::equal(hub.keys.iter().map(AccountKey::public_key));
+        let leads = |from: u64| {
+            (from..from + 4_000)
+                .filter(|view| validators.leader(&namespace, *view) as usize == self.index)
+                .take(FLOODED_VIEWS / 2)
+                .collect::<Vec<u64>>()
+        };
+        let mut views = leads(proposal.view + 1);
+        views.extend(leads(proposal.view + 2_000));
+        let key = hub.keys[self.index].clone();
+        let padding = cairn_primitives::TxBody {
+            chain_id: block.header.chain_id,
+            nonce: 0,
+            gas_limit: 21_000,
+            max_fee_per_gas: 1,
+            max_priority_fee_per_gas: 0,
+            to: None,
+            value: U256::ZERO,
+            input: vec![0xab; FLOOD_PADDING].into(),
+        }
+        .sign(&key);
+        for view in views {
+            let mut flooded = block.clone();
+            flooded.header.view = view;
+            flooded.transactions = vec![padding.clone()];
+            let hash = flooded.hash();
+            let signer = self.index as ValidatorIndex;
+            let signature =
+                Vote::sign(&key, signer, &namespace, view, VoteKind::Notarize(hash)).signature;
+            let message = Message::Proposal(Proposal {
+                view,
+                block: hash,
+                signature,
+                payload: flooded.encode(),
+                ..proposal.clone()
+            });
+            self.broadcast_message(hub, TopicKind::Proposals, message);
+            hub.byzantine_acts += 1;
+        }
+    }
+
+    /// A copy of `message` whose (first) signature is broken.
+    fn forge(&self, hub: &mut Hub, kind: TopicKind, message: &Message) {
+        let broken = |signature: &Signature| {
+            let mut bytes = signature.to_bytes();
+            bytes[0] ^= 0x55;
+            Signature::from(bytes)
+        };
+        let mut forged = message.clone();
+        match &mut forged {
+            Message::Vote(vote) => vote.signature = broken(&vote.signature),
+            Message::Proposal(proposal) => proposal.signature = broken(&proposal.signature),
+            Message::Certificate(certificate) => {
+                if let Some((_, signature)) = certificate.signatures.first_mut() {
+                    *signature = broken(signature);
+                }
+            }
+        }
+        self.broadcast_message(hub, kind, forged);
+        hub.byzantine_acts += 1;
+    }
+
+    /// The block a misexecuting leader sends instead of `proposal`'s: the same block with a
+    /// state root it did not compute, signed.
+    fn misexecuted(&self, hub: &mut Hub, proposal: &Proposal) -> Option<Proposal> {
+        let mut block = Block::decode(&proposal.payload).ok()?;
+        block.header.state_root = B256::repeat_byte(0xee);
+        let hash = block.hash();
+        let key = hub.keys[self.index].clone();
+        let namespace = Self::namespace_at(hub, proposal.height);
+        let signer = self.index as ValidatorIndex;
+        hub.byzantine_acts += 1;
+        Some(Proposal {
+            block: hash,
+            signature: Vote::sign(&key, signer, &namespace, proposal.view, VoteKind::Notarize(hash))
                 .signature,
             payload: block.encode(),
             ..proposal.clone()
@@ -285,32 +497,69 @@ impl ConsensusNetwork for SimNetwork {
         data: Vec<u8>,
     ) -> impl Future<Output = cairn_p2p::Result<()>> + Send {
         let mut hub = lock(&self.hub);
-        let envelope = Envelope::decode(&data).ok();
-        let mut twin = None;
-        if let Some(Envelope { message, .. }) = &envelope {
-            self.watch_votes(&mut hub, message);
-            if let Message::Proposal(proposal) = message {
-                if proposal.block == proposal.parent {
-                    hub.reproposals += 1;
-                }
-                if hub.faults.equivocator == Some(self.index) && proposal.block != proposal.parent {
-                    twin = self.twin(&mut hub, proposal).map(|twin| {
-                        Envelope {
-                            resend: 0,
-                            message: Message::Proposal(twin),
-                        }
-                        .encode()
-                    });
-                }
+        let message = Envelope::decode(&data).ok().map(|e| e.message);
+        let behaviour = hub
+            .faults
+            .byzantine
+            .filter(|_| hub.faults.is_byzantine(self.index));
+        if let Some(message) = &message {
+            if behaviour.is_none() {
+                self.watch_votes(&mut hub, message);
+            }
+            if let Message::Proposal(proposal) = message
+                && proposal.block == proposal.parent
+            {
+                hub.reproposals += 1;
             }
         }
-        for to in 0..VALIDATORS {
-            let data = match &twin {
-                // Half the validators see the other block.
-                Some(twin) if to % 2 == 1 => twin.clone(),
-                _ => data.clone(),
-            };
-            self.send(&mut hub, kind, to, data);
+        let new_block = match &message {
+            Some(Message::Proposal(proposal)) if proposal.block != proposal.parent => {
+                Some(proposal)
+            }
+            _ => None,
+        };
+        match (behaviour, new_block) {
+            (Some(Byzantine::Silent), _) => hub.byzantine_acts += 1,
+            (Some(Byzantine::WithholdProposals), Some(_)) => hub.byzantine_acts += 1,
+            (Some(Byzantine::Equivocate), Some(proposal)) => {
+                let twin = self.twin(&mut hub, proposal).map(|twin| {
+                    Envelope {
+                        resend: 0,
+                        message: Message::Proposal(twin),
+                    }
+                    .encode()
+                });
+                for to in 0..hub.faults.validators {
+                    let data = match &twin {
+                        // Half the validators see the other block.
+                        Some(twin) if to % 2 == 1 => twin.clone(),
+                        _ => data.clone(),
+                    };
+                    self.send(&mut hub, kind, to, data);
+                }
+            }
+            (Some(Byzantine::BadExecution), Some(proposal)) => {
+                if let Some(bad) = self.misexecuted(&mut hub, proposal) {
+                    self.broadcast_message(&mut hub, kind, Message::Proposal(bad));
+                }
+            }
+            _ => {
+                self.broadcast(&mut hub, kind, &data);
+                match (behaviour, &message) {
+                    (Some(Byzantine::DoubleVote), Some(Message::Vote(vote))) => {
+                        self.double_vote(&mut hub, vote);
+                    }
+                    (Some(Byzantine::FloodFutureViews), Some(Message::Proposal(proposal)))
+                        if new_block.is_some() =>
+                    {
+                        self.flood(&mut hub, proposal);
+                    }
+                    (Some(Byzantine::BadSignatures), Some(message)) => {
+                        self.forge(&mut hub, kind, message);
+                    }
+                    _ => {}
+                }
+            }
         }
         async { Ok(()) }
     }
@@ -327,7 +576,7 @@ impl ConsensusNetwork for SimNetwork {
     ) -> impl Future<Output = cairn_p2p::Result<(PeerId, Vec<u8>)>> + Send {
         let answer = {
             let mut hub = lock(&self.hub);
-            let up: Vec<usize> = (0..VALIDATORS)
+            let up: Vec<usize> = (0..hub.faults.validators)
                 .filter(|&i| i != self.index && hub.inboxes[i].is_some())
                 .collect();
             let max_delay = hub.faults.max_delay_ms;
@@ -356,7 +605,7 @@ impl ConsensusNetwork for SimNetwork {
         let status = NetworkStatus {
             peer_id: hub.peer_ids[self.index],
             listen_addrs: Vec::new(),
-            peers: (0..VALIDATORS)
+            peers: (0..hub.faults.validators)
                 .filter(|&i| i != self.index && hub.inboxes[i].is_some())
                 .map(|i| hub.peer_ids[i])
                 .collect(),
@@ -371,6 +620,11 @@ struct Validator {
     chain: Arc<Chain>,
     task: Option<JoinHandle<()>>,
     stop: Option<watch::Sender<bool>>,
+    /// What its driver publishes while it runs.
+    status: Option<watch::Receiver<NetworkView>>,
+    /// The most its consensus buffered in any run, and the equivocations it saw in all runs.
+    peak_buffered_bytes: usize,
+    equivocations_seen: u64,
     _dir: tempfile::TempDir,
 }
 
@@ -394,7 +648,7 @@ fn scratch_dir() -> tempfile::TempDir {
 
 impl Simulation {
     fn new(seed: u64, faults: Faults) -> Self {
-        let keys: Vec<AccountKey> = (0..VALIDATORS)
+        let keys: Vec<AccountKey> = (0..faults.validators)
             .map(|i| AccountKey::from_bytes(&[i as u8 + 1; 32]))
             .collect();
         let mut genesis = Genesis::dev();
@@ -421,6 +675,9 @@ impl Simulation {
                 chain,
                 task: None,
                 stop: None,
+                status: None,
+                peak_buffered_bytes: 0,
+                equivocations_seen: 0,
                 _dir: dir,
             });
         }
@@ -440,14 +697,16 @@ impl Simulation {
             domain: genesis.consensus_domain(),
             keys: keys.clone(),
             peer_ids,
-            inboxes: vec![None; VALIDATORS],
+            inboxes: vec![None; faults.validators],
             chains: validators.iter().map(|v| v.chain.clone()).collect(),
             trace: blake3::Hasher::new(),
             deliveries: 0,
             started,
             reproposals: 0,
             twins: 0,
-            sent_votes: vec![BTreeMap::new(); VALIDATORS],
+            byzantine_acts: 0,
+            heights_at_network_crashes: Vec::new(),
+            sent_votes: vec![BTreeMap::new(); faults.validators],
         };
         Self {
             hub: Arc::new(Mutex::new(hub)),
@@ -469,7 +728,8 @@ impl Simulation {
         }
         let validator = &mut self.validators[index];
         let (stop, stopped) = watch::channel(false);
-        let (status, _) = watch::channel(NetworkView::default());
+        let (status, watched) = watch::channel(NetworkView::default());
+        validator.status = Some(watched);
         let links = Links {
             network: SimNetwork {
                 index,
@@ -516,6 +776,11 @@ impl Simulation {
             task.abort();
         }
         validator.stop = None;
+        if let Some(status) = validator.status.take() {
+            let seen = status.borrow();
+            validator.peak_buffered_bytes = validator.peak_buffered_bytes.max(seen.peak_buffered_bytes);
+            validator.equivocations_seen += seen.equivocations;
+        }
     }
 
     fn is_up(&self, index: usize) -> bool {
@@ -524,21 +789,36 @@ impl Simulation {
 
     async fn run(&mut self, until_ms: u64) {
         let faults = lock(&self.hub).faults;
-        for index in 0..VALIDATORS - faults.dead {
+        for index in 0..faults.validators - faults.dead {
             self.start(index);
         }
         let mut next_fault = 1_000;
-        let mut restarts: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut restarts: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
         let mut now = 0;
         while now < until_ms {
             let next_restart = restarts.keys().next().copied().unwrap_or(u64::MAX);
             let next = next_fault.min(next_restart).min(until_ms);
             tokio::time::sleep(Duration::from_millis(next - now)).await;
             now = next;
-            if let Some(index) = restarts.remove(&now) {
+            for index in restarts.remove(&now).unwrap_or_default() {
                 self.start(index);
             }
-            if now == next_fault {
+            // The last whole-network crash leaves time to show that finality resumed.
+            if now == next_fault && faults.whole_network_crashes && now + 2_000 < until_ms {
+                // Everyone at once, each wherever it is (mid-vote, mid-commit), and back after
+                // a while: the restart that used to fork the chain.
+                let mut hub = lock(&self.hub);
+                next_fault += 300 + hub.rng.below(1_500);
+                let back = now + 50 + hub.rng.below(600);
+                drop(hub);
+                let up: Vec<usize> = (0..faults.validators).filter(|i| self.is_up(*i)).collect();
+                let height = self.finalized_heights().into_iter().max().unwrap_or(0);
+                lock(&self.hub).heights_at_network_crashes.push(height);
+                for index in &up {
+                    self.crash(*index);
+                }
+                restarts.entry(back).or_default().extend(up);
+            } else if now == next_fault {
                 let mut hub = lock(&self.hub);
                 next_fault += 1_000 + hub.rng.below(2_000);
                 let down = (0..faults.crashing).any(|i| self.validators[i].task.is_none());
@@ -547,11 +827,11 @@ impl Simulation {
                     let back = now + 200 + hub.rng.below(1_500);
                     drop(hub);
                     self.crash(index);
-                    restarts.insert(back, index);
+                    restarts.entry(back).or_default().push(index);
                 }
             }
         }
-        for index in 0..VALIDATORS {
+        for index in 0..faults.validators {
             if self.is_up(index) {
                 self.crash(index);
             }
@@ -564,6 +844,14 @@ impl Simulation {
             "a chain worker panicked"
         );
         self.check_agreement();
+        for (index, validator) in self.validators.iter().enumerate() {
+            assert!(
+                validator.peak_buffered_bytes <= driver::MAX_BUFFERED_BYTES,
+                "validator {index} buffered {} bytes for its peers, over the budget of {}",
+                validator.peak_buffered_bytes,
+                driver::MAX_BUFFERED_BYTES
+            );
+        }
         let heights = self.finalized_heights();
         lock(&self.hub).record(format!("heights {heights:?}"));
     }
@@ -634,7 +922,9 @@ const CALM: Faults = Faults {
     crashing: 0,
     dead: 0,
     epoch_length: None,
-    equivocator: None,
+    byzantine: None,
+    validators: 4,
+    whole_network_crashes: false,
 };
 
 #[test]
@@ -663,7 +953,9 @@ fn lossy_network_with_crashes_stays_safe_and_live_for_many_seeds() {
         crashing: 1,
         dead: 0,
         epoch_length: None,
-        equivocator: None,
+        byzantine: None,
+        validators: 4,
+        whole_network_crashes: false,
     };
     for seed in 0..24 {
         let simulation = simulate(seed, faults, 20_000);
@@ -683,7 +975,9 @@ fn hostile_network_never_breaks_agreement() {
         crashing: 2,
         dead: 0,
         epoch_length: None,
-        equivocator: None,
+        byzantine: None,
+        validators: 4,
+        whole_network_crashes: false,
     };
     for seed in 100..112 {
         simulate(seed, faults, 15_000);
@@ -698,7 +992,9 @@ fn the_same_seed_gives_the_same_trace() {
         crashing: 1,
         dead: 0,
         epoch_length: None,
-        equivocator: None,
+        byzantine: None,
+        validators: 4,
+        whole_network_crashes: false,
     };
     let first = simulate(42, faults, 6_000);
     let again = simulate(42, faults, 6_000);
@@ -718,7 +1014,9 @@ fn a_restarted_validator_never_votes_twice_in_a_view() {
         crashing: 2,
         dead: 0,
         epoch_length: None,
-        equivocator: None,
+        byzantine: None,
+        validators: 4,
+        whole_network_crashes: false,
     };
     let simulation = simulate(7, faults, 15_000);
     let hub = lock(&simulation.hub);
@@ -737,7 +1035,9 @@ fn epochs_hand_over_under_loss_and_crashes() {
         crashing: 1,
         dead: 0,
         epoch_length: Some(4),
-        equivocator: None,
+        byzantine: None,
+        validators: 4,
+        whole_network_crashes: false,
     };
     let mut reproposals = 0;
     for seed in 200..216 {
@@ -759,7 +1059,9 @@ fn epochs_hand_over_under_loss_and_crashes() {
         crashing: 2,
         dead: 0,
         epoch_length: Some(3),
-        equivocator: None,
+        byzantine: None,
+        validators: 4,
+        whole_network_crashes: false,
     };
     for seed in 300..306 {
         simulate(seed, hostile, 15_000);
@@ -777,15 +1079,129 @@ fn an_equivocating_leader_cannot_split_the_honest_validators() {
             crashing: 0,
             dead: 0,
             epoch_length,
-            equivocator: Some(1),
+            byzantine: Some(Byzantine::Equivocate),
+            validators: 4,
+            whole_network_crashes: false,
         };
         let simulation = simulate(seed, faults, 15_000);
         let heights = simulation.finalized_heights();
-        let honest = [heights[0], heights[2], heights[3]];
+        let honest = &heights[..3];
         assert!(
             honest.iter().all(|h| *h >= 10),
             "seed {seed}: heights {heights:?}"
         );
         assert!(simulation.twins() > 0, "the equivocator never led");
+    }
+}
+
+/// Runs a Byzantine behaviour over many seeds, at 4 validators (one faulty) and at 7 (two
+/// faulty), on a network that loses and delays messages, half the runs with short epochs.
+/// Every seed checks agreement and the buffered-bytes budget (in `Simulation::run`), that the
+/// honest validators keep finalizing, and that the behaviour was played.
+/// `check` sees each finished run (whose databases go when it returns).
+fn byzantine(behaviour: Byzantine, seeds: std::ops::Range<u64>, check: impl Fn(&Simulation)) {
+    for seed in seeds {
+        let validators = if seed % 2 == 0 { 4 } else { 7 };
+        let faults = Faults {
+            drop_percent: 5,
+            max_delay_ms: 60,
+            crashing: 0,
+            dead: 0,
+            epoch_length: (seed % 4 < 2).then_some(6),
+            byzantine: Some(behaviour),
+            validators,
+            whole_network_crashes: false,
+        };
+        let simulation = simulate(seed, faults, BYZANTINE_RUN_MS);
+        let heights = simulation.finalized_heights();
+        let honest = &heights[..validators - faults.tolerated()];
+        assert!(
+            honest.iter().all(|h| *h >= BYZANTINE_MIN_HEIGHT),
+            "{behaviour:?} seed {seed} ({validators} validators): heights {heights:?}"
+        );
+        assert!(
+            lock(&simulation.hub).byzantine_acts > 0,
+            "{behaviour:?} seed {seed}: the Byzantine validators never acted"
+        );
+        check(&simulation);
+    }
+}
+
+/// Virtual time of one Byzantine run, and the height every honest validator must reach in it.
+const BYZANTINE_RUN_MS: u64 = 4_000;
+const BYZANTINE_MIN_HEIGHT: usize = 4;
+/// Seeds of each Byzantine test (half at 4 validators, half at 7).
+const BYZANTINE_SEEDS: u64 = 8;
+
+#[test]
+fn byzantine_equivocating_leader() {
+    byzantine(Byzantine::Equivocate, 1_000..1_000 + BYZANTINE_SEEDS, |_| {});
+}
+
+#[test]
+fn byzantine_double_voter_is_caught() {
+    byzantine(Byzantine::DoubleVote, 2_000..2_000 + BYZANTINE_SEEDS, |simulation| {
+        let faults = lock(&simulation.hub).faults;
+        let honest = &simulation.validators[..faults.validators - faults.tolerated()];
+        assert!(
+            honest.iter().all(|v| v.equivocations_seen > 0),
+            "an honest validator never saw the double votes"
+        );
+    });
+}
+
+#[test]
+fn byzantine_far_future_proposal_flood() {
+    byzantine(Byzantine::FloodFutureViews, 3_000..3_000 + BYZANTINE_SEEDS, |_| {});
+}
+
+#[test]
+fn byzantine_replay_of_valid_votes_and_certificates() {
+    byzantine(Byzantine::Replay, 4_000..4_000 + BYZANTINE_SEEDS, |_| {});
+}
+
+#[test]
+fn byzantine_invalid_signature_spam() {
+    byzantine(Byzantine::BadSignatures, 5_000..5_000 + BYZANTINE_SEEDS, |_| {});
+}
+
+#[test]
+fn byzantine_leader_withholds_its_proposals() {
+    byzantine(Byzantine::WithholdProposals, 6_000..6_000 + BYZANTINE_SEEDS, |_| {});
+}
+
+#[test]
+fn byzantine_f_silent_validators() {
+    byzantine(Byzantine::Silent, 7_000..7_000 + BYZANTINE_SEEDS, |_| {});
+}
+
+#[test]
+fn byzantine_validator_votes_for_blocks_it_did_not_execute() {
+    byzantine(Byzantine::BadExecution, 8_000..8_000 + BYZANTINE_SEEDS, |_| {});
+}
+
+#[test]
+fn byzantine_whole_network_crashed_and_restarted_repeatedly() {
+    for seed in 9_000..9_000 + BYZANTINE_SEEDS {
+        let validators = if seed % 2 == 0 { 4 } else { 7 };
+        let faults = Faults {
+            drop_percent: 5,
+            max_delay_ms: 60,
+            crashing: 0,
+            dead: 0,
+            epoch_length: (seed % 4 < 2).then_some(6),
+            byzantine: None,
+            validators,
+            whole_network_crashes: true,
+        };
+        let simulation = simulate(seed, faults, 6_000);
+        let heights = simulation.finalized_heights();
+        let crashes = lock(&simulation.hub).heights_at_network_crashes.clone();
+        assert!(!crashes.is_empty(), "seed {seed}: the network never crashed");
+        let last = crashes.iter().max().copied().unwrap_or(0);
+        assert!(
+            heights.iter().all(|h| *h > last),
+            "seed {seed}: finality did not resume after the last restart: heights {heights:?}, at the crashes {crashes:?}"
+        );
     }
 }
