@@ -52,6 +52,8 @@ pub const REWARD_POOL: Address = address!("0xca1e0000000000000000000000000000000
 pub const CHUNK_PROOF_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c01");
 /// Precompile: ed25519 signature check (public key ‖ signature ‖ message → 1 or 0).
 pub const ED25519_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c02");
+/// Precompile: equivocation evidence (domain ‖ epoch ‖ key ‖ vote ‖ vote → 1 or 0).
+pub const EQUIVOCATION_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c03");
 
 /// A predeployed contract: where it lives and its runtime code.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +96,7 @@ pub const PREDEPLOYS: [Predeploy; 5] = [
 ];
 
 /// Ethereum's precompiles, with room for future ones: `0x00…0000` to `0x00…0fff`. Cairn's own
-/// precompiles are in that range too (0x0c01, 0x0c02).
+/// precompiles are in that range too (0x0c01 to 0x0c03).
 const LOW_RESERVED_END: u16 = 0x0fff;
 
 /// Predeploys live at `0xca1e…00xx`: addresses with this 18-byte prefix.
@@ -144,6 +146,7 @@ mod tests {
             Address::ZERO,
             CHUNK_PROOF_PRECOMPILE,
             ED25519_PRECOMPILE,
+            EQUIVOCATION_PRECOMPILE,
             SYSTEM,
         ] {
             assert!(is_reserved(&address));

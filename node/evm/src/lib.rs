@@ -1,8 +1,8 @@
 //! # cairn-evm
 //!
 //! Cairn's execution layer: revm configured with Cairn's rules (Osaka, fees credited to the
-//! beneficiary once per block, the chunk-proof and ed25519 precompiles), the sequential
-//! executor, and Block-STM, the parallel executor that gives the same outcome.
+//! beneficiary once per block, the chunk-proof, ed25519 and equivocation precompiles), the
+//! sequential executor, and Block-STM, the parallel executor that gives the same outcome.
 //!
 //! ## How data flows through it
 //! ```text
