@@ -2,7 +2,6 @@
 
 use cairn_client::contracts::{self, Advert, claim, provider_status, providers};
 use cairn_client::units::parse_size;
-use cairn_primitives::B256;
 use cairn_primitives::units::parse_crn;
 
 use crate::global::Global;
@@ -32,8 +31,10 @@ pub enum StakeCommand {
         #[command(flatten)]
         options: TxOptions,
     },
-    /// Register as a validator (or change the consensus key): from the next epoch on, a bond
-    /// of at least the validator minimum puts the key in the validator set.
+    /// Register as a validator, or come back after being jailed: from the next epoch on, a
+    /// bond of at least the validator minimum puts the key in the validator set. The node's
+    /// validator key signs the registration (proof that this account holds it); a key, once
+    /// registered, is this account's for good.
     Validator {
         /// Data directory of the node whose validator.key becomes the consensus key.
         #[arg(long)]
@@ -140,8 +141,10 @@ pub async fn stake(command: StakeCommand, global: &Global) -> anyhow::Result<()>
             options,
         } => {
             let key_path = datadir.join(cairn_node::datadir::files::VALIDATOR_KEY);
-            let consensus_key = cairn_node::datadir::read_key(&key_path)?.public_key();
-            let call = contracts::register_validator(B256::from(consensus_key));
+            let consensus_key = cairn_node::datadir::read_key(&key_path)?;
+            let staker = address(global, &from)?;
+            let call =
+                contracts::register_validator(&global.client()?, staker, &consensus_key).await?;
             (from, call, options)
         }
         StakeCommand::Add {

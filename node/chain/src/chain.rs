@@ -603,8 +603,8 @@ impl Chain {
 
     /// The validators of the epoch after the one `height` ends, read from the Staking contract
     /// in `state` (the state after that block): every registered validator bonded at least the
-    /// minimum, with a consensus key, in registration order. A chain without the contracts, or
-    /// a read that yields nobody, keeps the current set.
+    /// minimum, with a consensus key and its VRF key, in registration order. A chain without the
+    /// contracts, or a read that yields nobody, keeps the current set.
     fn next_validators(
         &self,
         state: &impl DatabaseRef<Error = cairn_storage::StorageError>,
@@ -637,11 +637,12 @@ impl Chain {
                     detail: e.to_string(),
                 })?;
         let mut next: Vec<GenesisValidator> = Vec::new();
-        for ((address, bond), key) in returned
+        for (((address, bond), key), vrf_key) in returned
             .list
             .iter()
             .zip(&returned.bonds)
             .zip(&returned.keys)
+            .zip(&returned.vrfKeys)
         {
             let usable = *bond >= contracts.min_validator_stake
                 && !key.is_zero()
@@ -651,6 +652,7 @@ impl Chain {
                     public_key: key.0,
                     beneficiary: *address,
                     stake: *bond,
+                    vrf_key: vrf_key.0,
                 });
             }
         }
