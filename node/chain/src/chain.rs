@@ -415,7 +415,7 @@ impl Chain {
             randomness,
         };
         let started = Instant::now();
-        self.begin_block(&context, pending)?;
+        self.begin_block(&context, &[], pending)?;
         let outcomes = self.executor.execute(&context, candidates, pending)?;
         let mut transactions = Vec::new();
         let mut receipts = Vec::new();
@@ -552,7 +552,7 @@ impl Chain {
             beneficiary: header.beneficiary,
             randomness: header.randomness,
         };
-        self.begin_block(&context, pending)?;
+        self.begin_block(&context, &[], pending)?;
         let outcomes = self
             .executor
             .execute(&context, &block.transactions, pending)
@@ -659,9 +659,17 @@ impl Chain {
         Ok(if next.is_empty() { current } else { next })
     }
 
-    /// The chain's own calls at the start of a block (see [`execution::begin_block`]).
-    fn begin_block(&self, context: &BlockContext, pending: &mut PendingState<'_>) -> Result<()> {
-        for failure in execution::begin_block(context, self.genesis.epoch_length, pending)? {
+    /// The chain's own calls at the start of a block (see [`execution::begin_block`]);
+    /// `active_keys` are the consensus keys the block shows voting.
+    fn begin_block(
+        &self,
+        context: &BlockContext,
+        active_keys: &[[u8; 32]],
+        pending: &mut PendingState<'_>,
+    ) -> Result<()> {
+        for failure in
+            execution::begin_block(context, self.genesis.epoch_length, active_keys, pending)?
+        {
             tracing::warn!(height = context.height, "{failure}");
         }
         Ok(())

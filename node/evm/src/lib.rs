@@ -7,7 +7,7 @@
 //! ## How data flows through it
 //! ```text
 //!  block's transactions + BlockContext + PendingState (a RocksDB snapshot and its change set)
-//!        ─► execution::begin_block (epoch-closing system calls)
+//!        ─► execution::begin_block (epoch-closing system calls, validator activity)
 //!        ─► Executor::execute: Sequential, or parallel::Parallel (Block-STM: optimistic runs
 //!           over multi-version memory, validation, re-execution; settled in block order)
 //!        ─► one TxOutcome per transaction (receipt, or why it cannot be in the block)
