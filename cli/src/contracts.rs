@@ -45,6 +45,36 @@ pub enum StakeCommand {
         #[command(flatten)]
         options: TxOptions,
     },
+    /// Give up the validator role: out of the set from the next epoch, after which the bond
+    /// can be unbonded.
+    LeaveValidators {
+        /// Key of the validator's account.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        options: TxOptions,
+    },
+    /// Report a consensus key that signed two conflicting votes in one view: it is slashed and
+    /// you are paid a share.
+    ReportEquivocation {
+        /// The epoch the votes were signed in.
+        #[arg(long)]
+        epoch: u64,
+        /// The consensus public key that signed both votes (32 bytes, hex).
+        #[arg(long)]
+        key: String,
+        /// The first vote: view, tag, block, signature (105 bytes, hex).
+        #[arg(long)]
+        vote_a: String,
+        /// The second vote, same encoding.
+        #[arg(long)]
+        vote_b: String,
+        /// Key that reports (it receives the reward).
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        options: TxOptions,
+    },
     /// Withdraw tokens whose unbonding period is over.
     Withdraw {
         /// Key that withdraws.
@@ -147,6 +177,21 @@ pub async fn stake(command: StakeCommand, global: &Global) -> anyhow::Result<()>
                 contracts::register_validator(&global.client()?, staker, &consensus_key).await?;
             (from, call, options)
         }
+        StakeCommand::LeaveValidators { from, options } => {
+            (from, contracts::leave_validators(), options)
+        }
+        StakeCommand::ReportEquivocation {
+            epoch,
+            key,
+            vote_a,
+            vote_b,
+            from,
+            options,
+        } => (
+            from,
+            contracts::report_equivocation(epoch, &key, &vote_a, &vote_b)?,
+            options,
+        ),
         StakeCommand::Add {
             amount,
             from,

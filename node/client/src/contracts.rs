@@ -4,6 +4,7 @@
 use std::fmt;
 
 use alloy_sol_types::SolCall;
+use cairn_primitives::consensus::EVIDENCE_VOTE_LEN;
 use cairn_primitives::keys::vrf_public_key;
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, U256};
@@ -86,6 +87,53 @@ pub async fn register_validator(
         staker,
         consensus_key,
     ))
+}
+
+/// Gives up the validator role (out of the set from the next epoch); the bond can then be
+/// unbonded.
+pub fn leave_validators() -> Call {
+    Call::contract(STAKING, U256::ZERO, Staking::leaveValidatorsCall {})
+}
+
+/// Reports that consensus key `key` (hex) signed the two conflicting votes `vote_a` and
+/// `vote_b` (hex, each the 105-byte encoding of
+/// `cairn_primitives::consensus::Equivocation::encode_vote`) in `epoch`. The sender is paid
+/// its share of the slash.
+pub fn report_equivocation(
+    epoch: u64,
+    key: &str,
+    vote_a: &str,
+    vote_b: &str,
+) -> Result<Call, ClientError> {
+    let key = parse_hex_bytes("consensus key", key, 32)?;
+    let vote_a = parse_hex_bytes("vote A", vote_a, EVIDENCE_VOTE_LEN)?;
+    let vote_b = parse_hex_bytes("vote B", vote_b, EVIDENCE_VOTE_LEN)?;
+    let call = Staking::reportEquivocationCall {
+        epoch,
+        consensusKey: B256::from_slice(&key),
+        voteA: vote_a.into(),
+        voteB: vote_b.into(),
+    };
+    Ok(Call::contract(STAKING, U256::ZERO, call))
+}
+
+/// Hex text (`0x` optional, surrounding whitespace ignored) of exactly `len` bytes.
+fn parse_hex_bytes(what: &'static str, text: &str, len: usize) -> Result<Vec<u8>, ClientError> {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix("0x").unwrap_or(trimmed);
+    let bytes = hex::decode(digits).map_err(|source| ClientError::BadHex {
+        what,
+        text: text.to_string(),
+        source,
+    })?;
+    if bytes.len() != len {
+        return Err(ClientError::WrongLength {
+            what,
+            expected: len,
+            actual: bytes.len(),
+        });
+    }
+    Ok(bytes)
 }
 
 /// What a provider offers.
@@ -525,6 +573,29 @@ mod tests {
             "another staker"
         );
         assert!(!signed_for(7, staker, &B256::ZERO), "another VRF key");
+    }
+
+    #[test]
+    fn equivocation_reports_need_a_key_and_two_whole_votes() {
+        let key = format!("0x{}", "ab".repeat(32));
+        let vote = "cd".repeat(EVIDENCE_VOTE_LEN);
+        assert!(report_equivocation(3, &key, &vote, &format!(" 0x{vote}\n")).is_ok());
+        assert!(matches!(
+            report_equivocation(3, "0x1234", &vote, &vote),
+            Err(ClientError::WrongLength {
+                what: "consensus key",
+                expected: 32,
+                actual: 2
+            })
+        ));
+        assert!(matches!(
+            report_equivocation(3, &key, &vote[2..], &vote),
+            Err(ClientError::WrongLength { what: "vote A", .. })
+        ));
+        assert!(matches!(
+            report_equivocation(3, &key, &vote, "zz"),
+            Err(ClientError::BadHex { what: "vote B", .. })
+        ));
     }
 
     #[test]
