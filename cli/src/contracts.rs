@@ -2,7 +2,6 @@
 
 use cairn_client::contracts::{self, Advert, claim, provider_status, providers};
 use cairn_client::units::parse_size;
-use cairn_primitives::B256;
 use cairn_primitives::units::parse_crn;
 
 use crate::global::Global;
@@ -32,13 +31,45 @@ pub enum StakeCommand {
         #[command(flatten)]
         options: TxOptions,
     },
-    /// Register as a validator (or change the consensus key): from the next epoch on, a bond
-    /// of at least the validator minimum puts the key in the validator set.
+    /// Register as a validator, or come back after being jailed: from the next epoch on, a
+    /// bond of at least the validator minimum puts the key in the validator set. The node's
+    /// validator key signs the registration (proof that this account holds it); a key, once
+    /// registered, is this account's for good.
     Validator {
         /// Data directory of the node whose validator.key becomes the consensus key.
         #[arg(long)]
         datadir: std::path::PathBuf,
         /// Key that staked (it receives the fees of the blocks the node proposes).
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        options: TxOptions,
+    },
+    /// Give up the validator role: out of the set from the next epoch, after which the bond
+    /// can be unbonded.
+    LeaveValidators {
+        /// Key of the validator's account.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        options: TxOptions,
+    },
+    /// Report a consensus key that signed two conflicting votes in one view: it is slashed and
+    /// you are paid a share.
+    ReportEquivocation {
+        /// The epoch the votes were signed in.
+        #[arg(long)]
+        epoch: u64,
+        /// The consensus public key that signed both votes (32 bytes, hex).
+        #[arg(long)]
+        key: String,
+        /// The first vote: view, tag, block, signature (105 bytes, hex).
+        #[arg(long)]
+        vote_a: String,
+        /// The second vote, same encoding.
+        #[arg(long)]
+        vote_b: String,
+        /// Key that reports (it receives the reward).
         #[arg(long)]
         from: String,
         #[command(flatten)]
@@ -140,10 +171,27 @@ pub async fn stake(command: StakeCommand, global: &Global) -> anyhow::Result<()>
             options,
         } => {
             let key_path = datadir.join(cairn_node::datadir::files::VALIDATOR_KEY);
-            let consensus_key = cairn_node::datadir::read_key(&key_path)?.public_key();
-            let call = contracts::register_validator(B256::from(consensus_key));
+            let consensus_key = cairn_node::datadir::read_key(&key_path)?;
+            let staker = address(global, &from)?;
+            let call =
+                contracts::register_validator(&global.client()?, staker, &consensus_key).await?;
             (from, call, options)
         }
+        StakeCommand::LeaveValidators { from, options } => {
+            (from, contracts::leave_validators(), options)
+        }
+        StakeCommand::ReportEquivocation {
+            epoch,
+            key,
+            vote_a,
+            vote_b,
+            from,
+            options,
+        } => (
+            from,
+            contracts::report_equivocation(epoch, &key, &vote_a, &vote_b)?,
+            options,
+        ),
         StakeCommand::Add {
             amount,
             from,

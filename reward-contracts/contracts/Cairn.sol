@@ -2,8 +2,9 @@
 pragma solidity 0.8.37;
 
 /// @title Addresses and constants shared by Cairn's predeployed contracts.
-/// @notice The predeploys sit at 0xca1e…01 to 0xca1e…05; Cairn's precompiles at 0x0c01 and
-/// 0x0c02. The node calls `initialize` and `closeEpoch` functions from SYSTEM, never a user.
+/// @notice The predeploys sit at 0xca1e…01 to 0xca1e…05; Cairn's precompiles at 0x0c01 to
+/// 0x0c03. The node calls `initialize`, `closeEpoch` and `recordActivity` functions from SYSTEM,
+/// never a user.
 library Cairn {
     address internal constant SYSTEM = address(uint160(type(uint160).max - 1));
     address internal constant STAKING = address(uint160((uint256(0xca1e) << 144) | 1));
@@ -16,6 +17,9 @@ library Cairn {
     address internal constant CHUNK_PROOF = address(0x0c01);
     /// ed25519: public key ‖ signature ‖ message → 32-byte 1 (valid) or 0.
     address internal constant ED25519_VERIFY = address(0x0c02);
+    /// Equivocation evidence: domain ‖ epoch (8, big endian) ‖ key ‖ vote ‖ vote (105 bytes
+    /// each) → 32-byte 1 if the key signed both votes and they conflict, else 0.
+    address internal constant EQUIVOCATION = address(0x0c03);
 
     uint8 internal constant ROLE_VALIDATOR = 1;
     uint8 internal constant ROLE_STORAGE = 2;

@@ -8,8 +8,11 @@ import {ProviderRegistry} from "./ProviderRegistry.sol";
 /// @notice The pool holds a genesis endowment. At each epoch's close, up to `emissionPerEpoch`
 /// of it is shared among providers: half in proportion to storage proven in the epoch (byte
 /// epochs), half in proportion to compute verified (fuel). A half with no work stays in the
-/// pool, and so does the rounding dust. Providers pull their rewards with `claim`.
-/// Invariant: `distributed == outstanding + claimed` and `balance == endowment - claimed`.
+/// pool, and so does the rounding dust. Providers pull their rewards with `claim`. Staking
+/// sends the pool what it slashes for equivocation (less the reporter's share); it is emitted
+/// like the endowment.
+/// Invariant: `distributed == outstanding + claimed` and
+/// `balance == endowment + slashedIn - claimed`.
 /// @dev Work is recorded per provider and per epoch, never in a global counter, so proof
 /// transactions of different providers write disjoint slots; totals are summed at epoch close.
 contract RewardPool is Epochs {
@@ -21,14 +24,19 @@ contract RewardPool is Epochs {
     mapping(uint64 => mapping(address => uint256)) public storageWork;
     mapping(uint64 => mapping(address => uint256)) public computeWork;
     mapping(address => uint256) public owed;
+    /// Tokens received from Staking (equivocation slashes) since genesis.
+    uint256 public slashedIn;
 
     event StorageWorkRecorded(address indexed provider, uint64 indexed epoch, uint256 byteEpochs);
     event ComputeWorkRecorded(address indexed provider, uint64 indexed epoch, uint256 fuel);
     event EpochClosed(uint64 indexed epoch, uint256 emission, uint256 distributed);
     event Claimed(address indexed provider, uint256 amount);
+    event SlashReceived(uint256 amount);
 
     error NotMarket(address caller);
     error NothingToClaim();
+    /// Only Staking sends the pool tokens after genesis; anything else would be unaccounted.
+    error NotStaking(address caller);
 
     function initialize(uint64 epochLength_, uint256 emissionPerEpoch_) external onlySystem {
         _initEpochs(epochLength_);
@@ -84,5 +92,12 @@ contract RewardPool is Epochs {
         outstanding -= amount;
         emit Claimed(msg.sender, amount);
         Cairn.pay(msg.sender, amount);
+    }
+
+    /// @notice Slashed tokens from Staking; they join the emission like the endowment.
+    receive() external payable {
+        if (msg.sender != Cairn.STAKING) revert NotStaking(msg.sender);
+        slashedIn += msg.value;
+        emit SlashReceived(msg.value);
     }
 }

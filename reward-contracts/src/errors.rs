@@ -43,6 +43,46 @@ pub fn describe_revert(data: &[u8], amount: impl Fn(U256) -> String) -> Option<S
             ),
             S::NothingToWithdraw(_) => "nothing to withdraw: unbond first".into(),
             S::UseStake(_) => "send tokens to Staking with `stake`, not as a plain transfer".into(),
+            S::KeyOwnedByAnother(e) => format!(
+                "consensus key {} belongs to {}: a key is registered by one account, for good",
+                e.consensusKey, e.owner
+            ),
+            S::InvalidPossession(e) => format!(
+                "the proof of possession is not consensus key {}'s signature over this account's \
+                 registration (chain, account, VRF key)",
+                e.consensusKey
+            ),
+            S::AlreadyValidator(e) => format!(
+                "{} is already a validator: its keys cannot change while it holds the role \
+                 (`cairn stake leave-validators` first)",
+                e.validator
+            ),
+            S::NotValidator(e) => format!("{} is not a validator", e.staker),
+            S::ValidatorTombstoned(e) => format!(
+                "{} was slashed for equivocation and can never be a validator again",
+                e.validator
+            ),
+            S::UnknownConsensusKey(e) => {
+                format!("no account registered consensus key {}", e.consensusKey)
+            }
+            S::MalformedEvidence(e) => format!(
+                "each vote must be 105 bytes (view, tag, block, signature); got {} and {}",
+                e.voteALength, e.voteBLength
+            ),
+            S::InvalidEvidence(e) => format!(
+                "not equivocation: the votes are not two conflicting votes of one view signed by \
+                 {} in epoch {} of this chain",
+                e.consensusKey, e.epoch
+            ),
+            S::EquivocationAlreadyReported(e) => format!(
+                "the equivocation of {} in epoch {} was already reported and punished",
+                e.consensusKey, e.epoch
+            ),
+            S::EvidenceTooOld(e) => format!(
+                "evidence from epoch {} is too old in epoch {}: it is accepted for {} epochs \
+                 (the unbonding period), after which the tokens it would slash may be withdrawn",
+                e.epoch, e.currentEpoch, e.unbondingEpochs
+            ),
             other => format!("Staking refused: {other:?}"),
         });
     }

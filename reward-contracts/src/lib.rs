@@ -28,7 +28,7 @@
 //! assert!(is_reserved(&STAKING));
 //! ```
 
-use alloy_primitives::{Address, Bytes, address};
+use alloy_primitives::{Address, B256, Bytes, U256, address};
 
 pub mod bindings;
 mod errors;
@@ -52,6 +52,28 @@ pub const REWARD_POOL: Address = address!("0xca1e0000000000000000000000000000000
 pub const CHUNK_PROOF_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c01");
 /// Precompile: ed25519 signature check (public key ‖ signature ‖ message → 1 or 0).
 pub const ED25519_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c02");
+/// Precompile: equivocation evidence (domain ‖ epoch ‖ key ‖ vote ‖ vote → 1 or 0).
+pub const EQUIVOCATION_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c03");
+
+/// What a consensus key signs (ed25519, over these bytes) to prove that `staker` holds it
+/// when registering as a validator with `vrf_key` on chain `chain_id`: the same bytes as
+/// `Staking.possessionMessage`, `abi.encodePacked("cairn validator key v1", block.chainid,
+/// staker, consensusKey, vrfKey)`.
+pub fn validator_possession_message(
+    chain_id: u64,
+    staker: Address,
+    consensus_key: &B256,
+    vrf_key: &B256,
+) -> Vec<u8> {
+    const PREFIX: &[u8] = b"cairn validator key v1";
+    let mut message = Vec::with_capacity(PREFIX.len() + 32 + 20 + 32 + 32);
+    message.extend_from_slice(PREFIX);
+    message.extend_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
+    message.extend_from_slice(staker.as_slice());
+    message.extend_from_slice(consensus_key.as_slice());
+    message.extend_from_slice(vrf_key.as_slice());
+    message
+}
 
 /// A predeployed contract: where it lives and its runtime code.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +116,7 @@ pub const PREDEPLOYS: [Predeploy; 5] = [
 ];
 
 /// Ethereum's precompiles, with room for future ones: `0x00…0000` to `0x00…0fff`. Cairn's own
-/// precompiles are in that range too (0x0c01, 0x0c02).
+/// precompiles are in that range too (0x0c01 to 0x0c03).
 const LOW_RESERVED_END: u16 = 0x0fff;
 
 /// Predeploys live at `0xca1e…00xx`: addresses with this 18-byte prefix.
@@ -130,6 +152,31 @@ mod tests {
         }
     }
 
+    /// The message is Solidity's `abi.encodePacked` of the same values (the chain id as a
+    /// uint256), as `Staking.possessionMessage` builds it.
+    #[test]
+    fn the_possession_message_is_the_packed_encoding() {
+        use alloy_sol_types::SolValue;
+
+        let (staker, key, vrf) = (
+            Address::repeat_byte(0x11),
+            B256::repeat_byte(0x22),
+            B256::repeat_byte(0x33),
+        );
+        let packed = (
+            "cairn validator key v1".to_string(),
+            U256::from(31_337u64),
+            staker,
+            key,
+            vrf,
+        )
+            .abi_encode_packed();
+        assert_eq!(
+            validator_possession_message(31_337, staker, &key, &vrf),
+            packed
+        );
+    }
+
     #[test]
     fn reserved_ranges_cover_every_fixed_address() {
         for predeploy in PREDEPLOYS {
@@ -144,6 +191,7 @@ mod tests {
             Address::ZERO,
             CHUNK_PROOF_PRECOMPILE,
             ED25519_PRECOMPILE,
+            EQUIVOCATION_PRECOMPILE,
             SYSTEM,
         ] {
             assert!(is_reserved(&address));

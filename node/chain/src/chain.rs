@@ -415,7 +415,7 @@ impl Chain {
             randomness,
         };
         let started = Instant::now();
-        self.begin_block(&context, pending)?;
+        self.begin_block(&context, &[], pending)?;
         let outcomes = self.executor.execute(&context, candidates, pending)?;
         let mut transactions = Vec::new();
         let mut receipts = Vec::new();
@@ -552,7 +552,7 @@ impl Chain {
             beneficiary: header.beneficiary,
             randomness: header.randomness,
         };
-        self.begin_block(&context, pending)?;
+        self.begin_block(&context, &[], pending)?;
         let outcomes = self
             .executor
             .execute(&context, &block.transactions, pending)
@@ -603,8 +603,8 @@ impl Chain {
 
     /// The validators of the epoch after the one `height` ends, read from the Staking contract
     /// in `state` (the state after that block): every registered validator bonded at least the
-    /// minimum, with a consensus key, in registration order. A chain without the contracts, or
-    /// a read that yields nobody, keeps the current set.
+    /// minimum, with a consensus key and its VRF key, in registration order. A chain without the
+    /// contracts, or a read that yields nobody, keeps the current set.
     fn next_validators(
         &self,
         state: &impl DatabaseRef<Error = cairn_storage::StorageError>,
@@ -637,11 +637,12 @@ impl Chain {
                     detail: e.to_string(),
                 })?;
         let mut next: Vec<GenesisValidator> = Vec::new();
-        for ((address, bond), key) in returned
+        for (((address, bond), key), vrf_key) in returned
             .list
             .iter()
             .zip(&returned.bonds)
             .zip(&returned.keys)
+            .zip(&returned.vrfKeys)
         {
             let usable = *bond >= contracts.min_validator_stake
                 && !key.is_zero()
@@ -651,15 +652,24 @@ impl Chain {
                     public_key: key.0,
                     beneficiary: *address,
                     stake: *bond,
+                    vrf_key: vrf_key.0,
                 });
             }
         }
         Ok(if next.is_empty() { current } else { next })
     }
 
-    /// The chain's own calls at the start of a block (see [`execution::begin_block`]).
-    fn begin_block(&self, context: &BlockContext, pending: &mut PendingState<'_>) -> Result<()> {
-        for failure in execution::begin_block(context, self.genesis.epoch_length, pending)? {
+    /// The chain's own calls at the start of a block (see [`execution::begin_block`]);
+    /// `active_keys` are the consensus keys the block shows voting.
+    fn begin_block(
+        &self,
+        context: &BlockContext,
+        active_keys: &[[u8; 32]],
+        pending: &mut PendingState<'_>,
+    ) -> Result<()> {
+        for failure in
+            execution::begin_block(context, self.genesis.epoch_length, active_keys, pending)?
+        {
             tracing::warn!(height = context.height, "{failure}");
         }
         Ok(())

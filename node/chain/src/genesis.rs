@@ -8,6 +8,7 @@ use revm::bytecode::Bytecode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ChainError, Result};
+use cairn_primitives::keys::vrf_public_key;
 use cairn_primitives::transaction::hex_32;
 use cairn_primitives::{
     AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Signature, U256,
@@ -54,6 +55,10 @@ pub struct GenesisValidator {
     /// Tokens bonded for it in Staking at genesis (wei), on top of the allocations.
     #[serde(default)]
     pub stake: U256,
+    /// VRF public key (schnorrkel/sr25519) for the leader draw; Staking stores it with the
+    /// consensus key. Zero in files written before it existed.
+    #[serde(default, with = "hex_32")]
+    pub vrf_key: [u8; 32],
 }
 
 /// Parameters of the reward contracts predeployed at genesis.
@@ -86,6 +91,25 @@ pub struct ContractsConfig {
     pub emission_per_epoch: U256,
     /// The reward pool's genesis balance (wei).
     pub reward_pool_endowment: U256,
+    /// Percent of an equivocating validator's bond and unbonding tokens that is slashed.
+    #[serde(default = "default_equivocation_slash_percent")]
+    pub equivocation_slash_percent: u8,
+    /// Percent of an equivocation slash paid to whoever reported it; the rest goes to the
+    /// reward pool.
+    #[serde(default = "default_reporter_reward_percent")]
+    pub reporter_reward_percent: u8,
+}
+
+/// Half the stake: equivocation is never an accident of an honest node (it takes signing two
+/// conflicting votes), so the loss must outweigh anything a fork could win (decisions.md).
+fn default_equivocation_slash_percent() -> u8 {
+    50
+}
+
+/// A tenth of the slash: enough to pay a watcher for its work, too little to make reporting
+/// oneself worthwhile (decisions.md).
+fn default_reporter_reward_percent() -> u8 {
+    10
 }
 
 impl ContractsConfig {
@@ -106,6 +130,8 @@ impl ContractsConfig {
             timeout_slash: crn(10),
             emission_per_epoch: crn(100),
             reward_pool_endowment: crn(1_000_000),
+            equivocation_slash_percent: default_equivocation_slash_percent(),
+            reporter_reward_percent: default_reporter_reward_percent(),
         }
     }
 }
@@ -177,6 +203,7 @@ impl Genesis {
                 public_key: validator.public_key(),
                 beneficiary: validator.address(),
                 stake: U256::from(1_000u64) * U256::from(TOKEN),
+                vrf_key: vrf_public_key(&validator),
             }],
             alloc,
             contracts: Some(ContractsConfig::dev()),
@@ -225,6 +252,12 @@ impl Genesis {
             self.validators.iter().map(|v| v.public_key).collect();
         if keys.len() != self.validators.len() {
             return fail("a validator key is listed twice; each validator needs its own key");
+        }
+        if let Some(contracts) = &self.contracts
+            && (contracts.equivocation_slash_percent > 100
+                || contracts.reporter_reward_percent > 100)
+        {
+            return fail("equivocationSlashPercent and reporterRewardPercent are at most 100");
         }
         if let Some(address) = self
             .alloc
@@ -367,6 +400,9 @@ impl Genesis {
                     minValidatorStake_: config.min_validator_stake,
                     minStorageStake_: config.min_storage_stake,
                     minComputeStake_: config.min_compute_stake,
+                    consensusDomain_: B256::from(self.consensus_domain()),
+                    equivocationSlashPercent_: config.equivocation_slash_percent,
+                    reporterRewardPercent_: config.reporter_reward_percent,
                 }
                 .abi_encode(),
             ),
@@ -406,6 +442,7 @@ impl Genesis {
                 validator: validator.beneficiary,
                 amount: validator.stake,
                 consensusKey: B256::from(validator.public_key),
+                vrfKey: B256::from(validator.vrf_key),
             };
             calls.push((STAKING, call.abi_encode()));
         }
@@ -469,6 +506,29 @@ mod tests {
         );
     }
 
+    /// Files written before validators had VRF keys and equivocation had shares still load.
+    #[test]
+    fn files_without_vrf_keys_or_slash_shares_load_with_the_defaults() {
+        let mut json = serde_json::to_value(Genesis::dev()).unwrap();
+        json["validators"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("vrfKey");
+        let contracts = json["contracts"].as_object_mut().unwrap();
+        contracts.remove("equivocationSlashPercent");
+        contracts.remove("reporterRewardPercent");
+        let genesis: Genesis = serde_json::from_value(json).unwrap();
+        assert_eq!(genesis.validators[0].vrf_key, [0; 32]);
+        let contracts = genesis.contracts.unwrap();
+        assert_eq!(
+            (
+                contracts.equivocation_slash_percent,
+                contracts.reporter_reward_percent
+            ),
+            (50, 10)
+        );
+    }
+
     #[test]
     fn invalid_genesis_files_are_explained() {
         let mut reserved = Genesis::dev();
@@ -492,6 +552,17 @@ mod tests {
             ..Genesis::dev()
         };
         assert!(zero_chain.validate().is_err());
+        let mut over_100 = Genesis::dev();
+        if let Some(contracts) = &mut over_100.contracts {
+            contracts.reporter_reward_percent = 101;
+        }
+        assert!(
+            over_100
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at most 100")
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("genesis.json");
         std::fs::write(&path, "{\"chainId\": 1}").unwrap();

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use alloy_sol_types::SolCall;
+use cairn_primitives::consensus::EVIDENCE_VOTE_LEN;
+use cairn_primitives::keys::vrf_public_key;
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, U256};
 use cairn_reward_contracts::bindings::{
@@ -11,6 +13,7 @@ use cairn_reward_contracts::bindings::{
 };
 use cairn_reward_contracts::{
     COMPUTE_MARKET, REGISTRY, REWARD_POOL, STAKING, STORAGE_MARKET, roles,
+    validator_possession_message,
 };
 use cairn_rpc::{CairnApiClient as _, ProviderInfo};
 use serde::ser::SerializeMap as _;
@@ -48,12 +51,89 @@ pub fn withdraw() -> Call {
     Call::contract(STAKING, U256::ZERO, Staking::withdrawCall {})
 }
 
-/// Registers the sender as a validator with `consensus_key` (or changes its consensus key).
-pub fn register_validator(consensus_key: B256) -> Call {
+/// Registers `staker` as a validator on chain `chain_id` (or brings it back after it was
+/// jailed) with `consensus_key`, the node's validator key, and the VRF key derived from it. The
+/// call carries the consensus key's signature over the registration (chain, staker, both
+/// keys): Staking refuses a key whose holder did not sign for this staker.
+pub fn register_validator_on_chain(
+    chain_id: u64,
+    staker: Address,
+    consensus_key: &AccountKey,
+) -> Call {
+    let public_key = B256::from(consensus_key.public_key());
+    let vrf_key = B256::from(vrf_public_key(consensus_key));
+    let message = validator_possession_message(chain_id, staker, &public_key, &vrf_key);
     let call = Staking::registerValidatorCall {
-        consensusKey: consensus_key,
+        consensusKey: public_key,
+        vrfKey: vrf_key,
+        possession: Bytes::copy_from_slice(&consensus_key.sign_message(&message)),
     };
     Call::contract(STAKING, U256::ZERO, call)
+}
+
+/// [`register_validator_on_chain`] for the chain of the node `client` talks to.
+pub async fn register_validator(
+    client: &Client,
+    staker: Address,
+    consensus_key: &AccountKey,
+) -> Result<Call, ClientError> {
+    let status = client
+        .rpc()
+        .chain_status()
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(register_validator_on_chain(
+        status.chain_id,
+        staker,
+        consensus_key,
+    ))
+}
+
+/// Gives up the validator role (out of the set from the next epoch); the bond can then be
+/// unbonded.
+pub fn leave_validators() -> Call {
+    Call::contract(STAKING, U256::ZERO, Staking::leaveValidatorsCall {})
+}
+
+/// Reports that consensus key `key` (hex) signed the two conflicting votes `vote_a` and
+/// `vote_b` (hex, each the 105-byte encoding of
+/// `cairn_primitives::consensus::Equivocation::encode_vote`) in `epoch`. The sender is paid
+/// its share of the slash.
+pub fn report_equivocation(
+    epoch: u64,
+    key: &str,
+    vote_a: &str,
+    vote_b: &str,
+) -> Result<Call, ClientError> {
+    let key = parse_hex_bytes("consensus key", key, 32)?;
+    let vote_a = parse_hex_bytes("vote A", vote_a, EVIDENCE_VOTE_LEN)?;
+    let vote_b = parse_hex_bytes("vote B", vote_b, EVIDENCE_VOTE_LEN)?;
+    let call = Staking::reportEquivocationCall {
+        epoch,
+        consensusKey: B256::from_slice(&key),
+        voteA: vote_a.into(),
+        voteB: vote_b.into(),
+    };
+    Ok(Call::contract(STAKING, U256::ZERO, call))
+}
+
+/// Hex text (`0x` optional, surrounding whitespace ignored) of exactly `len` bytes.
+fn parse_hex_bytes(what: &'static str, text: &str, len: usize) -> Result<Vec<u8>, ClientError> {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix("0x").unwrap_or(trimmed);
+    let bytes = hex::decode(digits).map_err(|source| ClientError::BadHex {
+        what,
+        text: text.to_string(),
+        source,
+    })?;
+    if bytes.len() != len {
+        return Err(ClientError::WrongLength {
+            what,
+            expected: len,
+            actual: bytes.len(),
+        });
+    }
+    Ok(bytes)
 }
 
 /// What a provider offers.
@@ -117,6 +197,13 @@ pub struct StakeStatus {
     pub roles: Vec<&'static str>,
     /// Its consensus key, if it registered as a validator.
     pub consensus_key: B256,
+    /// Its VRF key, if it registered as a validator.
+    pub vrf_key: B256,
+    /// Lost the validator role for missing a whole epoch (`cairn stake validator` brings it
+    /// back).
+    pub jailed: bool,
+    /// Slashed for equivocation: never a validator again.
+    pub tombstoned: bool,
 }
 
 /// The stake of `address`.
@@ -137,6 +224,9 @@ pub async fn stake_status(client: &Client, address: Address) -> Result<StakeStat
         current_epoch,
         roles: role_names(s.roles),
         consensus_key: s.consensusKey,
+        vrf_key: s.vrfKey,
+        jailed: s.jailed,
+        tombstoned: s.tombstoned,
     })
 }
 
@@ -150,11 +240,16 @@ impl fmt::Display for StakeStatus {
                 self.unbonding, self.withdrawable_epoch
             )
         };
-        let roles = if self.roles.is_empty() {
+        let mut roles = if self.roles.is_empty() {
             "none".to_string()
         } else {
             self.roles.join(", ")
         };
+        if self.tombstoned {
+            roles.push_str(" (slashed for equivocation: never a validator again)");
+        } else if self.jailed {
+            roles.push_str(" (jailed for a silent epoch: `cairn stake validator` to come back)");
+        }
         write!(
             f,
             "{}\n  bonded      {} CRN\n  unbonding   {unbonding}\n  roles       {roles}\n  epoch       {}",
@@ -454,6 +549,53 @@ mod tests {
             role_names(roles::VALIDATOR | roles::COMPUTE),
             ["validator", "compute"]
         );
+    }
+
+    #[test]
+    fn a_registration_proves_possession_for_its_staker_and_vrf_key_only() {
+        let consensus_key = AccountKey::from_bytes(&[5; 32]);
+        let staker = Address::repeat_byte(0x5a);
+        let call = register_validator_on_chain(7, staker, &consensus_key);
+        let decoded = Staking::registerValidatorCall::abi_decode(&call.input).unwrap();
+        assert_eq!(decoded.vrfKey, B256::from(vrf_public_key(&consensus_key)));
+        let signature: [u8; 64] = decoded.possession.as_ref().try_into().unwrap();
+        let signed_for = |chain_id, staker, vrf_key: &B256| {
+            cairn_primitives::keys::verify_message(
+                &consensus_key.public_key(),
+                &validator_possession_message(chain_id, staker, &decoded.consensusKey, vrf_key),
+                &signature,
+            )
+        };
+        assert!(signed_for(7, staker, &decoded.vrfKey));
+        assert!(!signed_for(8, staker, &decoded.vrfKey), "another chain");
+        assert!(
+            !signed_for(7, Address::repeat_byte(1), &decoded.vrfKey),
+            "another staker"
+        );
+        assert!(!signed_for(7, staker, &B256::ZERO), "another VRF key");
+    }
+
+    #[test]
+    fn equivocation_reports_need_a_key_and_two_whole_votes() {
+        let key = format!("0x{}", "ab".repeat(32));
+        let vote = "cd".repeat(EVIDENCE_VOTE_LEN);
+        assert!(report_equivocation(3, &key, &vote, &format!(" 0x{vote}\n")).is_ok());
+        assert!(matches!(
+            report_equivocation(3, "0x1234", &vote, &vote),
+            Err(ClientError::WrongLength {
+                what: "consensus key",
+                expected: 32,
+                actual: 2
+            })
+        ));
+        assert!(matches!(
+            report_equivocation(3, &key, &vote[2..], &vote),
+            Err(ClientError::WrongLength { what: "vote A", .. })
+        ));
+        assert!(matches!(
+            report_equivocation(3, &key, &vote, "zz"),
+            Err(ClientError::BadHex { what: "vote B", .. })
+        ));
     }
 
     #[test]

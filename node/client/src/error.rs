@@ -168,6 +168,27 @@ pub enum ClientError {
         #[source]
         source: ParseIntError,
     },
+    /// Text that should be hex bytes is not.
+    #[error("{what} '{text}' is not hex")]
+    BadHex {
+        /// What the text should be.
+        what: &'static str,
+        /// The text.
+        text: String,
+        /// Why it does not parse.
+        #[source]
+        source: hex::FromHexError,
+    },
+    /// Hex bytes of the wrong length.
+    #[error("{what} must be {expected} bytes, not {actual}")]
+    WrongLength {
+        /// What the bytes should be.
+        what: &'static str,
+        /// The length it must have.
+        expected: usize,
+        /// The length given.
+        actual: usize,
+    },
     /// An amount of CRN that does not parse.
     #[error(transparent)]
     BadAmount(#[from] BadAmount),

@@ -160,36 +160,56 @@ pub fn system_call(
     Ok(result)
 }
 
-/// What the chain itself does at the start of a block, before any transaction: at the first
-/// block of each epoch, close the epoch that ended (storage faults and the next epoch's seed,
-/// then the reward shares). Every node runs the same calls, so the state stays identical. A
-/// closing call that reverts changes nothing and is reported; the chain goes on.
+/// What the chain itself does at the start of a block, before any transaction. At the first
+/// block of each epoch, close the epoch that ended: storage faults and the next epoch's seed,
+/// the reward shares, then the jailing of validators never seen voting in it. Then, on every
+/// block, mark the validators in `active_keys` (the consensus keys the block shows voting)
+/// active in the current epoch, after the close so that the new epoch's votes never count for
+/// the closed one. Every node runs the same calls, so the state stays identical. A call that
+/// reverts changes nothing and is reported; the chain goes on. A contract without code (a
+/// chain without the reward contracts) is skipped.
 pub fn begin_block(
     block: &BlockContext,
     epoch_length: u64,
+    active_keys: &[[u8; 32]],
     state: &mut PendingState<'_>,
 ) -> Result<Vec<String>> {
     use alloy_sol_types::SolCall;
-    use cairn_reward_contracts::bindings::{RewardPool, StorageMarket};
-    use cairn_reward_contracts::{REWARD_POOL, STORAGE_MARKET, SYSTEM};
+    use cairn_reward_contracts::bindings::{RewardPool, Staking, StorageMarket};
+    use cairn_reward_contracts::{REWARD_POOL, STAKING, STORAGE_MARKET, SYSTEM};
 
-    if block.height == 0 || !block.height.is_multiple_of(epoch_length) {
-        return Ok(Vec::new());
+    let mut calls = Vec::new();
+    if block.height != 0 && block.height.is_multiple_of(epoch_length) {
+        let closed = block.height / epoch_length - 1;
+        let what = format!("closing epoch {closed}");
+        calls.extend([
+            (
+                STORAGE_MARKET,
+                StorageMarket::closeEpochCall { closed }.abi_encode(),
+                what.clone(),
+            ),
+            (
+                REWARD_POOL,
+                RewardPool::closeEpochCall { epoch: closed }.abi_encode(),
+                what.clone(),
+            ),
+            (
+                STAKING,
+                Staking::closeEpochCall { closed }.abi_encode(),
+                what,
+            ),
+        ]);
     }
-    let closed = block.height / epoch_length - 1;
-    let calls = [
-        (
-            STORAGE_MARKET,
-            StorageMarket::closeEpochCall { closed }.abi_encode(),
-        ),
-        (
-            REWARD_POOL,
-            RewardPool::closeEpochCall { epoch: closed }.abi_encode(),
-        ),
-    ];
+    if !active_keys.is_empty() {
+        let keys = active_keys.iter().copied().map(B256::from).collect();
+        calls.push((
+            STAKING,
+            Staking::recordActivityCall { keys }.abi_encode(),
+            "recording validator activity".to_string(),
+        ));
+    }
     let mut failures = Vec::new();
-    for (contract, input) in calls {
-        // A chain without the reward contracts has nothing to close.
+    for (contract, input, what) in calls {
         if state
             .basic(contract)?
             .is_none_or(|account| account.is_empty_code_hash())
@@ -198,9 +218,7 @@ pub fn begin_block(
         }
         let result = system_call(state, block, SYSTEM, contract, input.into())?;
         if !result.is_success() {
-            failures.push(format!(
-                "closing epoch {closed} at {contract} failed: {result:?}"
-            ));
+            failures.push(format!("{what} at {contract} failed: {result:?}"));
         }
     }
     Ok(failures)

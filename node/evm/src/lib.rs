@@ -1,13 +1,13 @@
 //! # cairn-evm
 //!
 //! Cairn's execution layer: revm configured with Cairn's rules (Osaka, fees credited to the
-//! beneficiary once per block, the chunk-proof and ed25519 precompiles), the sequential
-//! executor, and Block-STM, the parallel executor that gives the same outcome.
+//! beneficiary once per block, the chunk-proof, ed25519 and equivocation precompiles), the
+//! sequential executor, and Block-STM, the parallel executor that gives the same outcome.
 //!
 //! ## How data flows through it
 //! ```text
 //!  block's transactions + BlockContext + PendingState (a RocksDB snapshot and its change set)
-//!        ─► execution::begin_block (epoch-closing system calls)
+//!        ─► execution::begin_block (epoch-closing system calls, validator activity)
 //!        ─► Executor::execute: Sequential, or parallel::Parallel (Block-STM: optimistic runs
 //!           over multi-version memory, validation, re-execution; settled in block order)
 //!        ─► one TxOutcome per transaction (receipt, or why it cannot be in the block)

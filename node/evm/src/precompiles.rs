@@ -5,14 +5,20 @@
 //!   blake3 hash is `root` (`path`: sibling chaining values, bottom up), else 0.
 //! * `0x0c02` ed25519: `public key (32) ‖ signature (64) ‖ message` returns 1 if the signature
 //!   is valid under the strict rules, else 0.
+//! * `0x0c03` equivocation: `domain (32) ‖ epoch (8, big endian) ‖ key (32) ‖ vote A (105) ‖
+//!   vote B (105)`, each vote `view (8, big endian) ‖ tag (1) ‖ block (32) ‖ signature (64)`
+//!   ([`Equivocation::encode_vote`]), returns 1 if `key` signed both votes in one view of
+//!   `epoch` on the chain with consensus domain `domain` and an honest validator could not
+//!   have signed both ([`Equivocation::is_valid`]), else 0. Staking's `reportEquivocation`
+//!   slashes on it.
 //!
-//! Both are pure functions of their input (Block-STM may run a transaction twice). A malformed
+//! All are pure functions of their input (Block-STM may run a transaction twice). A malformed
 //! input is an invalid proof or signature: it returns 0 and costs its gas, like any other
 //! failed check. Gas is priced from measured time; see docs/benchmarks.md.
 
 use std::sync::OnceLock;
 
-use cairn_reward_contracts::{CHUNK_PROOF_PRECOMPILE, ED25519_PRECOMPILE};
+use cairn_reward_contracts::{CHUNK_PROOF_PRECOMPILE, ED25519_PRECOMPILE, EQUIVOCATION_PRECOMPILE};
 use cairn_storage::chunk_proof;
 use revm::handler::EthPrecompiles;
 use revm::precompile::{
@@ -22,6 +28,7 @@ use revm::precompile::{
 use revm::primitives::Bytes;
 
 use crate::rules::SPEC;
+use cairn_primitives::consensus::{EVIDENCE_VOTE_LEN, Equivocation};
 use cairn_primitives::keys;
 
 /// Gas of a chunk proof: a base plus a price per 32-byte word of input. Measured with
@@ -36,6 +43,10 @@ pub const CHUNK_PROOF_WORD_GAS: u64 = 4;
 pub const ED25519_BASE_GAS: u64 = 3_200;
 /// See [`ED25519_BASE_GAS`].
 pub const ED25519_WORD_GAS: u64 = 3;
+/// Gas of an equivocation check: two ed25519 checks of a 32-byte vote digest (the hashing
+/// around them is noise next to the curve arithmetic). Charged whatever the input, so that a
+/// malformed input costs what a valid one does.
+pub const EQUIVOCATION_GAS: u64 = 2 * (ED25519_BASE_GAS + ED25519_WORD_GAS);
 
 fn words(len: usize) -> u64 {
     len.div_ceil(32) as u64
@@ -104,6 +115,31 @@ fn ed25519_precompile(input: &[u8], gas_limit: u64, reservoir: u64) -> Precompil
     answer(gas, gas_limit, reservoir, || verify_ed25519_input(input))
 }
 
+/// The equivocation check on raw input (see the module docs for the layout).
+pub fn verify_equivocation_input(input: &[u8]) -> bool {
+    let Some((domain, rest)) = input.split_first_chunk::<32>() else {
+        return false;
+    };
+    let Some((epoch, rest)) = rest.split_first_chunk::<8>() else {
+        return false;
+    };
+    let Some((key, votes)) = rest.split_first_chunk::<32>() else {
+        return false;
+    };
+    if votes.len() != 2 * EVIDENCE_VOTE_LEN {
+        return false;
+    }
+    let (first, second) = votes.split_at(EVIDENCE_VOTE_LEN);
+    Equivocation::from_votes(u64::from_be_bytes(*epoch), *key, first, second)
+        .is_some_and(|evidence| evidence.is_valid(domain))
+}
+
+fn equivocation_precompile(input: &[u8], gas_limit: u64, reservoir: u64) -> PrecompileResult {
+    answer(EQUIVOCATION_GAS, gas_limit, reservoir, || {
+        verify_equivocation_input(input)
+    })
+}
+
 /// Ethereum's precompiles for [`SPEC`] plus Cairn's.
 pub fn precompiles() -> EthPrecompiles {
     static SET: OnceLock<Precompiles> = OnceLock::new();
@@ -120,6 +156,11 @@ pub fn precompiles() -> EthPrecompiles {
                 ED25519_PRECOMPILE,
                 ed25519_precompile as PrecompileFn,
             )),
+            Precompile::from((
+                PrecompileId::Custom("cairn-equivocation".into()),
+                EQUIVOCATION_PRECOMPILE,
+                equivocation_precompile as PrecompileFn,
+            )),
         ]);
         set
     });
@@ -132,7 +173,8 @@ pub fn precompiles() -> EthPrecompiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_primitives::AccountKey;
+    use cairn_primitives::consensus::{Vote, VoteKind, epoch_namespace};
+    use cairn_primitives::{AccountKey, B256};
 
     fn chunk_input(data: &[u8], index: u64) -> Vec<u8> {
         let proof = chunk_proof::prove(data, index).unwrap();
@@ -192,11 +234,105 @@ mod tests {
         assert_eq!(output(ed25519_precompile(&input[..95], 1_000_000, 0)).1, 0);
     }
 
+    /// Evidence input for two votes by `key` in view 11 of `epoch` on the chain with `domain`,
+    /// signed under `signed_epoch`'s namespace.
+    fn evidence_input(
+        key: &AccountKey,
+        domain: [u8; 32],
+        epoch: u64,
+        signed_epoch: u64,
+        kinds: [VoteKind; 2],
+    ) -> Vec<u8> {
+        let namespace = epoch_namespace(&domain, signed_epoch);
+        let mut input = domain.to_vec();
+        input.extend_from_slice(&epoch.to_be_bytes());
+        input.extend_from_slice(&key.public_key());
+        for kind in kinds {
+            let vote = Vote::sign(key, 0, &namespace, 11, kind);
+            input.extend_from_slice(&Equivocation::encode_vote(
+                vote.view,
+                &vote.kind,
+                &vote.signature,
+            ));
+        }
+        input
+    }
+
+    #[test]
+    fn equivocation_evidence_proves_only_conflicting_votes_of_the_key() {
+        let key = AccountKey::from_bytes(&[6; 32]);
+        let domain = [0xd0; 32];
+        let (a, b) = (B256::repeat_byte(0xa), B256::repeat_byte(0xb));
+        let valid = |kinds| {
+            output(equivocation_precompile(
+                &evidence_input(&key, domain, 3, 3, kinds),
+                1_000_000,
+                0,
+            ))
+        };
+        assert_eq!(
+            valid([VoteKind::Notarize(a), VoteKind::Notarize(b)]),
+            (EQUIVOCATION_GAS, 1)
+        );
+        assert_eq!(valid([VoteKind::Finalize(a), VoteKind::Nullify]).1, 1);
+        // Honest pairs: the same vote twice, a notarize then a nullify, notarize and finalize.
+        for honest in [
+            [VoteKind::Notarize(a), VoteKind::Notarize(a)],
+            [VoteKind::Notarize(a), VoteKind::Nullify],
+            [VoteKind::Notarize(a), VoteKind::Finalize(a)],
+        ] {
+            assert_eq!(valid(honest), (EQUIVOCATION_GAS, 0), "{honest:?}");
+        }
+
+        let conflicting = [VoteKind::Notarize(a), VoteKind::Notarize(b)];
+        let input = evidence_input(&key, domain, 3, 3, conflicting);
+        let check = |input: &[u8]| output(equivocation_precompile(input, 1_000_000, 0));
+        // Votes of another epoch, or of another chain, claimed for this one.
+        assert_eq!(check(&evidence_input(&key, domain, 3, 4, conflicting)).1, 0);
+        let mut other_chain = input.clone();
+        other_chain[0] ^= 1;
+        assert_eq!(check(&other_chain).1, 0);
+        // Someone else's key, or a forged signature.
+        let mut other_key = input.clone();
+        other_key[40..72].copy_from_slice(&AccountKey::from_bytes(&[7; 32]).public_key());
+        assert_eq!(check(&other_key).1, 0);
+        let mut forged = input.clone();
+        *forged.last_mut().unwrap() ^= 1;
+        assert_eq!(check(&forged).1, 0);
+        // Two views, an unknown tag, a nullify naming a block, wrong lengths: malformed, 0,
+        // and the same price as a valid check.
+        let second_vote = 72 + EVIDENCE_VOTE_LEN;
+        let mut other_view = input.clone();
+        other_view[second_vote + 7] ^= 1;
+        assert_eq!(check(&other_view).1, 0);
+        let mut unknown_tag = input.clone();
+        unknown_tag[second_vote + 8] = 9;
+        assert_eq!(check(&unknown_tag).1, 0);
+        let mut nullify_with_block = evidence_input(
+            &key,
+            domain,
+            3,
+            3,
+            [VoteKind::Finalize(a), VoteKind::Nullify],
+        );
+        nullify_with_block[second_vote + 9] = 1;
+        assert_eq!(check(&nullify_with_block).1, 0);
+        for cut in [0, 31, 40, 72, 72 + EVIDENCE_VOTE_LEN, input.len() - 1] {
+            assert_eq!(check(&input[..cut]), (EQUIVOCATION_GAS, 0), "cut {cut}");
+        }
+        let mut longer = input.clone();
+        longer.push(0);
+        assert_eq!(check(&longer).1, 0);
+        let starved = equivocation_precompile(&input, EQUIVOCATION_GAS - 1, 0).unwrap();
+        assert!(starved.halt_reason().is_some_and(|h| h.is_oog()));
+    }
+
     #[test]
     fn the_set_holds_ethereum_and_cairn_precompiles() {
         let set = precompiles();
         assert!(set.precompiles.contains(&CHUNK_PROOF_PRECOMPILE));
         assert!(set.precompiles.contains(&ED25519_PRECOMPILE));
+        assert!(set.precompiles.contains(&EQUIVOCATION_PRECOMPILE));
         assert!(
             set.precompiles
                 .contains(&revm::primitives::Address::with_last_byte(1))

@@ -14,6 +14,7 @@ use crate::datadir::{
 use crate::error::{NodeError, Result};
 use cairn_chain::genesis::{Genesis, GenesisValidator, TOKEN};
 use cairn_primitives::clock::now_ms;
+use cairn_primitives::keys::vrf_public_key;
 use cairn_primitives::{AccountKey, U256};
 use cairn_providers::agent::{ComputeOffer, ProviderSettings};
 
@@ -433,6 +434,7 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
             public_key: key.public_key(),
             beneficiary: key.address(),
             stake: U256::from(1_000u64) * U256::from(TOKEN),
+            vrf_key: vrf_public_key(key),
         })
         .collect();
     genesis.validate()?;
