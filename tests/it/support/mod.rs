@@ -178,7 +178,10 @@ pub struct Process(pub Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.0.id()) {
+        // A process already reaped has given up its pid, which another may now have.
+        if matches!(self.0.try_wait(), Ok(None))
+            && let Ok(pid) = i32::try_from(self.0.id())
+        {
             let _ = signal(pid, nix::sys::signal::Signal::SIGTERM);
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
