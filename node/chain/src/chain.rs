@@ -18,7 +18,7 @@ use cairn_evm::rules::{ChainRules, SenderState};
 use cairn_evm::rules::{SPEC, max_tx_gas};
 use cairn_primitives::{
     AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Receipt,
-    Transaction, U256, block_randomness, receipts_root, tx_root,
+    Transaction, U256, receipts_root, tx_root,
 };
 
 /// Where the wall time of building a block went.
@@ -396,8 +396,12 @@ impl Chain {
         candidates: &[Transaction],
     ) -> Result<(ProducedBlock, cairn_storage::TreeUpdate)> {
         let height = parent.height + 1;
-        let (randomness_proof, randomness) =
-            block_randomness(key, self.genesis.chain_id, height, view);
+        let (beacon, randomness) = cairn_primitives::beacon::prove(
+            key,
+            self.genesis.chain_id,
+            height,
+            &parent.randomness,
+        );
         let public_key = key.public_key();
         let beneficiary = self
             .validators_at(height)?
@@ -444,7 +448,8 @@ impl Chain {
             receipts_root: receipts_root(&receipts),
             state_root: tree.root(),
             randomness,
-            randomness_proof,
+            vrf_output: beacon.output,
+            vrf_proof: beacon.proof,
             gas_used: receipts.last().map_or(0, |r| r.cumulative_gas_used),
             gas_limit: self.genesis.gas_limit,
             base_fee_per_gas: self.genesis.base_fee_per_gas,
@@ -533,8 +538,8 @@ impl Chain {
             "unknown proposer or wrong beneficiary",
         )?;
         expect(
-            header.randomness_is_valid(),
-            "randomness is not the proposer's signature",
+            validator.is_some_and(|v| header.randomness_is_valid(&v.vrf_key, &parent.randomness)),
+            "randomness is not the proposer's VRF of the parent's",
         )?;
         let tx_hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
         check("transactions root", header.tx_root, tx_root(&tx_hashes))?;

@@ -8,7 +8,7 @@ use revm::bytecode::Bytecode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ChainError, Result};
-use cairn_primitives::keys::vrf_public_key;
+use cairn_primitives::beacon::vrf_public_key;
 use cairn_primitives::transaction::hex_32;
 use cairn_primitives::{
     AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Signature, U256,
@@ -253,6 +253,12 @@ impl Genesis {
         if keys.len() != self.validators.len() {
             return fail("a validator key is listed twice; each validator needs its own key");
         }
+        if self.validators.iter().any(|v| v.vrf_key == [0; 32]) {
+            return fail(
+                "a validator has no vrfKey (its blocks' randomness could not be checked): \
+                 write the genesis again with `cairn testnet init`",
+            );
+        }
         if let Some(contracts) = &self.contracts
             && (contracts.equivocation_slash_percent > 100
                 || contracts.reporter_reward_percent > 100)
@@ -316,7 +322,8 @@ impl Genesis {
             receipts_root: receipts_root(&[]),
             state_root,
             randomness: self.randomness(),
-            randomness_proof: Signature::from([0; 64]),
+            vrf_output: [0; 32],
+            vrf_proof: Signature::from([0; 64]),
             gas_used: 0,
             gas_limit: self.gas_limit,
             base_fee_per_gas: self.base_fee_per_gas,
@@ -506,7 +513,8 @@ mod tests {
         );
     }
 
-    /// Files written before validators had VRF keys and equivocation had shares still load.
+    /// Files written before validators had VRF keys and equivocation had shares still parse,
+    /// with the defaults; one without VRF keys is then refused with a clear reason.
     #[test]
     fn files_without_vrf_keys_or_slash_shares_load_with_the_defaults() {
         let mut json = serde_json::to_value(Genesis::dev()).unwrap();
@@ -519,6 +527,8 @@ mod tests {
         contracts.remove("reporterRewardPercent");
         let genesis: Genesis = serde_json::from_value(json).unwrap();
         assert_eq!(genesis.validators[0].vrf_key, [0; 32]);
+        // A validator without a VRF key could sign no block anyone accepts: refused up front.
+        assert!(genesis.validate().is_err());
         let contracts = genesis.contracts.unwrap();
         assert_eq!(
             (

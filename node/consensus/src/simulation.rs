@@ -661,7 +661,7 @@ impl Simulation {
                 public_key: key.public_key(),
                 beneficiary: key.address(),
                 stake: U256::from(TOKEN),
-                vrf_key: cairn_primitives::keys::vrf_public_key(key),
+                vrf_key: cairn_primitives::beacon::vrf_public_key(key),
             })
             .collect();
         let mut validators = Vec::new();

@@ -5,7 +5,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Canonical;
-use crate::keys::{AccountKey, verify};
+use crate::beacon::{self, BeaconProof};
 use crate::receipt::Receipt;
 use crate::transaction::{Signature, Transaction, hex_32};
 
@@ -34,11 +34,14 @@ pub struct Header {
     pub receipts_root: B256,
     /// Root of the state tree after the block.
     pub state_root: B256,
-    /// The block's randomness: blake3 of `randomness_proof`.
+    /// The block's randomness (the beacon value, `block.prevrandao`): the proposer's VRF of
+    /// (chain id, height, the parent's randomness), see [`crate::beacon`].
     pub randomness: B256,
-    /// The proposer's signature over (chain id, height, view). ed25519 signatures are
-    /// deterministic, so the proposer cannot grind the randomness; it can only withhold a block.
-    pub randomness_proof: Signature,
+    /// The proposer's VRF output (a compressed point).
+    #[serde(with = "hex_32")]
+    pub vrf_output: [u8; 32],
+    /// The proof that `vrf_output` is the VRF of the proposer's registered VRF key.
+    pub vrf_proof: Signature,
     /// Gas used by all transactions.
     pub gas_used: u64,
     /// Most gas the block may use.
@@ -63,35 +66,20 @@ impl Header {
         self.timestamp_ms / 1000
     }
 
-    /// Whether `randomness_proof` is the proposer's signature and `randomness` its hash.
-    pub fn randomness_is_valid(&self) -> bool {
-        let digest = randomness_message(self.chain_id, self.height, self.view);
-        verify(&self.proposer, &digest, &self.randomness_proof.to_bytes())
-            && self.randomness == randomness_of(&self.randomness_proof)
+    /// The header's beacon proof.
+    pub fn beacon(&self) -> BeaconProof {
+        BeaconProof {
+            output: self.vrf_output,
+            proof: self.vrf_proof,
+        }
     }
-}
 
-fn randomness_message(chain_id: u64, height: u64, view: u64) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new_derive_key("cairn block randomness v1");
-    hasher.update(&chain_id.to_le_bytes());
-    hasher.update(&height.to_le_bytes());
-    hasher.update(&view.to_le_bytes());
-    *hasher.finalize().as_bytes()
-}
-
-fn randomness_of(proof: &Signature) -> B256 {
-    B256::from(*blake3::hash(&proof.to_bytes()).as_bytes())
-}
-
-/// The proposer's randomness for a block: (proof, randomness).
-pub fn block_randomness(
-    key: &AccountKey,
-    chain_id: u64,
-    height: u64,
-    view: u64,
-) -> (Signature, B256) {
-    let proof = Signature::from(key.sign(&randomness_message(chain_id, height, view)));
-    (proof, randomness_of(&proof))
+    /// Whether the header's randomness is the VRF, under `vrf_key`, of the parent's
+    /// randomness `previous`.
+    pub fn randomness_is_valid(&self, vrf_key: &[u8; 32], previous: &B256) -> bool {
+        beacon::verify(vrf_key, self.chain_id, self.height, previous, &self.beacon())
+            == Some(self.randomness)
+    }
 }
 
 /// A header and its transactions.

@@ -75,16 +75,6 @@ impl AccountKey {
     }
 }
 
-/// The VRF (schnorrkel/sr25519) public key a validator registers beside `consensus_key`. For now
-/// a placeholder derived from the consensus key, so that every caller already goes through the
-/// one function that the real derivation will replace.
-pub fn vrf_public_key(consensus_key: &AccountKey) -> [u8; 32] {
-    *blake3::Hasher::new_derive_key("cairn vrf key placeholder")
-        .update(&consensus_key.public_key())
-        .finalize()
-        .as_bytes()
-}
-
 /// Checks an ed25519 signature over a digest, with the strict rules (no malleable signatures,
 /// no small-order keys) so that a signature is valid on every node or on none.
 pub fn verify(public_key: &[u8; 32], digest: &[u8; 32], signature: &[u8; 64]) -> bool {

@@ -35,6 +35,7 @@
 //! # Ok::<(), cairn_primitives::error::CodecError>(())
 //! ```
 
+pub mod beacon;
 pub mod block;
 pub mod clock;
 pub mod codec;
@@ -51,7 +52,7 @@ pub mod wire;
 mod tests;
 
 pub use alloy_primitives::{Address, B256, Bytes, U256};
-pub use block::{Block, Header, block_randomness, receipts_root, tx_root};
+pub use block::{Block, Header, receipts_root, tx_root};
 pub use codec::Canonical;
 pub use error::{CodecError, KeyError};
 pub use keys::{AccountKey, address_of};

@@ -64,13 +64,13 @@ fn header() -> impl Strategy<Value = Header> {
             address(),
         ),
         (any::<u64>(), hash(), hash(), hash(), hash(), signature()),
-        (any::<u64>(), any::<u64>(), any::<u64>()),
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<[u8; 32]>()),
     )
         .prop_map(
             |(
                 (chain_id, parent, height, view, proposer, beneficiary),
-                (timestamp_ms, tx_root, receipts_root, state_root, randomness, randomness_proof),
-                (gas_used, gas_limit, base_fee_per_gas),
+                (timestamp_ms, tx_root, receipts_root, state_root, randomness, vrf_proof),
+                (gas_used, gas_limit, base_fee_per_gas, vrf_output),
             )| Header {
                 chain_id,
                 parent,
@@ -83,7 +83,8 @@ fn header() -> impl Strategy<Value = Header> {
                 receipts_root,
                 state_root,
                 randomness,
-                randomness_proof,
+                vrf_output,
+                vrf_proof,
                 gas_used,
                 gas_limit,
                 base_fee_per_gas,
