@@ -78,6 +78,8 @@ const MAX_UNVERIFIED: usize = 64;
 /// notarized proposal and its notarization, stored with a finalize vote.
 const PROPOSAL_RECORD: u8 = 3;
 const NOTARIZATION_RECORD: u8 = 4;
+/// The slot of the certificate that ended the view before a vote's (stored with every vote).
+const ENTRY_RECORD: u8 = 5;
 
 /// Timing of the protocol.
 #[derive(Debug, Clone, Copy)]
@@ -377,6 +379,17 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                         .encode()
                     });
                     let notarization = notarized.map(|(_, certificate)| certificate.encode());
+                    // And with every vote, the certificate that let this validator into the
+                    // view: after a whole-network restart it may be the only copy left, and
+                    // without it no later proposal can be voted for.
+                    let entry = vote
+                        .view
+                        .checked_sub(1)
+                        .and_then(|previous| self.machine.ending_certificate(previous))
+                        .map(Certificate::encode);
+                    if let Some(entry) = &entry {
+                        records.push((ENTRY_RECORD, entry));
+                    }
                     if let Some(proposal) = &proposal {
                         records.push((PROPOSAL_RECORD, proposal));
                     }
@@ -1129,7 +1142,7 @@ fn epoch_machine(
     for (_, slot, bytes) in chain.store().consensus_records_from(anchor.view + 1)? {
         match slot {
             PROPOSAL_RECORD => restored.push(Envelope::decode(&bytes)?.message),
-            NOTARIZATION_RECORD => {
+            NOTARIZATION_RECORD | ENTRY_RECORD => {
                 restored.push(Message::Certificate(Certificate::decode(&bytes)?));
             }
             _ => {

@@ -488,6 +488,12 @@ impl Machine {
         Some((proposal, certificate))
     }
 
+    /// The certificate that ended `view` here: its notarization, or else its nullification.
+    pub fn ending_certificate(&self, view: u64) -> Option<&Certificate> {
+        let round = self.rounds.get(&view)?;
+        round.notarization.as_ref().or(round.nullification.as_ref())
+    }
+
     /// Whether `block` is notarized in `view` here.
     pub fn is_notarized(&self, view: u64, block: B256) -> bool {
         self.rounds

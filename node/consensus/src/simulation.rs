@@ -1101,7 +1101,7 @@ fn an_equivocating_leader_cannot_split_the_honest_validators() {
 /// honest validators keep finalizing, and that the behaviour was played.
 /// `check` sees each finished run (whose databases go when it returns).
 fn byzantine(behaviour: Byzantine, seeds: std::ops::Range<u64>, check: impl Fn(&Simulation)) {
-    for seed in seeds {
+    for seed in chosen(seeds) {
         let validators = if seed % 2 == 0 { 4 } else { 7 };
         let faults = Faults {
             drop_percent: 5,
@@ -1125,6 +1125,15 @@ fn byzantine(behaviour: Byzantine, seeds: std::ops::Range<u64>, check: impl Fn(&
             "{behaviour:?} seed {seed}: the Byzantine validators never acted"
         );
         check(&simulation);
+    }
+}
+
+/// The seeds to run: `CAIRN_SIM_SEED` picks one of them (to replay a failure with
+/// `CAIRN_SIM_TRACE`), else all of them.
+fn chosen(seeds: std::ops::Range<u64>) -> Vec<u64> {
+    match std::env::var("CAIRN_SIM_SEED").ok().and_then(|s| s.parse::<u64>().ok()) {
+        Some(seed) => seeds.filter(|s| *s == seed).collect(),
+        None => seeds.collect(),
     }
 }
 
@@ -1183,7 +1192,7 @@ fn byzantine_validator_votes_for_blocks_it_did_not_execute() {
 
 #[test]
 fn byzantine_whole_network_crashed_and_restarted_repeatedly() {
-    for seed in 9_000..9_000 + BYZANTINE_SEEDS {
+    for seed in chosen(9_000..9_000 + BYZANTINE_SEEDS) {
         let validators = if seed % 2 == 0 { 4 } else { 7 };
         let faults = Faults {
             drop_percent: 5,

@@ -12,6 +12,7 @@
 
 use alloy_primitives::B256;
 use schnorrkel::vrf::{VRFPreOut, VRFProof};
+use schnorrkel::context::attach_rng;
 use schnorrkel::{ExpansionMode, Keypair, MiniSecretKey, PublicKey, signing_context};
 
 use crate::keys::AccountKey;
@@ -25,6 +26,34 @@ pub struct BeaconProof {
     /// The proof that `output` is the VRF of the input under the leader's VRF key.
     pub proof: Signature,
 }
+
+/// The proof's nonce source: none. The nonce then comes from the secret key and the transcript,
+/// which commits to the input (as ed25519 derives its nonce), so one input always gives one
+/// proof: blocks are reproducible, and so is the deterministic simulation. (schnorrkel warns
+/// against derandomizing its multi-signatures; a single signer's proof is safe, its nonce being
+/// unique per input.)
+struct NoRandomness;
+
+impl rand_core::RngCore for NoRandomness {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.fill(0);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        dest.fill(0);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for NoRandomness {}
 
 /// The VRF keypair of a consensus key.
 fn vrf_keypair(consensus_key: &AccountKey) -> Keypair {
@@ -70,7 +99,9 @@ pub fn prove(
     previous: &B256,
 ) -> (BeaconProof, B256) {
     let keypair = vrf_keypair(consensus_key);
-    let (inout, proof, _) = keypair.vrf_sign(transcript(chain_id, height, previous));
+    let proof_transcript = attach_rng(merlin::Transcript::new(b"VRF"), NoRandomness);
+    let (inout, proof, _) =
+        keypair.vrf_sign_extra(transcript(chain_id, height, previous), proof_transcript);
     let beacon = BeaconProof {
         output: inout.to_preout().to_bytes(),
         proof: Signature::from(proof.to_bytes()),
@@ -107,10 +138,9 @@ mod tests {
         let (beacon, randomness) = prove(&leader, 7, 10, &previous);
         let key = vrf_public_key(&leader);
         assert_eq!(verify(&key, 7, 10, &previous, &beacon), Some(randomness));
-        // Proving again gives another proof but the same value: nothing to choose from.
+        // Proving again gives the same proof and value: nothing to choose from.
         let (again, same) = prove(&leader, 7, 10, &previous);
-        assert_eq!(same, randomness);
-        assert_eq!(again.output, beacon.output);
+        assert_eq!((again, same), (beacon, randomness));
         // Another key, height, chain or previous value: no.
         let other = vrf_public_key(&AccountKey::from_bytes(&[5; 32]));
         assert_eq!(verify(&other, 7, 10, &previous, &beacon), None);
