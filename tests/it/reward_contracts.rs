@@ -11,10 +11,10 @@ use cairn_client::contracts::register_validator_on_chain;
 use cairn_evm::execution::{
     BlockContext, Executor, Sequential, TxOutcome, begin_block, system_call,
 };
+use cairn_primitives::beacon::vrf_public_key;
 use cairn_primitives::consensus::{
     EVIDENCE_VOTE_LEN, Equivocation, Vote, VoteKind, epoch_namespace,
 };
-use cairn_primitives::beacon::vrf_public_key;
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, Receipt, TxBody, TxStatus, U256};
 use cairn_reward_contracts::bindings::{

@@ -16,6 +16,8 @@ use crate::genesis::{Genesis, GenesisValidator};
 use cairn_evm::execution::{self, BlockContext, Exclusion, Executor, TxOutcome};
 use cairn_evm::rules::{ChainRules, SenderState};
 use cairn_evm::rules::{SPEC, max_tx_gas};
+use cairn_primitives::block::parent_votes_hash;
+use cairn_primitives::consensus::{Certificate, Validators, VoteKind, epoch_namespace};
 use cairn_primitives::{
     AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Receipt,
     Transaction, U256, receipts_root, tx_root,
@@ -30,6 +32,14 @@ pub struct BlockTimings {
     pub state_root: Duration,
     /// Encoding and writing the block's batch to RocksDB.
     pub commit: Duration,
+}
+
+/// Who builds a block, when, in which view, and the certificate of its parent it carries.
+struct Proposing<'a> {
+    key: &'a AccountKey,
+    timestamp_ms: u64,
+    view: u64,
+    parent_votes: Option<Certificate>,
 }
 
 /// A block this node built and committed.
@@ -286,8 +296,13 @@ impl Chain {
         let state_view = self.store.state();
         let mut pending = PendingState::new(&state_view);
         let view = parent.height + 1;
-        let (mut produced, tree) =
-            self.build_on(&parent, &mut pending, key, timestamp_ms, view, candidates)?;
+        let plan = Proposing {
+            key,
+            timestamp_ms,
+            view,
+            parent_votes: None,
+        };
+        let (mut produced, tree) = self.build_on(&parent, &mut pending, plan, candidates)?;
         let committing = Instant::now();
         self.commit(&produced.block, &produced.receipts, &pending, tree, None)?;
         produced.timings.commit = committing.elapsed();
@@ -297,25 +312,27 @@ impl Chain {
     /// Builds (without committing) a block for consensus `view` on top of `parents`: executed
     /// but uncommitted blocks, oldest first, the first a child of the head (none: build on the
     /// head).
+    /// `parent_votes` is the certificate that notarized or finalized the parent, which the block
+    /// carries (see [`Block::parent_votes`]).
     pub fn build_block(
         &self,
         key: &AccountKey,
         timestamp_ms: u64,
         view: u64,
         parents: &[&ExecutedBlock],
+        parent_votes: Option<Certificate>,
         candidates: &[Transaction],
     ) -> Result<(ProducedBlock, ExecutedBlock), InvalidBlock> {
         let state_view = self.store.state();
         let (before, parent_header) = self.layer(parents)?;
         let mut pending = PendingState::with_changes(&state_view, before.clone());
-        let (produced, _) = self.build_on(
-            &parent_header,
-            &mut pending,
+        let plan = Proposing {
             key,
             timestamp_ms,
             view,
-            candidates,
-        )?;
+            parent_votes,
+        };
+        let (produced, _) = self.build_on(&parent_header, &mut pending, plan, candidates)?;
         let executed = ExecutedBlock {
             block: produced.block.clone(),
             receipts: produced.receipts.clone(),
@@ -390,18 +407,23 @@ impl Chain {
         &self,
         parent: &Header,
         pending: &mut PendingState<'_>,
-        key: &AccountKey,
-        timestamp_ms: u64,
-        view: u64,
+        plan: Proposing<'_>,
         candidates: &[Transaction],
     ) -> Result<(ProducedBlock, cairn_storage::TreeUpdate)> {
-        let height = parent.height + 1;
-        let (beacon, randomness) = cairn_primitives::beacon::prove(
+        let Proposing {
             key,
-            self.genesis.chain_id,
-            height,
-            &parent.randomness,
-        );
+            timestamp_ms,
+            view,
+            parent_votes,
+        } = plan;
+        let height = parent.height + 1;
+        // The leader's own certificate, checked when it arrived: its signers as they are.
+        let active_keys = match &parent_votes {
+            Some(votes) => self.signer_keys(parent.height, votes)?,
+            None => Vec::new(),
+        };
+        let (beacon, randomness) =
+            cairn_primitives::beacon::prove(key, self.genesis.chain_id, height, &parent.randomness);
         let public_key = key.public_key();
         let beneficiary = self
             .validators_at(height)?
@@ -419,7 +441,7 @@ impl Chain {
             randomness,
         };
         let started = Instant::now();
-        self.begin_block(&context, &[], pending)?;
+        self.begin_block(&context, &active_keys, pending)?;
         let outcomes = self.executor.execute(&context, candidates, pending)?;
         let mut transactions = Vec::new();
         let mut receipts = Vec::new();
@@ -450,6 +472,7 @@ impl Chain {
             randomness,
             vrf_output: beacon.output,
             vrf_proof: beacon.proof,
+            parent_votes_hash: parent_votes_hash(parent_votes.as_ref()),
             gas_used: receipts.last().map_or(0, |r| r.cumulative_gas_used),
             gas_limit: self.genesis.gas_limit,
             base_fee_per_gas: self.genesis.base_fee_per_gas,
@@ -457,6 +480,7 @@ impl Chain {
         let block = Block {
             header,
             transactions,
+            parent_votes,
         };
         let timings = BlockTimings {
             execute: executed - started,
@@ -557,7 +581,8 @@ impl Chain {
             beneficiary: header.beneficiary,
             randomness: header.randomness,
         };
-        self.begin_block(&context, &[], pending)?;
+        let active_keys = self.checked_parent_votes(block, parent)?;
+        self.begin_block(&context, &active_keys, pending)?;
         let outcomes = self
             .executor
             .execute(&context, &block.transactions, pending)
@@ -584,6 +609,59 @@ impl Chain {
             .map_err(ChainError::from)?;
         check("state root", header.state_root, tree.root())?;
         Ok((receipts, tree))
+    }
+
+    /// The validators of the epoch holding `height` as consensus counts them: consensus keys
+    /// and voting power, the whole tokens each has bonded.
+    pub fn consensus_validators(&self, height: u64) -> Result<Validators> {
+        Ok(Validators::new(self.validators_at(height)?.iter().map(
+            |v| {
+                let power = v.stake / U256::from(crate::genesis::TOKEN);
+                (v.public_key, u64::try_from(power).unwrap_or(u64::MAX))
+            },
+        )))
+    }
+
+    /// The consensus keys of a certificate's signers, in the set of the epoch holding the
+    /// certified block at `height`.
+    fn signer_keys(&self, height: u64, votes: &Certificate) -> Result<Vec<[u8; 32]>> {
+        let validators = self.validators_at(height)?;
+        Ok(votes
+            .signers()
+            .filter_map(|index| validators.get(index as usize).map(|v| v.public_key))
+            .collect())
+    }
+
+    /// Checks the certificate a block carries for its parent (if any): it names the parent, it
+    /// is a notarization or finalization from the parent's view on, and more than two thirds
+    /// of the power of the parent's epoch signed it under that epoch's namespace. Its signers'
+    /// keys are what the block records as active.
+    fn checked_parent_votes(
+        &self,
+        block: &Block,
+        parent: &Header,
+    ) -> Result<Vec<[u8; 32]>, InvalidBlock> {
+        let header = &block.header;
+        if header.parent_votes_hash != parent_votes_hash(block.parent_votes.as_ref()) {
+            return Err(InvalidBlock::Header(
+                "parent votes do not match the header's hash of them",
+            ));
+        }
+        let Some(votes) = &block.parent_votes else {
+            return Ok(Vec::new());
+        };
+        let names_parent = matches!(votes.kind, VoteKind::Notarize(b) | VoteKind::Finalize(b) if b == header.parent);
+        let epoch = parent.height / self.genesis.epoch_length;
+        let namespace = epoch_namespace(&self.genesis.consensus_domain(), epoch);
+        let valid = names_parent
+            && votes.view >= parent.view
+            && votes.is_valid(&namespace, &self.consensus_validators(parent.height)?);
+        if !valid {
+            return Err(InvalidBlock::Header(
+                "parent votes are not a quorum's certificate of the parent",
+            ));
+        }
+        Ok(self.signer_keys(parent.height, votes)?)
     }
 
     /// The validators of the epoch holding `height`: the genesis set for epoch 0, afterwards
@@ -932,6 +1010,7 @@ mod tests {
             time,
             1,
             &[],
+            None,
             &[
                 tx(0, 0, None, deploy(STORE_AND_LOG), 200_000),
                 tx(1, 0, to, Bytes::new(), 21_000),
@@ -939,20 +1018,60 @@ mod tests {
         )?;
         let contract = first.receipts[0].contract_address.ok_or("no contract")?;
         let word = Bytes::from(vec![7u8; 32]);
+        // The second carries the votes that notarized the first: the chain checks them.
+        let namespace = epoch_namespace(&proposer.genesis().consensus_domain(), 0);
+        let notarization = |block: B256| {
+            let vote = cairn_primitives::consensus::Vote::sign(
+                &key,
+                0,
+                &namespace,
+                1,
+                VoteKind::Notarize(block),
+            );
+            Certificate {
+                view: 1,
+                kind: vote.kind,
+                signatures: vec![(0, vote.signature)],
+            }
+        };
+        let second_txs = [
+            tx(1, 1, to, Bytes::new(), 21_000),
+            tx(2, 0, Some(contract), word, 100_000),
+        ];
         let (second, _) = proposer.build_block(
             &key,
             time + 1000,
             2,
             &[&built_first],
-            &[
-                tx(1, 1, to, Bytes::new(), 21_000),
-                tx(2, 0, Some(contract), word, 100_000),
-            ],
+            Some(notarization(first.block.hash())),
+            &second_txs,
         )?;
+        // Votes for another block, or votes altered after the header was made: refused.
+        let (other_votes, _) = proposer.build_block(
+            &key,
+            time + 1000,
+            2,
+            &[&built_first],
+            Some(notarization(B256::repeat_byte(3))),
+            &second_txs,
+        )?;
+        let mut altered = second.block.clone();
+        if let Some(votes) = &mut altered.parent_votes {
+            votes.view = 2;
+        }
         assert_eq!(second.block.transactions.len(), 2);
 
         // A voter checks both before either is final, then commits them from what it executed.
         let checked_first = voter.verify_block(&[], &first.block)?;
+        for bad in [&other_votes.block, &altered] {
+            assert!(
+                matches!(
+                    voter.verify_block(&[&checked_first], bad),
+                    Err(InvalidBlock::Header(_))
+                ),
+                "bad parent votes accepted"
+            );
+        }
         let checked_second = voter.verify_block(&[&checked_first], &second.block)?;
         assert!(
             matches!(

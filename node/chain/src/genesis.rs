@@ -324,6 +324,7 @@ impl Genesis {
             randomness: self.randomness(),
             vrf_output: [0; 32],
             vrf_proof: Signature::from([0; 64]),
+            parent_votes_hash: B256::ZERO,
             gas_used: 0,
             gas_limit: self.gas_limit,
             base_fee_per_gas: self.base_fee_per_gas,
@@ -331,6 +332,7 @@ impl Genesis {
         Block {
             header,
             transactions: Vec::new(),
+            parent_votes: None,
         }
     }
 

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use alloy_sol_types::SolCall;
-use cairn_primitives::consensus::EVIDENCE_VOTE_LEN;
 use cairn_primitives::beacon::vrf_public_key;
+use cairn_primitives::consensus::EVIDENCE_VOTE_LEN;
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, U256};
 use cairn_reward_contracts::bindings::{

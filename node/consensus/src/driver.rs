@@ -25,8 +25,7 @@ use tokio::time::Instant;
 use crate::gossip::{self, Checked};
 use crate::machine::{Action, Anchor, Config, Event, Machine};
 use crate::messages::{
-    Certificate, Envelope, Message, Proposal, SyncResponse, Validators, Vote, VoteKind,
-    epoch_namespace,
+    Certificate, Envelope, Message, Proposal, SyncResponse, Vote, VoteKind, epoch_namespace,
 };
 use cairn_chain::{Chain, ExecutedBlock, InvalidBlock};
 use cairn_mempool::TxPool;
@@ -96,6 +95,7 @@ enum Job {
     Build {
         view: u64,
         ancestors: Vec<Arc<Block>>,
+        parent_votes: Option<Certificate>,
     },
     Verify {
         view: u64,
@@ -323,7 +323,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         for action in actions {
             tracing::trace!(view = self.machine.view(), ?action, "consensus action");
             match action {
-                Action::Build { view, parent } => {
+                Action::Build {
+                    view,
+                    parent,
+                    parent_votes,
+                } => {
                     let Some(ancestors) = self.ancestry(parent) else {
                         tracing::debug!(view, "cannot build: missing the parent's ancestry");
                         self.sync_wanted = true;
@@ -340,7 +344,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                     self.runtime.spawn(Instrument::in_current_span(async move {
                         tokio::time::sleep(Duration::from_millis(wait)).await;
                         let _ = jobs
-                            .send(Job::Build { view, ancestors })
+                            .send(Job::Build {
+                                view,
+                                ancestors,
+                                parent_votes,
+                            })
                             .await;
                     }));
                 }
@@ -396,8 +404,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                     if let Some(notarization) = &notarization {
                         records.push((NOTARIZATION_RECORD, notarization));
                     }
-                    if let Err(error) = self.chain.store().record_consensus(vote.view, &records)
-                    {
+                    if let Err(error) = self.chain.store().record_consensus(vote.view, &records) {
                         // A vote that is not on disk must not leave: stop here.
                         tracing::error!(%error, "cannot record a vote; not sending it");
                         return;
@@ -441,13 +448,25 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
             return;
         };
         self.status.send_modify(|status| status.equivocations += 1);
+        let encode = |vote: &Vote| {
+            hex::encode(cairn_primitives::consensus::Equivocation::encode_vote(
+                vote.view,
+                &vote.kind,
+                &vote.signature,
+            ))
+        };
+        // Everything `Staking.reportEquivocation` needs, as the command that sends it.
         tracing::warn!(
             epoch = self.epoch,
             view = first.view,
-            validator = %cairn_primitives::B256::from(*key),
             first = ?first.kind,
             second = ?second.kind,
-            "a validator signed two conflicting votes"
+            "a validator signed two conflicting votes; to have it slashed: cairn stake \
+             report-equivocation --epoch {} --key {} --vote-a {} --vote-b {} --from <your key>",
+            self.epoch,
+            hex::encode(key),
+            encode(first),
+            encode(second),
         );
     }
 
@@ -671,8 +690,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     /// blocks of past views that were never notarized are dropped.
     fn may_cache(&mut self, proposal: &Proposal) -> bool {
         let view = proposal.view;
-        if !self.machine.accepts_proposal_view(view) || self.blocks.contains_key(&proposal.block)
-        {
+        if !self.machine.accepts_proposal_view(view) || self.blocks.contains_key(&proposal.block) {
             return false;
         }
         let view_taken = self.blocks.values().any(|b| b.header.view == view);
@@ -963,7 +981,11 @@ impl<R: Runtime> ChainWorker<R> {
 
     fn run(&mut self, job: Job) -> JobResult {
         match job {
-            Job::Build { view, ancestors } => {
+            Job::Build {
+                view,
+                ancestors,
+                parent_votes,
+            } => {
                 let built = self.executed(&ancestors).and_then(|parents| {
                     let parents: Vec<&ExecutedBlock> = parents.iter().map(Arc::as_ref).collect();
                     // The pool still holds what the uncommitted parents include: leave it out
@@ -984,6 +1006,7 @@ impl<R: Runtime> ChainWorker<R> {
                         self.runtime.now_ms(),
                         view,
                         &parents,
+                        parent_votes,
                         &candidates,
                     )
                 });
@@ -1078,11 +1101,6 @@ impl<R: Runtime> ChainWorker<R> {
     }
 }
 
-/// A validator's voting power: its bond in whole tokens.
-fn voting_power(stake: cairn_primitives::U256) -> u64 {
-    u64::try_from(stake / cairn_primitives::U256::from(cairn_chain::genesis::TOKEN)).unwrap_or(u64::MAX)
-}
-
 fn epoch_of(chain: &Chain, height: u64) -> u64 {
     height / chain.genesis().epoch_length
 }
@@ -1124,12 +1142,7 @@ fn epoch_machine(
     let epoch = next / epoch_length;
     let config = Config {
         namespace: epoch_namespace(&chain.genesis().consensus_domain(), epoch),
-        validators: Validators::new(
-            chain
-                .validators_at(next)?
-                .iter()
-                .map(|v| (v.public_key, voting_power(v.stake))),
-        ),
+        validators: chain.consensus_validators(next)?,
         view_timeout_ms: timing.view_timeout.as_millis() as u64,
         retry_ms: timing.retry.as_millis() as u64,
         last_height: (epoch + 1) * epoch_length - 1,
@@ -1156,9 +1169,9 @@ fn epoch_machine(
     // The certificate stored with the anchor block, if it was signed in this epoch: a restarted
     // validator re-sends it to those that missed it, as it would have before the restart.
     let anchor_certificate = match chain.store().next_finality(anchor.height)? {
-        Some((height, bytes)) if height == anchor.height => Certificate::decode(&bytes)
-            .ok()
-            .filter(|c| c.is_valid(&config.namespace, &config.validators)),
+        // Possibly signed in the previous epoch: checked by whoever it is sent to, and by the
+        // chain when a block carries it.
+        Some((height, bytes)) if height == anchor.height => Certificate::decode(&bytes).ok(),
         _ => None,
     };
     let machine = Machine::new(config.clone(), Some(key.clone()), anchor, own_votes, now_ms)
@@ -1193,7 +1206,9 @@ mod tests {
         for height in 1..=blocks {
             let time = chain.head_header().timestamp_ms + 1000;
             if certified.contains(&height) {
-                let (produced, executed) = chain.build_block(&key, time, height, &[], &[]).unwrap();
+                let (produced, executed) = chain
+                    .build_block(&key, time, height, &[], None, &[])
+                    .unwrap();
                 let finality = certificate(height, produced.block.hash()).encode();
                 chain.commit_executed(&executed, Some(&finality)).unwrap();
             } else {

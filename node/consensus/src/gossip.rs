@@ -158,11 +158,13 @@ mod tests {
                 randomness: B256::ZERO,
                 vrf_output: [0; 32],
                 vrf_proof: Signature::from([0; 64]),
+                parent_votes_hash: B256::ZERO,
                 gas_used: 0,
                 gas_limit: 1,
                 base_fee_per_gas: 1,
             },
             transactions: Vec::new(),
+            parent_votes: None,
         }
     }
 
@@ -264,13 +266,21 @@ mod tests {
 
         // Signed by another validator: not this view's leader, at a height of this epoch.
         assert_eq!(
-            run(Message::Proposal(proposal(&good, &keys[other], other as u32))),
+            run(Message::Proposal(proposal(
+                &good,
+                &keys[other],
+                other as u32
+            ))),
             Checked::Reject
         );
         // The leader signed, but the block names another proposer.
         let wrong_proposer = block(5, 4, &keys[other], NOW);
         assert_eq!(
-            run(Message::Proposal(proposal(&wrong_proposer, &keys[l], leader))),
+            run(Message::Proposal(proposal(
+                &wrong_proposer,
+                &keys[l],
+                leader
+            ))),
             Checked::Reject
         );
         // The payload is not the block the signature is for.
@@ -294,7 +304,11 @@ mod tests {
         // Already decided.
         let old = block(4, 4, &keys[previous], NOW);
         assert_eq!(
-            run(Message::Proposal(proposal(&old, &keys[previous], previous as u32))),
+            run(Message::Proposal(proposal(
+                &old,
+                &keys[previous],
+                previous as u32
+            ))),
             Checked::Ignore
         );
         // Past the epoch's end: the next set decides it.

@@ -31,9 +31,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::messages::{
-    Certificate, Message, Proposal, ValidatorIndex, Validators, Vote, VoteKind,
-};
+use crate::messages::{Certificate, Message, Proposal, ValidatorIndex, Validators, Vote, VoteKind};
 use cairn_primitives::{AccountKey, B256};
 
 /// How far ahead of its current view the machine keeps votes (certificates are accepted from
@@ -114,6 +112,9 @@ pub enum Action {
         view: u64,
         /// The parent's hash.
         parent: B256,
+        /// The certificate that notarized or finalized the parent, if this machine has it: the
+        /// block carries it.
+        parent_votes: Option<Certificate>,
     },
     /// Re-execute a proposal and answer with [`Event::Verified`].
     Verify(Proposal),
@@ -274,8 +275,9 @@ impl Machine {
     pub fn with_anchor_certificate(mut self, certificate: Option<Certificate>) -> Self {
         // Its view may be later than the block's: an epoch's last block can be finalized
         // through a re-proposal.
-        self.anchor_certificate = certificate
-            .filter(|c| c.view >= self.anchor.view && c.kind == VoteKind::Finalize(self.anchor.block));
+        self.anchor_certificate = certificate.filter(|c| {
+            c.view >= self.anchor.view && c.kind == VoteKind::Finalize(self.anchor.block)
+        });
         self
     }
 
@@ -417,7 +419,18 @@ impl Machine {
         match parent_height {
             Some(height) if height < self.config.last_height => {
                 self.building = Some(view);
-                out.push(Action::Build { view, parent });
+                let parent_votes = if parent_view == self.anchor.view {
+                    self.anchor_certificate.clone()
+                } else {
+                    self.rounds
+                        .get(&parent_view)
+                        .and_then(|r| r.notarization.clone())
+                };
+                out.push(Action::Build {
+                    view,
+                    parent,
+                    parent_votes,
+                });
             }
             // The epoch's last block, notarized but not final: propose it again.
             Some(height)
@@ -567,7 +580,9 @@ impl Machine {
             [&round.notarizes, &round.nullifies, &round.finalizes]
                 .into_iter()
                 .filter_map(|votes| votes.get(&vote.signer))
-                .find(|counted| counted.kind == vote.kind || counted.kind.conflicts_with(&vote.kind))
+                .find(|counted| {
+                    counted.kind == vote.kind || counted.kind.conflicts_with(&vote.kind)
+                })
                 .cloned()
         });
         if counted.as_ref().is_some_and(|c| c.kind == vote.kind)
@@ -641,8 +656,7 @@ impl Machine {
                 self.config
                     .validators
                     .is_quorum(signatures.iter().map(|(signer, _)| *signer))
-            })
-            {
+            }) {
                 formed.push(Certificate {
                     view,
                     kind,
@@ -810,6 +824,13 @@ impl Machine {
             if self.me.is_some() && !round.voted_nullify && !round.voted_finalize {
                 round.voted_nullify = true;
                 self.cast(view, VoteKind::Nullify, out);
+                // A view that times out may be one that some validators cannot vote in for want
+                // of a notarized block or certificate they missed (after a restart, say): send
+                // them now, not only if the view stalls past the retry period, which never
+                // happens while views keep being nullified one after the other.
+                if self.view == view {
+                    self.rebroadcast(out);
+                }
             }
             return;
         }
@@ -1012,11 +1033,23 @@ mod tests {
         let keys: Vec<AccountKey> = (1..=4u8)
             .map(|i| AccountKey::from_bytes(&[i; 32]))
             .collect();
-        let mut machine = Machine::new(config.clone(), Some(keys[0].clone()), GENESIS, Vec::new(), 0);
+        let mut machine = Machine::new(
+            config.clone(),
+            Some(keys[0].clone()),
+            GENESIS,
+            Vec::new(),
+            0,
+        );
         machine.start();
         let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
         let vote = |signer: u32, kind| {
-            Message::Vote(Vote::sign(&keys[signer as usize], signer, &config.namespace, 1, kind))
+            Message::Vote(Vote::sign(
+                &keys[signer as usize],
+                signer,
+                &config.namespace,
+                1,
+                kind,
+            ))
         };
         let evidence = |actions: Vec<Action>| {
             actions
@@ -1024,21 +1057,45 @@ mod tests {
                 .filter(|a| matches!(a, Action::Equivocation(..)))
                 .count()
         };
-        assert_eq!(evidence(machine.handle(1, Event::Message(vote(2, VoteKind::Notarize(a))))), 0);
+        assert_eq!(
+            evidence(machine.handle(1, Event::Message(vote(2, VoteKind::Notarize(a))))),
+            0
+        );
         // An honest pair: notarize, then nullify after a timeout.
-        assert_eq!(evidence(machine.handle(2, Event::Message(vote(2, VoteKind::Nullify)))), 0);
-        assert_eq!(evidence(machine.handle(3, Event::Message(vote(2, VoteKind::Notarize(b))))), 1);
+        assert_eq!(
+            evidence(machine.handle(2, Event::Message(vote(2, VoteKind::Nullify)))),
+            0
+        );
+        assert_eq!(
+            evidence(machine.handle(3, Event::Message(vote(2, VoteKind::Notarize(b))))),
+            1
+        );
         // Reported once; a replay of either vote is nothing new.
-        assert_eq!(evidence(machine.handle(4, Event::Message(vote(2, VoteKind::Finalize(b))))), 0);
-        assert_eq!(evidence(machine.handle(5, Event::Message(vote(2, VoteKind::Notarize(b))))), 0);
+        assert_eq!(
+            evidence(machine.handle(4, Event::Message(vote(2, VoteKind::Finalize(b))))),
+            0
+        );
+        assert_eq!(
+            evidence(machine.handle(5, Event::Message(vote(2, VoteKind::Notarize(b))))),
+            0
+        );
         // A forged vote (someone else's signature) is no evidence.
         let mut forged = Vote::sign(&keys[1], 3, &config.namespace, 1, VoteKind::Finalize(a));
         forged.signer = 3;
-        assert_eq!(evidence(machine.handle(6, Event::Message(Message::Vote(forged)))), 0);
+        assert_eq!(
+            evidence(machine.handle(6, Event::Message(Message::Vote(forged)))),
+            0
+        );
         // The leader of view 1 signs two blocks.
         let leader = config.leader(1);
         let proposal = |block: B256| {
-            let vote = Vote::sign(&keys[leader as usize], leader, &config.namespace, 1, VoteKind::Notarize(block));
+            let vote = Vote::sign(
+                &keys[leader as usize],
+                leader,
+                &config.namespace,
+                1,
+                VoteKind::Notarize(block),
+            );
             Message::Proposal(Proposal {
                 view: 1,
                 parent: B256::ZERO,

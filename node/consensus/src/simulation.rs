@@ -29,8 +29,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::driver::{self, Links, NetworkView, Timing, sync_response};
-use crate::messages::{Validators, epoch_namespace};
 use crate::messages::{Envelope, Message, Proposal, ValidatorIndex, Vote, VoteKind};
+use crate::messages::{Validators, epoch_namespace};
 use crate::runtime::{ConsensusNetwork, Runtime};
 
 /// splitmix64: a tiny seeded generator, so a seed means the same run on every platform.
@@ -371,11 +371,7 @@ impl SimNetwork {
     }
 
     fn broadcast_message(&self, hub: &mut Hub, kind: TopicKind, message: Message) {
-        let data = Envelope {
-            resend: 0,
-            message,
-        }
-        .encode();
+        let data = Envelope { resend: 0, message }.encode();
         self.broadcast(hub, kind, &data);
     }
 
@@ -389,7 +385,15 @@ impl SimNetwork {
         let Some(namespace) = self.namespace_of(hub, vote) else {
             return;
         };
-        let other = B256::from(hub.rng.next().to_le_bytes().repeat(4).as_slice().try_into().unwrap_or([7; 32]));
+        let other = B256::from(
+            hub.rng
+                .next()
+                .to_le_bytes()
+                .repeat(4)
+                .as_slice()
+                .try_into()
+                .unwrap_or([7; 32]),
+        );
         let kind = match vote.kind {
             VoteKind::Notarize(_) => VoteKind::Notarize(other),
             VoteKind::Finalize(_) => VoteKind::Nullify,
@@ -482,8 +486,14 @@ impl SimNetwork {
         hub.byzantine_acts += 1;
         Some(Proposal {
             block: hash,
-            signature: Vote::sign(&key, signer, &namespace, proposal.view, VoteKind::Notarize(hash))
-                .signature,
+            signature: Vote::sign(
+                &key,
+                signer,
+                &namespace,
+                proposal.view,
+                VoteKind::Notarize(hash),
+            )
+            .signature,
             payload: block.encode(),
             ..proposal.clone()
         })
@@ -779,7 +789,8 @@ impl Simulation {
         validator.stop = None;
         if let Some(status) = validator.status.take() {
             let seen = status.borrow();
-            validator.peak_buffered_bytes = validator.peak_buffered_bytes.max(seen.peak_buffered_bytes);
+            validator.peak_buffered_bytes =
+                validator.peak_buffered_bytes.max(seen.peak_buffered_bytes);
             validator.equivocations_seen += seen.equivocations;
         }
     }
@@ -1131,68 +1142,110 @@ fn byzantine(behaviour: Byzantine, seeds: std::ops::Range<u64>, check: impl Fn(&
 /// The seeds to run: `CAIRN_SIM_SEED` picks one of them (to replay a failure with
 /// `CAIRN_SIM_TRACE`), else all of them.
 fn chosen(seeds: std::ops::Range<u64>) -> Vec<u64> {
-    match std::env::var("CAIRN_SIM_SEED").ok().and_then(|s| s.parse::<u64>().ok()) {
+    match std::env::var("CAIRN_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
         Some(seed) => seeds.filter(|s| *s == seed).collect(),
         None => seeds.collect(),
     }
 }
 
 /// Virtual time of one Byzantine run, and the height every honest validator must reach in it.
-const BYZANTINE_RUN_MS: u64 = 4_000;
-const BYZANTINE_MIN_HEIGHT: usize = 4;
-/// Seeds of each Byzantine test (half at 4 validators, half at 7).
-const BYZANTINE_SEEDS: u64 = 8;
+const BYZANTINE_RUN_MS: u64 = 2_500;
+const BYZANTINE_MIN_HEIGHT: usize = 3;
+
+/// Seeds of each Byzantine test, half at 4 validators and half at 7: 112 (1,008 over the nine
+/// tests) unless `CAIRN_SIM_SEEDS` asks for more, as the long run does.
+fn byzantine_seeds() -> u64 {
+    std::env::var("CAIRN_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(112)
+}
 
 #[test]
 fn byzantine_equivocating_leader() {
-    byzantine(Byzantine::Equivocate, 1_000..1_000 + BYZANTINE_SEEDS, |_| {});
+    byzantine(
+        Byzantine::Equivocate,
+        1_000_000..1_000_000 + byzantine_seeds(),
+        |_| {},
+    );
 }
 
 #[test]
 fn byzantine_double_voter_is_caught() {
-    byzantine(Byzantine::DoubleVote, 2_000..2_000 + BYZANTINE_SEEDS, |simulation| {
-        let faults = lock(&simulation.hub).faults;
-        let honest = &simulation.validators[..faults.validators - faults.tolerated()];
-        assert!(
-            honest.iter().all(|v| v.equivocations_seen > 0),
-            "an honest validator never saw the double votes"
-        );
-    });
+    byzantine(
+        Byzantine::DoubleVote,
+        2_000_000..2_000_000 + byzantine_seeds(),
+        |simulation| {
+            let faults = lock(&simulation.hub).faults;
+            let honest = &simulation.validators[..faults.validators - faults.tolerated()];
+            assert!(
+                honest.iter().all(|v| v.equivocations_seen > 0),
+                "an honest validator never saw the double votes"
+            );
+        },
+    );
 }
 
 #[test]
 fn byzantine_far_future_proposal_flood() {
-    byzantine(Byzantine::FloodFutureViews, 3_000..3_000 + BYZANTINE_SEEDS, |_| {});
+    byzantine(
+        Byzantine::FloodFutureViews,
+        3_000_000..3_000_000 + byzantine_seeds(),
+        |_| {},
+    );
 }
 
 #[test]
 fn byzantine_replay_of_valid_votes_and_certificates() {
-    byzantine(Byzantine::Replay, 4_000..4_000 + BYZANTINE_SEEDS, |_| {});
+    byzantine(
+        Byzantine::Replay,
+        4_000_000..4_000_000 + byzantine_seeds(),
+        |_| {},
+    );
 }
 
 #[test]
 fn byzantine_invalid_signature_spam() {
-    byzantine(Byzantine::BadSignatures, 5_000..5_000 + BYZANTINE_SEEDS, |_| {});
+    byzantine(
+        Byzantine::BadSignatures,
+        5_000_000..5_000_000 + byzantine_seeds(),
+        |_| {},
+    );
 }
 
 #[test]
 fn byzantine_leader_withholds_its_proposals() {
-    byzantine(Byzantine::WithholdProposals, 6_000..6_000 + BYZANTINE_SEEDS, |_| {});
+    byzantine(
+        Byzantine::WithholdProposals,
+        6_000_000..6_000_000 + byzantine_seeds(),
+        |_| {},
+    );
 }
 
 #[test]
 fn byzantine_f_silent_validators() {
-    byzantine(Byzantine::Silent, 7_000..7_000 + BYZANTINE_SEEDS, |_| {});
+    byzantine(
+        Byzantine::Silent,
+        7_000_000..7_000_000 + byzantine_seeds(),
+        |_| {},
+    );
 }
 
 #[test]
 fn byzantine_validator_votes_for_blocks_it_did_not_execute() {
-    byzantine(Byzantine::BadExecution, 8_000..8_000 + BYZANTINE_SEEDS, |_| {});
+    byzantine(
+        Byzantine::BadExecution,
+        8_000_000..8_000_000 + byzantine_seeds(),
+        |_| {},
+    );
 }
 
 #[test]
 fn byzantine_whole_network_crashed_and_restarted_repeatedly() {
-    for seed in chosen(9_000..9_000 + BYZANTINE_SEEDS) {
+    for seed in chosen(9_000_000..9_000_000 + byzantine_seeds()) {
         let validators = if seed % 2 == 0 { 4 } else { 7 };
         let faults = Faults {
             drop_percent: 5,
@@ -1207,7 +1260,10 @@ fn byzantine_whole_network_crashed_and_restarted_repeatedly() {
         let simulation = simulate(seed, faults, 6_000);
         let heights = simulation.finalized_heights();
         let crashes = lock(&simulation.hub).heights_at_network_crashes.clone();
-        assert!(!crashes.is_empty(), "seed {seed}: the network never crashed");
+        assert!(
+            !crashes.is_empty(),
+            "seed {seed}: the network never crashed"
+        );
         let last = crashes.iter().max().copied().unwrap_or(0);
         assert!(
             heights.iter().all(|h| *h > last),

@@ -13,8 +13,8 @@ use crate::datadir::{
 };
 use crate::error::{NodeError, Result};
 use cairn_chain::genesis::{Genesis, GenesisValidator, TOKEN};
-use cairn_primitives::clock::now_ms;
 use cairn_primitives::beacon::vrf_public_key;
+use cairn_primitives::clock::now_ms;
 use cairn_primitives::{AccountKey, U256};
 use cairn_providers::agent::{ComputeOffer, ProviderSettings};
 

@@ -11,8 +11,8 @@
 //! same scalar is never used by two schemes) and registered with it in Staking.
 
 use alloy_primitives::B256;
-use schnorrkel::vrf::{VRFPreOut, VRFProof};
 use schnorrkel::context::attach_rng;
+use schnorrkel::vrf::{VRFPreOut, VRFProof};
 use schnorrkel::{ExpansionMode, Keypair, MiniSecretKey, PublicKey, signing_context};
 
 use crate::keys::AccountKey;

@@ -4,8 +4,9 @@ use alloy_primitives::{Address, B256};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Canonical;
 use crate::beacon::{self, BeaconProof};
+use crate::codec::Canonical;
+use crate::consensus::Certificate;
 use crate::receipt::Receipt;
 use crate::transaction::{Signature, Transaction, hex_32};
 
@@ -42,6 +43,8 @@ pub struct Header {
     pub vrf_output: [u8; 32],
     /// The proof that `vrf_output` is the VRF of the proposer's registered VRF key.
     pub vrf_proof: Signature,
+    /// blake3 of the block's `parent_votes` certificate (zero when it carries none).
+    pub parent_votes_hash: B256,
     /// Gas used by all transactions.
     pub gas_used: u64,
     /// Most gas the block may use.
@@ -77,8 +80,13 @@ impl Header {
     /// Whether the header's randomness is the VRF, under `vrf_key`, of the parent's
     /// randomness `previous`.
     pub fn randomness_is_valid(&self, vrf_key: &[u8; 32], previous: &B256) -> bool {
-        beacon::verify(vrf_key, self.chain_id, self.height, previous, &self.beacon())
-            == Some(self.randomness)
+        beacon::verify(
+            vrf_key,
+            self.chain_id,
+            self.height,
+            previous,
+            &self.beacon(),
+        ) == Some(self.randomness)
     }
 }
 
@@ -89,6 +97,11 @@ pub struct Block {
     pub header: Header,
     /// The transactions, in execution order.
     pub transactions: Vec<Transaction>,
+    /// The certificate that notarized (or finalized) the parent, as the leader had it: the
+    /// chain records its signers as active, so that a validator that signs nothing for a
+    /// whole epoch can be told apart and jailed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_votes: Option<Certificate>,
 }
 
 impl Canonical for Block {
@@ -101,6 +114,13 @@ impl Block {
     pub fn hash(&self) -> B256 {
         self.header.hash()
     }
+}
+
+/// The header's `parent_votes_hash` for a block carrying `votes`.
+pub fn parent_votes_hash(votes: Option<&Certificate>) -> B256 {
+    votes.map_or(B256::ZERO, |votes| {
+        B256::from(*blake3::hash(&votes.encode()).as_bytes())
+    })
 }
 
 /// Ordered commitment to a list of 32-byte hashes. BLAKE3 is itself a Merkle tree over 1 KiB

@@ -6,6 +6,7 @@
 //! that notarized its parent so that the chain can tell who took part.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
 
 use crate::codec::Canonical;
 use crate::keys::{AccountKey, verify};
@@ -17,8 +18,20 @@ pub type ValidatorIndex = u32;
 
 /// What a vote is for.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
 )]
+#[serde(rename_all = "camelCase")]
 pub enum VoteKind {
     /// The block is valid and extends a valid parent: notarize it.
     Notarize(B256),
@@ -252,7 +265,7 @@ impl Vote {
 
 /// Votes of more than two thirds of the power for one thing: proof that a view was notarized,
 /// nullified or finalized.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Certificate {
     /// The view.
     pub view: u64,
@@ -376,7 +389,11 @@ mod tests {
         let keys: Vec<AccountKey> = (0..powers.len())
             .map(|i| AccountKey::from_bytes(&[i as u8 + 1; 32]))
             .collect();
-        let validators = Validators::new(keys.iter().map(AccountKey::public_key).zip(powers.iter().copied()));
+        let validators = Validators::new(
+            keys.iter()
+                .map(AccountKey::public_key)
+                .zip(powers.iter().copied()),
+        );
         (keys, validators)
     }
 
@@ -423,10 +440,16 @@ mod tests {
             signatures: votes.iter().map(|v| (v.signer, v.signature)).collect(),
         };
         assert!(certificate.is_valid(&namespace, &validators));
-        assert!(!certificate.is_valid(&[4; 32], &validators), "another epoch");
+        assert!(
+            !certificate.is_valid(&[4; 32], &validators),
+            "another epoch"
+        );
         let duplicated = certificate.signatures[0];
         certificate.signatures[1] = duplicated;
-        assert!(!certificate.is_valid(&namespace, &validators), "one signer twice");
+        assert!(
+            !certificate.is_valid(&namespace, &validators),
+            "one signer twice"
+        );
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn header() -> impl Strategy<Value = Header> {
                 randomness,
                 vrf_output,
                 vrf_proof,
+                parent_votes_hash: B256::ZERO,
                 gas_used,
                 gas_limit,
                 base_fee_per_gas,
@@ -97,6 +98,7 @@ fn block() -> impl Strategy<Value = Block> {
         Block {
             header,
             transactions,
+            parent_votes: None,
         }
     })
 }
