@@ -727,8 +727,11 @@ impl Chain {
             .zip(&returned.keys)
             .zip(&returned.vrfKeys)
         {
+            // A VRF key that is no key could sign no block: such a validator would hold a seat
+            // and withhold every proposal for free.
             let usable = *bond >= contracts.min_validator_stake
                 && !key.is_zero()
+                && cairn_primitives::beacon::is_vrf_key(&vrf_key.0)
                 && next.iter().all(|v| v.public_key != key.0);
             if usable {
                 next.push(GenesisValidator {

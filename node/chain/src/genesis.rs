@@ -55,8 +55,9 @@ pub struct GenesisValidator {
     /// Tokens bonded for it in Staking at genesis (wei), on top of the allocations.
     #[serde(default)]
     pub stake: U256,
-    /// VRF public key (schnorrkel/sr25519) for the leader draw; Staking stores it with the
-    /// consensus key. Zero in files written before it existed.
+    /// VRF public key (schnorrkel/sr25519) of the randomness beacon (`cairn_primitives::beacon`);
+    /// Staking stores it with the consensus key. Zero in files written before it existed, which
+    /// `validate` refuses.
     #[serde(default, with = "hex_32")]
     pub vrf_key: [u8; 32],
 }
@@ -253,9 +254,13 @@ impl Genesis {
         if keys.len() != self.validators.len() {
             return fail("a validator key is listed twice; each validator needs its own key");
         }
-        if self.validators.iter().any(|v| v.vrf_key == [0; 32]) {
+        if !self
+            .validators
+            .iter()
+            .all(|v| cairn_primitives::beacon::is_vrf_key(&v.vrf_key))
+        {
             return fail(
-                "a validator has no vrfKey (its blocks' randomness could not be checked): \
+                "a validator has no valid vrfKey (its blocks' randomness could not be checked): \
                  write the genesis again with `cairn testnet init`",
             );
         }

@@ -329,7 +329,12 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                     parent_votes,
                 } => {
                     let Some(ancestors) = self.ancestry(parent) else {
-                        tracing::debug!(view, "cannot build: missing the parent's ancestry");
+                        tracing::debug!(
+                            view,
+                            %parent,
+                            parent_held = self.blocks.contains_key(&parent),
+                            "cannot build: missing the parent's ancestry"
+                        );
                         self.sync_wanted = true;
                         continue;
                     };
@@ -379,13 +384,22 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                         VoteKind::Finalize(_) => self.machine.notarization(vote.view),
                         _ => None,
                     };
-                    let proposal = notarized.and_then(|(proposal, _)| proposal).map(|p| {
-                        Envelope {
-                            resend: 0,
-                            message: Message::Proposal(p.clone()),
-                        }
-                        .encode()
-                    });
+                    // With a notarize vote, the block itself: every validator that voted for a
+                    // notarized block (more than two thirds) can show it after a restart, as
+                    // the parent or ancestor of later blocks.
+                    let voted_for = match vote.kind {
+                        VoteKind::Notarize(block) => self.machine.proposal(vote.view, block),
+                        _ => None,
+                    };
+                    let proposal = voted_for
+                        .or(notarized.and_then(|(proposal, _)| proposal))
+                        .map(|p| {
+                            Envelope {
+                                resend: 0,
+                                message: Message::Proposal(p.clone()),
+                            }
+                            .encode()
+                        });
                     let notarization = notarized.map(|(_, certificate)| certificate.encode());
                     // And with every vote, the certificate that let this validator into the
                     // view: after a whole-network restart it may be the only copy left, and

@@ -6,8 +6,9 @@
 //! always give the same actions: that is what the seeded simulation tests rely on.
 //!
 //! ## The protocol
-//! Views are numbered from the last finalized block's view up; view `v`'s leader is validator
-//! `v mod n`. In each view:
+//! Views are numbered from the last finalized block's view up; view `v`'s leader is drawn by
+//! voting power from a hash of the epoch's namespace and `v` ([`Validators::leader`]). A quorum
+//! is more than two thirds of the power (`2f+1` of `3f+1` equal validators). In each view:
 //! 1. the leader builds a block on the newest notarized block after which every view was
 //!    nullified (or on the last finalized block) and proposes it;
 //! 2. a validator that has not yet voted in the view checks the proposal (the node re-executes
@@ -36,7 +37,7 @@ use cairn_primitives::{AccountKey, B256};
 
 /// How far ahead of its current view the machine keeps votes (certificates are accepted from
 /// any view: they prove themselves).
-pub const MAX_VIEWS_AHEAD: u64 = 1024;
+pub const MAX_VIEWS_AHEAD: u64 = 64;
 
 /// How far ahead of its current view the machine (and the node's block cache) takes
 /// proposals. A validator further behind catches up by certificates and sync, not by holding
@@ -46,7 +47,7 @@ pub const MAX_PROPOSAL_VIEWS_AHEAD: u64 = 8;
 /// The fixed parameters of a validator set.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Binds signatures to one chain and epoch (see `driver::epoch_namespace`).
+    /// Binds signatures to one chain and epoch (see [`crate::messages::epoch_namespace`]).
     pub namespace: [u8; 32],
     /// The validators' consensus keys and voting power, in index order.
     pub validators: Validators,
@@ -204,6 +205,8 @@ impl Round {
 /// Nullifications of skipped views re-sent at one retry, oldest first: a bound on what a stuck
 /// validator sends every retry period.
 const MAX_REBROADCAST_NULLIFICATIONS: usize = 64;
+/// Notarized, unfinalized blocks re-sent at one retry (the newest and its ancestors).
+const MAX_REBROADCAST_ANCESTORS: usize = 8;
 
 /// One validator's (or observer's) view of the protocol.
 #[derive(Debug)]
@@ -422,9 +425,9 @@ impl Machine {
                 let parent_votes = if parent_view == self.anchor.view {
                     self.anchor_certificate.clone()
                 } else {
-                    self.rounds
-                        .get(&parent_view)
-                        .and_then(|r| r.notarization.clone())
+                    self.rounds.get(&parent_view).and_then(|round| {
+                        Self::all_notarize_votes(round, parent).or(round.notarization.clone())
+                    })
                 };
                 out.push(Action::Build {
                     view,
@@ -453,6 +456,25 @@ impl Machine {
             // Past the epoch's end, or the parent's height is not known here yet.
             _ => {}
         }
+    }
+
+    /// Every notarize vote this machine holds for `block` in a round, as one certificate when
+    /// they are more than its notarization's: a block carries all its parent's voters it knows
+    /// of, not only the first quorum, so that a validator whose votes arrive late is not taken
+    /// for a silent one.
+    fn all_notarize_votes(round: &Round, block: B256) -> Option<Certificate> {
+        let notarization = round.notarization.as_ref()?;
+        let signatures: Vec<_> = round
+            .notarizes
+            .values()
+            .filter(|vote| vote.kind == VoteKind::Notarize(block))
+            .map(|vote| (vote.signer, vote.signature))
+            .collect();
+        (signatures.len() > notarization.signatures.len()).then(|| Certificate {
+            view: notarization.view,
+            kind: notarization.kind,
+            signatures,
+        })
     }
 
     fn on_built(&mut self, proposal: Proposal, out: &mut Vec<Action>) {
@@ -487,6 +509,16 @@ impl Machine {
     /// leader cannot make validators hold blocks for views far ahead.
     pub fn accepts_proposal_view(&self, view: u64) -> bool {
         view > self.anchor.view && view <= self.view + MAX_PROPOSAL_VIEWS_AHEAD
+    }
+
+    /// The proposal this machine holds for `view` with `block`: what a validator stores with its
+    /// notarize vote (it checked the block).
+    pub fn proposal(&self, view: u64, block: B256) -> Option<&Proposal> {
+        self.rounds
+            .get(&view)?
+            .proposal
+            .as_ref()
+            .filter(|p| p.block == block)
     }
 
     /// The notarization of `view` and its proposal (if this machine has it): what a validator
@@ -871,10 +903,16 @@ impl Machine {
         if parent_view > self.anchor.view
             && let Some(round) = self.rounds.get(&parent_view)
         {
-            if let Some(proposal) = &round.proposal
-                && Some(proposal.block) == round.notarized()
-            {
+            // The newest notarized block and its notarized ancestors down to the anchor: a
+            // validator that restarted holds none of them, and cannot vote on (or build on) a
+            // block whose ancestry it lacks.
+            let mut block = round.notarized();
+            for _ in 0..MAX_REBROADCAST_ANCESTORS {
+                let Some(proposal) = block.and_then(|b| self.notarized_proposal(b)) else {
+                    break;
+                };
                 out.push(Action::Broadcast(Message::Proposal(proposal.clone())));
+                block = Some(proposal.parent).filter(|p| *p != self.anchor.block);
             }
             if parent_view + 1 < self.view
                 && let Some(notarization) = &round.notarization
@@ -891,6 +929,15 @@ impl Machine {
             out.push(Action::Broadcast(Message::Certificate(certificate.clone())));
         }
         self.rebroadcast_certificates(out);
+    }
+
+    /// The proposal of `block` in the latest view that notarized it, if this machine has it.
+    fn notarized_proposal(&self, block: B256) -> Option<&Proposal> {
+        self.rounds
+            .values()
+            .rev()
+            .filter(|round| round.notarized() == Some(block))
+            .find_map(|round| round.proposal.as_ref().filter(|p| p.block == block))
     }
 
     /// The certificate that ended the previous view and the last finalization.

@@ -72,6 +72,11 @@ pub fn vrf_public_key(consensus_key: &AccountKey) -> [u8; 32] {
     vrf_keypair(consensus_key).public.to_bytes()
 }
 
+/// Whether 32 bytes are a usable VRF public key (a valid point, not the identity).
+pub fn is_vrf_key(bytes: &[u8; 32]) -> bool {
+    *bytes != [0; 32] && PublicKey::from_bytes(bytes).is_ok()
+}
+
 /// What the VRF is evaluated on: the chain, the height and the previous beacon value.
 fn transcript(
     chain_id: u64,
@@ -137,6 +142,8 @@ mod tests {
         let previous = B256::repeat_byte(9);
         let (beacon, randomness) = prove(&leader, 7, 10, &previous);
         let key = vrf_public_key(&leader);
+        assert!(is_vrf_key(&key));
+        assert!(!is_vrf_key(&[0; 32]) && !is_vrf_key(&[0xff; 32]));
         assert_eq!(verify(&key, 7, 10, &previous, &beacon), Some(randomness));
         // Proving again gives the same proof and value: nothing to choose from.
         let (again, same) = prove(&leader, 7, 10, &previous);
