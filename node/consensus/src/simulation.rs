@@ -1148,6 +1148,15 @@ fn byzantine(behaviour: Byzantine, seeds: std::ops::Range<u64>, check: impl Fn(&
             "{behaviour:?} seed {seed}: the Byzantine validators never acted"
         );
         check(&simulation);
+        report_progress(behaviour, seed);
+    }
+}
+
+/// On a long run (`CAIRN_SIM_SEEDS` set), a line every 100 seeds, so that a run cut short
+/// still tells how far it got.
+fn report_progress(what: impl std::fmt::Debug, seed: u64) {
+    if std::env::var_os("CAIRN_SIM_SEEDS").is_some() && seed % 100 == 99 {
+        eprintln!("{what:?}: seeds up to {seed} passed");
     }
 }
 
@@ -1281,5 +1290,6 @@ fn byzantine_whole_network_crashed_and_restarted_repeatedly() {
             heights.iter().all(|h| *h > last),
             "seed {seed}: finality did not resume after the last restart: heights {heights:?}, at the crashes {crashes:?}"
         );
+        report_progress("whole network restarts", seed);
     }
 }
