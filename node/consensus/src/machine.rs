@@ -470,7 +470,7 @@ impl Machine {
             .filter(|vote| vote.kind == VoteKind::Notarize(block))
             .map(|vote| (vote.signer, vote.signature))
             .collect();
-        (signatures.len() > notarization.signatures.len()).then(|| Certificate {
+        (signatures.len() > notarization.signatures.len()).then_some(Certificate {
             view: notarization.view,
             kind: notarization.kind,
             signatures,
