@@ -19,13 +19,13 @@
 //!
 //! ## Example
 //! ```
-//! use cairn_consensus::{Anchor, Config, Event, Machine};
+//! use cairn_consensus::{Anchor, Config, Event, Machine, Validators};
 //! use cairn_primitives::{AccountKey, B256};
 //!
 //! let key = AccountKey::from_bytes(&[1; 32]);
 //! let config = Config {
 //!     namespace: [0; 32],
-//!     validators: vec![key.public_key()],
+//!     validators: Validators::equal([key.public_key()]),
 //!     view_timeout_ms: 1_000,
 //!     retry_ms: 500,
 //!     last_height: u64::MAX,
@@ -52,5 +52,5 @@ mod simulation;
 pub use driver::{NetworkView, serve_sync};
 pub use error::{ConsensusError, SyncFailure};
 pub use machine::{Action, Anchor, Config, Event, Machine};
-pub use messages::{Certificate, Message, Proposal, ValidatorIndex, Vote, VoteKind};
+pub use messages::{Certificate, Message, Proposal, ValidatorIndex, Validators, Vote, VoteKind};
 pub use runtime::{ConsensusNetwork, Runtime, TokioRuntime};
