@@ -63,7 +63,7 @@ pub const MAX_CACHED_BYTES: usize = 96 * 1024 * 1024;
 const JOB_QUEUE: usize = 64;
 /// Consensus messages kept for the next epoch (see `Driver::unverifiable`), and their bytes.
 const MAX_EARLY_MESSAGES: usize = 512;
-/// See [`MAX_EARLY_MESSAGES`]: two of the largest proposals.
+/// The bytes of consensus messages kept for the next epoch: two of the largest proposals.
 pub const MAX_EARLY_BYTES: usize = 2 * crate::messages::MAX_PROPOSAL_SIZE;
 /// The most a node buffers for consensus from its peers, whoever sends what: the block cache,
 /// the next epoch's messages and the proposals waiting for their ancestry (held without their
