@@ -997,6 +997,23 @@ mod tests {
         height: 0,
     };
 
+    /// The four validators' keys, and validator 0's machine, started.
+    fn validator_zero() -> (Config, Vec<AccountKey>, Machine) {
+        let config = config();
+        let keys: Vec<AccountKey> = (1..=4u8)
+            .map(|i| AccountKey::from_bytes(&[i; 32]))
+            .collect();
+        let mut machine = Machine::new(
+            config.clone(),
+            Some(keys[0].clone()),
+            GENESIS,
+            Vec::new(),
+            0,
+        );
+        machine.start();
+        (config, keys, machine)
+    }
+
     #[test]
     fn a_timed_out_view_wakes_the_machine_only_to_re_send() {
         for key in [Some(AccountKey::from_bytes(&[2; 32])), None] {
@@ -1076,18 +1093,7 @@ mod tests {
 
     #[test]
     fn conflicting_votes_and_twin_proposals_become_evidence_once() {
-        let config = config();
-        let keys: Vec<AccountKey> = (1..=4u8)
-            .map(|i| AccountKey::from_bytes(&[i; 32]))
-            .collect();
-        let mut machine = Machine::new(
-            config.clone(),
-            Some(keys[0].clone()),
-            GENESIS,
-            Vec::new(),
-            0,
-        );
-        machine.start();
+        let (config, keys, mut machine) = validator_zero();
         let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
         let vote = |signer: u32, kind| {
             Message::Vote(Vote::sign(
@@ -1160,18 +1166,7 @@ mod tests {
 
     #[test]
     fn a_replayed_copy_is_known_and_a_new_message_is_not() {
-        let config = config();
-        let keys: Vec<AccountKey> = (1..=4u8)
-            .map(|i| AccountKey::from_bytes(&[i; 32]))
-            .collect();
-        let mut machine = Machine::new(
-            config.clone(),
-            Some(keys[0].clone()),
-            GENESIS,
-            Vec::new(),
-            0,
-        );
-        machine.start();
+        let (config, keys, mut machine) = validator_zero();
         let votes: Vec<Vote> = (0..3u32)
             .map(|i| {
                 Vote::sign(
