@@ -1161,7 +1161,7 @@ fn seeded_faults(seed: u64, byzantine: Option<Byzantine>, whole_network_crashes:
         dead: 0,
         epoch_length: (seed % 4 < 2).then_some(6),
         byzantine,
-        validators: if seed % 2 == 0 { 4 } else { 7 },
+        validators: if seed.is_multiple_of(2) { 4 } else { 7 },
         whole_network_crashes,
     }
 }
