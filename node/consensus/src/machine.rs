@@ -931,13 +931,19 @@ impl Machine {
         self.rebroadcast_certificates(out);
     }
 
-    /// The proposal of `block` in the latest view that notarized it, if this machine has it.
+    /// The proposal that carried `block` (not a re-proposal, which has no payload) in a view
+    /// that notarized it, if this machine has it.
     fn notarized_proposal(&self, block: B256) -> Option<&Proposal> {
         self.rounds
             .values()
             .rev()
             .filter(|round| round.notarized() == Some(block))
-            .find_map(|round| round.proposal.as_ref().filter(|p| p.block == block))
+            .find_map(|round| {
+                round
+                    .proposal
+                    .as_ref()
+                    .filter(|p| p.block == block && p.parent != block)
+            })
     }
 
     /// The certificate that ended the previous view and the last finalization.
