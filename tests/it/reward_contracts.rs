@@ -127,6 +127,19 @@ impl Harness {
         explain(&receipt)
     }
 
+    /// Sends `call` and checks it reverts with a reason that says `reason`.
+    fn refuses(
+        &self,
+        from: &AccountKey,
+        to: Address,
+        value: U256,
+        call: impl SolCall,
+        reason: &str,
+    ) {
+        let refusal = self.refused(from, to, value, call);
+        assert!(refusal.contains(reason), "{refusal}");
+    }
+
     fn view<C: SolCall>(&self, to: Address, call: C) -> C::Return {
         let request = CallRequest {
             to: Some(to),
@@ -280,15 +293,12 @@ fn roles_need_their_minimum_stake_and_the_genesis_validator_is_staked() -> TestR
         }
     ));
     // A provider cannot unbond below its role's minimum.
-    let refusal = h.refused(
+    h.refuses(
         &bob,
         STAKING,
         U256::ZERO,
         Staking::unbondCall { amount: crn(1) },
-    );
-    assert!(
-        refusal.contains("stake below the storage minimum"),
-        "{refusal}"
+        "stake below the storage minimum",
     );
     Ok(())
 }
@@ -409,15 +419,12 @@ fn storage_deal_pays_proofs_refuses_forgeries_fines_misses_and_terminates() -> T
     let greedy = key(4);
     let too_big = vec![7u8; 65 * 1024];
     let big_deal = open_deal(&h, &greedy, &provider, &too_big, 1, U256::from(1));
-    let refusal = h.refused(
+    h.refuses(
         &provider,
         STORAGE_MARKET,
         U256::ZERO,
         StorageMarket::acceptDealCall { id: big_deal },
-    );
-    assert!(
-        refusal.contains("65536 bytes free, the deal needs 66560"),
-        "{refusal}"
+        "65536 bytes free, the deal needs 66560",
     );
     h.ok(
         &greedy,
@@ -1259,15 +1266,12 @@ fn a_validator_leaves_then_unbonds_and_withdraws_its_whole_bond() -> TestResult 
     let alice_key = consensus_key(0x61);
     stake(&h, &alice, crn(1_000));
     register(&h, &alice, &alice_key);
-    let refusal = h.refused(
+    h.refuses(
         &alice,
         STAKING,
         U256::ZERO,
         Staking::unbondCall { amount: crn(1) },
-    );
-    assert!(
-        refusal.contains("stake below the validator minimum"),
-        "{refusal}"
+        "stake below the validator minimum",
     );
 
     let receipt = h.ok(&alice, STAKING, U256::ZERO, Staking::leaveValidatorsCall {});

@@ -116,28 +116,23 @@ fn send_with_the_wallet_and_keep_it_across_a_restart() -> TestResult {
         failure(run(&node, dir.path(), &["wallet", "new", "--name", "bob"]))
             .contains("already exists")
     );
-    assert_eq!(
+    // Bob's balance as the CLI reports it, before and after a restart.
+    let bob_balance = |node: &DevNode| {
         ok_json(run(
-            &node,
+            node,
             dir.path(),
-            &["wallet", "balance", "bob", "--json"]
-        ))["crn"],
-        "12.5"
-    );
+            &["wallet", "balance", "bob", "--json"],
+        ))["crn"]
+            .clone()
+    };
+    assert_eq!(bob_balance(&node), "12.5");
 
     node.stop()?;
     let node = DevNode::start(&datadir, 100)?;
     let after = ok_json(run(&node, dir.path(), &["chain", "status", "--json"]));
     assert!(after["height"].as_u64() >= status["height"].as_u64());
     assert_eq!(after["genesisHash"], status["genesisHash"]);
-    assert_eq!(
-        ok_json(run(
-            &node,
-            dir.path(),
-            &["wallet", "balance", "bob", "--json"]
-        ))["crn"],
-        "12.5"
-    );
+    assert_eq!(bob_balance(&node), "12.5");
     let same_block = ok_json(run(
         &node,
         dir.path(),
