@@ -165,21 +165,65 @@ pub struct Store {
     db: DB,
 }
 
+/// How much memory and disk a [`Store`] reserves up front.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Footprint {
+    /// A node's database: RocksDB's default 64 MiB memtables, and a write-ahead log
+    /// preallocated to match, so that a synced write does not also update the file's size.
+    #[default]
+    Node,
+    /// Many short-lived databases in one process (the consensus simulation runs seven
+    /// validators and opens thousands of databases, on tmpfs where preallocation commits real
+    /// memory): 1 MiB memtables and so a 1 MiB log block.
+    Small,
+}
+
+impl Footprint {
+    /// Bytes of each column family's memtable; RocksDB preallocates the write-ahead log by this
+    /// size too.
+    fn write_buffer_bytes(self) -> usize {
+        match self {
+            Footprint::Node => 64 << 20,
+            Footprint::Small => 1 << 20,
+        }
+    }
+
+    /// Bytes RocksDB reserves for each new manifest file.
+    fn manifest_preallocation_bytes(self) -> usize {
+        match self {
+            Footprint::Node => 4 << 20,
+            Footprint::Small => 64 << 10,
+        }
+    }
+}
+
 impl Store {
-    /// Opens (or creates) the database in `path`.
+    /// Opens (or creates) the database in `path`, sized for a node.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Footprint::Node)
+    }
+
+    /// Opens (or creates) the database in `path` with the given footprint.
+    pub fn open_with(path: &Path, footprint: Footprint) -> Result<Self> {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families = COLUMN_FAMILIES.iter().map(|name| {
+        options.set_manifest_preallocation_size(footprint.manifest_preallocation_bytes());
+        let cf_options = |name: &str| {
             let mut cf_options = Options::default();
-            if *name == CF_BLOCKS || *name == CF_RECEIPTS || *name == CF_CODE {
+            cf_options.set_write_buffer_size(footprint.write_buffer_bytes());
+            if name == CF_BLOCKS || name == CF_RECEIPTS || name == CF_CODE {
                 // Large, write-once values: keep them out of the LSM's compaction churn.
                 cf_options.set_enable_blob_files(true);
                 cf_options.set_min_blob_size(4096);
             }
-            ColumnFamilyDescriptor::new(*name, cf_options)
-        });
+            cf_options
+        };
+        // RocksDB's own default family is named too, or it is opened with default options and
+        // its 64 MiB memtable sizes the log's preallocation whatever the footprint.
+        let families = std::iter::once(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
+            .chain(COLUMN_FAMILIES)
+            .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Self { db })
     }

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cairn_storage::{BlockCommit, ChangeSet, Head, PendingState, StateView, Store, TxLocation};
+use cairn_storage::{
+    BlockCommit, ChangeSet, Footprint, Head, PendingState, StateView, Store, TxLocation,
+};
 use revm::context::result::{EVMError, ExecutionResult};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::{Context, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
@@ -164,8 +166,18 @@ impl std::fmt::Debug for Chain {
 impl Chain {
     /// Opens the chain database in `dir`, writing the genesis state if it is new.
     pub fn open(dir: &Path, genesis: Genesis, executor: Box<dyn Executor>) -> Result<Self> {
+        Self::open_with(dir, genesis, executor, Footprint::Node)
+    }
+
+    /// [`Chain::open`] with a database of the given footprint.
+    pub fn open_with(
+        dir: &Path,
+        genesis: Genesis,
+        executor: Box<dyn Executor>,
+        footprint: Footprint,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| ChainError::io(dir, e))?;
-        let store = Store::open(dir)?;
+        let store = Store::open_with(dir, footprint)?;
         genesis.initialize(&store)?;
         let head = store
             .head()?

@@ -689,8 +689,15 @@ impl Simulation {
         let mut validators = Vec::new();
         for key in &keys {
             let dir = scratch_dir();
-            let chain =
-                Arc::new(Chain::open(dir.path(), genesis.clone(), Box::new(Sequential)).unwrap());
+            let chain = Arc::new(
+                Chain::open_with(
+                    dir.path(),
+                    genesis.clone(),
+                    Box::new(Sequential),
+                    cairn_storage::Footprint::Small,
+                )
+                .unwrap(),
+            );
             let pool = TxPool::new(chain.clone(), MempoolConfig::default(), None);
             validators.push(Validator {
                 key: key.clone(),
@@ -1193,97 +1200,66 @@ fn chosen(seeds: std::ops::Range<u64>) -> Vec<u64> {
 const BYZANTINE_RUN_MS: u64 = 2_500;
 const BYZANTINE_MIN_HEIGHT: usize = 2;
 
-/// Seeds of each Byzantine test, half at 4 validators and half at 7: 224 (2,016 over the nine
-/// tests) unless `CAIRN_SIM_SEEDS` asks for more, as the long run does.
-fn byzantine_seeds() -> u64 {
-    std::env::var("CAIRN_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(224)
+/// Seeds of the Byzantine test numbered `test` (1 to 9), half at 4 validators and half at 7:
+/// `test × 1,000,000 + first ..` that plus a count. The count is 224 (2,016 over the nine tests)
+/// unless `CAIRN_SIM_SEEDS` asks for more, as the long run does; `first` is 0 unless
+/// `CAIRN_SIM_FIRST_SEED` moves it, so that a long run can go on where an earlier one stopped.
+fn byzantine_seeds(test: u64) -> std::ops::Range<u64> {
+    let number = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    let first = test * 1_000_000 + number("CAIRN_SIM_FIRST_SEED").unwrap_or(0);
+    first..first + number("CAIRN_SIM_SEEDS").unwrap_or(224)
 }
 
 #[test]
 fn byzantine_equivocating_leader() {
-    byzantine(
-        Byzantine::Equivocate,
-        1_000_000..1_000_000 + byzantine_seeds(),
-        |_| {},
-    );
+    byzantine(Byzantine::Equivocate, byzantine_seeds(1), |_| {});
 }
 
 #[test]
 fn byzantine_double_voter_is_caught() {
-    byzantine(
-        Byzantine::DoubleVote,
-        2_000_000..2_000_000 + byzantine_seeds(),
-        |simulation| {
-            let faults = lock(&simulation.hub).faults;
-            let honest = &simulation.validators[..faults.validators - faults.tolerated()];
-            assert!(
-                honest.iter().all(|v| v.equivocations_seen > 0),
-                "an honest validator never saw the double votes"
-            );
-        },
-    );
+    byzantine(Byzantine::DoubleVote, byzantine_seeds(2), |simulation| {
+        let faults = lock(&simulation.hub).faults;
+        let honest = &simulation.validators[..faults.validators - faults.tolerated()];
+        assert!(
+            honest.iter().all(|v| v.equivocations_seen > 0),
+            "an honest validator never saw the double votes"
+        );
+    });
 }
 
 #[test]
 fn byzantine_far_future_proposal_flood() {
-    byzantine(
-        Byzantine::FloodFutureViews,
-        3_000_000..3_000_000 + byzantine_seeds(),
-        |_| {},
-    );
+    byzantine(Byzantine::FloodFutureViews, byzantine_seeds(3), |_| {});
 }
 
 #[test]
 fn byzantine_replay_of_valid_votes_and_certificates() {
-    byzantine(
-        Byzantine::Replay,
-        4_000_000..4_000_000 + byzantine_seeds(),
-        |_| {},
-    );
+    byzantine(Byzantine::Replay, byzantine_seeds(4), |_| {});
 }
 
 #[test]
 fn byzantine_invalid_signature_spam() {
-    byzantine(
-        Byzantine::BadSignatures,
-        5_000_000..5_000_000 + byzantine_seeds(),
-        |_| {},
-    );
+    byzantine(Byzantine::BadSignatures, byzantine_seeds(5), |_| {});
 }
 
 #[test]
 fn byzantine_leader_withholds_its_proposals() {
-    byzantine(
-        Byzantine::WithholdProposals,
-        6_000_000..6_000_000 + byzantine_seeds(),
-        |_| {},
-    );
+    byzantine(Byzantine::WithholdProposals, byzantine_seeds(6), |_| {});
 }
 
 #[test]
 fn byzantine_f_silent_validators() {
-    byzantine(
-        Byzantine::Silent,
-        7_000_000..7_000_000 + byzantine_seeds(),
-        |_| {},
-    );
+    byzantine(Byzantine::Silent, byzantine_seeds(7), |_| {});
 }
 
 #[test]
 fn byzantine_validator_votes_for_blocks_it_did_not_execute() {
-    byzantine(
-        Byzantine::BadExecution,
-        8_000_000..8_000_000 + byzantine_seeds(),
-        |_| {},
-    );
+    byzantine(Byzantine::BadExecution, byzantine_seeds(8), |_| {});
 }
 
 #[test]
 fn byzantine_whole_network_crashed_and_restarted_repeatedly() {
-    for seed in chosen(9_000_000..9_000_000 + byzantine_seeds()) {
+    for seed in chosen(byzantine_seeds(9)) {
         let faults = seeded_faults(seed, None, true);
         let simulation = simulate(seed, faults, 6_000);
         let heights = simulation.finalized_heights();
