@@ -26,6 +26,10 @@ pub enum ComputeCommand {
         /// Fuel limit.
         #[arg(long, default_value_t = 1_000_000_000)]
         max_fuel: u64,
+        /// Memory limit in MiB: only providers that offer at least this much are drawn, and
+        /// every party runs the job under it.
+        #[arg(long, default_value_t = 64)]
+        memory_mib: u32,
         /// The most to pay per unit of fuel, in wei [default: any price].
         #[arg(long)]
         max_price: Option<u128>,
@@ -61,16 +65,19 @@ pub async fn run(command: ComputeCommand, global: &Global) -> anyhow::Result<()>
             input,
             from,
             max_fuel,
+            memory_mib,
             max_price,
             wait,
             timeout,
         } => {
             anyhow::ensure!(max_fuel >= 1, "--max-fuel must be at least 1");
+            anyhow::ensure!(memory_mib >= 1, "--memory-mib must be at least 1");
             let key = unlock(global, &from)?;
             let request = JobRequest {
                 module,
                 input,
                 max_fuel,
+                memory_mib,
                 max_price,
                 wait,
                 timeout_s: timeout,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cairn_client::storage::{PutRequest, blobs, cancel, deals, get, metrics, put, remove};
+use cairn_client::storage::{PutRequest, blobs, cancel, deals, get, metrics, put, remove, settle};
 use cairn_primitives::B256;
 
 use crate::global::Global;
@@ -56,6 +56,18 @@ pub enum StorageCommand {
         /// The deal id (0x hex).
         deal: B256,
         /// Key of the client that opened it.
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        options: TxOptions,
+    },
+    /// Settle a deal: fine its unproven past epochs from the provider's collateral for the
+    /// client (the third fault terminates it), or end it once its last epoch is over. Anyone
+    /// may; the refunds and fees become claimable (`cairn rewards claim`).
+    Settle {
+        /// The deal id (0x hex).
+        deal: B256,
+        /// Key that sends the transaction.
         #[arg(long)]
         from: String,
         #[command(flatten)]
@@ -119,6 +131,11 @@ pub async fn run(command: StorageCommand, global: &Global) -> anyhow::Result<()>
             from,
             options,
         } => send(global, &from, cancel(deal), &options).await,
+        StorageCommand::Settle {
+            deal,
+            from,
+            options,
+        } => send(global, &from, settle(deal), &options).await,
         StorageCommand::List => show(global.json, &blobs(&global.client()?).await?),
         StorageCommand::Remove { root } => {
             show(global.json, &remove(&global.client()?, root).await?)

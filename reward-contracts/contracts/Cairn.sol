@@ -13,6 +13,10 @@ library Cairn {
     address internal constant COMPUTE_MARKET = address(uint160((uint256(0xca1e) << 144) | 4));
     address internal constant REWARD_POOL = address(uint160((uint256(0xca1e) << 144) | 5));
 
+    /// Where the markets send the share of every payment they burn: no key controls it, so
+    /// tokens sent here are out of circulation for good.
+    address internal constant BURN = address(0x000000000000000000000000000000000000dEaD);
+
     /// blake3 chunk proof: root ‖ size ‖ index ‖ chunk ‖ path → 32-byte 1 (valid) or 0.
     address internal constant CHUNK_PROOF = address(0x0c01);
     /// ed25519: public key ‖ signature ‖ message → 32-byte 1 (valid) or 0.

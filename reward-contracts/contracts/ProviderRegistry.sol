@@ -8,7 +8,9 @@ import {Staking} from "./Staking.sol";
 /// @notice A provider advertises storage (capacity in bytes, price in wei per MiB per epoch)
 /// and/or compute (cores, memory, fuel per second, price in wei per unit of fuel) with its
 /// libp2p peer id and addresses. Advertising storage or compute gives the provider that role
-/// in Staking, which requires the role's minimum bond.
+/// in Staking, which requires the role's minimum bond; a role with collateral locked in live
+/// deals or jobs cannot be dropped. The lists shrink: when an epoch closes, the reward pool
+/// prunes the providers that hold neither role any more (after paying their last epoch).
 contract ProviderRegistry {
     struct Advert {
         uint64 storageCapacity;
@@ -24,16 +26,19 @@ contract ProviderRegistry {
 
     /// The reward pool visits every provider when an epoch closes (a system call).
     uint256 public constant MAX_PROVIDERS = 16384;
-    /// The compute market walks the compute providers to draw one, inside a transaction.
-    uint256 public constant MAX_COMPUTE_PROVIDERS = 1024;
+    /// The compute market walks the compute providers to draw, inside a transaction (three
+    /// calls each, about 15k gas: 256 keep a draw under 4M gas).
+    uint256 public constant MAX_COMPUTE_PROVIDERS = 256;
     uint256 public constant MAX_PEER_ID_BYTES = 128;
     uint256 public constant MAX_ADDRESSES_BYTES = 1024;
 
     mapping(address => Advert) internal adverts;
     address[] internal providerList;
-    mapping(address => bool) public listed;
+    /// Position in `providerList` + 1 (0: not listed).
+    mapping(address => uint256) internal listSlot;
     address[] internal computeProviderList;
-    mapping(address => bool) public listedForCompute;
+    /// Position in `computeProviderList` + 1 (0: not listed).
+    mapping(address => uint256) internal computeSlot;
 
     event Advertised(
         address indexed provider, uint64 storageCapacity, uint32 cores, bytes peerId, string addresses
@@ -44,6 +49,7 @@ contract ProviderRegistry {
     error TooManyProviders(uint256 limit);
     error FieldTooLong(string field, uint256 limit);
     error NotRegistered(address provider);
+    error NotRewardPool(address caller);
 
     function advertise(
         uint64 storageCapacity,
@@ -60,15 +66,15 @@ contract ProviderRegistry {
         if (bytes(addresses).length > MAX_ADDRESSES_BYTES) revert FieldTooLong("addresses", MAX_ADDRESSES_BYTES);
         uint8 roles = (storageCapacity > 0 ? Cairn.ROLE_STORAGE : 0) | (cores > 0 ? Cairn.ROLE_COMPUTE : 0);
         Staking(payable(Cairn.STAKING)).setProviderRoles(msg.sender, roles);
-        if (!listed[msg.sender]) {
+        if (listSlot[msg.sender] == 0) {
             if (providerList.length >= MAX_PROVIDERS) revert TooManyProviders(MAX_PROVIDERS);
-            listed[msg.sender] = true;
             providerList.push(msg.sender);
+            listSlot[msg.sender] = providerList.length;
         }
-        if (cores > 0 && !listedForCompute[msg.sender]) {
+        if (cores > 0 && computeSlot[msg.sender] == 0) {
             if (computeProviderList.length >= MAX_COMPUTE_PROVIDERS) revert TooManyProviders(MAX_COMPUTE_PROVIDERS);
-            listedForCompute[msg.sender] = true;
             computeProviderList.push(msg.sender);
+            computeSlot[msg.sender] = computeProviderList.length;
         }
         adverts[msg.sender] = Advert({
             storageCapacity: storageCapacity,
@@ -85,15 +91,60 @@ contract ProviderRegistry {
     }
 
     /// @notice Stops offering anything; the provider keeps its bond and any validator role.
+    /// Refused while deals or jobs hold its collateral (Staking says so).
     function withdrawAdvert() external {
-        if (!listed[msg.sender]) revert NotRegistered(msg.sender);
+        if (listSlot[msg.sender] == 0) revert NotRegistered(msg.sender);
         Staking(payable(Cairn.STAKING)).setProviderRoles(msg.sender, 0);
         delete adverts[msg.sender];
         emit Withdrawn(msg.sender);
     }
 
+    /// @notice Takes `provider` off the lists it no longer belongs on: the compute list
+    /// without the compute role, both lists without any provider role. Only the reward pool,
+    /// once the provider's last epoch is paid. Returns whether it left the main list.
+    function prune(address provider, bool hasStorage, bool hasCompute) external returns (bool) {
+        if (msg.sender != Cairn.REWARD_POOL) revert NotRewardPool(msg.sender);
+        if (!hasCompute) _remove(computeProviderList, computeSlot, provider);
+        if (hasStorage || hasCompute) return false;
+        delete adverts[provider];
+        return _remove(providerList, listSlot, provider);
+    }
+
+    function listed(address provider) external view returns (bool) {
+        return listSlot[provider] != 0;
+    }
+
+    function listedForCompute(address provider) external view returns (bool) {
+        return computeSlot[provider] != 0;
+    }
+
+    /// Swap-and-pop: order does not matter to any reader.
+    function _remove(address[] storage list, mapping(address => uint256) storage slot, address provider)
+        internal
+        returns (bool)
+    {
+        uint256 position = slot[provider];
+        if (position == 0) return false;
+        address last = list[list.length - 1];
+        list[position - 1] = last;
+        slot[last] = position;
+        list.pop();
+        delete slot[provider];
+        return true;
+    }
+
     function advertOf(address provider) external view returns (Advert memory) {
         return adverts[provider];
+    }
+
+    /// @notice What a compute provider offers a job: memory, fuel per second, price per fuel.
+    function computeTermsOf(address provider)
+        external
+        view
+        returns (uint32 memoryMiB, uint64 fuelPerSecond, uint128 pricePerFuel)
+    {
+        Advert storage a = adverts[provider];
+        return (a.memoryMiB, a.fuelPerSecond, a.computePricePerFuel);
     }
 
     function storageCapacityOf(address provider) external view returns (uint64) {

@@ -6,9 +6,16 @@ import {Cairn, Epochs} from "./Cairn.sol";
 /// @title Staking: bonds, unbonding, roles and slashing.
 /// @notice A staker bonds native tokens with `stake`, starts unbonding with `unbond` and takes
 /// the tokens back with `withdraw` once the unbonding period (in epochs) is over. Roles
-/// (validator, storage provider, compute provider) each need a minimum bond. The two markets
-/// can slash; a slash takes from the bond first, then from tokens still unbonding, and hands
-/// the tokens to the market that asked, which credits the wronged party.
+/// (validator, storage provider, compute provider) each need a minimum bond.
+///
+/// Stake is collateral: the two markets lock part of a provider's bond for each deal or job
+/// it takes (`lock`), release it when the deal or job ends (`unlock`) and slash only from what
+/// they locked (`slashLocked`), handing the tokens to the market, which credits the wronged
+/// party. Locked tokens cannot be unbonded and a provider role cannot be dropped while any are
+/// locked, so a provider cannot leave ahead of its slash. A provider whose bond falls below a
+/// role's minimum loses that role. Bond added in the current epoch is "fresh": the compute
+/// market draws by the seasoned rest (`seasonedBondOf`), so a bond raised on seeing a job in
+/// the mempool does not weigh in its draw.
 ///
 /// Validators are accountable: registering proves possession of the consensus key (so nobody
 /// can claim another's key and take the blame or credit for its votes), and a key belongs to
@@ -39,6 +46,11 @@ contract Staking is Epochs {
         bytes32 consensusKey;
         /// schnorrkel (sr25519) public key for the leader draw; stored, not checked.
         bytes32 vrfKey;
+        /// Part of `bonded` the markets hold as collateral for live deals and jobs.
+        uint256 locked;
+        /// Bond added in epoch `freshEpoch` (the last epoch anything was added in).
+        uint256 freshStake;
+        uint64 freshEpoch;
     }
 
     /// The message a consensus key signs to prove that the registering account holds it.
@@ -75,6 +87,10 @@ contract Staking is Epochs {
     event Withdrawn(address indexed staker, uint256 amount);
     event RolesChanged(address indexed staker, uint8 roles, bytes32 consensusKey);
     event Slashed(address indexed staker, uint256 amount, address indexed market);
+    event CollateralLocked(address indexed staker, uint256 amount, uint256 locked);
+    event CollateralUnlocked(address indexed staker, uint256 amount, uint256 locked);
+    /// The bond fell below the minimum of a provider role, which is dropped.
+    event RoleLost(address indexed staker, uint8 role, uint256 bonded);
     event ValidatorRegistered(address indexed validator, bytes32 consensusKey, bytes32 vrfKey, uint64 fromEpoch);
     event ValidatorLeft(address indexed validator, uint64 fromEpoch);
     event ValidatorJailed(address indexed validator, uint64 silentEpoch);
@@ -96,6 +112,12 @@ contract Staking is Epochs {
     error StillUnbonding(uint64 withdrawableEpoch, uint64 currentEpoch);
     error NothingToWithdraw();
     error NotMarket(address caller);
+    /// The bond left after unbonding would not cover what the markets hold as collateral.
+    error BondLocked(uint256 locked, uint256 bondedAfter);
+    /// A deal or job needs `needed` of free bond (bonded and not locked); only `free` is.
+    error InsufficientFreeBond(uint256 free, uint256 needed);
+    /// A provider role cannot be dropped while deals or jobs hold collateral.
+    error RoleHasLiveCollateral(uint8 role, uint256 locked);
     error NotRegistry(address caller);
     error GenesisOnly();
     error GenesisStakeUnfunded(uint256 balance, uint256 needed);
@@ -168,7 +190,21 @@ contract Staking is Epochs {
         if (msg.value == 0) revert ZeroAmount();
         Staker storage s = stakers[msg.sender];
         s.bonded += msg.value;
+        uint64 epoch = currentEpoch();
+        if (s.freshEpoch != epoch) {
+            s.freshStake = 0;
+            s.freshEpoch = epoch;
+        }
+        s.freshStake += msg.value;
         emit Staked(msg.sender, msg.value, s.bonded);
+    }
+
+    /// @notice The bond that was already bonded when the current epoch began: what the
+    /// compute market's draws weigh, so that stake added just before a draw cannot steer it.
+    function seasonedBondOf(address staker) public view returns (uint256) {
+        Staker storage s = stakers[staker];
+        uint256 fresh = s.freshEpoch == currentEpoch() ? s.freshStake : 0;
+        return s.bonded > fresh ? s.bonded - fresh : 0;
     }
 
     /// @notice Starts unbonding `amount`. Adding to tokens already unbonding restarts the period.
@@ -176,6 +212,7 @@ contract Staking is Epochs {
         if (amount == 0) revert ZeroAmount();
         Staker storage s = stakers[msg.sender];
         if (amount > s.bonded) revert InsufficientBond(s.bonded, amount);
+        if (s.bonded - amount < s.locked) revert BondLocked(s.locked, s.bonded - amount);
         _checkMinimums(s.roles, s.bonded - amount);
         s.bonded -= amount;
         s.unbonding += amount;
@@ -266,6 +303,9 @@ contract Staking is Epochs {
         equivocationReported[consensusKey][epoch] = true;
         Staker storage s = stakers[offender];
         uint256 slashed = _take(s, (s.bonded + s.unbonding) * equivocationSlashPercent / 100);
+        // The markets' collateral cannot exceed what is left; their own records clamp to it.
+        if (s.locked > s.bonded) s.locked = s.bonded;
+        _dropRolesBelowMinimum(offender, s);
         uint256 reward = slashed * reporterRewardPercent / 100;
         if (s.roles & Cairn.ROLE_VALIDATOR != 0) {
             _clearValidatorRole(offender, s);
@@ -334,19 +374,63 @@ contract Staking is Epochs {
     function setProviderRoles(address provider, uint8 providerRoles) external {
         if (msg.sender != Cairn.REGISTRY) revert NotRegistry(msg.sender);
         Staker storage s = stakers[provider];
-        uint8 roles = (s.roles & Cairn.ROLE_VALIDATOR) | (providerRoles & (Cairn.ROLE_STORAGE | Cairn.ROLE_COMPUTE));
+        uint8 providerBits = Cairn.ROLE_STORAGE | Cairn.ROLE_COMPUTE;
+        uint8 dropped = s.roles & providerBits & ~providerRoles;
+        if (dropped != 0 && s.locked > 0) revert RoleHasLiveCollateral(dropped, s.locked);
+        uint8 roles = (s.roles & Cairn.ROLE_VALIDATOR) | (providerRoles & providerBits);
         _setRoles(provider, s, roles, s.consensusKey);
     }
 
-    /// @notice Takes up to `amount` from a staker and sends it to the calling market.
-    function slash(address staker, uint256 amount) external returns (uint256 slashed) {
+    /// @notice Holds `amount` of `staker`'s free bond as collateral for a deal or job of the
+    /// calling market. Only the markets.
+    function lock(address staker, uint256 amount) external onlyMarket {
+        Staker storage s = stakers[staker];
+        uint256 free = s.bonded - s.locked;
+        if (amount > free) revert InsufficientFreeBond(free, amount);
+        s.locked += amount;
+        emit CollateralLocked(staker, amount, s.locked);
+    }
+
+    /// @notice Releases up to `amount` of collateral (less if an equivocation slash took part
+    /// of it). Only the markets.
+    function unlock(address staker, uint256 amount) external onlyMarket {
+        Staker storage s = stakers[staker];
+        uint256 released = amount < s.locked ? amount : s.locked;
+        s.locked -= released;
+        emit CollateralUnlocked(staker, released, s.locked);
+    }
+
+    /// @notice Takes up to `amount` of `staker`'s locked collateral (the market's own lock) and
+    /// sends it to the calling market; returns what it took. A provider left below a role's
+    /// minimum loses the role. Only the markets.
+    function slashLocked(address staker, uint256 amount) external onlyMarket returns (uint256 slashed) {
+        Staker storage s = stakers[staker];
+        slashed = amount < s.locked ? amount : s.locked;
+        if (slashed == 0) return 0;
+        s.locked -= slashed;
+        s.bonded -= slashed;
+        emit Slashed(staker, slashed, msg.sender);
+        _dropRolesBelowMinimum(staker, s);
+        Cairn.pay(msg.sender, slashed);
+    }
+
+    function lockedOf(address staker) external view returns (uint256) {
+        return stakers[staker].locked;
+    }
+
+    /// @notice Bond neither locked nor fresh: what a compute draw weighs and what a new job
+    /// can lock.
+    function drawableBondOf(address staker) external view returns (uint256 weight, uint256 free) {
+        Staker storage s = stakers[staker];
+        free = s.bonded - s.locked;
+        weight = seasonedBondOf(staker);
+    }
+
+    modifier onlyMarket() {
         if (msg.sender != Cairn.STORAGE_MARKET && msg.sender != Cairn.COMPUTE_MARKET) {
             revert NotMarket(msg.sender);
         }
-        slashed = _take(stakers[staker], amount);
-        if (slashed == 0) return 0;
-        emit Slashed(staker, slashed, msg.sender);
-        Cairn.pay(msg.sender, slashed);
+        _;
     }
 
     function stakeOf(address staker)
@@ -450,6 +534,18 @@ contract Staking is Epochs {
         s.roles = roles;
         s.consensusKey = consensusKey;
         emit RolesChanged(staker, roles, consensusKey);
+    }
+
+    /// Drops the storage and compute roles whose minimum the bond no longer meets. The
+    /// validator role is left to the validator rules (an equivocation tombstones it anyway).
+    function _dropRolesBelowMinimum(address staker, Staker storage s) internal {
+        uint8 lost;
+        if (s.roles & Cairn.ROLE_STORAGE != 0 && s.bonded < minStorageStake) lost |= Cairn.ROLE_STORAGE;
+        if (s.roles & Cairn.ROLE_COMPUTE != 0 && s.bonded < minComputeStake) lost |= Cairn.ROLE_COMPUTE;
+        if (lost == 0) return;
+        s.roles &= ~lost;
+        emit RoleLost(staker, lost, s.bonded);
+        emit RolesChanged(staker, s.roles, s.consensusKey);
     }
 
     function _checkMinimums(uint8 roles, uint256 bonded) internal view {

@@ -1,6 +1,7 @@
 //! Rust bindings generated from the committed artifacts (ABI and bytecode).
 
 #![allow(missing_docs)] // Generated code; the Solidity sources carry the documentation.
+#![allow(clippy::too_many_arguments)] // Generated constructors take one argument per event field.
 
 alloy_sol_types::sol!(
     #[derive(Debug, PartialEq, Eq)]

@@ -83,6 +83,24 @@ pub fn describe_revert(data: &[u8], amount: impl Fn(U256) -> String) -> Option<S
                  (the unbonding period), after which the tokens it would slash may be withdrawn",
                 e.epoch, e.currentEpoch, e.unbondingEpochs
             ),
+            S::BondLocked(e) => format!(
+                "{} CRN of the bond is collateral for live deals or jobs; after this unbond only \
+                 {} CRN would be bonded. Wait for them to end",
+                amount(e.locked),
+                amount(e.bondedAfter)
+            ),
+            S::InsufficientFreeBond(e) => format!(
+                "the provider needs {} CRN of free bond as collateral; it has {} CRN free \
+                 (bond more with `cairn stake add`)",
+                amount(e.needed),
+                amount(e.free)
+            ),
+            S::RoleHasLiveCollateral(e) => format!(
+                "the {} role cannot be dropped while deals or jobs hold {} CRN of collateral; \
+                 wait for them to end",
+                role_name(e.role),
+                amount(e.locked)
+            ),
             other => format!("Staking refused: {other:?}"),
         });
     }
@@ -92,6 +110,7 @@ pub fn describe_revert(data: &[u8], amount: impl Fn(U256) -> String) -> Option<S
             P::FieldTooLong(e) => format!("{} is longer than {} bytes", e.field, e.limit),
             P::TooManyProviders(e) => format!("the registry is full ({} providers)", e.limit),
             P::NotRegistered(e) => format!("{} is not a registered provider", e.provider),
+            other => format!("ProviderRegistry refused: {other:?}"),
         });
     }
     if let Ok(error) = M::abi_decode(data) {
@@ -111,6 +130,23 @@ pub fn describe_revert(data: &[u8], amount: impl Fn(U256) -> String) -> Option<S
                 e.challenge, e.chunkIndex
             ),
             M::AlreadyProven(e) => format!("epoch {} is already proven", e.epoch),
+            M::ReplicaExists(e) => format!(
+                "provider {} already holds root {} through deal {}: one provider holds one \
+                 replica of a root; choose another provider",
+                e.provider, e.dataRoot, e.existing
+            ),
+            M::TooManyDeals(e) => format!(
+                "provider {} holds its limit of {} deals",
+                e.provider, e.limit
+            ),
+            M::ProofWindowClosed(e) => format!(
+                "proofs of epoch {} are taken in blocks {} to {} only",
+                e.epoch, e.opens, e.closes
+            ),
+            M::SettleFirst(e) => format!(
+                "deal {} is settled only up to epoch {}: call settle first",
+                e.id, e.settledEpoch
+            ),
             M::NothingToClaim(_) => "nothing to claim".into(),
             other => format!("StorageMarket refused: {other:?}"),
         });
@@ -122,10 +158,19 @@ pub fn describe_revert(data: &[u8], amount: impl Fn(U256) -> String) -> Option<S
                 amount(e.expected),
                 amount(e.sent)
             ),
-            C::NotEnoughComputeProviders(e) => format!(
-                "a job needs at least {} staked compute providers other than you",
-                e.needed
+            C::NoProviderFor(e) => no_provider_for(&e, &amount),
+            C::RevealMismatch(e) => format!(
+                "{}'s reveal does not match its commitment (result and salt)",
+                e.party
             ),
+            C::SameResult(_) => "a challenge must name a result other than the agreed one".into(),
+            C::NotEligible(e) => format!(
+                "{} cannot challenge this job: only a staked compute provider whose advert takes \
+                 the job, with seasoned bond and free collateral, and not a party to it",
+                e.caller
+            ),
+            C::DeadlinePassed(e) => format!("the deadline (block {}) has passed", e.deadlineBlock),
+            C::NotExpired(e) => format!("the stage runs until block {}", e.deadlineBlock),
             C::NothingToClaim(_) => "nothing to claim".into(),
             other => format!("ComputeMarket refused: {other:?}"),
         });
@@ -137,4 +182,34 @@ pub fn describe_revert(data: &[u8], amount: impl Fn(U256) -> String) -> Option<S
         });
     }
     alloy_sol_types::decode_revert_reason(data)
+}
+
+/// Why no compute provider takes a job, in words: the fuel, price or memory asked for against
+/// what the registered providers offer.
+fn no_provider_for(e: &ComputeMarket::NoProviderFor, amount: &impl Fn(U256) -> String) -> String {
+    let mut reasons = Vec::new();
+    if e.mostFuel == 0 && e.lowestAsk == u128::MAX {
+        reasons.push("no compute provider is registered".to_string());
+    }
+    if e.maxFuel > e.mostFuel && e.mostFuel > 0 {
+        reasons.push(format!(
+            "maxFuel {} is more than any provider can run in {} blocks: at most {}",
+            e.maxFuel, e.stageBlocks, e.mostFuel
+        ));
+    }
+    if e.pricePerFuel < e.lowestAsk && e.lowestAsk != u128::MAX {
+        reasons.push(format!(
+            "the price of {} CRN per fuel is below every provider's ask (the lowest: {} CRN)",
+            amount(U256::from(e.pricePerFuel)),
+            amount(U256::from(e.lowestAsk))
+        ));
+    }
+    if reasons.is_empty() {
+        reasons.push(format!(
+            "fewer than two compute providers other than you take a job of {} fuel, {} MiB at \
+             that price with free collateral and a bond older than an epoch",
+            e.maxFuel, e.memoryMiB
+        ));
+    }
+    format!("no compute provider takes this job: {}", reasons.join("; "))
 }

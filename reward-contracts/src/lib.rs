@@ -48,6 +48,9 @@ pub const STORAGE_MARKET: Address = address!("0xca1e0000000000000000000000000000
 pub const COMPUTE_MARKET: Address = address!("0xca1e000000000000000000000000000000000004");
 /// The RewardPool predeploy.
 pub const REWARD_POOL: Address = address!("0xca1e000000000000000000000000000000000005");
+/// Where the markets send the burnt share of every payment (`Cairn.BURN`): no key controls
+/// it, so its balance is the tokens burnt since genesis.
+pub const BURN: Address = address!("0x000000000000000000000000000000000000dEaD");
 /// Precompile: blake3 chunk proof (root ‖ size ‖ index ‖ chunk ‖ path → 1 or 0).
 pub const CHUNK_PROOF_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c01");
 /// Precompile: ed25519 signature check (public key ‖ signature ‖ message → 1 or 0).
@@ -73,6 +76,30 @@ pub fn validator_possession_message(
     message.extend_from_slice(consensus_key.as_slice());
     message.extend_from_slice(vrf_key.as_slice());
     message
+}
+
+/// What a party commits to for a compute job's result: `ComputeMarket.commitmentOf`,
+/// keccak256 of `abi.encode(id, party, outputRoot, fuelUsed, outcome, salt)`. Without the
+/// salt, a result's hash could be matched by anyone who computed the result.
+pub fn job_commitment(
+    id: B256,
+    party: Address,
+    output_root: B256,
+    fuel_used: u64,
+    outcome: u8,
+    salt: B256,
+) -> B256 {
+    use alloy_sol_types::{SolType, sol_data};
+    type Encoded = (
+        sol_data::FixedBytes<32>,
+        sol_data::Address,
+        sol_data::FixedBytes<32>,
+        sol_data::Uint<64>,
+        sol_data::Uint<8>,
+        sol_data::FixedBytes<32>,
+    );
+    let encoded = Encoded::abi_encode(&(id, party, output_root, fuel_used, outcome, salt));
+    alloy_primitives::keccak256(encoded)
 }
 
 /// A predeployed contract: where it lives and its runtime code.
@@ -122,13 +149,13 @@ const LOW_RESERVED_END: u16 = 0x0fff;
 /// Predeploys live at `0xca1e…00xx`: addresses with this 18-byte prefix.
 const PREDEPLOY_PREFIX: [u8; 18] = [0xca, 0x1e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
-/// Whether `address` belongs to a precompile, a predeploy slot or the system caller. Genesis
-/// refuses to allocate ordinary accounts there.
+/// Whether `address` belongs to a precompile, a predeploy slot, the system caller or the burn
+/// address. Genesis refuses to allocate ordinary accounts there.
 pub fn is_reserved(address: &Address) -> bool {
     let bytes = address.as_slice();
     let low = bytes[..18].iter().all(|b| *b == 0)
         && u16::from_be_bytes([bytes[18], bytes[19]]) <= LOW_RESERVED_END;
-    low || bytes[..18] == PREDEPLOY_PREFIX || *address == SYSTEM
+    low || bytes[..18] == PREDEPLOY_PREFIX || *address == SYSTEM || *address == BURN
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod support;
 mod bad_transactions;
 mod compute;
 mod crash_recovery;
+mod markets;
 mod network_restart;
 mod parallel_node;
 mod reward_contracts;

@@ -5,23 +5,24 @@
 //! - **Small jobs**: the example word count on a 4 KiB input, run again and again on one core:
 //!   jobs per second, each time compiling the module, instantiating it and running it.
 //! - **Verification overhead**: a verifier re-executes the whole job (its cost equals the
-//!   provider's) and sends one transaction. The gas of posting a job, of the provider's
-//!   result, and of the verifier's attestation (which settles and pays) is measured against the
-//!   real `ComputeMarket`.
+//!   provider's) and sends two transactions (commit, reveal). The gas of posting a job, of the
+//!   provider's commitment (which draws the verifier), of a reveal (the second one agrees) and
+//!   of the settlement after the challenge window is measured against the real
+//!   `ComputeMarket`.
 
 use std::path::Path;
 use std::time::Instant;
 
 use alloy_sol_types::SolCall;
-use cairn_reward_contracts::COMPUTE_MARKET;
 use cairn_reward_contracts::bindings::{ComputeMarket, ProviderRegistry};
+use cairn_reward_contracts::{COMPUTE_MARKET, job_commitment};
 use serde::Serialize;
 
 use super::{bench_key, signed};
 use crate::error::{BenchError, Result};
 use cairn_chain::chain::Chain;
 use cairn_evm::execution::Sequential;
-use cairn_primitives::{Transaction, U256};
+use cairn_primitives::{Address, B256, Transaction, U256};
 use cairn_wasm::{Limits, Outcome, run as run_job};
 
 /// The example jobs, as built from `examples/jobs/*.wat`.
@@ -46,10 +47,12 @@ pub struct ComputeReport {
     pub small_jobs_per_sec: f64,
     /// Gas of `postJob` (drawing the provider among three).
     pub post_job_gas: u64,
-    /// Gas of the provider's `submitResult` (drawing the verifier).
-    pub submit_result_gas: u64,
-    /// Gas of the verifier's `attest`, which settles and pays.
-    pub attest_gas: u64,
+    /// Gas of the provider's `commit` (drawing the verifier).
+    pub commit_gas: u64,
+    /// Gas of the second `reveal`, which finds the results agree.
+    pub reveal_gas: u64,
+    /// Gas of the `expire` that pays the agreed job after its challenge window.
+    pub settle_gas: u64,
 }
 
 /// Runs the compute benchmark: `spin_fuel` fuel for the speed, `small_jobs` word counts.
@@ -86,7 +89,7 @@ pub fn run(spin_fuel: u64, small_jobs: usize, workdir: &Path) -> Result<ComputeR
     }
     let small_time = started.elapsed();
 
-    let (post_job_gas, submit_result_gas, attest_gas) = market_gas(workdir)?;
+    let gas = market_gas(workdir)?;
     Ok(ComputeReport {
         spin_fuel: spin.fuel_used,
         spin_ms: spin_time.as_secs_f64() * 1000.0,
@@ -94,20 +97,35 @@ pub fn run(spin_fuel: u64, small_jobs: usize, workdir: &Path) -> Result<ComputeR
         small_jobs,
         small_job_fuel: fuel,
         small_jobs_per_sec: small_jobs as f64 / small_time.as_secs_f64(),
-        post_job_gas,
-        submit_result_gas,
-        attest_gas,
+        post_job_gas: gas.post_job,
+        commit_gas: gas.commit,
+        reveal_gas: gas.reveal,
+        settle_gas: gas.settle,
     })
 }
 
-/// Three compute providers register; a client posts a job; its provider posts the result and
-/// the verifier attests: the gas of the three job transactions.
-fn market_gas(dir: &Path) -> Result<(u64, u64, u64)> {
+/// Gas of the job transactions.
+struct MarketGas {
+    post_job: u64,
+    commit: u64,
+    reveal: u64,
+    settle: u64,
+}
+
+/// Three compute providers register and wait an epoch (draws weigh seasoned bond); a client
+/// posts a job; its provider and the drawn verifier commit and reveal the same result; after
+/// the challenge window the job is paid: the gas of those transactions.
+fn market_gas(dir: &Path) -> Result<MarketGas> {
     let providers: Vec<_> = (0..3)
         .map(|i| bench_key("cairn bench compute provider", i))
         .collect();
     let client = bench_key("cairn bench compute client", 0);
     let genesis = super::market_genesis(providers.iter().chain([&client]));
+    let epoch_length = genesis.epoch_length;
+    let challenge_window = genesis
+        .contracts
+        .as_ref()
+        .map_or(0, |c| c.challenge_window_blocks);
     let chain = Chain::open(dir, genesis, Box::new(Sequential))?;
     let produce = |txs: &[Transaction]| super::produce_succeeding(&chain, txs);
     let advert = ProviderRegistry::advertiseCall {
@@ -115,17 +133,19 @@ fn market_gas(dir: &Path) -> Result<(u64, u64, u64)> {
         storagePricePerMiBEpoch: 0,
         cores: 2,
         memoryMiB: 64,
-        fuelPerSecond: 1,
+        fuelPerSecond: 1_000_000,
         computePricePerFuel: 1,
         peerId: Default::default(),
         addresses: String::new(),
     };
     let setup = super::register_providers(&providers, &advert);
     produce(&setup)?;
+    super::produce_until(&chain, epoch_length)?;
     let post = ComputeMarket::postJobCall {
         moduleRoot: blake3::hash(WORDCOUNT).as_bytes().into(),
         inputRoot: [7; 32].into(),
         maxFuel: 1_000_000,
+        memoryMiB: 64,
         pricePerFuel: 1,
     };
     let receipts = produce(&[signed(
@@ -134,48 +154,66 @@ fn market_gas(dir: &Path) -> Result<(u64, u64, u64)> {
         COMPUTE_MARKET,
         U256::from(1_000_000u64),
         post.abi_encode(),
-        2_000_000,
+        8_000_000,
     )])?;
     let posted = receipts[0]
         .event::<ComputeMarket::JobPosted>()
         .ok_or_else(|| BenchError::Check("postJob emitted no JobPosted".into()))?;
-    // The provider's and the verifier's answer: each one's third transaction (after staking
-    // and registering).
-    let answer = |by: cairn_primitives::Address, input: Vec<u8>| {
+    let (output_root, fuel_used, outcome) =
+        (B256::from(*blake3::hash(b"1\n").as_bytes()), 50_000u64, 0u8);
+    let salt = B256::repeat_byte(0x5a);
+    // Each provider's transactions after staking and registering (nonces 0 and 1).
+    let mut nonces = std::collections::BTreeMap::new();
+    let mut send = |by: Address, call: Vec<u8>| {
         let key = providers
             .iter()
             .find(|k| k.address() == by)
             .ok_or_else(|| BenchError::Check(format!("{by} is no bench provider")))?;
-        produce(&[signed(key, 2, COMPUTE_MARKET, U256::ZERO, input, 2_000_000)])
+        let nonce = nonces.entry(by).or_insert(2u64);
+        let tx = signed(key, *nonce, COMPUTE_MARKET, U256::ZERO, call, 8_000_000);
+        *nonce += 1;
+        produce(&[tx])
     };
-    let (output_root, fuel_used, outcome) =
-        (blake3::hash(b"1\n").as_bytes().into(), 50_000u64, 0u8);
-    let submit = ComputeMarket::submitResultCall {
+    let commit = |by: Address| {
+        let commitment = job_commitment(posted.id, by, output_root, fuel_used, outcome, salt);
+        ComputeMarket::commitCall {
+            id: posted.id,
+            commitment,
+        }
+        .abi_encode()
+    };
+    let reveal = ComputeMarket::revealCall {
         id: posted.id,
         outputRoot: output_root,
         fuelUsed: fuel_used,
         outcome,
-    };
-    let resulted = answer(posted.provider, submit.abi_encode())?;
-    let verifier = resulted[0]
-        .event::<ComputeMarket::ResultSubmitted>()
-        .ok_or_else(|| BenchError::Check("submitResult emitted no ResultSubmitted".into()))?
-        .verifier;
-    let attest = ComputeMarket::attestCall {
-        id: posted.id,
-        outputRoot: output_root,
-        fuelUsed: fuel_used,
-        outcome,
-    };
-    let attested = answer(verifier, attest.abi_encode())?;
-    if attested[0].event::<ComputeMarket::JobSettled>().is_none() {
-        return Err(BenchError::Check(
-            "the attestation did not settle the job".into(),
-        ));
+        salt,
     }
-    Ok((
-        receipts[0].gas_used,
-        resulted[0].gas_used,
-        attested[0].gas_used,
-    ))
+    .abi_encode();
+    let committed = send(posted.provider, commit(posted.provider))?;
+    let verifier = committed[0]
+        .event::<ComputeMarket::VerifierDrawn>()
+        .ok_or_else(|| BenchError::Check("the commitment drew no verifier".into()))?
+        .verifier;
+    send(verifier, commit(verifier))?;
+    send(posted.provider, reveal.clone())?;
+    let agreed = send(verifier, reveal)?;
+    if agreed[0].event::<ComputeMarket::JobAgreed>().is_none() {
+        return Err(BenchError::Check("the reveals did not agree".into()));
+    }
+    let head = chain.head_header().height;
+    super::produce_until(&chain, head + challenge_window + 1)?;
+    let settled = send(
+        verifier,
+        ComputeMarket::expireCall { id: posted.id }.abi_encode(),
+    )?;
+    if settled[0].event::<ComputeMarket::JobSettled>().is_none() {
+        return Err(BenchError::Check("the job was not paid".into()));
+    }
+    Ok(MarketGas {
+        post_job: receipts[0].gas_used,
+        commit: committed[0].gas_used,
+        reveal: agreed[0].gas_used,
+        settle: settled[0].gas_used,
+    })
 }

@@ -524,6 +524,14 @@ fn produce_succeeding(
     }
 }
 
+/// Produces empty blocks until the head is at `height`.
+fn produce_until(chain: &Chain, height: u64) -> Result<()> {
+    while chain.head_header().height < height {
+        produce_succeeding(chain, &[])?;
+    }
+    Ok(())
+}
+
 /// Each key bonds 200 CRN and advertises `advert` (its transactions 0 and 1).
 fn register_providers(
     keys: &[AccountKey],
@@ -659,6 +667,9 @@ pub(crate) fn proof_workload(count: usize, dir: &Path, data_len: u64) -> Result<
     let client = bench_key(PROOF_CLIENT_KEYS, 0);
     let mut genesis = market_genesis(providers.iter().chain([&client]));
     genesis.epoch_length = 4;
+    if let Some(contracts) = &mut genesis.contracts {
+        contracts.proof_window_blocks = genesis.epoch_length;
+    }
     let chain = Chain::open(&dir.join("chain"), genesis.clone(), Box::new(Sequential))?;
     let store = cairn_storage::ChunkStore::open(&dir.join("chunks"))?;
     let produce = |txs: &[Transaction]| produce_succeeding(&chain, txs);

@@ -26,7 +26,7 @@ pub fn transfers(report: &TransferReport) -> String {
 /// `cairn bench compute`.
 pub fn compute(r: &ComputeReport) -> String {
     format!(
-        "WASM runner (wasmi, fuel metered), one core\n  endless job: {} fuel in {:.0} ms   {:>12.0} fuel/s\n  word count of 4 KiB ({} fuel), {} jobs   {:>10.0} jobs/s\nOn chain (3 compute providers)\n  postJob (draws the provider)        {:>9} gas\n  submitResult (draws the verifier)   {:>9} gas\n  attest (verifies, settles, pays)    {:>9} gas\nA verifier re-executes the whole job: checking costs what running it cost, plus the attest transaction.",
+        "WASM runner (wasmi, fuel metered), one core\n  endless job: {} fuel in {:.0} ms   {:>12.0} fuel/s\n  word count of 4 KiB ({} fuel), {} jobs   {:>10.0} jobs/s\nOn chain (3 compute providers)\n  postJob (draws the provider)        {:>9} gas\n  commit (provider; draws the verifier) {:>7} gas\n  reveal (the second; results agree)  {:>9} gas\n  expire (after the challenge window; pays) {:>3} gas\nA verifier re-executes the whole job: checking costs what running it cost, plus a commit and a reveal.",
         r.spin_fuel,
         r.spin_ms,
         r.fuel_per_sec,
@@ -34,8 +34,9 @@ pub fn compute(r: &ComputeReport) -> String {
         r.small_jobs,
         r.small_jobs_per_sec,
         r.post_job_gas,
-        r.submit_result_gas,
-        r.attest_gas
+        r.commit_gas,
+        r.reveal_gas,
+        r.settle_gas
     )
 }
 

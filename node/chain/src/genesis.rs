@@ -74,22 +74,34 @@ pub struct ContractsConfig {
     pub min_storage_stake: U256,
     /// Least bond of a compute provider (wei).
     pub min_compute_stake: U256,
-    /// Chunks challenged per deal and epoch.
+    /// Chunks challenged per deal and epoch (5 catch a provider that lost 5 % of a file
+    /// within 30 epochs with probability 99.95 %: docs/economics.md).
     pub challenges_per_epoch: u32,
+    /// Blocks after an epoch's first block (whose randomness is the seed) in which its proofs
+    /// are taken.
+    pub proof_window_blocks: u64,
     /// Missed epochs after which a deal is terminated.
     pub max_faults: u32,
-    /// Slashed from a storage provider per missed epoch, paid to the client (wei).
-    pub fault_fee: U256,
-    /// Slashed from a storage provider when its deal is terminated, paid to the client (wei).
-    pub termination_slash: U256,
+    /// Taken from a storage deal's collateral per missed epoch and paid to the client, as a
+    /// percent of the deal's price per epoch.
+    pub fault_fee_percent: u32,
+    /// Taken from a storage deal's collateral when it is terminated and paid to the client, as
+    /// a percent of the deal's price per epoch.
+    pub termination_fee_percent: u32,
     /// Blocks each stage of a compute job may take before anyone can expire it.
     pub stage_timeout_blocks: u64,
+    /// Blocks an agreed compute result stays open to challenge before it is paid.
+    pub challenge_window_blocks: u64,
     /// Slashed from a compute provider or verifier found lying, paid to the honest one (wei).
     pub liar_slash: U256,
     /// Slashed from a compute party that let its stage time out (wei).
     pub timeout_slash: U256,
-    /// Rewards shared per epoch by proven work (wei).
+    /// Rewards shared per epoch by fees paid (wei).
     pub emission_per_epoch: U256,
+    /// Percent of every market payment to a provider that is burnt.
+    pub fee_burn_percent: u8,
+    /// A provider's emission in an epoch is at most this percent of what its payments burnt.
+    pub emission_cap_percent: u8,
     /// The reward pool's genesis balance (wei).
     pub reward_pool_endowment: U256,
     /// Percent of an equivocating validator's bond and unbonding tokens that is slashed.
@@ -114,6 +126,37 @@ fn default_reporter_reward_percent() -> u8 {
 }
 
 impl ContractsConfig {
+    /// Refuses parameters the contracts would refuse at genesis, or that make a market unusable.
+    fn validate(&self, epoch_length: u64) -> Result<()> {
+        let fail = |m: &'static str| Err(ChainError::InvalidGenesis(m));
+        if [
+            self.equivocation_slash_percent,
+            self.reporter_reward_percent,
+            self.fee_burn_percent,
+            self.emission_cap_percent,
+        ]
+        .iter()
+        .any(|p| *p > 100)
+        {
+            return fail(
+                "equivocationSlashPercent, reporterRewardPercent, feeBurnPercent and \
+                 emissionCapPercent are at most 100",
+            );
+        }
+        if self.challenges_per_epoch == 0 {
+            return fail("challengesPerEpoch must be at least 1");
+        }
+        if self.proof_window_blocks == 0 || self.proof_window_blocks > epoch_length {
+            return fail("proofWindowBlocks must be between 1 and epochLength");
+        }
+        if self.liar_slash.is_zero() || self.timeout_slash > self.liar_slash {
+            return fail(
+                "liarSlash must be above 0 and at least timeoutSlash (the job collateral)",
+            );
+        }
+        Ok(())
+    }
+
     /// The dev chain's parameters.
     pub fn dev() -> Self {
         let crn = |n: u64| U256::from(n) * U256::from(TOKEN);
@@ -122,14 +165,18 @@ impl ContractsConfig {
             min_validator_stake: crn(1_000),
             min_storage_stake: crn(100),
             min_compute_stake: crn(100),
-            challenges_per_epoch: 2,
+            challenges_per_epoch: 5,
+            proof_window_blocks: 8,
             max_faults: 3,
-            fault_fee: crn(10),
-            termination_slash: crn(50),
+            fault_fee_percent: 350,
+            termination_fee_percent: 2_000,
             stage_timeout_blocks: 20,
+            challenge_window_blocks: 10,
             liar_slash: crn(50),
             timeout_slash: crn(10),
             emission_per_epoch: crn(100),
+            fee_burn_percent: 10,
+            emission_cap_percent: 50,
             reward_pool_endowment: crn(1_000_000),
             equivocation_slash_percent: default_equivocation_slash_percent(),
             reporter_reward_percent: default_reporter_reward_percent(),
@@ -264,11 +311,8 @@ impl Genesis {
                  write the genesis again with `cairn testnet init`",
             );
         }
-        if let Some(contracts) = &self.contracts
-            && (contracts.equivocation_slash_percent > 100
-                || contracts.reporter_reward_percent > 100)
-        {
-            return fail("equivocationSlashPercent and reporterRewardPercent are at most 100");
+        if let Some(contracts) = &self.contracts {
+            contracts.validate(self.epoch_length)?;
         }
         if let Some(address) = self
             .alloc
@@ -425,9 +469,10 @@ impl Genesis {
                 StorageMarket::initializeCall {
                     epochLength_: epoch_length,
                     challengesPerEpoch_: config.challenges_per_epoch,
+                    proofWindowBlocks_: config.proof_window_blocks,
                     maxFaults_: config.max_faults,
-                    faultFee_: config.fault_fee,
-                    terminationSlash_: config.termination_slash,
+                    faultFeePercent_: config.fault_fee_percent,
+                    terminationFeePercent_: config.termination_fee_percent,
                     genesisSeed: self.randomness(),
                 }
                 .abi_encode(),
@@ -437,6 +482,8 @@ impl Genesis {
                 ComputeMarket::initializeCall {
                     epochLength_: epoch_length,
                     stageTimeoutBlocks_: config.stage_timeout_blocks,
+                    challengeWindowBlocks_: config.challenge_window_blocks,
+                    blockTimeMs_: self.block_time_ms,
                     liarSlash_: config.liar_slash,
                     timeoutSlash_: config.timeout_slash,
                 }
@@ -447,6 +494,8 @@ impl Genesis {
                 RewardPool::initializeCall {
                     epochLength_: epoch_length,
                     emissionPerEpoch_: config.emission_per_epoch,
+                    feeBurnPercent_: config.fee_burn_percent,
+                    emissionCapPercent_: config.emission_cap_percent,
                 }
                 .abi_encode(),
             ),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, U256};
-use cairn_providers::JobState;
+use cairn_providers::{JobState, slots};
 use cairn_reward_contracts::bindings::ComputeMarket;
 use cairn_reward_contracts::{COMPUTE_MARKET, roles};
 use cairn_rpc::{CairnApiClient as _, ProviderInfo};
@@ -43,34 +43,46 @@ pub struct JobReport {
     pub client: Address,
     /// The provider drawn to run it.
     pub provider: Address,
-    /// The provider drawn to check it.
+    /// The provider drawn to check it (zero until the provider committed).
     pub verifier: Address,
-    /// The provider drawn to settle a dispute.
-    pub referee: Address,
+    /// Whoever challenged an agreed result, if anyone.
+    pub challenger: Option<Address>,
+    /// The referees drawn to settle a dispute.
+    pub referees: Vec<Address>,
     /// The module's root.
     pub module_root: B256,
     /// The input's root.
     pub input_root: B256,
     /// Its fuel limit.
     pub max_fuel: u64,
+    /// Its memory limit, MiB.
+    pub memory_mib: u32,
     /// Its price, wei per fuel.
     pub price_per_fuel: String,
-    /// The provider's result.
-    pub claimed: Option<ResultReport>,
-    /// The verifier's result, after a dispute.
-    pub attested: Option<ResultReport>,
-    /// The party found lying, if any.
-    pub liar: Option<Address>,
+    /// The results revealed so far, by party.
+    pub revealed: Vec<(Address, ResultReport)>,
+    /// The result that settled the job, once settled by agreement or by a panel's majority.
+    pub decided: Option<ResultReport>,
+    /// Whether the provider was paid for it.
+    pub provider_paid: bool,
     /// Escrow left, CRN.
     pub escrow_left: String,
 }
 
-fn result_report(result: &ComputeMarket::Result, present: bool) -> Option<ResultReport> {
-    present.then(|| ResultReport {
+fn result_report(result: &ComputeMarket::Result) -> ResultReport {
+    ResultReport {
         output_root: result.outputRoot,
         fuel_used: result.fuelUsed,
         outcome: Outcome::from_code(result.outcome).map_or("unknown", Outcome::name),
-    })
+    }
+}
+
+/// The decided result, if the job has one: an unresolved job's is all zero, which no real
+/// result is (running anything costs fuel, and an output root is a blake3 hash).
+fn decided(job: &ComputeMarket::Job) -> Option<ResultReport> {
+    let d = &job.decided;
+    let set = d.outputRoot != B256::ZERO || d.fuelUsed != 0 || d.outcome != 0;
+    set.then(|| result_report(d))
 }
 
 /// The report of job `id` and the job as the contract holds it.
@@ -81,23 +93,32 @@ async fn job(client: &Client, id: B256) -> Result<(JobReport, ComputeMarket::Job
     if job.state == 0 {
         return Err(ClientError::NoJob(id));
     }
+    let challenger = job.parties[slots::CHALLENGER].who;
     let report = JobReport {
         id,
         state: JobState::name(job.state),
         client: job.client,
-        provider: job.provider,
-        verifier: job.verifier,
-        referee: job.referee,
+        provider: job.parties[slots::PROVIDER].who,
+        verifier: job.parties[slots::VERIFIER].who,
+        challenger: (challenger != Address::ZERO).then_some(challenger),
+        referees: job.parties[slots::FIRST_REFEREE..]
+            .iter()
+            .map(|p| p.who)
+            .filter(|who| *who != Address::ZERO)
+            .collect(),
         module_root: job.moduleRoot,
         input_root: job.inputRoot,
         max_fuel: job.maxFuel,
+        memory_mib: job.memoryMiB,
         price_per_fuel: job.pricePerFuel.to_string(),
-        claimed: result_report(
-            &job.claimed,
-            job.state >= JobState::Resulted as u8 && job.verifier != Address::ZERO,
-        ),
-        attested: result_report(&job.attested, job.referee != Address::ZERO),
-        liar: (job.liar != Address::ZERO).then_some(job.liar),
+        revealed: job
+            .parties
+            .iter()
+            .filter(|p| p.revealed)
+            .map(|p| (p.who, result_report(&p.result)))
+            .collect(),
+        decided: decided(&job),
+        provider_paid: job.providerPaid,
         escrow_left: format_crn(U256::from(job.escrow)),
     };
     Ok((report, job))
@@ -112,7 +133,7 @@ impl fmt::Display for JobReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "job {}  {}\n  client    {}\n  provider  {}\n  verifier  {}\n  max fuel  {} at {} wei/fuel\n  escrow    {} CRN left",
+            "job {}  {}\n  client    {}\n  provider  {}\n  verifier  {}\n  max fuel  {} at {} wei/fuel, {} MiB\n  escrow    {} CRN left",
             self.id,
             self.state,
             self.client,
@@ -120,22 +141,33 @@ impl fmt::Display for JobReport {
             self.verifier,
             self.max_fuel,
             self.price_per_fuel,
+            self.memory_mib,
             self.escrow_left
         )?;
-        for (name, result) in [("result", &self.claimed), ("disputed", &self.attested)] {
-            if let Some(r) = result {
-                write!(
-                    f,
-                    "\n  {name:<9} {} ({} fuel, {})",
-                    r.output_root, r.fuel_used, r.outcome
-                )?;
-            }
+        if let Some(challenger) = self.challenger {
+            write!(f, "\n  challenger {challenger}")?;
         }
-        if self.referee != Address::ZERO {
-            write!(f, "\n  referee   {}", self.referee)?;
+        for referee in &self.referees {
+            write!(f, "\n  referee   {referee}")?;
         }
-        if let Some(liar) = self.liar {
-            write!(f, "\n  slashed   {liar} (lied)")?;
+        for (party, r) in &self.revealed {
+            write!(
+                f,
+                "\n  revealed  {} ({} fuel, {}) by {party}",
+                r.output_root, r.fuel_used, r.outcome
+            )?;
+        }
+        if let Some(r) = &self.decided {
+            let paid = if self.provider_paid {
+                "provider paid"
+            } else {
+                "provider not paid"
+            };
+            write!(
+                f,
+                "\n  decided   {} ({} fuel, {}; {paid})",
+                r.output_root, r.fuel_used, r.outcome
+            )?;
         }
         Ok(())
     }
@@ -150,6 +182,8 @@ pub struct JobRequest {
     pub input: PathBuf,
     /// Fuel limit.
     pub max_fuel: u64,
+    /// Memory limit, MiB: only providers offering at least this much are drawn.
+    pub memory_mib: u32,
     /// The most to pay per unit of fuel, wei; `None`: any price.
     pub max_price: Option<u128>,
     /// Wait until the job is settled or expired.
@@ -195,6 +229,7 @@ pub async fn submit(
         moduleRoot: module_root,
         inputRoot: input_root,
         maxFuel: request.max_fuel,
+        memoryMiB: request.memory_mib,
         pricePerFuel: price,
     };
     let escrow = U256::from(price) * U256::from(request.max_fuel);
@@ -246,17 +281,6 @@ impl fmt::Display for JobOutput {
     }
 }
 
-/// The result both sides agree on: after a dispute that the provider lost, the verifier's.
-fn agreed(job: &ComputeMarket::Job, report: &JobReport) -> Option<ResultReport> {
-    match (&report.attested, &report.claimed) {
-        (Some(attested), _) if job.liar == job.provider => Some(attested.clone()),
-        (_, Some(claimed)) if job.referee == Address::ZERO || job.liar == job.verifier => {
-            Some(claimed.clone())
-        }
-        _ => None,
-    }
-}
-
 /// Fetches the agreed output of settled job `id`, checked against its root, into `output`.
 pub async fn result(
     client: &Client,
@@ -272,7 +296,10 @@ pub async fn result(
             state: report.state,
         });
     }
-    let agreed = agreed(&job, &report).ok_or(ClientError::NoAgreedResult(id))?;
+    let agreed = report
+        .decided
+        .clone()
+        .ok_or(ClientError::NoAgreedResult(id))?;
     if agreed.outcome != Outcome::Completed.name() {
         return Err(ClientError::NoOutput {
             job: id,

@@ -416,6 +416,17 @@ pub fn cancel(deal: B256) -> Call {
     )
 }
 
+/// Judges a deal's past epochs: unproven ones are fined from the provider's collateral for
+/// the client (the third terminates the deal), and a deal past its last epoch ends. Anyone may
+/// send it; nothing else does it, as nothing on chain iterates over deals.
+pub fn settle(deal: B256) -> Call {
+    Call::contract(
+        STORAGE_MARKET,
+        U256::ZERO,
+        StorageMarket::settleCall { id: deal },
+    )
+}
+
 /// A storage deal as the chain records it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -440,8 +451,13 @@ pub struct DealReport {
     pub proven_epochs: u32,
     /// Paid to the provider so far, CRN.
     pub paid: String,
-    /// Proofs missed.
+    /// Proofs missed, as settled so far.
     pub faults: u32,
+    /// Every epoch up to this one is settled (proven or fined); later ones wait for
+    /// `cairn storage settle`.
+    pub settled_epoch: u64,
+    /// The provider's bond held for this deal, CRN.
+    pub collateral: String,
     /// Escrow left, CRN.
     pub escrow_left: String,
 }
@@ -464,7 +480,8 @@ pub async fn deals(client: &Client, client_address: Address) -> Result<Deals, Cl
         .await?;
     let mut deals = Vec::new();
     for nonce in 0..count {
-        let id = alloy_primitives::keccak256((client_address, nonce).abi_encode());
+        // As `StorageMarket.openDeal` derives it: the market, the client, its deal number.
+        let id = alloy_primitives::keccak256((STORAGE_MARKET, client_address, nonce).abi_encode());
         let deal = client
             .decoded(STORAGE_MARKET, StorageMarket::dealOfCall { id })
             .await?;
@@ -481,6 +498,8 @@ pub async fn deals(client: &Client, client_address: Address) -> Result<Deals, Cl
             proven_epochs: deal.provenEpochs,
             paid: format_crn(paid),
             faults: deal.faults,
+            settled_epoch: deal.settledEpoch,
+            collateral: format_crn(U256::from(deal.collateral)),
             escrow_left: format_crn(U256::from(deal.escrow)),
         });
     }
@@ -497,9 +516,9 @@ impl fmt::Display for Deals {
         }
         let lines: Vec<String> = self.deals.iter().map(|d| {
             format!(
-                "{}  {:<10}  provider {}\n  data {} ({} bytes)  epochs {}..={}  proven {}  paid {} CRN  faults {}  escrow {} CRN",
+                "{}  {:<10}  provider {}\n  data {} ({} bytes)  epochs {}..={}  proven {}  paid {} CRN  faults {} (settled to epoch {})  escrow {} CRN  collateral {} CRN",
                 d.id, d.state, d.provider, d.data_root, d.size, d.start_epoch, d.end_epoch,
-                d.proven_epochs, d.paid, d.faults, d.escrow_left
+                d.proven_epochs, d.paid, d.faults, d.settled_epoch, d.escrow_left, d.collateral
             )
         }).collect();
         f.write_str(&lines.join("\n"))

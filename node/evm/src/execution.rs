@@ -190,7 +190,7 @@ pub fn begin_block(
             ),
             (
                 REWARD_POOL,
-                RewardPool::closeEpochCall { epoch: closed }.abi_encode(),
+                RewardPool::closeEpochCall { closed }.abi_encode(),
                 what.clone(),
             ),
             (

@@ -412,6 +412,10 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
     genesis.timestamp_ms = now_ms();
     genesis.block_time_ms = options.block_time_ms;
     genesis.epoch_length = options.epoch_length;
+    if let Some(contracts) = &mut genesis.contracts {
+        // Proofs are due within the epoch: a short epoch shortens the window to fit.
+        contracts.proof_window_blocks = contracts.proof_window_blocks.min(options.epoch_length);
+    }
     let provider_addresses = providers.iter().map(AccountKey::address);
     for address in options
         .extra_accounts

@@ -32,8 +32,11 @@ use cairn_primitives::{AccountKey, Address, Bytes, U256};
 
 /// How often the provider's advert is gossiped.
 pub const ADVERT_INTERVAL: Duration = Duration::from_secs(5);
-/// Blocks that must remain in an epoch for a proof to be sent in it.
-const PROOF_MARGIN_BLOCKS: u64 = 3;
+/// Stages a compute job can go through, each at most the stage timeout: how far back a
+/// restarted provider looks for its jobs.
+const JOB_STAGES: u64 = 8;
+/// Blocks after which a proof not yet included is sent again.
+const PROOF_RESEND_AFTER_BLOCKS: u64 = 2;
 const MIB: u64 = 1 << 20;
 
 /// What a provider offers, from its `node.json`.
@@ -76,6 +79,7 @@ enum Sent {
     Advertise,
     Accept([u8; 32]),
     Proof([u8; 32], u64),
+    Settle([u8; 32]),
 }
 
 /// The agent's state.
@@ -128,8 +132,13 @@ impl Agent {
     /// now and the caller sends it.
     fn should_send(&mut self, what: Sent) -> bool {
         let height = self.height();
+        // A proof has a window of a few blocks: one lost in the mempool is sent again sooner.
+        let resend_after = match what {
+            Sent::Proof(..) => PROOF_RESEND_AFTER_BLOCKS,
+            _ => RESEND_AFTER_BLOCKS,
+        };
         match self.sent.get(&what) {
-            Some(at) if height < at + RESEND_AFTER_BLOCKS => false,
+            Some(at) if height < at + resend_after => false,
             _ => {
                 self.sent.insert(what, height);
                 true
@@ -217,10 +226,11 @@ impl Agent {
                     COMPUTE_MARKET,
                     ComputeMarket::stageTimeoutBlocksCall {},
                 )?;
+                // A job lives a few stages (commit, verify, reveal, a panel's two): jobs
+                // posted before this many blocks are over.
                 self.compute = Some(ComputeWork::new(
-                    height.saturating_sub(timeout),
+                    height.saturating_sub(JOB_STAGES * timeout),
                     offer.cores,
-                    offer.memory_mib,
                 ));
             }
             if let Some(work) = &mut self.compute {
@@ -428,7 +438,14 @@ impl Agent {
                         .start_fetch(root, Some(deal.size), deal.size);
                 }
             }
-            s if s == DealState::Active as u8 => self.prove(id, root, &deal)?,
+            s if s == DealState::Active as u8 => {
+                let epoch = self.height() / self.chain.genesis().epoch_length;
+                if epoch > deal.endEpoch {
+                    self.settle(id);
+                } else {
+                    self.prove(id, root, &deal)?;
+                }
+            }
             state => {
                 self.net.store().forget_deal(&id)?;
                 let still_used = self.net.store().deals()?.iter().any(|(_, r)| *r == root);
@@ -448,11 +465,16 @@ impl Agent {
         deal: &StorageMarket::Deal,
     ) -> Result<(), DataError> {
         // The head must be in the epoch already (its seed is recorded by the epoch's first
-        // block) with a few blocks to go, so that the proof lands in the epoch it proves.
+        // block), and the next block still in the epoch's proof window.
         let epoch_length = self.chain.genesis().epoch_length;
         let height = self.height();
         let epoch = height / epoch_length;
-        if (height + PROOF_MARGIN_BLOCKS) / epoch_length != epoch {
+        let window = view(
+            &self.chain,
+            STORAGE_MARKET,
+            StorageMarket::proofWindowCall { epoch },
+        )?;
+        if height >= window.closes {
             return Ok(());
         }
         if epoch < deal.startEpoch || epoch > deal.endEpoch || deal.lastProvenEpoch >= epoch {
@@ -472,6 +494,22 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// Ends a deal whose last epoch is over: the client collects its refunds, the provider its
+    /// collateral.
+    fn settle(&mut self, id: [u8; 32]) {
+        if !self.should_send(Sent::Settle(id)) {
+            return;
+        }
+        let call = StorageMarket::settleCall { id: id.into() };
+        match self
+            .sender
+            .send_call(&self.settings.key, STORAGE_MARKET, U256::ZERO, call)
+        {
+            Ok(_) => tracing::info!(deal = %hex::encode(id), "deal over; settling it"),
+            Err(error) => tracing::warn!(deal = %hex::encode(id), %error, "cannot settle the deal"),
+        }
     }
 
     fn send_proof(&self, id: [u8; 32], root: [u8; 32], epoch: u64) -> Result<(), DataError> {

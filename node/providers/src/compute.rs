@@ -1,97 +1,158 @@
-//! A compute provider's jobs: found in committed blocks, run with bounded concurrency.
+//! A compute provider's jobs: found in committed blocks, run with bounded concurrency, answered
+//! by commit and reveal.
 //!
-//! The agent reads the `ComputeMarket` events of every committed block. A `JobPosted` naming
-//! this provider makes it run the job; a `ResultSubmitted` naming it as verifier makes it
-//! re-execute and attest; a `JobDisputed` naming it as referee makes it re-execute and resolve.
-//! Module and input are fetched as blobs from whoever holds them; a provider's output is put in
-//! its chunk store, so the client can fetch it by root. Before any work the job's state is read
-//! again, so a job already answered (after a restart, say) is not answered twice.
+//! The agent reads the `ComputeMarket` events of every committed block. A `JobPosted`,
+//! `VerifierDrawn` or `PanelDrawn` naming this provider puts the job on its watch list. Each
+//! round reads every watched job's state and does what the job waits for from this provider:
+//! run the job and commit to the result (a hash of it with a salt only this provider can
+//! derive), or reveal it once the commitments are in. Module and input are fetched as blobs from
+//! whoever holds them; a provider's output is put in its chunk store, so the client can fetch
+//! it by root. A result is remembered until revealed; after a restart it is computed again
+//! (jobs are deterministic) and the salt derived again, so nothing needs to be stored. A job
+//! stuck past its deadline on another party is expired, which pays the parties that answered.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy_sol_types::SolCall;
-use cairn_reward_contracts::COMPUTE_MARKET;
 use cairn_reward_contracts::bindings::ComputeMarket;
-use tokio::sync::{Semaphore, mpsc};
+use cairn_reward_contracts::{COMPUTE_MARKET, job_commitment};
+use tokio::sync::Semaphore;
 
-use crate::contracts::{JobState, view};
+use crate::contracts::{JobState, slots, view};
 use crate::data::DataNet;
 use crate::error::DataError;
 use crate::metrics::bump;
-use crate::sender::TxSender;
+use crate::sender::{RESEND_AFTER_BLOCKS, TxSender};
 use cairn_primitives::{AccountKey, Address, B256, U256};
-use cairn_wasm::{JobResult, Limits, Outcome};
+use cairn_wasm::{Limits, Outcome};
 
-/// Jobs waiting for a free core; more are dropped (and the provider times out on them).
-pub const MAX_QUEUED_JOBS: usize = 256;
+/// Jobs watched at once; more are dropped (and the provider times out on them).
+pub const MAX_WATCHED_JOBS: usize = 1024;
 /// Blocks read per round, so a node far behind catches up without stalling the agent.
 const BLOCKS_PER_ROUND: u64 = 64;
 /// The largest module a provider fetches.
 pub const MAX_MODULE_SIZE: u64 = 16 << 20;
 /// The largest input a provider fetches.
 pub const MAX_INPUT_SIZE: u64 = 256 << 20;
-/// How long a provider tries to fetch a job's module and input. Data nobody supplies counts
-/// as an invalid module: every honest party reaches the same verdict on it.
+/// How long a provider tries to fetch a job's module and input. Data nobody supplies is
+/// answered "input unavailable", which slashes nobody.
 const FETCH_PATIENCE: Duration = Duration::from_secs(30);
 
-/// What this provider is asked to do for a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Run it and post the result.
-    Provider,
-    /// Re-execute it and attest.
-    Verifier,
-    /// Re-execute it and settle a dispute.
-    Referee,
+/// What a job waits for from this provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// Run it and commit to the result.
+    Commit,
+    /// Reveal the result committed to.
+    Reveal,
 }
 
-/// Attempts at answering a job before the provider gives up on it.
-const MAX_ATTEMPTS: u32 = 3;
+/// A result as the chain compares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Answer {
+    output_root: B256,
+    fuel_used: u64,
+    outcome: u8,
+}
 
-/// One job to answer.
-#[derive(Debug, Clone, Copy)]
-struct Task {
-    job: B256,
-    role: Role,
-    attempt: u32,
+/// The party slots a job in `state` waits on, and for which step; `None` for a state that
+/// waits on no party (agreed, over).
+fn stage(state: JobState) -> Option<(&'static [usize], Step)> {
+    Some(match state {
+        JobState::Assigned => (&[slots::PROVIDER], Step::Commit),
+        JobState::Verifying => (&[slots::VERIFIER], Step::Commit),
+        JobState::Revealing => (&[slots::PROVIDER, slots::VERIFIER], Step::Reveal),
+        JobState::PanelCommit => (&REFEREES, Step::Commit),
+        JobState::PanelReveal => (&REFEREES, Step::Reveal),
+        _ => return None,
+    })
+}
+
+const REFEREES: [usize; 3] = [
+    slots::FIRST_REFEREE,
+    slots::FIRST_REFEREE + 1,
+    slots::FIRST_REFEREE + 2,
+];
+
+/// Whether the party in `slot` still owes `step`.
+fn owes(job: &ComputeMarket::Job, slot: usize, step: Step) -> bool {
+    let party = &job.parties[slot];
+    // A referee whose collateral is gone was dropped from the panel.
+    let on_panel = slot < slots::FIRST_REFEREE || party.collateral > 0;
+    let pending = match step {
+        Step::Commit => party.commitment == B256::ZERO,
+        Step::Reveal => party.commitment != B256::ZERO && !party.revealed,
+    };
+    party.who != Address::ZERO && on_panel && pending
+}
+
+/// What the job waits for from `me`, if anything.
+pub fn step_for(job: &ComputeMarket::Job, me: Address) -> Option<Step> {
+    let (candidates, step) = stage(JobState::from_code(job.state)?)?;
+    candidates
+        .iter()
+        .any(|&slot| job.parties[slot].who == me && owes(job, slot, step))
+        .then_some(step)
+}
+
+/// Whether the job's current stage waits on a party other than `me` (whom an `expire` past
+/// the deadline would slash), or is agreed (an `expire` then pays everyone).
+fn waits_on_another(job: &ComputeMarket::Job, me: Address) -> bool {
+    let Some(state) = JobState::from_code(job.state) else {
+        return false;
+    };
+    if state == JobState::Agreed {
+        return true;
+    }
+    stage(state).is_some_and(|(candidates, step)| {
+        candidates
+            .iter()
+            .any(|&slot| job.parties[slot].who != me && owes(job, slot, step))
+    })
+}
+
+/// The salt this provider commits with for job `id`: derived from its secret key, so nobody
+/// else can compute it, and the same after a restart.
+fn salt(key: &AccountKey, id: B256) -> B256 {
+    let mut material = Vec::with_capacity(64);
+    material.extend_from_slice(key.secret().as_slice());
+    material.extend_from_slice(id.as_slice());
+    B256::from(blake3::derive_key(
+        "cairn compute commitment salt v1",
+        &material,
+    ))
 }
 
 /// The compute side of the agent.
 pub struct ComputeWork {
     scanned: u64,
-    queue: VecDeque<Task>,
     cores: Arc<Semaphore>,
-    max_memory: usize,
-    retry: mpsc::Sender<Task>,
-    retries: mpsc::Receiver<Task>,
-    /// Jobs this provider is a party to, with the deadline of their stage as last read: one
-    /// stuck past its deadline (a silent party) is expired, which pays the parties that did
-    /// answer.
+    /// Jobs this provider is a party to, with the deadline of their stage as last read.
     watched: BTreeMap<B256, u64>,
-    /// `expire` transactions sent, with the height they were sent at.
-    expiring: BTreeMap<B256, u64>,
+    /// Results computed and not yet revealed (filled by the job tasks).
+    answers: Arc<Mutex<BTreeMap<B256, Answer>>>,
+    /// Jobs a task is working on now.
+    busy: Arc<Mutex<BTreeSet<B256>>>,
+    /// Steps and `expire` transactions sent, with the height they were sent at.
+    sent: BTreeMap<(B256, u8), u64>,
 }
 
 impl ComputeWork {
     /// Starts reading events at `from` (blocks before it hold only expired jobs).
-    pub fn new(from: u64, cores: u32, memory_mib: u32) -> Self {
-        let (retry, retries) = mpsc::channel(MAX_QUEUED_JOBS);
+    pub fn new(from: u64, cores: u32) -> Self {
         Self {
             scanned: from.saturating_sub(1),
-            queue: VecDeque::new(),
             cores: Arc::new(Semaphore::new(cores.max(1) as usize)),
-            max_memory: (memory_mib.max(1) as usize) << 20,
-            retry,
-            retries,
             watched: BTreeMap::new(),
-            expiring: BTreeMap::new(),
+            answers: Arc::default(),
+            busy: Arc::default(),
+            sent: BTreeMap::new(),
         }
     }
 
-    /// Reads the next committed blocks for jobs naming `me`, then starts queued jobs on free
-    /// cores.
+    /// Reads the next committed blocks for jobs naming `me`, then moves every watched job on.
     pub fn round(
         &mut self,
         net: &Arc<DataNet>,
@@ -101,234 +162,243 @@ impl ComputeWork {
         let chain = sender.chain();
         let me = key.address();
         let head = chain.head()?.height;
-        while let Ok(task) = self.retries.try_recv() {
-            self.queue.push_back(task);
-        }
         let last = head.min(self.scanned + BLOCKS_PER_ROUND);
         for height in self.scanned + 1..=last {
             for receipt in chain.receipts(height)?.unwrap_or_default() {
                 for log in receipt.logs.iter().filter(|l| l.address == COMPUTE_MARKET) {
-                    let Some((job, role)) = task_for(me, log) else {
+                    let Some(job) = job_naming(me, log) else {
                         continue;
                     };
-                    if self.queue.len() >= MAX_QUEUED_JOBS {
+                    if self.watched.len() >= MAX_WATCHED_JOBS {
                         bump(&net.metrics().jobs_dropped);
-                        tracing::error!(%job, "ALERT: compute queue full; dropping a job");
+                        tracing::error!(%job, "ALERT: too many compute jobs at once; dropping one");
                         continue;
                     }
-                    self.queue.push_back(Task {
-                        job,
-                        role,
-                        attempt: 1,
-                    });
-                    if self.watched.len() < 4 * MAX_QUEUED_JOBS {
-                        self.watched.insert(job, 0);
-                    }
+                    self.watched.insert(job, 0);
                 }
             }
             self.scanned = height;
         }
-        self.expire_stuck(head, sender, key);
-        while !self.queue.is_empty() {
-            let Ok(permit) = self.cores.clone().try_acquire_owned() else {
-                break;
-            };
-            let Some(task) = self.queue.pop_front() else {
-                break;
-            };
-            let Task { job, role, attempt } = task;
-            let (net, sender, key) = (net.clone(), sender.clone(), key.clone());
-            let retry = self.retry.clone();
-            let limits = Limits {
-                max_memory: self.max_memory,
-                ..Limits::default()
-            };
-            tokio::spawn(async move {
-                match answer(&net, &sender, &key, job, role, limits).await {
-                    Ok(Some(result)) => {
-                        bump(&net.metrics().jobs_done);
-                        tracing::info!(%job, ?role, outcome = result.outcome.name(), fuel = result.fuel_used, "compute job answered");
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        bump(&net.metrics().jobs_failed);
-                        tracing::error!(%job, ?role, attempt, %error, "ALERT: cannot answer a compute job");
-                        drop(permit);
-                        if attempt < MAX_ATTEMPTS {
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            let _ = retry.try_send(Task {
-                                attempt: attempt + 1,
-                                ..task
-                            });
-                        }
-                        return;
-                    }
-                }
-                drop(permit);
-            });
-        }
-        Ok(())
-    }
-}
-
-impl ComputeWork {
-    /// Sends `expire` for watched jobs whose stage passed its deadline; forgets jobs that are
-    /// over.
-    fn expire_stuck(&mut self, head: u64, sender: &TxSender, key: &AccountKey) {
-        let chain = sender.chain();
-        let due: Vec<B256> = self
-            .watched
-            .iter()
-            .filter(|(_, deadline)| head > **deadline)
-            .map(|(job, _)| *job)
-            .collect();
-        for id in due {
+        self.sent
+            .retain(|_, at| head < *at + 2 * RESEND_AFTER_BLOCKS);
+        let watched: Vec<B256> = self.watched.keys().copied().collect();
+        for id in watched {
             let Ok(job) = view(chain, COMPUTE_MARKET, ComputeMarket::jobOfCall { id }) else {
                 continue;
             };
             if JobState::is_over(job.state) {
                 self.watched.remove(&id);
-                self.expiring.remove(&id);
+                if let Ok(mut answers) = self.answers.lock() {
+                    answers.remove(&id);
+                }
                 continue;
             }
             self.watched.insert(id, job.deadlineBlock);
-            // Expiring a stage slashes the party it waits for: never this provider itself.
-            let me = key.address();
-            let waits_for = if job.state == JobState::Assigned as u8 {
-                job.provider
-            } else if job.state == JobState::Resulted as u8 {
-                job.verifier
-            } else {
-                job.referee
-            };
-            if waits_for == me {
-                continue;
+            if let Some(step) = step_for(&job, me) {
+                self.act(net, sender, key, id, &job, step, head);
+            } else if head > job.deadlineBlock && waits_on_another(&job, me) {
+                self.expire(sender, key, id, head);
             }
-            let recently = self
-                .expiring
-                .get(&id)
-                .is_some_and(|at| head < at + crate::sender::RESEND_AFTER_BLOCKS);
-            if head > job.deadlineBlock && !recently {
-                self.expiring.insert(id, head);
-                let call = ComputeMarket::expireCall { id };
-                match sender.send_call(key, COMPUTE_MARKET, U256::ZERO, call) {
-                    Ok(_) => {
-                        tracing::warn!(job = %id, "a party to a job stayed silent; expiring it")
-                    }
-                    Err(error) => tracing::debug!(job = %id, %error, "cannot expire a job"),
+        }
+        Ok(())
+    }
+
+    /// Starts a task for `step` unless one is running or was sent recently.
+    #[allow(clippy::too_many_arguments)]
+    fn act(
+        &mut self,
+        net: &Arc<DataNet>,
+        sender: &TxSender,
+        key: &AccountKey,
+        id: B256,
+        job: &ComputeMarket::Job,
+        step: Step,
+        head: u64,
+    ) {
+        let mark = (id, job.state);
+        if self
+            .sent
+            .get(&mark)
+            .is_some_and(|at| head < at + RESEND_AFTER_BLOCKS)
+        {
+            return;
+        }
+        let Ok(mut busy) = self.busy.lock() else {
+            return;
+        };
+        if busy.contains(&id) {
+            return;
+        }
+        let Ok(permit) = self.cores.clone().try_acquire_owned() else {
+            return;
+        };
+        busy.insert(id);
+        drop(busy);
+        self.sent.insert(mark, head);
+        let task = JobTask {
+            net: net.clone(),
+            sender: sender.clone(),
+            key: key.clone(),
+            id,
+            job: job.clone(),
+            step,
+            answers: self.answers.clone(),
+        };
+        let busy = self.busy.clone();
+        tokio::spawn(async move {
+            match task.run().await {
+                Ok(answer) => {
+                    bump(&task.net.metrics().jobs_done);
+                    tracing::info!(job = %id, ?step, outcome = Outcome::from_code(answer.outcome).map_or("unknown", Outcome::name), fuel = answer.fuel_used, "compute job answered");
+                }
+                Err(error) => {
+                    bump(&task.net.metrics().jobs_failed);
+                    tracing::error!(job = %id, ?step, %error, "ALERT: cannot answer a compute job; retrying in {RESEND_AFTER_BLOCKS} blocks");
                 }
             }
+            if let Ok(mut busy) = busy.lock() {
+                busy.remove(&id);
+            }
+            drop(permit);
+        });
+    }
+
+    /// Sends `expire` for a job whose stage passed its deadline waiting on another party.
+    fn expire(&mut self, sender: &TxSender, key: &AccountKey, id: B256, head: u64) {
+        // State 0 never names a live job: it marks the `expire` sends.
+        let mark = (id, 0);
+        if self
+            .sent
+            .get(&mark)
+            .is_some_and(|at| head < at + RESEND_AFTER_BLOCKS)
+        {
+            return;
+        }
+        self.sent.insert(mark, head);
+        let call = ComputeMarket::expireCall { id };
+        match sender.send_call(key, COMPUTE_MARKET, U256::ZERO, call) {
+            Ok(_) => tracing::info!(job = %id, "a job's stage passed its deadline; moving it on"),
+            Err(error) => tracing::debug!(job = %id, %error, "cannot expire a job"),
         }
     }
 }
 
-/// The work an event asks of `me`, if any.
-fn task_for(me: Address, log: &cairn_primitives::Log) -> Option<(B256, Role)> {
+/// The job an event names `me` a party to, if any.
+fn job_naming(me: Address, log: &cairn_primitives::Log) -> Option<B256> {
     use alloy_sol_types::SolEvent;
     let topics = log.topics.iter().copied();
     if let Ok(posted) = ComputeMarket::JobPosted::decode_raw_log(topics.clone(), &log.data) {
-        return (posted.provider == me).then_some((posted.id, Role::Provider));
+        return (posted.provider == me).then_some(posted.id);
     }
-    if let Ok(result) = ComputeMarket::ResultSubmitted::decode_raw_log(topics.clone(), &log.data) {
-        return (result.verifier == me).then_some((result.id, Role::Verifier));
+    if let Ok(drawn) = ComputeMarket::VerifierDrawn::decode_raw_log(topics.clone(), &log.data) {
+        return (drawn.verifier == me).then_some(drawn.id);
     }
-    if let Ok(dispute) = ComputeMarket::JobDisputed::decode_raw_log(topics, &log.data) {
-        return (dispute.referee == me).then_some((dispute.id, Role::Referee));
+    if let Ok(panel) = ComputeMarket::PanelDrawn::decode_raw_log(topics, &log.data) {
+        return panel.referees.contains(&me).then_some(panel.id);
     }
     None
 }
 
-/// Runs one job in `role` and sends the answer; `None` if the job no longer waits for it.
-async fn answer(
-    net: &Arc<DataNet>,
-    sender: &TxSender,
-    key: &AccountKey,
+/// One step of one job, run off the agent's round.
+struct JobTask {
+    net: Arc<DataNet>,
+    sender: TxSender,
+    key: AccountKey,
     id: B256,
-    role: Role,
-    limits: Limits,
-) -> Result<Option<JobResult>, DataError> {
-    let me = key.address();
-    // EVM calls run on the blocking pool, off the async workers.
-    let chain = sender.chain().clone();
-    let job = tokio::task::spawn_blocking(move || {
-        view(&chain, COMPUTE_MARKET, ComputeMarket::jobOfCall { id })
-    })
-    .await??;
-    let waiting = match role {
-        Role::Provider => job.state == JobState::Assigned as u8 && job.provider == me,
-        Role::Verifier => job.state == JobState::Resulted as u8 && job.verifier == me,
-        Role::Referee => job.state == JobState::Disputed as u8 && job.referee == me,
-    };
-    if !waiting {
-        return Ok(None);
-    }
-    let limits = Limits {
-        max_fuel: job.maxFuel,
-        ..limits
-    };
-    let module = net
-        .fetcher()
-        .fetch_whole(job.moduleRoot.0, MAX_MODULE_SIZE, FETCH_PATIENCE)
-        .await;
-    let input = net
-        .fetcher()
-        .fetch_whole(job.inputRoot.0, MAX_INPUT_SIZE, FETCH_PATIENCE)
-        .await;
-    let result = match (module, input) {
-        (Ok(module), Ok(input)) => {
-            tokio::task::spawn_blocking(move || cairn_wasm::run(&module, &input, limits)).await?
+    job: ComputeMarket::Job,
+    step: Step,
+    answers: Arc<Mutex<BTreeMap<B256, Answer>>>,
+}
+
+impl JobTask {
+    async fn run(&self) -> Result<Answer, DataError> {
+        let remembered = self
+            .answers
+            .lock()
+            .ok()
+            .and_then(|a| a.get(&self.id).copied());
+        let answer = match remembered {
+            Some(answer) => answer,
+            None => self.compute().await?,
+        };
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.insert(self.id, answer);
         }
-        (module, input) => {
-            let error = module
-                .err()
-                .or(input.err())
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            tracing::warn!(job = %id, error, "a job's module or input is unavailable: answering invalid module");
-            JobResult {
-                outcome: Outcome::InvalidModule,
-                fuel_used: 0,
-                output: Vec::new(),
+        let salt = salt(&self.key, self.id);
+        let input = match self.step {
+            Step::Commit => {
+                let commitment = job_commitment(
+                    self.id,
+                    self.key.address(),
+                    answer.output_root,
+                    answer.fuel_used,
+                    answer.outcome,
+                    salt,
+                );
+                ComputeMarket::commitCall {
+                    id: self.id,
+                    commitment,
+                }
+                .abi_encode()
             }
-        }
-    };
-    let mut root = result.output_root();
-    let (outcome, fuel) = (result.outcome as u8, result.fuel_used);
-    if role == Role::Provider {
-        let store = net.store().clone();
-        let output = result.output.clone();
-        tokio::task::spawn_blocking(move || store.add(&output)).await??;
-        root = net.conduct().output_root(root);
+            Step::Reveal => ComputeMarket::revealCall {
+                id: self.id,
+                outputRoot: answer.output_root,
+                fuelUsed: answer.fuel_used,
+                outcome: answer.outcome,
+                salt,
+            }
+            .abi_encode(),
+        };
+        let (sender, key) = (self.sender.clone(), self.key.clone());
+        tokio::task::spawn_blocking(move || {
+            sender.send_input(&key, COMPUTE_MARKET, U256::ZERO, input.into())
+        })
+        .await??;
+        Ok(answer)
     }
-    // The three answers take the same arguments: the result as this provider computed it.
-    let (output_root, fuel_used) = (B256::from(root), fuel);
-    let input = match role {
-        Role::Provider => ComputeMarket::submitResultCall {
-            id,
-            outputRoot: output_root,
-            fuelUsed: fuel_used,
-            outcome,
+
+    /// Fetches the module and input and runs the job under its limits. The provider keeps the
+    /// output in its chunk store for the client.
+    async fn compute(&self) -> Result<Answer, DataError> {
+        let job = &self.job;
+        let limits = Limits {
+            max_fuel: job.maxFuel,
+            max_memory: (job.memoryMiB as usize) << 20,
+            ..Limits::default()
+        };
+        let fetcher = self.net.fetcher();
+        let module = fetcher
+            .fetch_whole(job.moduleRoot.0, MAX_MODULE_SIZE, FETCH_PATIENCE)
+            .await;
+        let input = fetcher
+            .fetch_whole(job.inputRoot.0, MAX_INPUT_SIZE, FETCH_PATIENCE)
+            .await;
+        let (module, input) = match (module, input) {
+            (Ok(module), Ok(input)) => (module, input),
+            (module, input) => {
+                let error = module.err().or(input.err()).map(|e| e.to_string());
+                tracing::warn!(job = %self.id, error, "a job's module or input is unavailable: answering so");
+                return Ok(Answer {
+                    output_root: B256::ZERO,
+                    fuel_used: 0,
+                    outcome: Outcome::InputUnavailable as u8,
+                });
+            }
+        };
+        let result =
+            tokio::task::spawn_blocking(move || cairn_wasm::run(&module, &input, limits)).await?;
+        let mut root = result.output_root();
+        if job.parties[slots::PROVIDER].who == self.key.address() {
+            let store = self.net.store().clone();
+            let output = result.output.clone();
+            tokio::task::spawn_blocking(move || store.add(&output)).await??;
+            root = self.net.conduct().output_root(root);
         }
-        .abi_encode(),
-        Role::Verifier => ComputeMarket::attestCall {
-            id,
-            outputRoot: output_root,
-            fuelUsed: fuel_used,
-            outcome,
-        }
-        .abi_encode(),
-        Role::Referee => ComputeMarket::resolveCall {
-            id,
-            outputRoot: output_root,
-            fuelUsed: fuel_used,
-            outcome,
-        }
-        .abi_encode(),
-    };
-    let (sender, key) = (sender.clone(), key.clone());
-    tokio::task::spawn_blocking(move || {
-        sender.send_input(&key, COMPUTE_MARKET, U256::ZERO, input.into())
-    })
-    .await??;
-    Ok(Some(result))
+        Ok(Answer {
+            output_root: B256::from(root),
+            fuel_used: result.fuel_used,
+            outcome: result.outcome as u8,
+        })
+    }
 }

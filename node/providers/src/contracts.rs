@@ -41,28 +41,53 @@ impl DealState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum JobState {
-    /// Waiting for the provider's result.
+    /// Waiting for the provider's commitment.
     Assigned = 1,
-    /// Waiting for the verifier's attestation.
-    Resulted = 2,
-    /// Waiting for the referee.
-    Disputed = 3,
+    /// Waiting for the verifier's commitment.
+    Verifying = 2,
+    /// Waiting for both reveals.
+    Revealing = 3,
+    /// Provider and verifier agree; open to challenge until the deadline, then paid.
+    Agreed = 4,
+    /// Waiting for the referees' commitments.
+    PanelCommit = 5,
+    /// Waiting for the referees' reveals.
+    PanelReveal = 6,
     /// Paid (or refunded); over.
-    Settled = 4,
-    /// A stage passed its deadline; over.
-    Expired = 5,
+    Settled = 7,
+    /// A stage passed its deadline and nobody answered; over.
+    Expired = 8,
 }
 
 impl JobState {
+    const ALL: [JobState; 8] = [
+        Self::Assigned,
+        Self::Verifying,
+        Self::Revealing,
+        Self::Agreed,
+        Self::PanelCommit,
+        Self::PanelReveal,
+        Self::Settled,
+        Self::Expired,
+    ];
+
+    /// The state for a raw state number.
+    pub fn from_code(state: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u8 == state)
+    }
+
     /// The state's name, for a raw state number.
     pub fn name(state: u8) -> &'static str {
-        match state {
-            1 => "assigned",
-            2 => "resulted",
-            3 => "disputed",
-            4 => "settled",
-            5 => "expired",
-            _ => "none",
+        match Self::from_code(state) {
+            Some(Self::Assigned) => "assigned",
+            Some(Self::Verifying) => "verifying",
+            Some(Self::Revealing) => "revealing",
+            Some(Self::Agreed) => "agreed",
+            Some(Self::PanelCommit) => "panel committing",
+            Some(Self::PanelReveal) => "panel revealing",
+            Some(Self::Settled) => "settled",
+            Some(Self::Expired) => "expired",
+            None => "none",
         }
     }
 
@@ -70,6 +95,18 @@ impl JobState {
     pub fn is_over(state: u8) -> bool {
         state == Self::Settled as u8 || state == Self::Expired as u8
     }
+}
+
+/// A job's party slots, as `ComputeMarket` numbers them.
+pub mod slots {
+    /// The provider drawn at posting.
+    pub const PROVIDER: usize = 0;
+    /// The verifier drawn at the provider's commitment.
+    pub const VERIFIER: usize = 1;
+    /// Whoever challenged an agreed result.
+    pub const CHALLENGER: usize = 2;
+    /// The first of the three referees of a dispute.
+    pub const FIRST_REFEREE: usize = 3;
 }
 
 /// A read-only call to a contract at the committed head.

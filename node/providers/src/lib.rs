@@ -40,7 +40,7 @@ pub mod wire;
 
 pub use adverts::Adverts;
 pub use conduct::{Conduct, Honest};
-pub use contracts::{DealState, JobState, view};
+pub use contracts::{DealState, JobState, slots, view};
 pub use data::DataNet;
 pub use fetch::{FetchProgress, FetchState, Fetcher};
 pub use metrics::{Metrics, MetricsSnapshot};

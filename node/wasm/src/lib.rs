@@ -59,6 +59,9 @@ pub enum Outcome {
     /// Not a valid module for the runner: bad bytes, floats, a start function, an unknown
     /// import, no `run` or `memory` export, memory over the limit from the start.
     InvalidModule = 3,
+    /// Never produced by [`run`]: the answer of a party that could not get the job's module
+    /// or input from anyone. The chain slashes nobody for it and pays nobody.
+    InputUnavailable = 4,
 }
 
 impl Outcome {
@@ -69,6 +72,7 @@ impl Outcome {
             Self::OutOfFuel,
             Self::Trapped,
             Self::InvalidModule,
+            Self::InputUnavailable,
         ]
         .into_iter()
         .find(|o| *o as u8 == code)
@@ -81,6 +85,7 @@ impl Outcome {
             Self::OutOfFuel => "out of fuel",
             Self::Trapped => "trapped",
             Self::InvalidModule => "invalid module",
+            Self::InputUnavailable => "input unavailable",
         }
     }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod chain;
+
 use cairn_node::datadir::DevAccount;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 
