@@ -93,6 +93,22 @@ pub enum BenchCommand {
     },
     /// Time of Cairn's precompiles against ecrecover, and the gas that time is worth.
     Precompiles,
+    /// The adversarial economics harness: honest and cheating providers and clients (droppers,
+    /// a provider that exits before its slash, a self-dealer, a free-job spammer, a lazy
+    /// verifier, colluding pairs, a client that withholds input) play the real contracts for
+    /// many epochs; fails unless every cheat ends below honesty, honesty pays and the supply is
+    /// conserved.
+    Economics {
+        /// Epochs played.
+        #[arg(long, default_value_t = 30)]
+        epochs: u64,
+        /// Seeds the agents' choices (data, lost chunks, inputs, salts, audits).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Storage deals each storage provider holds.
+        #[arg(long, default_value_t = 16)]
+        deals: usize,
+    },
     /// A loopback testnet under steady load: submission → finalization latency and throughput.
     Network {
         /// Validators, each a node with its own libp2p stack, all in this process.
@@ -269,6 +285,30 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
                 proof_txs,
             };
             return bench_storage(options, global).await;
+        }
+        BenchCommand::Economics {
+            epochs,
+            seed,
+            deals,
+        } => {
+            anyhow::ensure!(deals >= 1, "--deals must be at least 1");
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let options = cairn_bench::economics::EconomicsOptions {
+                epochs,
+                seed,
+                deals_per_provider: deals,
+            };
+            let report = cairn_bench::economics::run(options, dir.path())?;
+            print(global.json, &report, || {
+                cairn_bench::text::economics(&report)
+            })?;
+            let failures = report.failures();
+            anyhow::ensure!(
+                failures.is_empty(),
+                "the economics do not hold: {}",
+                failures.join("; ")
+            );
+            return Ok(());
         }
         BenchCommand::Precompiles => {
             let costs = cairn_bench::precompiles();

@@ -21,8 +21,8 @@ import {RewardPool} from "./RewardPool.sol";
 ///    copy the provider.
 /// 3. If they agree, the result is open to challenge for `challengeWindowBlocks`: any eligible
 ///    compute provider may dispute it with its own result. Unchallenged, the job pays: with
-///    P = fuel used × price, the provider gets 80 % of P (less the burnt share), the verifier
-///    10 %, the client the rest of the escrow.
+///    P = fuel used × price, the provider gets 60 % of P (less the burnt share), the verifier
+///    30 % (it ran the whole job too), the client the rest of the escrow.
 /// 4. A disagreement, a challenge or a verifier that never reveals goes to a panel of three
 ///    referees drawn the same way, who commit and reveal in turn. The result a majority of them
 ///    reveals stands: every party and referee that revealed another is slashed `liarSlash`, and
@@ -65,6 +65,11 @@ contract ComputeMarket is Epochs, PullPayments {
     uint256 internal constant FIRST_REFEREE = 3;
     uint256 public constant PANEL_SIZE = 3;
     uint256 internal constant PARTIES = FIRST_REFEREE + PANEL_SIZE;
+    /// Shares of P = fuel used × price: the provider's, and the checker's (the verifier that
+    /// agreed), who ran the whole job too and must be paid for it, or verifying would be
+    /// worked at a loss; the client keeps the rest.
+    uint256 public constant PROVIDER_SHARE_PERCENT = 60;
+    uint256 public constant CHECKER_SHARE_PERCENT = 30;
     /// Verifiers drawn for one job before a silent one ends it unresolved.
     uint8 public constant MAX_VERIFIER_DRAWS = 3;
 
@@ -456,16 +461,16 @@ contract ComputeMarket is Epochs, PullPayments {
         _close(job, State.Settled);
     }
 
-    /// Pays the provider for the decided result: 80 % of P (its burnt share to the reward
-    /// pool's records), the 10 % checking fee to `checker`, the rest of the escrow stays for
-    /// the client.
+    /// Pays the provider for the decided result: `PROVIDER_SHARE_PERCENT` of P (its burnt share
+    /// to the reward pool's records), the `CHECKER_SHARE_PERCENT` checking fee to `checker`,
+    /// the rest of the escrow stays for the client.
     function _payProvider(Job storage job, bytes32 id, address checker) internal {
         job.providerPaid = job.decided.outcome != INPUT_UNAVAILABLE;
         if (!job.providerPaid) return;
         address provider = job.parties[PROVIDER].who;
         uint256 payment = uint256(job.decided.fuelUsed) * job.pricePerFuel;
-        uint256 fee = payment / 10;
-        uint256 providerShare = payment - 2 * fee;
+        uint256 fee = payment * CHECKER_SHARE_PERCENT / 100;
+        uint256 providerShare = payment * PROVIDER_SHARE_PERCENT / 100;
         RewardPool pool = RewardPool(payable(Cairn.REWARD_POOL));
         uint256 burnt = pool.burnShare(providerShare);
         claimable[provider] += providerShare - burnt;

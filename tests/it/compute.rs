@@ -137,8 +137,8 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         ComputeMarket::claimableCall(job.parties[PROVIDER].who),
     )
     .await?;
-    // 80 % of fuel × price, less the burnt tenth of it.
-    let payment = U256::from(job.decided.fuelUsed) * U256::from(job.pricePerFuel) * U256::from(72)
+    // 60 % of fuel × price, less the burnt tenth of it.
+    let payment = U256::from(job.decided.fuelUsed) * U256::from(job.pricePerFuel) * U256::from(54)
         / U256::from(100);
     assert!(
         payment > U256::ZERO && paid >= payment,

@@ -783,15 +783,18 @@ fn results_are_committed_before_revealed_and_an_agreed_job_pays_after_its_challe
     let settled = expire(&h, id);
     assert!(settled.event::<ComputeMarket::JobSettled>().is_some());
 
-    // P = fuel × price: 80 % to the provider less the burnt tenth of it, 10 % to the
+    // P = fuel × price: 60 % to the provider less the burnt tenth of it, 30 % to the
     // verifier, the rest of the escrow back to the client; every lock released.
     let payment = U256::from(600_000u64) * U256::from(price);
-    let share = payment * U256::from(8) / U256::from(10);
+    let share = payment * U256::from(6) / U256::from(10);
     assert_eq!(
         claimable(&h, provider.address()),
         share - share / U256::from(10)
     );
-    assert_eq!(claimable(&h, verifier.address()), payment / U256::from(10));
+    assert_eq!(
+        claimable(&h, verifier.address()),
+        payment * U256::from(3) / U256::from(10)
+    );
     assert_eq!(
         claimable(&h, client.address()),
         U256::from(1_000_000u64) * U256::from(price) - payment * U256::from(9) / U256::from(10)

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod compute;
+pub mod economics;
 pub mod error;
 pub mod network;
 pub mod storage;

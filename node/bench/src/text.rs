@@ -139,3 +139,42 @@ pub fn execution(txs: usize, reports: &[WorkloadReport]) -> String {
     }
     text
 }
+
+/// `cairn bench economics`.
+pub fn economics(r: &crate::economics::EconomicsReport) -> String {
+    let crn = |wei: &str| {
+        let value: i128 = wei.parse().unwrap_or_default();
+        format!("{:>14.4}", value as f64 / 1e18)
+    };
+    let mut text = format!(
+        "Adversarial economics: {} epochs, seed {}, {} blocks\n{:<58} {:<17} {:>14} {:>14}  {}\n",
+        r.epochs, r.seed, r.blocks, "strategy", "role", "profit CRN", "honest CRN", "caught after"
+    );
+    for s in &r.strategies {
+        let caught = s
+            .caught_after_epochs
+            .map_or("-".to_string(), |e| format!("{e} epochs"));
+        let verdict = if s.below_honest { "" } else { "  FAILS" };
+        text.push_str(&format!(
+            "{:<58} {:<17} {} {}  {caught}{verdict}\n",
+            s.name,
+            s.role,
+            crn(&s.profit_wei),
+            crn(&s.honest_profit_wei)
+        ));
+    }
+    let j = &r.jobs;
+    text.push_str(&format!(
+        "jobs: {} posted, {} refused, {} paid, {} decided by a panel, {} challenged, {} settled wrong\nburnt {} CRN, emitted {} CRN; supply conserved after every epoch: {}",
+        j.posted,
+        j.refused,
+        j.paid,
+        j.disputed,
+        j.challenged,
+        j.wrong_accepted,
+        crn(&r.burnt_wei).trim(),
+        crn(&r.emitted_wei).trim(),
+        r.supply_conserved
+    ));
+    text
+}
