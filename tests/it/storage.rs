@@ -350,3 +350,85 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     );
     Ok(())
 }
+
+/// `cairn storage put --replicas 2` through node 1, whose own provider is one of the two
+/// chosen: the node offers that deal to itself instead of dialing itself. A rerun opens no new
+/// deal (both replicas exist), and asking for more replicas than there are providers places
+/// none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_through_a_providers_own_node_places_each_replica_once_and_a_rerun_completes()
+-> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let init = ["--block-time", "200", "--storage-providers", "2"];
+    let (_dir, testnet, _supervisor) = support::start_testnet(tmp.path(), &init, |_| Ok(()))?;
+    let url = testnet.nodes[0].rpc_url.as_str();
+    let own_provider = testnet.nodes[0]
+        .storage_provider
+        .ok_or("node 1 runs no provider")?;
+    let work = tmp.path();
+    support::import_client(&testnet, url, work)?;
+    eventually(Duration::from_secs(120), || async {
+        let list = ok_json(run_at(url, work, &["provider", "list", "--json"]));
+        let staked = list
+            .as_array()?
+            .iter()
+            .filter(|p| p["bonded"] != "0x0")
+            .count();
+        (staked == 2).then_some(())
+    })
+    .await?;
+
+    let file = work.join("data.bin");
+    std::fs::write(&file, vec![42u8; 300_000])?;
+    let file = file.to_str().ok_or("path")?;
+    let put = |replicas: &'static str| {
+        run_at(
+            url,
+            work,
+            &[
+                "storage",
+                "put",
+                file,
+                "--from",
+                "client",
+                "--replicas",
+                replicas,
+                "--json",
+            ],
+        )
+    };
+    let first = ok_json(put("2"));
+    let deals: Vec<&serde_json::Value> = first["deals"].as_array().ok_or("deals")?.iter().collect();
+    assert_eq!(deals.len(), 2, "{first}");
+    assert!(deals.iter().all(|d| d["state"] == "active"), "{first}");
+    assert!(
+        deals
+            .iter()
+            .any(|d| d["provider"] == own_provider.to_string().to_lowercase()
+                || d["provider"]
+                    .as_str()
+                    .and_then(|p| p.parse::<Address>().ok())
+                    == Some(own_provider)),
+        "node 1's own provider took a replica: {first}"
+    );
+
+    // The same put again: both replicas exist, nothing new is opened.
+    let again = ok_json(put("2"));
+    let ids = |report: &serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = report["deals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&again), ids(&first));
+    // More replicas than providers: refused, and no provider asked twice.
+    let short = support::failure(put("3"));
+    assert!(short.contains("only 2 of 3 replicas placed"), "{short}");
+    let listed = ok_json(run_at(url, work, &["storage", "deals", "client", "--json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    Ok(())
+}

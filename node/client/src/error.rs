@@ -260,30 +260,22 @@ pub enum ClientError {
     /// Nothing is waiting to be claimed.
     #[error("nothing to claim for {0}")]
     NothingToClaim(Address),
-    /// Too few providers can take the data.
+    /// Fewer providers than asked for took the data.
     #[error(
-        "only {found} provider(s) advertise room for {size} bytes{}; lower --replicas or wait for more (`cairn provider list`)",
-        .max_price.map(|p| format!(" at {p} wei/MiB/epoch or less")).unwrap_or_default()
+        "only {placed} of {wanted} replicas placed: too few providers advertise room for {size} bytes or took the offer{}{}; run the same `cairn storage put` again later to complete them (`cairn provider list` shows the providers)",
+        if .refusals.is_empty() { "" } else { " (refused: " },
+        if .refusals.is_empty() { String::new() } else { format!("{})", .refusals) }
     )]
-    TooFewProviders {
-        /// Providers that fit.
-        found: usize,
+    ReplicasShort {
+        /// Providers holding (or taking) the data now.
+        placed: usize,
+        /// Replicas asked for.
+        wanted: usize,
         /// The data's size, bytes.
         size: u64,
-        /// The price limit asked for, wei per MiB per epoch.
-        max_price: Option<u128>,
-    },
-    /// A provider refused a deal's offer; the deal was cancelled.
-    #[error(
-        "provider {provider} did not take deal {deal}: {reason}\nthe deal was cancelled; its escrow is claimable with `cairn rewards claim`"
-    )]
-    OfferRefused {
-        /// The provider.
-        provider: Address,
-        /// The deal.
-        deal: B256,
-        /// Why the offer failed.
-        reason: Box<ClientError>,
+        /// The providers that refused, and why; refused deals were cancelled, their escrow
+        /// claimable with `cairn rewards claim`.
+        refusals: String,
     },
     /// Deals were not accepted in time.
     #[error(

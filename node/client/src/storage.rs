@@ -195,9 +195,12 @@ impl fmt::Display for PutReport {
     }
 }
 
-/// Uploads the file, then opens and offers one deal per chosen provider (cheapest first) and
-/// waits until they have fetched the data and accepted. A deal whose provider refuses the
-/// offer is cancelled at once, its escrow claimable.
+/// Uploads the file, then opens and offers deals with chosen providers (cheapest first) until
+/// `replicas` providers hold it, and waits until they have fetched the data and accepted. A
+/// rerun completes the replicas of the same root: the client's live deals for it count (a
+/// proposed one is offered again) and their providers are never asked for a second copy; a
+/// provider that already holds the root for someone else is skipped. A deal whose provider
+/// refuses the offer is cancelled at once, its escrow claimable, and the next provider asked.
 pub async fn put(
     client: &Client,
     key: &AccountKey,
@@ -210,16 +213,47 @@ pub async fn put(
         .providers()
         .await
         .map_err(|e| client.error(e))?;
-    let providers = choose_providers(&offered, size, request.max_price);
-    if providers.len() < request.replicas {
-        return Err(ClientError::TooFewProviders {
-            found: providers.len(),
-            size,
-            max_price: request.max_price,
+    let mut deals = Vec::new();
+    let mut asked = std::collections::BTreeSet::new();
+    let mut refusals = Vec::new();
+    for (id, deal) in client_deals(client, key.address()).await? {
+        let live = deal.state == DealState::Proposed as u8 || deal.state == DealState::Active as u8;
+        if deal.dataRoot != root || !live {
+            continue;
+        }
+        asked.insert(deal.provider);
+        if deal.state == DealState::Proposed as u8
+            && let Err(refused) = offer_or_cancel(client, key, id).await?
+        {
+            refusals.push(format!("{}: {refused}", deal.provider));
+            continue;
+        }
+        deals.push(StoredDeal {
+            id,
+            provider: deal.provider,
+            price_per_epoch: format_crn(U256::from(deal.pricePerEpoch)),
+            state: DealState::name(deal.state),
         });
     }
-    let mut deals = Vec::new();
-    for provider in providers.into_iter().take(request.replicas) {
+    for provider in choose_providers(&offered, size, request.max_price) {
+        if deals.len() >= request.replicas {
+            break;
+        }
+        if !asked.insert(provider.provider) {
+            continue;
+        }
+        let holder = client
+            .decoded(
+                STORAGE_MARKET,
+                StorageMarket::replicaOfCall {
+                    _0: provider.provider,
+                    _1: root,
+                },
+            )
+            .await?;
+        if holder != B256::ZERO {
+            continue;
+        }
         let price = price_per_epoch(provider.storage_price.saturating_to::<u128>(), size);
         let call = StorageMarket::openDealCall {
             provider: provider.provider,
@@ -231,22 +265,23 @@ pub async fn put(
         let escrow = U256::from(price) * U256::from(request.epochs);
         let call = Call::contract(STORAGE_MARKET, escrow, call);
         let opened: StorageMarket::DealOpened = submit_for_event(client, key, call, 0).await?;
-        let id = opened.id;
-        if let Err(refused) = client.rpc().storage_offer(id).await {
-            // Nothing is stored under a refused deal: take the escrow back at once.
-            let reason = Box::new(client.error(refused));
-            submit(client, key, cancel(id), &TxOptions::waiting(0)).await?;
-            return Err(ClientError::OfferRefused {
-                provider: provider.provider,
-                deal: id,
-                reason,
-            });
+        if let Err(refused) = offer_or_cancel(client, key, opened.id).await? {
+            refusals.push(format!("{}: {refused}", provider.provider));
+            continue;
         }
         deals.push(StoredDeal {
-            id,
+            id: opened.id,
             provider: provider.provider,
             price_per_epoch: format_crn(U256::from(price)),
             state: DealState::name(DealState::Proposed as u8),
+        });
+    }
+    if deals.len() < request.replicas {
+        return Err(ClientError::ReplicasShort {
+            placed: deals.len(),
+            wanted: request.replicas,
+            size,
+            refusals: refusals.join("; "),
         });
     }
 
@@ -473,8 +508,28 @@ pub struct Deals {
     pub deals: Vec<DealReport>,
 }
 
-/// The storage deals `client_address` opened.
-pub async fn deals(client: &Client, client_address: Address) -> Result<Deals, ClientError> {
+/// Offers deal `id` to its provider through the node; if the provider refuses, cancels the
+/// deal (its escrow becomes claimable) and returns the refusal.
+async fn offer_or_cancel(
+    client: &Client,
+    key: &AccountKey,
+    id: B256,
+) -> Result<Result<(), ClientError>, ClientError> {
+    match client.rpc().storage_offer(id).await {
+        Ok(()) => Ok(Ok(())),
+        Err(refused) => {
+            // Nothing is stored under a refused deal: take the escrow back at once.
+            submit(client, key, cancel(id), &TxOptions::waiting(0)).await?;
+            Ok(Err(client.error(refused)))
+        }
+    }
+}
+
+/// Every deal `client_address` opened, oldest first, with its id.
+async fn client_deals(
+    client: &Client,
+    client_address: Address,
+) -> Result<Vec<(B256, StorageMarket::Deal)>, ClientError> {
     let count = client
         .decoded(STORAGE_MARKET, StorageMarket::dealNonceCall(client_address))
         .await?;
@@ -485,6 +540,15 @@ pub async fn deals(client: &Client, client_address: Address) -> Result<Deals, Cl
         let deal = client
             .decoded(STORAGE_MARKET, StorageMarket::dealOfCall { id })
             .await?;
+        deals.push((id, deal));
+    }
+    Ok(deals)
+}
+
+/// The storage deals `client_address` opened.
+pub async fn deals(client: &Client, client_address: Address) -> Result<Deals, ClientError> {
+    let mut deals = Vec::new();
+    for (id, deal) in client_deals(client, client_address).await? {
         let paid = U256::from(deal.pricePerEpoch) * U256::from(deal.provenEpochs);
         deals.push(DealReport {
             id,

@@ -382,14 +382,25 @@ impl Agent {
             });
         }
         let root = deal.dataRoot.0;
-        self.net.store().begin(&root, deal.size)?;
+        let held = self
+            .net
+            .store()
+            .status(&root)?
+            .is_some_and(|s| s.complete());
+        if !held {
+            self.net.store().begin(&root, deal.size)?;
+        }
         self.net.store().record_deal(&id, &root)?;
-        tracing::info!(deal = %hex::encode(id), size = deal.size, %peer, "took a storage deal; fetching its data");
         // The next round accepts the deal once the data is complete.
-        self.net
-            .fetcher()
-            .clone()
-            .fetch_in_background(root, deal.size, vec![peer]);
+        if held {
+            tracing::info!(deal = %hex::encode(id), size = deal.size, "took a storage deal for data this node holds");
+        } else {
+            tracing::info!(deal = %hex::encode(id), size = deal.size, %peer, "took a storage deal; fetching its data");
+            self.net
+                .fetcher()
+                .clone()
+                .fetch_in_background(root, deal.size, vec![peer]);
+        }
         Ok(())
     }
 

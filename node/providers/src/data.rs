@@ -116,18 +116,20 @@ impl DataNet {
             return Err(DataError::NotHeld { root });
         }
         let peer = self.adverts.peer_of(&deal.provider)?;
-        match self
-            .fetcher
-            .ask(peer, DataRequest::Offer { deal: id })
-            .await
-        {
-            Ok(DataResponse::Accepted) => Ok(()),
-            Ok(DataResponse::Refused(reason)) => Err(DataError::PeerRefused { reason }),
-            Ok(_) => Err(DataError::Peer {
+        let request = DataRequest::Offer { deal: id };
+        // A provider on this very node takes the offer here: a node cannot dial itself.
+        let response = if peer == self.peer_id() {
+            self.server.answer(peer, request).await
+        } else {
+            self.fetcher.ask(peer, request).await?
+        };
+        match response {
+            DataResponse::Accepted => Ok(()),
+            DataResponse::Refused(reason) => Err(DataError::PeerRefused { reason }),
+            _ => Err(DataError::Peer {
                 peer: peer.to_string(),
                 detail: "answered an offer with something else".into(),
             }),
-            Err(error) => Err(error),
         }
     }
 }

@@ -65,7 +65,8 @@ impl Server {
         });
     }
 
-    async fn answer(&self, peer: PeerId, request: DataRequest) -> DataResponse {
+    /// The answer to `peer`'s request (also the node's own offers to its own provider).
+    pub(crate) async fn answer(&self, peer: PeerId, request: DataRequest) -> DataResponse {
         match request {
             DataRequest::Has { root } => {
                 let store = self.store.clone();
