@@ -30,8 +30,11 @@ import {RewardPool} from "./RewardPool.sol";
 ///    overturns a wrong agreement collects both liars' slashes).
 ///
 /// "Input unavailable" (outcome 4) is an answer that slashes nobody: a party that could not get
-/// the module or input says so and is not paid. A silent party is slashed `timeoutSlash`: a
-/// silent provider for the client; a silent verifier is replaced (up to three draws).
+/// the module or input says so and is not paid; a panel whose majority says it judges nobody. A
+/// silent party is slashed `timeoutSlash`, burnt (paying anyone for another's silence would pay
+/// them to cause it): a silent provider's job is refunded, a silent verifier replaced (up to
+/// three draws); a provider that keeps its result back after the verifier revealed loses
+/// `liarSlash`.
 /// @dev Parallel layout: a commit, reveal or settlement writes only its own job, the claimable
 /// balances of the job's parties, their collateral in Staking and the provider's fee record in
 /// the RewardPool.
@@ -162,6 +165,8 @@ contract ComputeMarket is Epochs, PullPayments {
     error NotStaking(address sender);
     error NotRewardPool(address sender);
     error TimeoutAboveLiarSlash(uint256 timeoutSlash, uint256 liarSlash);
+    /// No compute provider is left to sit on a panel for this job.
+    error NoPanel();
 
     function initialize(
         uint64 epochLength_,
@@ -287,7 +292,7 @@ contract ComputeMarket is Epochs, PullPayments {
                 job.deadlineBlock = uint64(block.number) + challengeWindowBlocks;
                 emit JobAgreed(id, job.deadlineBlock);
             } else {
-                _openPanel(job, id);
+                _openPanel(job, id, true);
             }
         } else if (_allReferees(job, true)) {
             _decide(job, id);
@@ -300,6 +305,8 @@ contract ComputeMarket is Epochs, PullPayments {
         Job storage job = _live(id);
         if (job.state != State.Agreed) revert WrongState(id, job.state);
         if (block.number > job.deadlineBlock) revert DeadlinePassed(job.deadlineBlock);
+        // A challenger disputes a result with a result: "input unavailable" proves nothing.
+        if (outcome == INPUT_UNAVAILABLE) revert InvalidOutcome(outcome);
         Result memory r = _result(job, outputRoot, fuelUsed, outcome);
         if (_same(r, job.parties[PROVIDER].result)) revert SameResult();
         if (_weight(job, msg.sender) == 0) revert NotEligible(msg.sender);
@@ -309,7 +316,8 @@ contract ComputeMarket is Epochs, PullPayments {
         challenger.revealed = true;
         emit JobChallenged(id, msg.sender);
         emit ResultRevealed(id, msg.sender, outputRoot, fuelUsed, outcome);
-        _openPanel(job, id);
+        // With nobody to judge it, a challenge would only void an agreed payment.
+        if (!_openPanel(job, id, false)) revert NoPanel();
     }
 
     /// @notice Moves a job whose stage passed its deadline: pays an agreed job nobody
@@ -326,11 +334,10 @@ contract ComputeMarket is Epochs, PullPayments {
             _payProvider(job, id, job.parties[VERIFIER].who);
             _close(job, State.Settled);
         } else if (stage == State.Assigned) {
-            _timeout(job, id, PROVIDER, job.client);
+            _timeout(job, id, PROVIDER);
             _refund(job, id, State.Expired);
         } else if (stage == State.Verifying) {
-            address provider = job.parties[PROVIDER].who;
-            _timeout(job, id, VERIFIER, provider);
+            _timeout(job, id, VERIFIER);
             _release(job, VERIFIER);
             if (job.verifierDraws >= MAX_VERIFIER_DRAWS) {
                 _refund(job, id, State.Expired);
@@ -339,20 +346,23 @@ contract ComputeMarket is Epochs, PullPayments {
             }
         } else if (stage == State.Revealing) {
             Party storage provider = job.parties[PROVIDER];
-            if (!job.parties[VERIFIER].revealed) _timeout(job, id, VERIFIER, job.client);
+            bool verifierRevealed = job.parties[VERIFIER].revealed;
+            if (!verifierRevealed) _timeout(job, id, VERIFIER);
             if (!provider.revealed) {
-                _timeout(job, id, PROVIDER, job.client);
+                // A provider that saw the verifier's result and kept its own back would have
+                // lied: it loses what a liar loses.
+                _burnSlash(job, id, PROVIDER, verifierRevealed ? liarSlash : timeoutSlash);
                 _refund(job, id, State.Expired);
             } else {
                 // The provider's result is public now: a new verifier could copy it, so a
                 // panel checks it instead.
-                _openPanel(job, id);
+                _openPanel(job, id, true);
             }
         } else if (stage == State.PanelCommit) {
             for (uint256 slot = FIRST_REFEREE; slot < PARTIES; slot++) {
                 Party storage referee = job.parties[slot];
                 if (referee.who != address(0) && referee.commitment == bytes32(0)) {
-                    _timeout(job, id, slot, job.client);
+                    _timeout(job, id, slot);
                     _release(job, slot);
                 }
             }
@@ -367,7 +377,7 @@ contract ComputeMarket is Epochs, PullPayments {
             for (uint256 slot = FIRST_REFEREE; slot < PARTIES; slot++) {
                 Party storage referee = job.parties[slot];
                 if (referee.who != address(0) && !referee.revealed) {
-                    _timeout(job, id, slot, job.client);
+                    _timeout(job, id, slot);
                     _release(job, slot);
                 }
             }
@@ -402,17 +412,20 @@ contract ComputeMarket is Epochs, PullPayments {
         emit VerifierDrawn(id, drawn[0]);
     }
 
-    function _openPanel(Job storage job, bytes32 id) internal {
+    /// Draws the panel; with nobody to draw, refunds the job if `refundIfNone`, and returns
+    /// whether a panel sits.
+    function _openPanel(Job storage job, bytes32 id, bool refundIfNone) internal returns (bool) {
         (address[] memory drawn,) = _draw(job, id, 10, PANEL_SIZE);
         if (drawn.length == 0) {
-            _refund(job, id, State.Settled);
-            return;
+            if (refundIfNone) _refund(job, id, State.Settled);
+            return false;
         }
         for (uint256 i = 0; i < drawn.length; i++) {
             _join(job, FIRST_REFEREE + i, drawn[i]);
         }
         _restartClock(job, State.PanelCommit);
         emit PanelDrawn(id, drawn);
+        return true;
     }
 
     /// Settles a disputed job by the result most referees revealed (more than half of those
@@ -423,6 +436,18 @@ contract ComputeMarket is Epochs, PullPayments {
             _refund(job, id, State.Settled);
             return;
         }
+        if (majority.outcome == INPUT_UNAVAILABLE) {
+            // The panel could not get the data: it judges nobody. A challenged agreement
+            // stands; a disagreement is refunded.
+            if (job.parties[CHALLENGER].who != address(0)) {
+                job.decided = job.parties[PROVIDER].result;
+                _payProvider(job, id, job.parties[VERIFIER].who);
+                _close(job, State.Settled);
+            } else {
+                _refund(job, id, State.Settled);
+            }
+            return;
+        }
         job.decided = majority;
         uint256 pot;
         uint256 honest;
@@ -431,9 +456,9 @@ contract ComputeMarket is Epochs, PullPayments {
             if (party.who == address(0) || !party.revealed) continue;
             if (_same(party.result, majority)) {
                 honest++;
-            } else if (party.result.outcome != INPUT_UNAVAILABLE || slot >= FIRST_REFEREE) {
-                // "Input unavailable" from a party slashes nobody; a referee that says it
-                // about a job the majority ran is wrong like any other.
+            } else if (party.result.outcome != INPUT_UNAVAILABLE || slot > VERIFIER) {
+                // "Input unavailable" from the provider or the verifier slashes nobody; a
+                // referee that says it about a job the majority ran is wrong like any other.
                 uint256 slashed = _slashLocked(job, slot, liarSlash);
                 pot += slashed;
                 emit LiarSlashed(id, party.who, slashed);
@@ -496,10 +521,16 @@ contract ComputeMarket is Epochs, PullPayments {
         job.state = end;
     }
 
-    function _timeout(Job storage job, bytes32 id, uint256 slot, address to) internal {
-        uint256 slashed = _slashLocked(job, slot, timeoutSlash);
-        claimable[to] += slashed;
+    /// Slashes a silent party and burns it: paying anyone for another's silence would pay them
+    /// to cause it (by crowding the party's transaction out of the blocks).
+    function _timeout(Job storage job, bytes32 id, uint256 slot) internal {
+        _burnSlash(job, id, slot, timeoutSlash);
+    }
+
+    function _burnSlash(Job storage job, bytes32 id, uint256 slot, uint256 amount) internal {
+        uint256 slashed = _slashLocked(job, slot, amount);
         emit TimeoutSlashed(id, job.parties[slot].who, slashed);
+        if (slashed > 0) Cairn.pay(Cairn.BURN, slashed);
     }
 
     function _restartClock(Job storage job, State next) internal {

@@ -32,7 +32,20 @@ contract ProviderRegistry {
     uint256 public constant MAX_PEER_ID_BYTES = 128;
     uint256 public constant MAX_ADDRESSES_BYTES = 1024;
 
+    /// What a compute provider offers a job: the terms the compute market draws by.
+    struct ComputeTerms {
+        uint32 memoryMiB;
+        uint64 fuelPerSecond;
+        uint128 pricePerFuel;
+    }
+
     mapping(address => Advert) internal adverts;
+    /// The compute terms in force, and those advertised since, in force from `termsFrom`: a
+    /// change takes effect at the next epoch, so nobody (a block's leader least of all) can
+    /// change who is eligible for a draw in the block that makes it.
+    mapping(address => ComputeTerms) internal termsInForce;
+    mapping(address => ComputeTerms) internal termsNext;
+    mapping(address => uint64) internal termsFrom;
     address[] internal providerList;
     /// Position in `providerList` + 1 (0: not listed).
     mapping(address => uint256) internal listSlot;
@@ -76,6 +89,7 @@ contract ProviderRegistry {
             computeProviderList.push(msg.sender);
             computeSlot[msg.sender] = computeProviderList.length;
         }
+        _scheduleTerms(msg.sender, ComputeTerms(memoryMiB, fuelPerSecond, computePricePerFuel));
         adverts[msg.sender] = Advert({
             storageCapacity: storageCapacity,
             storagePricePerMiBEpoch: storagePricePerMiBEpoch,
@@ -96,6 +110,7 @@ contract ProviderRegistry {
         if (listSlot[msg.sender] == 0) revert NotRegistered(msg.sender);
         Staking(payable(Cairn.STAKING)).setProviderRoles(msg.sender, 0);
         delete adverts[msg.sender];
+        _scheduleTerms(msg.sender, ComputeTerms(0, 0, 0));
         emit Withdrawn(msg.sender);
     }
 
@@ -107,6 +122,9 @@ contract ProviderRegistry {
         if (!hasCompute) _remove(computeProviderList, computeSlot, provider);
         if (hasStorage || hasCompute) return false;
         delete adverts[provider];
+        delete termsInForce[provider];
+        delete termsNext[provider];
+        delete termsFrom[provider];
         return _remove(providerList, listSlot, provider);
     }
 
@@ -137,14 +155,25 @@ contract ProviderRegistry {
         return adverts[provider];
     }
 
-    /// @notice What a compute provider offers a job: memory, fuel per second, price per fuel.
+    /// @notice What a compute provider offers a job in this epoch: memory, fuel per second,
+    /// price per fuel, as advertised before the epoch began.
     function computeTermsOf(address provider)
-        external
+        public
         view
         returns (uint32 memoryMiB, uint64 fuelPerSecond, uint128 pricePerFuel)
     {
-        Advert storage a = adverts[provider];
-        return (a.memoryMiB, a.fuelPerSecond, a.computePricePerFuel);
+        uint64 from = termsFrom[provider];
+        bool next = from != 0 && Staking(payable(Cairn.STAKING)).currentEpoch() >= from;
+        ComputeTerms storage t = next ? termsNext[provider] : termsInForce[provider];
+        return (t.memoryMiB, t.fuelPerSecond, t.pricePerFuel);
+    }
+
+    /// New terms from the next epoch; terms already due move in force first.
+    function _scheduleTerms(address provider, ComputeTerms memory terms) internal {
+        (uint32 memoryMiB, uint64 fuelPerSecond, uint128 pricePerFuel) = computeTermsOf(provider);
+        termsInForce[provider] = ComputeTerms(memoryMiB, fuelPerSecond, pricePerFuel);
+        termsNext[provider] = terms;
+        termsFrom[provider] = Staking(payable(Cairn.STAKING)).currentEpoch() + 1;
     }
 
     function storageCapacityOf(address provider) external view returns (uint64) {

@@ -28,8 +28,10 @@ interface FeeBurner {
 /// closes every epoch not closed yet up to the one asked (at most `MAX_EPOCHS_PER_CLOSE`; the
 /// rest at the next call), so a close that reverted, or was never made, is caught up later.
 contract RewardPool is Epochs {
-    /// Epochs one close may catch up on; the work of each is bounded by the provider list cap.
-    uint64 public constant MAX_EPOCHS_PER_CLOSE = 4;
+    /// Epochs one close may catch up on; the work of each is bounded by the provider list cap
+    /// (about 18k gas a provider with pruning: two epochs of 16,384 providers stay well within
+    /// a system call's 1G gas).
+    uint64 public constant MAX_EPOCHS_PER_CLOSE = 2;
 
     uint256 public emissionPerEpoch;
     /// Percent of every market payment that is burnt.

@@ -29,7 +29,11 @@ contract StorageMarket is Epochs, PullPayments {
     uint256 public constant CHUNK_SIZE = 1024;
     /// Deals one provider can hold at once (proposed ones do not count); its collateral and
     /// advertised capacity bound it further.
-    uint256 public constant MAX_DEALS_PER_PROVIDER = 4096;
+    uint256 public constant MAX_DEALS_PER_PROVIDER = 256;
+    /// Active deals in all: every one is proven within the same few blocks of each epoch, and
+    /// a proof costs about 150k gas, so the network's proof window (8 blocks of 60M gas on the
+    /// dev chain: about 3,000 proofs) must hold them all with room to spare.
+    uint256 public constant MAX_ACTIVE_DEALS = 1024;
     /// Epochs one settlement judges; a deal further behind is settled in several calls.
     uint64 public constant MAX_EPOCHS_PER_SETTLEMENT = 64;
 
@@ -73,6 +77,8 @@ contract StorageMarket is Epochs, PullPayments {
     mapping(address => uint64) public dealNonce;
     mapping(address => uint64) public usedCapacity;
     mapping(address => uint256) public activeDealsOf;
+    /// Active deals of all providers (written when a deal starts or ends, never by a proof).
+    uint256 public activeDeals;
     /// The active deal through which a provider holds a root (0: none).
     mapping(address => mapping(bytes32 => bytes32)) public replicaOf;
     mapping(uint64 => bytes32) public epochSeed;
@@ -101,6 +107,7 @@ contract StorageMarket is Epochs, PullPayments {
     error NotProvider(address caller);
     error NoCapacity(uint64 free, uint64 needed);
     error TooManyDeals(address provider, uint256 limit);
+    error TooManyActiveDeals(uint256 limit);
     /// The provider already holds this root through deal `existing`: a second deal would pay
     /// it twice for one copy. Choose another provider for another replica.
     error ReplicaExists(address provider, bytes32 dataRoot, bytes32 existing);
@@ -190,11 +197,13 @@ contract StorageMarket is Epochs, PullPayments {
         if (activeDealsOf[d.provider] >= MAX_DEALS_PER_PROVIDER) {
             revert TooManyDeals(d.provider, MAX_DEALS_PER_PROVIDER);
         }
+        if (activeDeals >= MAX_ACTIVE_DEALS) revert TooManyActiveDeals(MAX_ACTIVE_DEALS);
         uint256 collateral = collateralFor(d.pricePerEpoch);
         staking.lock(d.provider, collateral);
         d.collateral = uint128(collateral);
         usedCapacity[d.provider] = used + d.size;
         activeDealsOf[d.provider] += 1;
+        activeDeals += 1;
         replicaOf[d.provider][d.dataRoot] = id;
         d.startEpoch = currentEpoch() + 1;
         d.endEpoch = d.startEpoch + d.epochs - 1;
@@ -347,6 +356,7 @@ contract StorageMarket is Epochs, PullPayments {
     function _release(Deal storage d) internal {
         usedCapacity[d.provider] -= d.size;
         activeDealsOf[d.provider] -= 1;
+        activeDeals -= 1;
         delete replicaOf[d.provider][d.dataRoot];
         if (d.collateral > 0) Staking(payable(Cairn.STAKING)).unlock(d.provider, d.collateral);
         d.collateral = 0;

@@ -135,6 +135,11 @@ pub fn describe_revert(data: &[u8], amount: impl Fn(U256) -> String) -> Option<S
                  replica of a root; choose another provider",
                 e.provider, e.dataRoot, e.existing
             ),
+            M::TooManyActiveDeals(e) => format!(
+                "the network holds its limit of {} active deals (all are proven in the same few \
+                 blocks of each epoch); try again when some end",
+                e.limit
+            ),
             M::TooManyDeals(e) => format!(
                 "provider {} holds its limit of {} deals",
                 e.provider, e.limit
@@ -164,6 +169,9 @@ pub fn describe_revert(data: &[u8], amount: impl Fn(U256) -> String) -> Option<S
                 e.party
             ),
             C::SameResult(_) => "a challenge must name a result other than the agreed one".into(),
+            C::NoPanel(_) => {
+                "no compute provider is left to judge this job: a challenge needs a panel".into()
+            }
             C::NotEligible(e) => format!(
                 "{} cannot challenge this job: only a staked compute provider whose advert takes \
                  the job, with seasoned bond and free collateral, and not a party to it",

@@ -717,6 +717,32 @@ fn a_job_no_provider_offered_to_run_is_refused_and_slashes_nobody() -> TestResul
     assert_eq!(bonds, after, "no bond moved");
     // Within every bound, the job is taken.
     post_job(&h, &client, 10_000_000, 1);
+
+    // New terms take effect at the next epoch: an advert in the block that makes a draw (a
+    // leader's own, say) cannot steer it.
+    let dearer = ProviderRegistry::advertiseCall {
+        storageCapacity: 0,
+        storagePricePerMiBEpoch: 0,
+        cores: 4,
+        memoryMiB: 8192,
+        fuelPerSecond: 1_000_000,
+        computePricePerFuel: 5,
+        peerId: Bytes::new(),
+        addresses: String::new(),
+    };
+    h.ok(&key(4), REGISTRY, U256::ZERO, dearer);
+    let ask = |h: &Harness| {
+        h.view(
+            REGISTRY,
+            ProviderRegistry::computeTermsOfCall {
+                provider: key(4).address(),
+            },
+        )
+        .pricePerFuel
+    };
+    assert_eq!(ask(&h), 1, "the terms in force");
+    h.advance_to_epoch(h.epoch() + 1);
+    assert_eq!(ask(&h), 5, "the new terms, an epoch later");
     Ok(())
 }
 
@@ -917,6 +943,14 @@ fn a_panel_outvotes_a_liar_and_a_challenger_overturns_a_colluding_pair() -> Test
         challenge(lie),
         "other than the agreed one",
     );
+    // "Input unavailable" is no result to challenge with.
+    h.refuses(
+        &challenger,
+        COMPUTE_MARKET,
+        U256::ZERO,
+        challenge((B256::ZERO, 0, 4)),
+        "InvalidOutcome",
+    );
     h.refuses(
         &accomplice,
         COMPUTE_MARKET,
@@ -996,8 +1030,8 @@ fn silent_parties_are_slashed_and_replaced_or_the_client_refunded() -> TestResul
     let price = 1_000u128;
     let truth: Answer = (B256::repeat_byte(0x0a), 500, 0);
 
-    // The provider never answers: anyone expires the job; the provider is slashed for the
-    // client, who gets its escrow back.
+    // The provider never answers: anyone expires the job; the provider is slashed (burnt: paid
+    // to nobody, so nobody gains by crowding its transactions out) and the client refunded.
     let id = post_job(&h, &client, 1_000, price);
     let silent = party(&h, id, PROVIDER);
     let bond = bonded(&h, silent);
@@ -1014,7 +1048,7 @@ fn silent_parties_are_slashed_and_replaced_or_the_client_refunded() -> TestResul
     assert_eq!(locked(&h, silent), U256::ZERO);
     assert_eq!(
         claimable(&h, client.address()),
-        U256::from(1_000u64) * U256::from(price) + crn(10)
+        U256::from(1_000u64) * U256::from(price)
     );
     assert_eq!(job(&h, id).state, 8, "expired");
     h.refuses(
@@ -1025,8 +1059,8 @@ fn silent_parties_are_slashed_and_replaced_or_the_client_refunded() -> TestResul
         "WrongState",
     );
 
-    // The verifier never commits: it is slashed for the provider and another is drawn; the
-    // result does not stand unchecked.
+    // The verifier never commits: it is slashed and another is drawn; the result does not
+    // stand unchecked.
     let id = post_job(&h, &client, 1_000, price);
     let provider = key_of(party(&h, id, PROVIDER));
     commit(&h, &provider, id, truth);
@@ -1042,7 +1076,6 @@ fn silent_parties_are_slashed_and_replaced_or_the_client_refunded() -> TestResul
     );
     assert_ne!(verifier.address(), silent);
     assert_eq!(bonded(&h, silent), bond - crn(10));
-    assert_eq!(claimable(&h, provider.address()), crn(10));
     commit(&h, &verifier, id, truth);
     reveal(&h, &provider, id, truth);
     reveal(&h, &verifier, id, truth);
@@ -1060,5 +1093,19 @@ fn silent_parties_are_slashed_and_replaced_or_the_client_refunded() -> TestResul
     expire(&h, id);
     panel_answers(&h, &key_of, id, &[truth, truth, truth]);
     assert!(job(&h, id).providerPaid);
+
+    // The provider keeps its result back once the verifier revealed (it would have lied): it
+    // loses what a liar loses, not a timeout's fee.
+    let id = post_job(&h, &client, 1_000, price);
+    let provider = key_of(party(&h, id, PROVIDER));
+    commit(&h, &provider, id, truth);
+    let verifier = key_of(party(&h, id, VERIFIER));
+    commit(&h, &verifier, id, truth);
+    reveal(&h, &verifier, id, truth);
+    let bond = bonded(&h, provider.address());
+    past_deadline(&h, id);
+    expire(&h, id);
+    assert_eq!(bonded(&h, provider.address()), bond - crn(50));
+    assert_eq!(job(&h, id).state, 8, "expired");
     Ok(())
 }
