@@ -15,7 +15,7 @@
 //!
 //! The contracts are written for a parallel EVM: a proof or result transaction of one provider
 //! writes no storage slot that another provider's writes, and nothing on those paths is a
-//! global counter (rewards are pulled with `claim`, work is counted per provider and per
+//! global counter (rewards are pulled with `claim`, fees are recorded per provider and per
 //! epoch and summed when the epoch closes).
 //!
 //! ## Example
