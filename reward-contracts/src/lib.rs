@@ -51,6 +51,16 @@ pub const REWARD_POOL: Address = address!("0xca1e0000000000000000000000000000000
 /// Where the markets send the burnt share of every payment (`Cairn.BURN`): no key controls
 /// it, so its balance is the tokens burnt since genesis.
 pub const BURN: Address = address!("0x000000000000000000000000000000000000dEaD");
+/// Every account that holds tokens for the contracts: the five predeploys and the burn
+/// address. With the accounts of the people there are, they hold the whole supply.
+pub const CONTRACT_HOLDERS: [Address; 6] = [
+    STAKING,
+    REGISTRY,
+    STORAGE_MARKET,
+    COMPUTE_MARKET,
+    REWARD_POOL,
+    BURN,
+];
 /// Precompile: blake3 chunk proof (root ‖ size ‖ index ‖ chunk ‖ path → 1 or 0).
 pub const CHUNK_PROOF_PRECOMPILE: Address = address!("0x0000000000000000000000000000000000000c01");
 /// Precompile: ed25519 signature check (public key ‖ signature ‖ message → 1 or 0).

@@ -18,7 +18,8 @@ use cairn_reward_contracts::bindings::{
     ComputeMarket, ProviderRegistry, RewardPool, Staking, StorageMarket,
 };
 use cairn_reward_contracts::{
-    BURN, COMPUTE_MARKET, REGISTRY, REWARD_POOL, STAKING, STORAGE_MARKET, job_commitment,
+    BURN, COMPUTE_MARKET, CONTRACT_HOLDERS, REGISTRY, REWARD_POOL, STAKING, STORAGE_MARKET,
+    job_commitment,
 };
 use cairn_storage::chunk_proof;
 
@@ -448,15 +449,8 @@ fn proofs_of_two_providers_in_one_block_touch_disjoint_state() -> TestResult {
 fn supply(h: &Harness) -> U256 {
     let holders: BTreeSet<Address> = (0..DEV_ACCOUNT_COUNT)
         .map(|i| dev_account(i).address())
-        .chain([
-            dev_validator().address(),
-            STAKING,
-            REGISTRY,
-            STORAGE_MARKET,
-            COMPUTE_MARKET,
-            REWARD_POOL,
-            BURN,
-        ])
+        .chain([dev_validator().address()])
+        .chain(CONTRACT_HOLDERS)
         .collect();
     holders.iter().map(|a| h.balance(*a)).sum()
 }
@@ -646,6 +640,46 @@ fn reveal(h: &Harness, who: &AccountKey, id: B256, answer: Answer) -> Receipt {
     )
 }
 
+/// The job's provider and then its verifier (drawn by the provider's commitment) commit;
+/// returns them.
+fn both_commit(
+    h: &Harness,
+    key_of: &impl Fn(Address) -> AccountKey,
+    id: B256,
+    provider_answer: Answer,
+    verifier_answer: Answer,
+) -> (AccountKey, AccountKey) {
+    let provider = key_of(party(h, id, PROVIDER));
+    commit(h, &provider, id, provider_answer);
+    let verifier = key_of(party(h, id, VERIFIER));
+    commit(h, &verifier, id, verifier_answer);
+    (provider, verifier)
+}
+
+/// Both commit, then both reveal.
+fn both_answer(
+    h: &Harness,
+    key_of: &impl Fn(Address) -> AccountKey,
+    id: B256,
+    provider_answer: Answer,
+    verifier_answer: Answer,
+) -> (AccountKey, AccountKey) {
+    let (provider, verifier) = both_commit(h, key_of, id, provider_answer, verifier_answer);
+    reveal(h, &provider, id, provider_answer);
+    reveal(h, &verifier, id, verifier_answer);
+    (provider, verifier)
+}
+
+fn refuse_early_expiry(h: &Harness, id: B256) {
+    h.refuses(
+        &key(9),
+        COMPUTE_MARKET,
+        U256::ZERO,
+        ComputeMarket::expireCall { id },
+        "the stage runs until block",
+    );
+}
+
 fn claimable(h: &Harness, who: Address) -> U256 {
     h.view(COMPUTE_MARKET, ComputeMarket::claimableCall(who))
 }
@@ -798,13 +832,7 @@ fn results_are_committed_before_revealed_and_an_agreed_job_pays_after_its_challe
     reveal(&h, &provider, id, truth);
     let agreed = reveal(&h, &verifier, id, truth);
     assert!(agreed.event::<ComputeMarket::JobAgreed>().is_some());
-    h.refuses(
-        &key(9),
-        COMPUTE_MARKET,
-        U256::ZERO,
-        ComputeMarket::expireCall { id },
-        "the stage runs until block",
-    );
+    refuse_early_expiry(&h, id);
     past_deadline(&h, id);
     let settled = expire(&h, id);
     assert!(settled.event::<ComputeMarket::JobSettled>().is_some());
@@ -885,12 +913,7 @@ fn a_panel_outvotes_a_liar_and_a_challenger_overturns_a_colluding_pair() -> Test
     // one copies the liar. The liar and the copier are slashed; the verifier and the two
     // honest referees share the slashes; the client is refunded.
     let id = post_job(&h, &client, 1_000, price);
-    let liar = key_of(party(&h, id, PROVIDER));
-    commit(&h, &liar, id, lie);
-    let verifier = key_of(party(&h, id, VERIFIER));
-    commit(&h, &verifier, id, truth);
-    reveal(&h, &liar, id, lie);
-    reveal(&h, &verifier, id, truth);
+    let (liar, verifier) = both_answer(&h, &key_of, id, lie, truth);
     let before: BTreeMap<Address, U256> = COMPUTE_PROVIDERS
         .map(|i| (key(i).address(), bonded(&h, key(i).address())))
         .collect();
@@ -920,12 +943,7 @@ fn a_panel_outvotes_a_liar_and_a_challenger_overturns_a_colluding_pair() -> Test
     // A colluding pair agrees on a wrong result; a challenger with the truth overturns it
     // before payment and collects both slashes with the referees.
     let id = post_job(&h, &client, 1_000, price);
-    let provider = key_of(party(&h, id, PROVIDER));
-    commit(&h, &provider, id, lie);
-    let accomplice = key_of(party(&h, id, VERIFIER));
-    commit(&h, &accomplice, id, lie);
-    reveal(&h, &provider, id, lie);
-    reveal(&h, &accomplice, id, lie);
+    let (provider, accomplice) = both_answer(&h, &key_of, id, lie, lie);
     let challenger = COMPUTE_PROVIDERS
         .map(key)
         .find(|k| k.address() != provider.address() && k.address() != accomplice.address())
@@ -995,12 +1013,7 @@ fn input_unavailable_slashes_nobody_and_pays_nobody() -> TestResult {
 
     // Both say the input could not be had: the client gets everything back.
     let id = post_job(&h, &client, 1_000, 1_000);
-    let provider = key_of(party(&h, id, PROVIDER));
-    commit(&h, &provider, id, unavailable);
-    let verifier = key_of(party(&h, id, VERIFIER));
-    commit(&h, &verifier, id, unavailable);
-    reveal(&h, &provider, id, unavailable);
-    reveal(&h, &verifier, id, unavailable);
+    let (provider, _) = both_answer(&h, &key_of, id, unavailable, unavailable);
     past_deadline(&h, id);
     expire(&h, id);
     assert!(!job(&h, id).providerPaid);
@@ -1010,12 +1023,7 @@ fn input_unavailable_slashes_nobody_and_pays_nobody() -> TestResult {
     // The provider could not get the input, the verifier could: the panel runs it; the
     // provider is neither paid nor slashed.
     let id = post_job(&h, &client, 1_000, 1_000);
-    let provider = key_of(party(&h, id, PROVIDER));
-    commit(&h, &provider, id, unavailable);
-    let verifier = key_of(party(&h, id, VERIFIER));
-    commit(&h, &verifier, id, truth);
-    reveal(&h, &provider, id, unavailable);
-    reveal(&h, &verifier, id, truth);
+    both_answer(&h, &key_of, id, unavailable, truth);
     panel_answers(&h, &key_of, id, &[truth, truth, truth]);
     assert!(!job(&h, id).providerPaid);
     assert_eq!(bonds(&h), before, "nobody slashed");
@@ -1035,13 +1043,7 @@ fn silent_parties_are_slashed_and_replaced_or_the_client_refunded() -> TestResul
     let id = post_job(&h, &client, 1_000, price);
     let silent = party(&h, id, PROVIDER);
     let bond = bonded(&h, silent);
-    h.refuses(
-        &key(9),
-        COMPUTE_MARKET,
-        U256::ZERO,
-        ComputeMarket::expireCall { id },
-        "the stage runs until block",
-    );
+    refuse_early_expiry(&h, id);
     past_deadline(&h, id);
     expire(&h, id);
     assert_eq!(bonded(&h, silent), bond - crn(10));
@@ -1084,10 +1086,7 @@ fn silent_parties_are_slashed_and_replaced_or_the_client_refunded() -> TestResul
     // The verifier never reveals: the provider's result is public by now, so instead of a new
     // verifier (who could copy it) a panel checks it.
     let id = post_job(&h, &client, 1_000, price);
-    let provider = key_of(party(&h, id, PROVIDER));
-    commit(&h, &provider, id, truth);
-    let verifier = key_of(party(&h, id, VERIFIER));
-    commit(&h, &verifier, id, truth);
+    let (provider, _) = both_commit(&h, &key_of, id, truth, truth);
     reveal(&h, &provider, id, truth);
     past_deadline(&h, id);
     expire(&h, id);
@@ -1097,10 +1096,7 @@ fn silent_parties_are_slashed_and_replaced_or_the_client_refunded() -> TestResul
     // The provider keeps its result back once the verifier revealed (it would have lied): it
     // loses what a liar loses, not a timeout's fee.
     let id = post_job(&h, &client, 1_000, price);
-    let provider = key_of(party(&h, id, PROVIDER));
-    commit(&h, &provider, id, truth);
-    let verifier = key_of(party(&h, id, VERIFIER));
-    commit(&h, &verifier, id, truth);
+    let (provider, verifier) = both_commit(&h, &key_of, id, truth, truth);
     reveal(&h, &verifier, id, truth);
     let bond = bonded(&h, provider.address());
     past_deadline(&h, id);

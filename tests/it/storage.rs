@@ -25,6 +25,20 @@ async fn deal(
     view(client, STORAGE_MARKET, StorageMarket::dealOfCall { id }).await
 }
 
+/// Waits until `count` providers, heard through the node at `url`, have staked.
+async fn staked_providers(url: &str, work: &std::path::Path, count: usize) -> TestResult {
+    eventually(Duration::from_secs(120), || async {
+        let list = ok_json(run_at(url, work, &["provider", "list", "--json"]));
+        let staked = list
+            .as_array()?
+            .iter()
+            .filter(|p| p["bonded"] != "0x0")
+            .count();
+        (staked == count).then_some(())
+    })
+    .await
+}
+
 /// Waits until `check` holds for deal `id`, for at most `within`.
 async fn deal_reaches(
     client: &HttpClient,
@@ -78,16 +92,7 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     let client_address = support::import_client(&testnet, urls[3], work)?;
 
     // Both providers stake, register and advertise by themselves.
-    eventually(Duration::from_secs(120), || async {
-        let list = ok_json(run_at(urls[3], work, &["provider", "list", "--json"]));
-        let staked = list
-            .as_array()?
-            .iter()
-            .filter(|p| p["bonded"] != "0x0")
-            .count();
-        (staked == 2).then_some(())
-    })
-    .await?;
+    staked_providers(urls[3], work, 2).await?;
 
     // Bad input over RPC is refused with the reason and stores nothing.
     let four = &clients[3];
@@ -367,16 +372,7 @@ async fn a_put_through_a_providers_own_node_places_each_replica_once_and_a_rerun
         .ok_or("node 1 runs no provider")?;
     let work = tmp.path();
     support::import_client(&testnet, url, work)?;
-    eventually(Duration::from_secs(120), || async {
-        let list = ok_json(run_at(url, work, &["provider", "list", "--json"]));
-        let staked = list
-            .as_array()?
-            .iter()
-            .filter(|p| p["bonded"] != "0x0")
-            .count();
-        (staked == 2).then_some(())
-    })
-    .await?;
+    staked_providers(url, work, 2).await?;
 
     let file = work.join("data.bin");
     std::fs::write(&file, vec![42u8; 300_000])?;

@@ -40,7 +40,8 @@ use cairn_reward_contracts::bindings::{
     ComputeMarket, ProviderRegistry, RewardPool, Staking, StorageMarket,
 };
 use cairn_reward_contracts::{
-    BURN, COMPUTE_MARKET, REGISTRY, REWARD_POOL, STAKING, STORAGE_MARKET, job_commitment,
+    BURN, COMPUTE_MARKET, CONTRACT_HOLDERS, REGISTRY, REWARD_POOL, STAKING, STORAGE_MARKET,
+    job_commitment,
 };
 use cairn_storage::chunk_proof;
 use cairn_wasm::{Limits, Outcome};
@@ -1091,15 +1092,12 @@ impl Harness {
     /// Every token of every account there is.
     fn supply(&self) -> Result<U256> {
         let mut total = U256::ZERO;
-        let holders = self.agents.iter().map(|a| a.key.address()).chain([
-            self.validator.address(),
-            STAKING,
-            REGISTRY,
-            STORAGE_MARKET,
-            COMPUTE_MARKET,
-            REWARD_POOL,
-            BURN,
-        ]);
+        let holders = self
+            .agents
+            .iter()
+            .map(|a| a.key.address())
+            .chain([self.validator.address()])
+            .chain(CONTRACT_HOLDERS);
         for holder in holders {
             total += self.chain.sender_state(holder)?.balance;
         }
