@@ -11,7 +11,7 @@ import {RewardPool} from "./RewardPool.sol";
 /// unit of fuel) with `maxFuel * pricePerFuel` in escrow. The chain draws a compute provider
 /// among those whose advert takes the job (ask at most the price, memory at least the job's,
 /// fuel rate high enough to run `maxFuel` in half a stage, free bond for the job's collateral),
-/// weighted by bond bonded before the previous epoch; a job no provider takes is refused, so
+/// weighted by bond at least a whole epoch old; a job no provider takes is refused, so
 /// nobody is ever assigned a job it did not offer to run. Every party locks `liarSlash` of its
 /// bond for the job's life.
 ///

@@ -13,9 +13,9 @@ import {Cairn, Epochs} from "./Cairn.sol";
 /// they locked (`slashLocked`), handing the tokens to the market, which credits the wronged
 /// party. Locked tokens cannot be unbonded and a provider role cannot be dropped while any are
 /// locked, so a provider cannot leave ahead of its slash. A provider whose bond falls below a
-/// role's minimum loses that role. Bond added in the current epoch is "fresh": the compute
-/// market draws by the seasoned rest (`seasonedBondOf`), so a bond raised on seeing a job in
-/// the mempool does not weigh in its draw.
+/// role's minimum loses that role. Bond added in the current or the previous epoch is "fresh":
+/// the compute market draws by the seasoned rest (`seasonedBondOf`), bonded at least a whole
+/// epoch before the draw, so a bond raised on seeing a job coming does not weigh in its draw.
 ///
 /// Validators are accountable: registering proves possession of the consensus key (so nobody
 /// can claim another's key and take the blame or credit for its votes), and a key belongs to
@@ -48,9 +48,12 @@ contract Staking is Epochs {
         bytes32 vrfKey;
         /// Part of `bonded` the markets hold as collateral for live deals and jobs.
         uint256 locked;
-        /// Bond added in epoch `freshEpoch` (the last epoch anything was added in).
+        /// Bond added in epoch `freshEpoch` (the last epoch anything was added in) and in
+        /// `olderFreshEpoch` (the one before that): all a "fresh" check needs.
         uint256 freshStake;
+        uint256 olderFreshStake;
         uint64 freshEpoch;
+        uint64 olderFreshEpoch;
     }
 
     /// The message a consensus key signs to prove that the registering account holds it.
@@ -192,6 +195,8 @@ contract Staking is Epochs {
         s.bonded += msg.value;
         uint64 epoch = currentEpoch();
         if (s.freshEpoch != epoch) {
+            s.olderFreshStake = s.freshStake;
+            s.olderFreshEpoch = s.freshEpoch;
             s.freshStake = 0;
             s.freshEpoch = epoch;
         }
@@ -199,11 +204,15 @@ contract Staking is Epochs {
         emit Staked(msg.sender, msg.value, s.bonded);
     }
 
-    /// @notice The bond that was already bonded when the current epoch began: what the
-    /// compute market's draws weigh, so that stake added just before a draw cannot steer it.
+    /// @notice The bond bonded before the previous epoch began, so at least a whole epoch ago:
+    /// what the compute market's draws weigh, so that stake added just before a draw cannot
+    /// steer it.
     function seasonedBondOf(address staker) public view returns (uint256) {
         Staker storage s = stakers[staker];
-        uint256 fresh = s.freshEpoch == currentEpoch() ? s.freshStake : 0;
+        uint64 epoch = currentEpoch();
+        uint256 fresh;
+        if (s.freshEpoch + 1 >= epoch) fresh += s.freshStake;
+        if (s.olderFreshEpoch + 1 >= epoch) fresh += s.olderFreshStake;
         return s.bonded > fresh ? s.bonded - fresh : 0;
     }
 

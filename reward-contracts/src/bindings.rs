@@ -33,3 +33,15 @@ alloy_sol_types::sol!(
     BenchToken,
     "artifacts/BenchToken.json"
 );
+
+// `sol!` reads the artifacts when it expands but does not tell cargo, so a changed artifact
+// alone would not rebuild the bindings and the node would predeploy the old code. Including the
+// files makes cargo track them.
+const _: [&str; 6] = [
+    include_str!("../artifacts/Staking.json"),
+    include_str!("../artifacts/ProviderRegistry.json"),
+    include_str!("../artifacts/StorageMarket.json"),
+    include_str!("../artifacts/ComputeMarket.json"),
+    include_str!("../artifacts/RewardPool.json"),
+    include_str!("../artifacts/BenchToken.json"),
+];

@@ -75,7 +75,7 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         (ready.len() == 3).then_some(ready)
     })
     .await?;
-    // Draws weigh bonds from before the current epoch: wait for the providers' to season.
+    // Draws weigh bonds at least a whole epoch old: wait for the providers' to season.
     eventually(Duration::from_secs(120), || async {
         for provider in &ready {
             let call = Staking::seasonedBondOfCall { staker: *provider };

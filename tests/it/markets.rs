@@ -545,14 +545,14 @@ fn emission_follows_burnt_fees_so_a_self_dealer_loses_and_supply_is_conserved() 
 
 const COMPUTE_PROVIDERS: std::ops::RangeInclusive<u32> = 4..=8;
 
-/// Dev keys 4 to 8 as staked compute providers, their bonds seasoned by an epoch; returns a
-/// lookup from address to key.
+/// Dev keys 4 to 8 as staked compute providers, their bonds seasoned (a whole epoch old);
+/// returns a lookup from address to key.
 fn compute_providers(h: &Harness) -> impl Fn(Address) -> AccountKey {
     for i in COMPUTE_PROVIDERS {
         stake(h, &key(i), crn(200));
         advertise_compute(h, &key(i));
     }
-    h.advance_to_epoch(h.epoch() + 1);
+    h.advance_to_epoch(h.epoch() + 2);
     |address| {
         COMPUTE_PROVIDERS
             .map(key)
@@ -708,15 +708,18 @@ fn a_job_no_provider_offered_to_run_is_refused_and_slashes_nobody() -> TestResul
         stake(&h, &key(i), crn(200));
         advertise_compute(&h, &key(i));
     }
-    // Bonds from this epoch do not weigh in a draw: nobody can bond on seeing a job.
-    h.refuses(
-        &client,
-        COMPUTE_MARKET,
-        U256::from(10),
-        post_call(10, 64, 1),
-        "fewer than two compute providers other than you take a job of 10 fuel, 64 MiB",
-    );
-    h.advance_to_epoch(h.epoch() + 1);
+    // Bonds less than a whole epoch old do not weigh in a draw: nobody can bond on seeing a
+    // job coming. Refused in this epoch and the next.
+    for _ in 0..2 {
+        h.refuses(
+            &client,
+            COMPUTE_MARKET,
+            U256::from(10),
+            post_call(10, 64, 1),
+            "fewer than two compute providers other than you take a job of 10 fuel, 64 MiB",
+        );
+        h.advance_to_epoch(h.epoch() + 1);
+    }
     let bonds: Vec<U256> = COMPUTE_PROVIDERS
         .map(|i| bonded(&h, key(i).address()))
         .collect();

@@ -112,7 +112,7 @@ struct MarketGas {
     settle: u64,
 }
 
-/// Three compute providers register and wait an epoch (draws weigh seasoned bond); a client
+/// Three compute providers register and wait two epochs (draws weigh seasoned bond); a client
 /// posts a job; its provider and the drawn verifier commit and reveal the same result; after
 /// the challenge window the job is paid: the gas of those transactions.
 fn market_gas(dir: &Path) -> Result<MarketGas> {
@@ -140,7 +140,8 @@ fn market_gas(dir: &Path) -> Result<MarketGas> {
     };
     let setup = super::register_providers(&providers, &advert);
     produce(&setup)?;
-    super::produce_until(&chain, epoch_length)?;
+    // Draws weigh bonds at least a whole epoch old.
+    super::produce_until(&chain, 2 * epoch_length)?;
     let post = ComputeMarket::postJobCall {
         moduleRoot: blake3::hash(WORDCOUNT).as_bytes().into(),
         inputRoot: [7; 32].into(),

@@ -654,7 +654,8 @@ impl Harness {
         if offset == SETTLE_OFFSET {
             self.settle_round(&mut txs)?;
         }
-        if offset == 2 && epoch >= 1 && epoch + 3 <= self.epochs {
+        // From epoch 2: draws weigh bonds at least a whole epoch old.
+        if offset == 2 && epoch >= 2 && epoch + 3 <= self.epochs {
             self.post_jobs(&mut txs)?;
         }
         self.compute_round(next, &mut txs)?;

@@ -456,6 +456,7 @@ mod tests {
         assert_eq!(&out[12..16], b"defg");
         assert_eq!(u32::from_le_bytes(out[16..20].try_into().unwrap()), 0);
         assert_eq!(Outcome::from_code(2), Some(Outcome::Trapped));
-        assert_eq!(Outcome::from_code(4), None);
+        assert_eq!(Outcome::from_code(4), Some(Outcome::InputUnavailable));
+        assert_eq!(Outcome::from_code(5), None);
     }
 }
