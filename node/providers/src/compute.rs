@@ -98,13 +98,14 @@ pub fn step_for(job: &ComputeMarket::Job, me: Address) -> Option<Step> {
 }
 
 /// Whether the job's current stage waits on a party other than `me` (whom an `expire` past
-/// the deadline would slash), or is agreed (an `expire` then pays everyone).
+/// the deadline would slash), or is agreed and `me` its provider (an `expire` then pays
+/// everyone; the provider, paid most, sends it, so that the parties do not all pay gas for it).
 fn waits_on_another(job: &ComputeMarket::Job, me: Address) -> bool {
     let Some(state) = JobState::from_code(job.state) else {
         return false;
     };
     if state == JobState::Agreed {
-        return true;
+        return job.parties[slots::PROVIDER].who == me;
     }
     stage(state).is_some_and(|(candidates, step)| {
         candidates
