@@ -295,6 +295,57 @@ fn a_deal_locks_collateral_pays_proofs_in_their_window_and_fines_misses_from_it(
         U256::ZERO,
         ProviderRegistry::withdrawAdvertCall {},
     );
+    // The list shrinks: the next close prunes a provider with neither role nor collateral.
+    let listed = |h: &Harness| {
+        h.view(
+            REGISTRY,
+            ProviderRegistry::listedCall {
+                provider: provider.address(),
+            },
+        )
+    };
+    assert!(listed(&h));
+    h.advance_to_epoch(h.epoch() + 1);
+    assert!(!listed(&h), "pruned at the close");
+    Ok(())
+}
+
+#[test]
+fn a_provider_fined_below_its_minimum_bond_loses_the_role() -> TestResult {
+    let h = Harness::new();
+    let (client, provider) = (key(3), key(2));
+    // Exactly the storage minimum (100 CRN): the first fine takes it below.
+    stake(&h, &provider, crn(100));
+    advertise_storage(&h, &provider, 1 << 20);
+    let data = sample_data(4_000);
+    let deal = open_deal(&h, &client, &provider, &data, 4, crn(1));
+    accept(&h, &provider, deal);
+    let start = h
+        .view(STORAGE_MARKET, StorageMarket::dealOfCall { id: deal })
+        .startEpoch;
+    h.advance_to_epoch(start + 1);
+    h.ok(
+        &client,
+        STORAGE_MARKET,
+        U256::ZERO,
+        StorageMarket::settleCall { id: deal },
+    );
+    assert_eq!(bonded(&h, provider.address()), crn(100) - tenths(35));
+    let has_storage_role = h.view(
+        STAKING,
+        Staking::hasRolesCall {
+            staker: provider.address(),
+            roles: 2,
+        },
+    );
+    assert!(!has_storage_role, "below the minimum, the role is gone");
+    h.refuses(
+        &client,
+        STORAGE_MARKET,
+        crn(1),
+        open_deal_call(&provider, b"more data", 1, crn(1)),
+        "is not a staked storage provider",
+    );
     Ok(())
 }
 
