@@ -57,6 +57,13 @@ struct Answer {
     outcome: u8,
 }
 
+/// The answer of a party that could not get the module or the input.
+const UNAVAILABLE: Answer = Answer {
+    output_root: B256::ZERO,
+    fuel_used: 0,
+    outcome: Outcome::InputUnavailable as u8,
+};
+
 /// The party slots a job in `state` waits on, and for which step; `None` for a state that
 /// waits on no party (agreed, over).
 fn stage(state: JobState) -> Option<(&'static [usize], Step)> {
@@ -318,30 +325,44 @@ impl JobTask {
             .lock()
             .ok()
             .and_then(|a| a.get(&self.id).copied());
-        let answer = match remembered {
+        let salt = salt(&self.key, self.id);
+        let commitment_of = |answer: &Answer| {
+            job_commitment(
+                self.id,
+                self.key.address(),
+                answer.output_root,
+                answer.fuel_used,
+                answer.outcome,
+                salt,
+            )
+        };
+        let mut answer = match remembered {
             Some(answer) => answer,
             None => self.compute().await?,
         };
+        if self.step == Step::Reveal {
+            // Computed again after a restart, the answer differs from the one committed only if
+            // the data's availability changed since: then "input unavailable" is what was
+            // committed.
+            let committed = self
+                .job
+                .parties
+                .iter()
+                .find(|p| p.who == self.key.address())
+                .map(|p| p.commitment);
+            if committed != Some(commitment_of(&answer)) {
+                answer = UNAVAILABLE;
+            }
+        }
         if let Ok(mut answers) = self.answers.lock() {
             answers.insert(self.id, answer);
         }
-        let salt = salt(&self.key, self.id);
         let input = match self.step {
-            Step::Commit => {
-                let commitment = job_commitment(
-                    self.id,
-                    self.key.address(),
-                    answer.output_root,
-                    answer.fuel_used,
-                    answer.outcome,
-                    salt,
-                );
-                ComputeMarket::commitCall {
-                    id: self.id,
-                    commitment,
-                }
-                .abi_encode()
+            Step::Commit => ComputeMarket::commitCall {
+                id: self.id,
+                commitment: commitment_of(&answer),
             }
+            .abi_encode(),
             Step::Reveal => ComputeMarket::revealCall {
                 id: self.id,
                 outputRoot: answer.output_root,
@@ -380,11 +401,7 @@ impl JobTask {
             (module, input) => {
                 let error = module.err().or(input.err()).map(|e| e.to_string());
                 tracing::warn!(job = %self.id, error, "a job's module or input is unavailable: answering so");
-                return Ok(Answer {
-                    output_root: B256::ZERO,
-                    fuel_used: 0,
-                    outcome: Outcome::InputUnavailable as u8,
-                });
+                return Ok(UNAVAILABLE);
             }
         };
         let result =
