@@ -94,6 +94,32 @@ fn accept(h: &Harness, provider: &AccountKey, deal: B256) {
     );
 }
 
+/// A deal opened by `client` and accepted by `provider`; returns it with its first epoch.
+fn accepted_deal(
+    h: &Harness,
+    client: &AccountKey,
+    provider: &AccountKey,
+    data: &[u8],
+    epochs: u64,
+    price: U256,
+) -> (B256, u64) {
+    let deal = open_deal(h, client, provider, data, epochs, price);
+    accept(h, provider, deal);
+    let start = h
+        .view(STORAGE_MARKET, StorageMarket::dealOfCall { id: deal })
+        .startEpoch;
+    (deal, start)
+}
+
+fn settle(h: &Harness, who: &AccountKey, deal: B256) {
+    h.ok(
+        who,
+        STORAGE_MARKET,
+        U256::ZERO,
+        StorageMarket::settleCall { id: deal },
+    );
+}
+
 fn bonded(h: &Harness, who: Address) -> U256 {
     h.view(STAKING, Staking::bondedOfCall { staker: who })
 }
@@ -243,12 +269,7 @@ fn a_deal_locks_collateral_pays_proofs_in_their_window_and_fines_misses_from_it(
     // fined from the collateral and the third terminates the deal.
     h.advance_to_epoch(info.startEpoch + 4);
     let bonded_before = bonded(&h, provider.address());
-    h.ok(
-        &key(9),
-        STORAGE_MARKET,
-        U256::ZERO,
-        StorageMarket::settleCall { id: deal },
-    );
+    settle(&h, &key(9), deal);
     let ended = h.view(STORAGE_MARKET, StorageMarket::dealOfCall { id: deal });
     assert_eq!((ended.faults, ended.provenEpochs), (3, 1));
     assert_eq!(ended.state, 4, "terminated");
@@ -317,19 +338,9 @@ fn a_provider_fined_below_its_minimum_bond_loses_the_role() -> TestResult {
     // Exactly the storage minimum (100 CRN): the first fine takes it below.
     stake(&h, &provider, crn(100));
     advertise_storage(&h, &provider, 1 << 20);
-    let data = sample_data(4_000);
-    let deal = open_deal(&h, &client, &provider, &data, 4, crn(1));
-    accept(&h, &provider, deal);
-    let start = h
-        .view(STORAGE_MARKET, StorageMarket::dealOfCall { id: deal })
-        .startEpoch;
+    let (deal, start) = accepted_deal(&h, &client, &provider, &sample_data(4_000), 4, crn(1));
     h.advance_to_epoch(start + 1);
-    h.ok(
-        &client,
-        STORAGE_MARKET,
-        U256::ZERO,
-        StorageMarket::settleCall { id: deal },
-    );
+    settle(&h, &client, deal);
     assert_eq!(bonded(&h, provider.address()), crn(100) - tenths(35));
     let has_storage_role = h.view(
         STAKING,
@@ -356,12 +367,8 @@ fn a_finished_deal_is_settled_by_anyone_and_frees_its_collateral_and_its_root() 
     stake(&h, &provider, crn(200));
     advertise_storage(&h, &provider, 1 << 20);
     let data = sample_data(3_000);
-    let deal = open_deal(&h, &client, &provider, &data, 2, crn(2));
-    accept(&h, &provider, deal);
+    let (deal, start) = accepted_deal(&h, &client, &provider, &data, 2, crn(2));
     assert_eq!(locked(&h, provider.address()), crn(61));
-    let start = h
-        .view(STORAGE_MARKET, StorageMarket::dealOfCall { id: deal })
-        .startEpoch;
     for epoch in start..start + 2 {
         h.advance_to_epoch(epoch);
         h.ok(
@@ -372,12 +379,7 @@ fn a_finished_deal_is_settled_by_anyone_and_frees_its_collateral_and_its_root() 
         );
     }
     // Its last epoch is not over yet: settling judges nothing new.
-    h.ok(
-        &key(9),
-        STORAGE_MARKET,
-        U256::ZERO,
-        StorageMarket::settleCall { id: deal },
-    );
+    settle(&h, &key(9), deal);
     assert_eq!(
         h.view(STORAGE_MARKET, StorageMarket::dealOfCall { id: deal })
             .state,
@@ -385,12 +387,7 @@ fn a_finished_deal_is_settled_by_anyone_and_frees_its_collateral_and_its_root() 
         "still active"
     );
     h.advance_to_epoch(start + 2);
-    h.ok(
-        &key(9),
-        STORAGE_MARKET,
-        U256::ZERO,
-        StorageMarket::settleCall { id: deal },
-    );
+    settle(&h, &key(9), deal);
     let ended = h.view(STORAGE_MARKET, StorageMarket::dealOfCall { id: deal });
     assert_eq!(
         (ended.state, ended.faults, ended.escrow),
@@ -567,12 +564,7 @@ fn emission_follows_burnt_fees_so_a_self_dealer_loses_and_supply_is_conserved() 
     // Burnt: a tenth of every payment, sent at each close.
     assert_eq!(h.balance(BURN), tenths(66));
     for (provider, deal, _) in &deals {
-        h.ok(
-            provider,
-            STORAGE_MARKET,
-            U256::ZERO,
-            StorageMarket::settleCall { id: *deal },
-        );
+        settle(&h, provider, *deal);
     }
     h.ok(
         &farmer,
