@@ -215,7 +215,8 @@ fn no_provider_for(e: &ComputeMarket::NoProviderFor, amount: &impl Fn(U256) -> S
     if reasons.is_empty() {
         reasons.push(format!(
             "fewer than two compute providers other than you take a job of {} fuel, {} MiB at \
-             that price with free collateral and a bond older than an epoch",
+             that price with free collateral and a bond at least a whole epoch old (a new provider \
+             waits two epochs)",
             e.maxFuel, e.memoryMiB
         ));
     }
