@@ -35,7 +35,7 @@ use cairn_chain::chain::Chain;
 use cairn_chain::genesis::{ContractsConfig, Genesis, GenesisAccount, GenesisValidator, TOKEN};
 use cairn_evm::execution::Sequential;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, Receipt, Transaction, U256};
-use cairn_providers::{JobState, slots, view};
+use cairn_providers::{DealState, JobState, slots, view};
 use cairn_reward_contracts::bindings::{
     ComputeMarket, ProviderRegistry, RewardPool, Staking, StorageMarket,
 };
@@ -689,7 +689,10 @@ impl Harness {
                 STORAGE_MARKET,
                 StorageMarket::dealOfCall { id },
             )?;
-            if deal.state != 2 || epoch < deal.startEpoch || epoch > deal.endEpoch {
+            if deal.state != DealState::Active as u8
+                || epoch < deal.startEpoch
+                || epoch > deal.endEpoch
+            {
                 continue;
             }
             // The head is the epoch's first block, whose randomness is its seed.
@@ -758,7 +761,7 @@ impl Harness {
                 STORAGE_MARKET,
                 StorageMarket::dealOfCall { id },
             )?;
-            let due = deal.state == 2 && deal.settledEpoch + 1 < epoch;
+            let due = deal.state == DealState::Active as u8 && deal.settledEpoch + 1 < epoch;
             if due {
                 let client = self.deals[d].client;
                 txs.push(self.tx(
@@ -904,17 +907,10 @@ impl Harness {
                 continue;
             }
             let mut acted = false;
-            for slot in 0..job.parties.len() {
+            for (slot, step) in cairn_providers::owed_steps(&job) {
                 let Some(agent) = self.agent_at(job.parties[slot].who) else {
                     continue;
                 };
-                let Some(step) = cairn_providers::step_for(&job, self.agents[agent].key.address())
-                else {
-                    continue;
-                };
-                if self.slot_in_stage(&job, agent) != Some(slot) {
-                    continue;
-                }
                 acted = true;
                 match step {
                     cairn_providers::Step::Commit => {
@@ -967,23 +963,6 @@ impl Harness {
             }
         }
         Ok(())
-    }
-
-    /// The slot `agent` acts in at the job's stage (an agent holds one slot of a job at most).
-    fn slot_in_stage(&self, job: &ComputeMarket::Job, agent: usize) -> Option<usize> {
-        let me = self.agents[agent].key.address();
-        let state = JobState::from_code(job.state)?;
-        let candidates: &[usize] = match state {
-            JobState::Assigned => &[slots::PROVIDER],
-            JobState::Verifying => &[slots::VERIFIER],
-            JobState::Revealing => &[slots::PROVIDER, slots::VERIFIER],
-            JobState::PanelCommit | JobState::PanelReveal => &[3, 4, 5],
-            _ => return None,
-        };
-        candidates
-            .iter()
-            .copied()
-            .find(|&slot| job.parties[slot].who == me)
     }
 
     /// Honest providers that are no party audit an agreed job now and then; one that finds it
@@ -1063,7 +1042,7 @@ impl Harness {
                 STORAGE_MARKET,
                 StorageMarket::dealOfCall { id: deal.id },
             )?;
-            if d.state == 2 {
+            if d.state == DealState::Active as u8 {
                 return Ok(false);
             }
         }

@@ -95,13 +95,24 @@ fn owes(job: &ComputeMarket::Job, slot: usize, step: Step) -> bool {
     party.who != Address::ZERO && on_panel && pending
 }
 
-/// What the job waits for from `me`, if anything.
-pub fn step_for(job: &ComputeMarket::Job, me: Address) -> Option<Step> {
-    let (candidates, step) = stage(JobState::from_code(job.state)?)?;
+/// The party slots the job waits on now, each with the step it owes.
+pub fn owed_steps(job: &ComputeMarket::Job) -> Vec<(usize, Step)> {
+    let Some((candidates, step)) = JobState::from_code(job.state).and_then(stage) else {
+        return Vec::new();
+    };
     candidates
         .iter()
-        .any(|&slot| job.parties[slot].who == me && owes(job, slot, step))
-        .then_some(step)
+        .filter(|&&slot| owes(job, slot, step))
+        .map(|&slot| (slot, step))
+        .collect()
+}
+
+/// What the job waits for from `me`, if anything.
+pub fn step_for(job: &ComputeMarket::Job, me: Address) -> Option<Step> {
+    owed_steps(job)
+        .into_iter()
+        .find(|(slot, _)| job.parties[*slot].who == me)
+        .map(|(_, step)| step)
 }
 
 /// Whether the job's current stage waits on a party other than `me` (whom an `expire` past

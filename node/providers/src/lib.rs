@@ -44,7 +44,7 @@ pub mod serve;
 pub mod wire;
 
 pub use adverts::Adverts;
-pub use compute::{Step, step_for};
+pub use compute::{Step, owed_steps, step_for};
 pub use conduct::{Conduct, Honest};
 pub use contracts::{DealState, JobState, slots, view};
 pub use data::DataNet;
