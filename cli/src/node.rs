@@ -291,7 +291,11 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
             seed,
             deals,
         } => {
-            anyhow::ensure!(deals >= 1, "--deals must be at least 1");
+            // The contract's own cap on a provider's deals; it also bounds the data held.
+            anyhow::ensure!(
+                (1..=256).contains(&deals),
+                "--deals must be between 1 and 256 (a provider's most active deals)"
+            );
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
             let options = cairn_bench::economics::EconomicsOptions {
                 epochs,

@@ -136,6 +136,28 @@ fn nobody_but_the_markets_and_the_system_can_slash_mint_or_move_escrow() -> Test
         h.refused(&mallory, STAKING, U256::ZERO, slash)
             .contains("NotMarket")
     );
+    // Collateral moves only at a market's call; burns and pruning only at the pool's.
+    let victim = dev_validator().address();
+    let lock = Staking::lockCall {
+        staker: victim,
+        amount: crn(1),
+    };
+    h.refuses(&mallory, STAKING, U256::ZERO, lock, "NotMarket");
+    let unlock = Staking::unlockCall {
+        staker: victim,
+        amount: crn(1),
+    };
+    h.refuses(&mallory, STAKING, U256::ZERO, unlock, "NotMarket");
+    let burn = StorageMarket::burnFeesCall {
+        amount: U256::from(1),
+    };
+    h.refuses(&mallory, STORAGE_MARKET, U256::ZERO, burn, "NotRewardPool");
+    let prune = ProviderRegistry::pruneCall {
+        provider: victim,
+        hasStorage: false,
+        hasCompute: false,
+    };
+    h.refuses(&mallory, REGISTRY, U256::ZERO, prune, "NotRewardPool");
     let close = StorageMarket::closeEpochCall { closed: 0 };
     assert!(
         h.refused(&mallory, STORAGE_MARKET, U256::ZERO, close)
