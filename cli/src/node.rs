@@ -28,6 +28,15 @@ pub struct RpcListen {
     /// Threads of the parallel executor (0 = one per core).
     #[arg(long, default_value_t = 0)]
     execution_threads: usize,
+    /// A host name the RPC answers to besides loopback and --rpc-addr (repeatable; `*` for
+    /// any). Requests naming another Host are refused, so a web page cannot reach the node
+    /// through a DNS name rebound to its address.
+    #[arg(long = "rpc-allowed-host")]
+    rpc_allowed_hosts: Vec<String>,
+    /// The origin (e.g. https://app.example) of a web page allowed to call the RPC
+    /// (repeatable; `*` for any). Requests from other pages are refused.
+    #[arg(long = "rpc-allowed-origin")]
+    rpc_allowed_origins: Vec<String>,
 }
 
 impl RpcListen {
@@ -37,6 +46,10 @@ impl RpcListen {
 
     fn apply(&self, config: &mut NodeConfig) -> anyhow::Result<()> {
         config.execution_threads = self.execution_threads;
+        config.rpc_allowed_hosts.clone_from(&self.rpc_allowed_hosts);
+        config
+            .rpc_allowed_origins
+            .clone_from(&self.rpc_allowed_origins);
         if let Some(ms) = self.block_time {
             anyhow::ensure!(ms > 0, "--block-time must be at least 1 ms");
             config.block_time = Some(Duration::from_millis(ms));
@@ -119,6 +132,24 @@ pub enum BenchCommand {
         tps: u64,
         /// Seconds of load.
         #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Milliseconds between blocks.
+        #[arg(long, default_value_t = 250)]
+        block_time: u64,
+    },
+    /// Node 1 of a loopback testnet flooded by a misbehaving peer (replayed votes, junk
+    /// proposals, forged votes, malformed requests) while transfers are sent: finality latency
+    /// calm and flooded, memory, and when the attacker was cut off. Fails unless finality goes
+    /// on, the attacker is disconnected and kept out, and memory stays under its ceiling.
+    Flood {
+        /// Validators, each a node with its own libp2p stack, all in this process.
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Transfers submitted per second, in both phases.
+        #[arg(long, default_value_t = 100)]
+        tps: u64,
+        /// Seconds of each phase.
+        #[arg(long, default_value_t = 15)]
         seconds: u64,
         /// Milliseconds between blocks.
         #[arg(long, default_value_t = 250)]
@@ -261,6 +292,29 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
             seconds,
             block_time,
         } => return bench_network(nodes, tps, seconds, block_time, global).await,
+        BenchCommand::Flood {
+            nodes,
+            tps,
+            seconds,
+            block_time,
+        } => {
+            anyhow::ensure!(nodes >= 2, "--nodes must be at least 2");
+            anyhow::ensure!(
+                tps >= 1 && block_time >= 1,
+                "--tps and --block-time must be at least 1"
+            );
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let options = cairn_bench::flood::FloodOptions {
+                nodes,
+                tx_per_sec: tps,
+                phase: Duration::from_secs(seconds),
+                block_time_ms: block_time,
+            };
+            let report = cairn_bench::flood::run(options, dir.path()).await?;
+            return print(global.json, &report, || {
+                cairn_bench::text::flood(&report, tps, seconds)
+            });
+        }
         BenchCommand::Execution {
             txs,
             threads,

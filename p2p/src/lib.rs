@@ -3,10 +3,14 @@
 //! Cairn's peer-to-peer layer. It moves bytes between nodes and knows nothing about blocks:
 //! the node validates every gossip message before it is forwarded.
 //!
-//! One libp2p `NetworkBehaviour` (TCP + noise + yamux) combines gossipsub, Kademlia, identify,
-//! ping, opt-in mDNS and a request/response protocol. [`start`] runs it on its own task; the
-//! node drives it through a [`NetworkHandle`] and hears from it on a bounded channel of
-//! [`NetworkEvent`]s.
+//! One libp2p `NetworkBehaviour` (TCP + noise + yamux) combines a block list, connection
+//! limits, gossipsub, Kademlia, identify, ping, opt-in mDNS and a request/response protocol.
+//! [`start`] runs it on its own task; the node drives it through a [`NetworkHandle`] and hears
+//! from it on bounded queues of [`NetworkEvent`]s, one per kind ([`NetworkEvents`]).
+//!
+//! Every peer is held to [`guard`]'s budgets: per-topic rates of messages and bytes, requests
+//! per second and waiting at once; over budget, its messages are dropped unforwarded, and a
+//! peer that keeps at it, or sends what the node judges invalid, is disconnected and banned.
 //!
 //! ## How data flows through it
 //! - **Gossip.** [`NetworkHandle::publish`] sends bytes on a [`Topic`]. An incoming message is
@@ -35,7 +39,7 @@
 //! Starting a node's network (see `tests/` for two nodes exchanging gossip):
 //! ```no_run
 //! # async fn example() -> cairn_p2p::Result<()> {
-//! use cairn_p2p::{NetworkConfig, TopicKind, TopicLimits, start};
+//! use cairn_p2p::{NetworkConfig, PeerBudgets, TopicKind, TopicLimits, start};
 //!
 //! let config = NetworkConfig {
 //!     keypair: libp2p::identity::Keypair::generate_ed25519(),
@@ -45,6 +49,7 @@
 //!     genesis_hash: [0; 32],
 //!     mdns: false,
 //!     limits: TopicLimits { transactions: 1 << 17, proposals: 1 << 23, votes: 1 << 17, provider_adverts: 1 << 14 },
+//!     budgets: PeerBudgets::default(),
 //! };
 //! let (network, mut events) = start(config).await?;
 //! network.publish(TopicKind::Transactions, b"signed transaction".to_vec()).await.ok();
@@ -57,15 +62,17 @@
 
 mod codec;
 pub mod error;
+pub mod guard;
 mod network;
 mod topics;
 
 pub use error::{P2pError, Result};
+pub use guard::{Offence, PeerBudgets};
 pub use libp2p::gossipsub::MessageId;
-pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
 pub use network::{
-    GossipMessage, InboundId, MAX_RESPONSE_SIZE, NetworkConfig, NetworkEvent, NetworkHandle,
-    NetworkStatus, TopicLimits, Verdict, start,
+    GossipMessage, InboundId, MAX_RESPONSE_SIZE, NetworkConfig, NetworkEvent, NetworkEvents,
+    NetworkHandle, NetworkStatus, TopicLimits, Verdict, start,
 };
 pub use topics::{Topic, TopicKind, message_id};
 

@@ -12,18 +12,36 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad, mdns, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, identify, kad,
+    mdns, noise, ping, tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::codec::BytesCodec;
 use crate::error::{P2pError, Result};
+use crate::guard::{Admit, Guard, Offence, PeerBudgets};
 use crate::topics::{Topic, TopicKind, message_id};
 
-/// Events and commands waiting between the swarm and the node, each way.
+/// Commands waiting for the swarm, and events of each kind waiting for the node.
 const CHANNEL_CAPACITY: usize = 1024;
-/// Inbound requests the node has not answered yet; more are refused.
+/// Inbound requests the node has not answered yet, over all peers; more are refused (each
+/// peer's own share is [`PeerBudgets::pending_requests`]).
 const MAX_PENDING_INBOUND: usize = 256;
+/// Addresses of one peer (learnt from its identify message) put in the routing table.
+const MAX_ADDRESSES_PER_PEER: usize = 8;
+
+/// How many connections the node keeps: enough for a network of a few hundred nodes, few
+/// enough that one host opening connections cannot exhaust the node's sockets or memory.
+fn connection_limits() -> connection_limits::ConnectionLimits {
+    connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(32))
+        .with_max_pending_outgoing(Some(64))
+        .with_max_established_incoming(Some(96))
+        .with_max_established_outgoing(Some(64))
+        .with_max_established(Some(128))
+        .with_max_established_per_peer(Some(2))
+}
 /// Largest request: requests name what they want, they carry no bulk data.
 const MAX_REQUEST_SIZE: usize = 64 * 1024;
 /// Largest response: a batch of blocks (a piece of data is far smaller).
@@ -71,6 +89,8 @@ pub struct NetworkConfig {
     pub mdns: bool,
     /// Per-topic size limits.
     pub limits: TopicLimits,
+    /// What each peer may send.
+    pub budgets: PeerBudgets,
 }
 
 /// What the node decided about a gossip message.
@@ -80,8 +100,11 @@ pub enum Verdict {
     Accept,
     /// Invalid: drop it and penalize the peer that sent it.
     Reject,
-    /// Useless but not malicious (a duplicate, too old): drop it quietly.
+    /// Useless but not malicious (too old, not for this node): drop it quietly.
     Ignore,
+    /// A copy of what the node already holds (a vote re-sent in a new envelope): drop it;
+    /// a peer sending more copies than its budget pays for them.
+    Duplicate,
 }
 
 /// A gossip message awaiting the node's [`Verdict`].
@@ -100,6 +123,75 @@ pub struct GossipMessage {
 /// An inbound request's number, to answer it by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InboundId(u64);
+
+/// What the network tells the node, on four bounded queues so that no kind of traffic crowds
+/// out another: consensus gossip (and peers connecting), transactions, provider adverts, and
+/// peers' requests. A full queue drops what does not fit (gossip is ignored, a request
+/// refused), blaming nobody.
+#[derive(Debug)]
+pub struct NetworkEvents {
+    /// Proposals, votes and certificates; peers connecting and disconnecting.
+    pub consensus: mpsc::Receiver<NetworkEvent>,
+    /// Transactions.
+    pub transactions: mpsc::Receiver<NetworkEvent>,
+    /// Provider adverts.
+    pub adverts: mpsc::Receiver<NetworkEvent>,
+    /// Peers' requests.
+    pub requests: mpsc::Receiver<NetworkEvent>,
+}
+
+impl NetworkEvents {
+    /// The next event of any kind, consensus first, then requests, transactions and adverts;
+    /// `None` once the network has stopped.
+    pub async fn recv(&mut self) -> Option<NetworkEvent> {
+        tokio::select! {
+            biased;
+            Some(event) = self.consensus.recv() => Some(event),
+            Some(event) = self.requests.recv() => Some(event),
+            Some(event) = self.transactions.recv() => Some(event),
+            Some(event) = self.adverts.recv() => Some(event),
+            else => None,
+        }
+    }
+}
+
+/// The sending halves of [`NetworkEvents`].
+struct EventSenders {
+    consensus: mpsc::Sender<NetworkEvent>,
+    transactions: mpsc::Sender<NetworkEvent>,
+    adverts: mpsc::Sender<NetworkEvent>,
+    requests: mpsc::Sender<NetworkEvent>,
+}
+
+impl EventSenders {
+    fn new() -> (Self, NetworkEvents) {
+        let (consensus, consensus_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (transactions, transactions_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (adverts, adverts_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (requests, requests_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let senders = Self {
+            consensus,
+            transactions,
+            adverts,
+            requests,
+        };
+        let receivers = NetworkEvents {
+            consensus: consensus_rx,
+            transactions: transactions_rx,
+            adverts: adverts_rx,
+            requests: requests_rx,
+        };
+        (senders, receivers)
+    }
+
+    fn gossip(&self, kind: TopicKind) -> &mpsc::Sender<NetworkEvent> {
+        match kind {
+            TopicKind::Proposals | TopicKind::Votes => &self.consensus,
+            TopicKind::Transactions => &self.transactions,
+            TopicKind::ProviderAdverts => &self.adverts,
+        }
+    }
+}
 
 /// What the network tells the node.
 #[derive(Debug)]
@@ -158,6 +250,10 @@ enum Command {
     Status {
         reply: oneshot::Sender<NetworkStatus>,
     },
+    Penalize {
+        peer: PeerId,
+        offence: Offence,
+    },
 }
 
 /// The node's side of the network: cheap to clone, usable from any task.
@@ -209,6 +305,12 @@ impl NetworkHandle {
         self.send(Command::Respond { id, data }).await
     }
 
+    /// Counts an offence against `peer` (a malformed request, say): enough of them ban it.
+    /// (Gossip the node rejects through [`NetworkHandle::validate`] counts already.)
+    pub async fn penalize(&self, peer: PeerId, offence: Offence) -> Result<()> {
+        self.send(Command::Penalize { peer, offence }).await
+    }
+
     /// The network's state.
     pub async fn status(&self) -> Result<NetworkStatus> {
         let (reply, answer) = oneshot::channel();
@@ -219,6 +321,10 @@ impl NetworkHandle {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    // First: a banned peer or a connection over the limits is refused before any other
+    // behaviour spends anything on it.
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     kademlia: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,
@@ -229,7 +335,7 @@ struct Behaviour {
 
 /// Starts the network: listens, dials the bootnodes, and runs the swarm on its own task until
 /// every [`NetworkHandle`] is dropped.
-pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>)> {
+pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, NetworkEvents)> {
     let topics: Vec<(TopicKind, IdentTopic)> = TopicKind::ALL
         .iter()
         .map(|kind| {
@@ -282,6 +388,8 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiv
             None
         };
         Ok(Behaviour {
+            blocked: allow_block_list::Behaviour::default(),
+            limits: connection_limits::Behaviour::new(connection_limits()),
             gossipsub,
             kademlia,
             identify: identify::Behaviour::new(identify::Config::new(
@@ -341,7 +449,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiv
 
     let peer_id = *swarm.local_peer_id();
     let (commands, command_receiver) = mpsc::channel(CHANNEL_CAPACITY);
-    let (events, event_receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    let (events, event_receiver) = EventSenders::new();
     let mut task = NetworkTask {
         swarm,
         commands: command_receiver,
@@ -352,6 +460,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiv
             .collect(),
         topic_by_kind: topics.into_iter().collect(),
         limits: config.limits,
+        guard: Guard::new(config.budgets),
         bootnodes: config.bootnodes,
         pending_inbound: BTreeMap::new(),
         next_inbound: 0,
@@ -385,12 +494,14 @@ fn score_params(topics: &[(TopicKind, IdentTopic)]) -> gossipsub::PeerScoreParam
 struct NetworkTask {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<NetworkEvent>,
+    events: EventSenders,
     topics: BTreeMap<TopicHash, TopicKind>,
     topic_by_kind: BTreeMap<TopicKind, IdentTopic>,
     limits: TopicLimits,
+    guard: Guard,
     bootnodes: Vec<Multiaddr>,
-    pending_inbound: BTreeMap<InboundId, ResponseChannel<Vec<u8>>>,
+    /// Requests waiting for the node's answer: who asked, and where the answer goes.
+    pending_inbound: BTreeMap<InboundId, (PeerId, ResponseChannel<Vec<u8>>)>,
     next_inbound: u64,
     pending_outbound: HashMap<OutboundRequestId, ReplySender>,
     next_peer: usize,
@@ -400,6 +511,7 @@ impl NetworkTask {
     async fn run(mut self) {
         let mut redial = tokio::time::interval(Duration::from_secs(2));
         let mut bootstrap = tokio::time::interval(Duration::from_secs(30));
+        let mut bans = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -411,6 +523,11 @@ impl NetworkTask {
                 _ = bootstrap.tick() => {
                     // Fails only while the routing table is empty; the next tick retries.
                     let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
+                }
+                _ = bans.tick() => {
+                    for peer in self.guard.expired_bans(Instant::now()) {
+                        self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+                    }
                 }
             }
         }
@@ -461,8 +578,17 @@ impl NetworkTask {
             } => {
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
-                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Reject => {
+                        self.offence(source, Offence::Invalid);
+                        MessageAcceptance::Reject
+                    }
                     Verdict::Ignore => MessageAcceptance::Ignore,
+                    Verdict::Duplicate => {
+                        if self.guard.duplicate(source, Instant::now()) == Admit::Ban {
+                            self.ban(source);
+                        }
+                        MessageAcceptance::Ignore
+                    }
                 };
                 self.swarm
                     .behaviour_mut()
@@ -494,7 +620,8 @@ impl NetworkTask {
                 }
             }
             Command::Respond { id, data } => {
-                if let Some(channel) = self.pending_inbound.remove(&id) {
+                if let Some((peer, channel)) = self.pending_inbound.remove(&id) {
+                    self.guard.answered(&peer);
                     // Fails only if the peer gave up waiting.
                     let _ = self
                         .swarm
@@ -503,6 +630,7 @@ impl NetworkTask {
                         .send_response(channel, data);
                 }
             }
+            Command::Penalize { peer, offence } => self.offence(peer, offence),
             Command::Status { reply } => {
                 let _ = reply.send(NetworkStatus {
                     peer_id: *self.swarm.local_peer_id(),
@@ -552,6 +680,11 @@ impl NetworkTask {
                         // Dropping the channel tells the peer we are too busy.
                         return;
                     }
+                    match self.guard.request(peer, Instant::now()) {
+                        Admit::Yes => {}
+                        Admit::No => return,
+                        Admit::Ban => return self.ban(peer),
+                    }
                     self.next_inbound += 1;
                     let id = InboundId(self.next_inbound);
                     let event = NetworkEvent::Request {
@@ -559,8 +692,10 @@ impl NetworkTask {
                         id,
                         data: request,
                     };
-                    if self.events.try_send(event).is_ok() {
-                        self.pending_inbound.insert(id, channel);
+                    if self.events.requests.try_send(event).is_ok() {
+                        self.pending_inbound.insert(id, (peer, channel));
+                    } else {
+                        self.guard.answered(&peer);
                     }
                 }
                 request_response::Message::Response {
@@ -596,7 +731,12 @@ impl NetworkTask {
                 info,
                 ..
             })) => {
-                for address in info.listen_addrs {
+                // Identify runs over an authenticated connection: the addresses are the
+                // peer's own word, shared onward only while it behaves, and only a few.
+                if self.guard.is_suspect(&peer_id, Instant::now()) {
+                    return;
+                }
+                for address in info.listen_addrs.into_iter().take(MAX_ADDRESSES_PER_PEER) {
                     self.swarm
                         .behaviour_mut()
                         .kademlia
@@ -622,15 +762,20 @@ impl NetworkTask {
                 num_established,
                 ..
             } if num_established.get() == 1 => {
-                let _ = self.events.try_send(NetworkEvent::PeerConnected(peer_id));
+                let _ = self
+                    .events
+                    .consensus
+                    .try_send(NetworkEvent::PeerConnected(peer_id));
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
             } => {
+                self.guard.disconnected(&peer_id, Instant::now());
                 let _ = self
                     .events
+                    .consensus
                     .try_send(NetworkEvent::PeerDisconnected(peer_id));
             }
             _ => {}
@@ -639,28 +784,62 @@ impl NetworkTask {
 
     /// Drops answer channels whose peer is gone, so the pending map stays bounded.
     fn forget_answered_requests(&mut self) {
-        self.pending_inbound.retain(|_, channel| channel.is_open());
+        let guard = &mut self.guard;
+        self.pending_inbound.retain(|_, (peer, channel)| {
+            let open = channel.is_open();
+            if !open {
+                guard.answered(peer);
+            }
+            open
+        });
+    }
+
+    /// Counts an offence against `peer`, banning it if it is one too many.
+    fn offence(&mut self, peer: PeerId, offence: Offence) {
+        if self.guard.offence(peer, offence, Instant::now()) == Admit::Ban {
+            self.ban(peer);
+        }
+    }
+
+    /// Closes every connection to `peer` and refuses new ones until the ban ends.
+    fn ban(&mut self, peer: PeerId) {
+        tracing::info!(%peer, "banning a misbehaving peer");
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.blocked.block_peer(peer);
+        behaviour.kademlia.remove_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
     }
 
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
         let verdict = match self.topics.get(&message.topic) {
             None => Some(MessageAcceptance::Reject),
             Some(kind) if message.data.len() > self.limits.of(*kind) => {
+                self.offence(source, Offence::Invalid);
                 Some(MessageAcceptance::Reject)
             }
-            Some(kind) => {
-                let event = NetworkEvent::Gossip(GossipMessage {
-                    kind: *kind,
-                    source,
-                    id: id.clone(),
-                    data: message.data,
-                });
-                match self.events.try_send(event) {
-                    Ok(()) => None,
-                    // The node is behind: drop the message without blaming the peer.
-                    Err(_) => Some(MessageAcceptance::Ignore),
+            Some(kind) => match self
+                .guard
+                .gossip(source, *kind, message.data.len(), Instant::now())
+            {
+                Admit::Yes => {
+                    let event = NetworkEvent::Gossip(GossipMessage {
+                        kind: *kind,
+                        source,
+                        id: id.clone(),
+                        data: message.data,
+                    });
+                    match self.events.gossip(*kind).try_send(event) {
+                        Ok(()) => None,
+                        // The node is behind: drop the message without blaming the peer.
+                        Err(_) => Some(MessageAcceptance::Ignore),
+                    }
                 }
-            }
+                Admit::No => Some(MessageAcceptance::Ignore),
+                Admit::Ban => {
+                    self.ban(source);
+                    Some(MessageAcceptance::Ignore)
+                }
+            },
         };
         if let Some(acceptance) = verdict {
             self.swarm

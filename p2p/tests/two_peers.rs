@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use cairn_p2p::{
-    Keypair, NetworkConfig, NetworkEvent, NetworkHandle, P2pError, TopicKind, TopicLimits, Verdict,
-    start,
+    Keypair, NetworkConfig, NetworkEvent, NetworkEvents, NetworkHandle, P2pError, TopicKind,
+    TopicLimits, Verdict, start,
 };
-use tokio::sync::mpsc::Receiver;
 
 const LIMITS: TopicLimits = TopicLimits {
     transactions: 1024,
@@ -17,7 +16,7 @@ const LIMITS: TopicLimits = TopicLimits {
     provider_adverts: 1024,
 };
 
-async fn node(bootnodes: Vec<cairn_p2p::Multiaddr>) -> (NetworkHandle, Receiver<NetworkEvent>) {
+async fn node(bootnodes: Vec<cairn_p2p::Multiaddr>) -> (NetworkHandle, NetworkEvents) {
     start(NetworkConfig {
         keypair: Keypair::generate_ed25519(),
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
@@ -26,12 +25,13 @@ async fn node(bootnodes: Vec<cairn_p2p::Multiaddr>) -> (NetworkHandle, Receiver<
         genesis_hash: [1; 32],
         mdns: false,
         limits: LIMITS,
+        budgets: cairn_p2p::PeerBudgets::default(),
     })
     .await
     .unwrap()
 }
 
-async fn next_gossip(events: &mut Receiver<NetworkEvent>) -> cairn_p2p::GossipMessage {
+async fn next_gossip(events: &mut NetworkEvents) -> cairn_p2p::GossipMessage {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
             .await

@@ -94,9 +94,22 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     // Both providers stake, register and advertise by themselves.
     staked_providers(urls[3], work, 2).await?;
 
-    // Bad input over RPC is refused with the reason and stores nothing.
-    let four = &clients[3];
+    // A caller without the node's admin token (a web page, a stranger) cannot change its data.
     let fake = B256::repeat_byte(7);
+    let stranger = clients[3].blob_begin(fake, 3).await.err();
+    let stranger = stranger.ok_or("a blob was begun without the admin token")?;
+    assert!(stranger.to_string().contains("admin token"), "{stranger}");
+    let stranger = clients[1].blob_remove(fake).await.err();
+    assert!(
+        stranger
+            .ok_or("removed without the admin token")?
+            .to_string()
+            .contains("admin token")
+    );
+
+    // Bad input over RPC is refused with the reason and stores nothing.
+    let four_client = cairn_client::Client::new(urls[3])?;
+    let four = four_client.admin().await?;
     let unknown = four
         .blob_put_piece(fake, 0, vec![1, 2, 3].into(), vec![])
         .await;

@@ -26,6 +26,7 @@
 pub mod compute;
 pub mod economics;
 pub mod error;
+pub mod flood;
 pub mod network;
 pub mod storage;
 pub mod text;
@@ -129,6 +130,7 @@ pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
     let capacity = MempoolConfig {
         capacity: count.max(1),
         per_sender: 16,
+        ..MempoolConfig::default()
     };
     let pool = TxPool::new(chain, capacity, None);
     let validator = dev_validator();

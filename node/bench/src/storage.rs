@@ -96,6 +96,7 @@ async fn bench_node(dir: &Path, bootnodes: Vec<cairn_p2p::Multiaddr>) -> Result<
             votes: 1 << 17,
             provider_adverts: 1 << 14,
         },
+        budgets: cairn_p2p::PeerBudgets::default(),
     })
     .await?;
     let status = network.status().await?;

@@ -1,6 +1,7 @@
 //! The benchmarks' reports as an operator reads them (`cairn bench ...` without `--json`).
 
 use crate::compute::ComputeReport;
+use crate::flood::FloodReport;
 use crate::network::NetworkReport;
 use crate::storage::{StorageBenchOptions, StorageReport};
 use crate::{PrecompileCost, TransferReport, WorkloadReport};
@@ -71,6 +72,60 @@ pub fn network(report: &NetworkReport, tps: u64, seconds: u64) -> String {
         report.finalized_tx_per_sec,
         report.blocks_per_sec
     )
+}
+
+/// `cairn bench flood`, with `tps` transfers a second in each phase of `seconds`.
+pub fn flood(report: &FloodReport, tps: u64, seconds: u64) -> String {
+    let row = |name: &str, calm: f64, flooded: f64, unit: &str| {
+        format!("\n  {name:<22} {calm:>10.1} {flooded:>10.1} {unit}")
+    };
+    let (calm, flooded) = (&report.calm, &report.flooded);
+    let mut text = format!(
+        "Node 1 of a loopback testnet of {} validators flooded by three peers ({} ms blocks, {tps} transfers/s, {seconds} s a phase)\n  {:<22} {:>10} {:>10}",
+        calm.nodes, calm.block_time_ms, "", "calm", "flooded"
+    );
+    text += &row(
+        "submitted",
+        calm.submitted as f64,
+        flooded.submitted as f64,
+        "",
+    );
+    text += &row(
+        "finalized on node 1",
+        calm.finalized as f64,
+        flooded.finalized as f64,
+        "",
+    );
+    text += &row("latency p50", calm.p50_ms, flooded.p50_ms, "ms");
+    text += &row("latency p99", calm.p99_ms, flooded.p99_ms, "ms");
+    text += &row("latency max", calm.max_ms, flooded.max_ms, "ms");
+    text += &row(
+        "blocks finalized",
+        calm.blocks_per_sec,
+        flooded.blocks_per_sec,
+        "/s",
+    );
+    text += &row(
+        "resident memory peak",
+        report.calm_rss_mib as f64,
+        report.flooded_rss_mib as f64,
+        "MiB",
+    );
+    for attacker in &report.attackers {
+        text += &format!(
+            "\n  {:?} attacker: heard {}, published {}, requests {} ({} answered); cut off {}; connected at the end: {}",
+            attacker.attack,
+            attacker.heard,
+            attacker.published,
+            attacker.requests,
+            attacker.answered,
+            attacker
+                .disconnected_after_ms
+                .map_or_else(|| "never".to_string(), |ms| format!("after {ms} ms")),
+            attacker.connected_at_end
+        );
+    }
+    text
 }
 
 /// `cairn bench storage`, run with `options`.

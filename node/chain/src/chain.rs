@@ -577,6 +577,12 @@ impl Chain {
             validator.is_some_and(|v| header.randomness_is_valid(&v.vrf_key, &parent.randomness)),
             "randomness is not the proposer's VRF of the parent's",
         )?;
+        // Before any hashing or signature check: an oversized block costs its sender nothing
+        // else of ours.
+        expect(
+            block.transaction_bytes() <= cairn_primitives::MAX_BLOCK_TRANSACTION_BYTES,
+            "transactions over the block byte limit",
+        )?;
         let tx_hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
         check("transactions root", header.tx_root, tx_root(&tx_hashes))?;
         for (index, tx) in block.transactions.iter().enumerate() {
@@ -1199,6 +1205,45 @@ mod tests {
         let spent: U256 = block.receipts.iter().map(|r| r.fee).sum::<U256>() + U256::from(1000);
         // Value moves only on success: the reverted and halted calls kept their 1000 wei.
         assert_eq!(balance(&chain, sender), before - spent);
+        Ok(())
+    }
+
+    /// Zero-byte calldata is cheap: without a byte limit a block could carry megabytes of it,
+    /// and a run of such blocks would outgrow what a sync response can carry.
+    #[test]
+    fn attack_a_block_is_held_to_its_byte_limit() -> TestResult {
+        let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let producer = open(a.path());
+        let importer = open(b.path());
+        let junk = Bytes::from(vec![0u8; 120 * 1024]);
+        let gas = cairn_evm::rules::intrinsic_gas(&tx(0, 0, None, junk.clone(), 0)) + 10_000;
+        let bulky: Vec<Transaction> = (0..40)
+            .map(|nonce| tx(0, nonce, Some(Address::repeat_byte(7)), junk.clone(), gas))
+            .collect();
+        let size = bulky[0].encoded_len();
+        let fit = cairn_primitives::MAX_BLOCK_TRANSACTION_BYTES / size;
+        assert!(fit < bulky.len() && u64::try_from(bulky.len())? * gas <= 60_000_000);
+        let produced = produce(&producer, &bulky);
+        assert_eq!(produced.block.transactions.len(), fit);
+        assert!(
+            produced.block.transaction_bytes() <= cairn_primitives::MAX_BLOCK_TRANSACTION_BYTES
+        );
+        assert!(
+            produced
+                .excluded
+                .iter()
+                .all(|(_, reason)| *reason == Exclusion::NoRoom),
+            "the rest waits for a later block"
+        );
+        let mut oversized = produced.block.clone();
+        oversized.transactions.push(bulky[fit].clone());
+        let refused = importer.import_block(&oversized).unwrap_err();
+        assert!(
+            refused.to_string().contains("byte limit"),
+            "unexpected refusal: {refused}"
+        );
+        assert_eq!(importer.head()?.height, 0);
+        importer.import_block(&produced.block)?;
         Ok(())
     }
 

@@ -49,6 +49,21 @@ pub enum KeystoreError {
 /// data, running jobs. Each message says what went wrong and, where it can, what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The node's admin token file cannot be read.
+    #[error(
+        "cannot read the node's admin token at {file} ({source}): run this as the user that runs the node, or set CAIRN_ADMIN_TOKEN to the token"
+    )]
+    AdminToken {
+        /// The file the node named.
+        file: String,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// The admin token holds characters an HTTP header cannot carry.
+    #[error(
+        "the admin token is not valid header text: check CAIRN_ADMIN_TOKEN or the node's admin.token file"
+    )]
+    AdminTokenInvalid,
     /// The keystore failed.
     #[error(transparent)]
     Keystore(#[from] KeystoreError),

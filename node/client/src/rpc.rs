@@ -6,7 +6,10 @@ use cairn_chain::CallRequest;
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{Address, Bytes};
 use cairn_rpc::CairnApiClient as _;
+use std::sync::Arc;
+
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use tokio::sync::OnceCell;
 
 use crate::error::ClientError;
 
@@ -15,7 +18,12 @@ use crate::error::ClientError;
 pub struct Client {
     url: String,
     rpc: HttpClient,
+    /// The same endpoint with the node's admin token, made on first use.
+    admin: Arc<OnceCell<HttpClient>>,
 }
+
+/// An admin token to use instead of reading the node's token file (a node on another machine).
+pub const ADMIN_TOKEN_ENV: &str = "CAIRN_ADMIN_TOKEN";
 
 impl Client {
     /// A client of the node at `url` (e.g. `http://127.0.0.1:8545`). Nothing is sent yet.
@@ -30,7 +38,46 @@ impl Client {
         Ok(Self {
             url: url.to_string(),
             rpc,
+            admin: Arc::default(),
         })
+    }
+
+    /// The typed API with the node's admin token, for the methods that change the node's own
+    /// data (storing, fetching and deleting blobs, offering deals). The token is
+    /// `$CAIRN_ADMIN_TOKEN` if set, else read from the file the node names
+    /// (`cairn_adminTokenFile`), which only the node's user can read.
+    pub async fn admin(&self) -> Result<&HttpClient, ClientError> {
+        self.admin
+            .get_or_try_init(|| async {
+                let token = match std::env::var(ADMIN_TOKEN_ENV) {
+                    Ok(token) => token,
+                    Err(_) => {
+                        let file = self
+                            .rpc
+                            .admin_token_file()
+                            .await
+                            .map_err(|e| self.error(e))?;
+                        std::fs::read_to_string(&file).map_err(|source| {
+                            ClientError::AdminToken {
+                                file: file.clone(),
+                                source,
+                            }
+                        })?
+                    }
+                };
+                let mut headers = http::HeaderMap::new();
+                let value = http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                    .map_err(|_| ClientError::AdminTokenInvalid)?;
+                headers.insert(http::header::AUTHORIZATION, value);
+                HttpClientBuilder::default()
+                    .set_headers(headers)
+                    .build(&self.url)
+                    .map_err(|source| ClientError::InvalidUrl {
+                        url: self.url.clone(),
+                        source,
+                    })
+            })
+            .await
     }
 
     /// The node's URL.

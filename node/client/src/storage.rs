@@ -98,7 +98,8 @@ pub async fn upload(
         Outboard::compute(std::io::BufReader::new(&mut file), size).map_err(read_error(path))?;
     let root = B256::from(root);
 
-    rpc.blob_begin(root, size).await.map_err(err)?;
+    let admin = client.admin().await?;
+    admin.blob_begin(root, size).await.map_err(err)?;
     let missing = rpc.blob_missing(root).await.map_err(err)?;
     let total = piece_count(size);
     let mut done = total.saturating_sub(missing.len() as u64);
@@ -115,7 +116,8 @@ pub async fn upload(
             .into_iter()
             .map(B256::from)
             .collect();
-        rpc.blob_put_piece(root, index, piece[..len].to_vec().into(), proof)
+        admin
+            .blob_put_piece(root, index, piece[..len].to_vec().into(), proof)
             .await
             .map_err(err)?;
         done += 1;
@@ -378,7 +380,8 @@ pub async fn get(
     let err = |e| client.error(e);
     let deadline = Instant::now() + Duration::from_secs(timeout_s);
     progress.begin(Stage::Fetching, None);
-    let mut fetch = rpc.storage_fetch(root).await.map_err(err)?;
+    let admin = client.admin().await?;
+    let mut fetch = admin.storage_fetch(root).await.map_err(err)?;
     loop {
         progress.update(fetch.present, fetch.pieces);
         match &fetch.state {
@@ -408,7 +411,7 @@ pub async fn get(
             .and_then(|s| s.fetch)
         {
             Some(fetch) => fetch,
-            None => rpc.storage_fetch(root).await.map_err(err)?,
+            None => admin.storage_fetch(root).await.map_err(err)?,
         };
     }
     progress.end(true);
@@ -515,7 +518,7 @@ async fn offer_or_cancel(
     key: &AccountKey,
     id: B256,
 ) -> Result<Result<(), ClientError>, ClientError> {
-    match client.rpc().storage_offer(id).await {
+    match client.admin().await?.storage_offer(id).await {
         Ok(()) => Ok(Ok(())),
         Err(refused) => {
             // Nothing is stored under a refused deal: take the escrow back at once.
@@ -631,7 +634,8 @@ pub struct Removed {
 /// Deletes the node's own copy of `root`.
 pub async fn remove(client: &Client, root: B256) -> Result<Removed, ClientError> {
     let removed = client
-        .rpc()
+        .admin()
+        .await?
         .blob_remove(root)
         .await
         .map_err(|e| client.error(e))?;

@@ -12,9 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_p2p::{
-    GossipMessage, InboundId, NetworkEvent, NetworkHandle, PeerId, TopicKind, Verdict,
-};
+use cairn_p2p::{GossipMessage, NetworkEvent, PeerId, TopicKind, Verdict};
 
 use tracing::Instrument;
 
@@ -52,8 +50,6 @@ pub struct NetworkView {
 
 /// Blocks asked for in one sync request.
 const SYNC_BATCH: u32 = 16;
-/// Most blocks a sync response carries.
-const MAX_SYNC_BLOCKS: u64 = 256;
 /// Bytes of proposed blocks kept while they await finalization. A proposal is held only for a
 /// view at most `MAX_PROPOSAL_VIEWS_AHEAD` ahead, one block per view (a second only once
 /// notarized), and when the budget is reached the blocks of past views that were never
@@ -65,6 +61,8 @@ const JOB_QUEUE: usize = 64;
 const MAX_EARLY_MESSAGES: usize = 512;
 /// The bytes of consensus messages kept for the next epoch: two of the largest proposals.
 pub const MAX_EARLY_BYTES: usize = 2 * crate::messages::MAX_PROPOSAL_SIZE;
+/// The bytes of next-epoch messages kept from one peer (one of the largest proposals).
+const MAX_EARLY_BYTES_PER_PEER: usize = MAX_EARLY_BYTES / 2;
 /// The most a node buffers for consensus from its peers, whoever sends what: the block cache,
 /// the next epoch's messages and the proposals waiting for their ancestry (held without their
 /// payload). The simulation checks every node stays under it.
@@ -89,6 +87,19 @@ pub struct Timing {
     pub view_timeout: Duration,
     /// How often a stuck validator re-sends its votes and certificates.
     pub retry: Duration,
+}
+
+/// What [`Driver::check`] does with a message whose signatures fail under this epoch's set.
+#[derive(Debug, Clone, Copy)]
+enum Unverified {
+    /// It may be the next epoch's (a proposal past this epoch's heights): hold it, charged to
+    /// the peer that sent it.
+    Hold(PeerId),
+    /// It claims to be this epoch's: the sender's fault, unless it is the previous epoch's (a
+    /// certificate re-sent just after a hand-over).
+    Reject,
+    /// Drop it quietly (a held message still unverifiable in the epoch it was held for).
+    Ignore,
 }
 
 enum Job {
@@ -170,6 +181,11 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
         machine,
         restored,
     } = epoch_machine(&chain, &key, &timing, anchor, 0)?;
+    // Known from the start, also after a restart: peers re-send the last epoch's final
+    // certificate for a while.
+    let previous_config = epoch
+        .checked_sub(1)
+        .and_then(|previous| epoch_config(&chain, &timing, previous).ok());
 
     let (jobs, job_queue) = mpsc::channel(JOB_QUEUE);
     // Unbounded, yet bounded by the jobs queue (one result per job): a worker never waits to
@@ -194,6 +210,7 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
         key: key.clone(),
         epoch,
         config,
+        previous_config,
         machine,
         network,
         jobs,
@@ -201,6 +218,7 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
         blocks: BTreeMap::new(),
         cached_bytes: 0,
         early_bytes: 0,
+        early_bytes_by_peer: BTreeMap::new(),
         peak_buffered_bytes: 0,
         waiting_finality: None,
         unverified: BTreeMap::new(),
@@ -257,6 +275,9 @@ struct Driver<R, N> {
     /// The epoch whose validator set the machine runs: the epoch of the block after the head.
     epoch: u64,
     config: Config,
+    /// The previous epoch's configuration (none in the first epoch this node ran): a validator
+    /// just past a hand-over still re-sends the certificate that ended the last epoch.
+    previous_config: Option<Config>,
     machine: Machine,
     network: N,
     jobs: mpsc::Sender<Job>,
@@ -265,8 +286,9 @@ struct Driver<R, N> {
     blocks: BTreeMap<B256, Arc<Block>>,
     /// The encoded size of `blocks`.
     cached_bytes: usize,
-    /// The encoded size of `next_epoch_messages`.
+    /// The encoded size of `next_epoch_messages`, in all and by the peer that sent them.
     early_bytes: usize,
+    early_bytes_by_peer: BTreeMap<PeerId, usize>,
     /// The most `buffered_bytes` has been.
     peak_buffered_bytes: usize,
     /// A finalization whose blocks this node does not have yet.
@@ -275,8 +297,8 @@ struct Driver<R, N> {
     /// verified once the missing blocks arrive (by gossip or sync), never answered invalid for
     /// want of them.
     unverified: BTreeMap<u64, Proposal>,
-    /// Consensus messages that did not verify under this epoch's set, oldest first.
-    next_epoch_messages: VecDeque<Message>,
+    /// Consensus messages of the next epoch, oldest first, with the peer that sent each.
+    next_epoch_messages: VecDeque<(Message, PeerId)>,
     sync_wanted: bool,
     syncing: bool,
     sync_results: mpsc::Sender<Result<(PeerId, SyncResponse), SyncFailure>>,
@@ -396,6 +418,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                         .map(|p| {
                             Envelope {
                                 resend: 0,
+                                epoch: self.epoch,
                                 message: Message::Proposal(p.clone()),
                             }
                             .encode()
@@ -429,7 +452,12 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                         Message::Proposal(_) => TopicKind::Proposals,
                         Message::Vote(_) | Message::Certificate(_) => TopicKind::Votes,
                     };
-                    let data = Envelope { resend, message }.encode();
+                    let data = Envelope {
+                        resend,
+                        epoch: self.epoch,
+                        message,
+                    }
+                    .encode();
                     if let Err(error) = self.network.publish(topic, data).await {
                         tracing::debug!(%error, "consensus message not gossiped");
                     }
@@ -588,12 +616,14 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                                 "new epoch"
                             );
                             self.epoch = epoch;
-                            self.config = config;
+                            self.previous_config =
+                                Some(std::mem::replace(&mut self.config, config));
                             self.machine = machine;
                             let mut actions = self.machine.start();
                             self.early_bytes = 0;
-                            for message in std::mem::take(&mut self.next_epoch_messages) {
-                                if self.check(&message) == Verdict::Accept {
+                            self.early_bytes_by_peer.clear();
+                            for (message, _) in std::mem::take(&mut self.next_epoch_messages) {
+                                if self.check(&message, Unverified::Ignore) == Verdict::Accept {
                                     let now = self.now_ms();
                                     actions
                                         .extend(self.machine.handle(now, Event::Checked(message)));
@@ -644,7 +674,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                 let Ok(envelope) = Envelope::decode(&message.data) else {
                     return Verdict::Reject;
                 };
-                let verdict = self.check(&envelope.message);
+                let verdict = self.judge(&envelope, message.source);
                 if verdict == Verdict::Accept {
                     let is_proposal = matches!(envelope.message, Message::Proposal(_));
                     let now = self.now_ms();
@@ -660,13 +690,30 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         }
     }
 
+    /// The verdict on a consensus message from `source`, by the epoch its envelope names: a
+    /// vote or certificate of this epoch is checked, and one whose signatures fail is the
+    /// sender's fault; one of the next epoch is held (within budgets) until this node gets
+    /// there; one of another epoch is dropped. A proposal's epoch is its height's.
+    fn judge(&mut self, envelope: &Envelope, source: PeerId) -> Verdict {
+        let message = &envelope.message;
+        match message {
+            Message::Proposal(_) => self.check(message, Unverified::Hold(source)),
+            _ if envelope.epoch == self.epoch => self.check(message, Unverified::Reject),
+            _ if envelope.epoch == self.epoch + 1 && !self.machine.knows(message) => {
+                self.unverifiable(message.clone(), source)
+            }
+            _ => Verdict::Ignore,
+        }
+    }
+
     /// Checks a consensus message before it is forwarded (see [`gossip::check`]) and keeps a
     /// proposal's block for verification.
-    fn check(&mut self, message: &Message) -> Verdict {
+    fn check(&mut self, message: &Message, unverified: Unverified) -> Verdict {
         if self.machine.knows(message) {
             // A copy of what this node holds (a re-sent vote, certificate or proposal): not
-            // checked again and not forwarded, so re-sending amplifies nothing.
-            return Verdict::Ignore;
+            // checked again and not forwarded, so re-sending amplifies nothing; a peer that
+            // sends copies past its budget pays for them.
+            return Verdict::Duplicate;
         }
         let context = gossip::Context {
             config: &self.config,
@@ -695,7 +742,26 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
             }
             Checked::Reject => Verdict::Reject,
             Checked::Ignore => Verdict::Ignore,
-            Checked::OtherEpoch => self.unverifiable(message.clone()),
+            Checked::OtherEpoch => match unverified {
+                Unverified::Hold(source) => self.unverifiable(message.clone(), source),
+                Unverified::Reject if self.is_previous_epochs(message) => Verdict::Ignore,
+                Unverified::Reject => Verdict::Reject,
+                Unverified::Ignore => Verdict::Ignore,
+            },
+        }
+    }
+
+    /// Whether `message`, a vote or certificate, verifies under the previous epoch's set.
+    fn is_previous_epochs(&self, message: &Message) -> bool {
+        let Some(previous) = &self.previous_config else {
+            return false;
+        };
+        match message {
+            Message::Vote(vote) => vote.is_valid(&previous.namespace, &previous.validators),
+            Message::Certificate(certificate) => {
+                certificate.is_valid(&previous.namespace, &previous.validators)
+            }
+            Message::Proposal(_) => false,
         }
     }
 
@@ -740,26 +806,36 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         }
     }
 
-    /// The verdict on a message whose signatures do not check out under this node's epoch: it
-    /// may belong to a neighbouring epoch (another validator set, another namespace), so it is
-    /// not forwarded and the sender is not blamed. It is kept (a bounded number of them) and
-    /// checked again when this node enters the next epoch: the first proposal and votes of an
-    /// epoch often arrive before the node has committed the block that starts it.
-    fn unverifiable(&mut self, message: Message) -> Verdict {
+    /// Holds a message of the next epoch, which this node cannot check yet (another validator
+    /// set, another namespace), to check it again when it enters that epoch: the first
+    /// proposal and votes of an epoch often arrive before the node has committed the block that
+    /// starts it. Not forwarded, and the sender is not blamed. The buffer is bounded in
+    /// messages and bytes, oldest out first, and one peer holds at most half of its bytes:
+    /// a peer sending junk as the next epoch's crowds out only its own.
+    fn unverifiable(&mut self, message: Message, source: PeerId) -> Verdict {
         let size = message_size(&message);
-        if size > MAX_EARLY_BYTES {
+        let held = self.early_bytes_by_peer.get(&source).copied().unwrap_or(0);
+        if held + size > MAX_EARLY_BYTES_PER_PEER {
             return Verdict::Ignore;
         }
         while self.next_epoch_messages.len() >= MAX_EARLY_MESSAGES
             || self.early_bytes + size > MAX_EARLY_BYTES
         {
-            let Some(oldest) = self.next_epoch_messages.pop_front() else {
+            let Some((oldest, sender)) = self.next_epoch_messages.pop_front() else {
                 break;
             };
-            self.early_bytes -= message_size(&oldest);
+            let freed = message_size(&oldest);
+            self.early_bytes -= freed;
+            if let Some(bytes) = self.early_bytes_by_peer.get_mut(&sender) {
+                *bytes = bytes.saturating_sub(freed);
+                if *bytes == 0 {
+                    self.early_bytes_by_peer.remove(&sender);
+                }
+            }
         }
         self.early_bytes += size;
-        self.next_epoch_messages.push_back(message);
+        *self.early_bytes_by_peer.entry(source).or_default() += size;
+        self.next_epoch_messages.push_back((message, source));
         self.note_buffered();
         Verdict::Ignore
     }
@@ -859,82 +935,6 @@ fn message_size(message: &Message) -> usize {
     std::mem::size_of::<Message>() + payload
 }
 
-/// Answers a peer's request for finalized blocks, off the consensus loop: reading and
-/// encoding blocks for a peer never delays a vote. (The network bounds how many requests wait
-/// for an answer.) A request that cannot be served gets an empty answer.
-pub fn serve_sync(
-    chain: Arc<Chain>,
-    network: NetworkHandle,
-    peer: PeerId,
-    id: InboundId,
-    request: SyncRequest,
-) {
-    tokio::spawn(async move {
-        let read = tokio::task::spawn_blocking(move || sync_response(&chain, request));
-        let response = match read.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => {
-                tracing::warn!(%peer, %error, "cannot serve a sync request");
-                SyncResponse::default()
-            }
-            Err(error) => {
-                tracing::warn!(%peer, %error, "sync request task failed");
-                SyncResponse::default()
-            }
-        };
-        if let Err(error) = network.respond(id, response.encode()).await {
-            tracing::debug!(%error, "cannot answer a sync request");
-        }
-    });
-}
-
-/// Consecutive blocks from `request.from`, ending at a block that has a certificate of its
-/// own: the last such block within `max_blocks`, or else the first one after (within
-/// [`MAX_SYNC_BLOCKS`]).
-pub(crate) fn sync_response(
-    chain: &Chain,
-    request: SyncRequest,
-) -> Result<SyncResponse, ConsensusError> {
-    let store = chain.store();
-    // One response never crosses an epoch: its certificate is checked against one
-    // validator set.
-    let epoch_length = chain.genesis().epoch_length;
-    let epoch_end = (request.from / epoch_length + 1) * epoch_length;
-    let wanted_end = (request.from + u64::from(request.max_blocks.max(1))).min(epoch_end);
-    let mut end = None;
-    let mut cursor = request.from;
-    while let Some((height, certificate)) = store.next_finality(cursor)? {
-        if end.is_some() && height >= wanted_end {
-            break;
-        }
-        if height >= request.from + MAX_SYNC_BLOCKS || height >= epoch_end {
-            break;
-        }
-        end = Some((height, certificate));
-        cursor = height + 1;
-    }
-    let Some((last, certificate)) = end else {
-        return Ok(SyncResponse {
-            blocks: Vec::new(),
-            finality: None,
-        });
-    };
-    let mut blocks = Vec::new();
-    for height in request.from..=last {
-        match chain.block(height)? {
-            Some(block) => blocks.push(block),
-            None => break,
-        }
-    }
-    let finality = (blocks.len() as u64 == last - request.from + 1)
-        .then(|| Certificate::decode(&certificate))
-        .transpose()?;
-    if finality.is_none() {
-        blocks.clear();
-    }
-    Ok(SyncResponse { blocks, finality })
-}
-
 /// The one worker that executes and commits blocks, in the order jobs arrive, each job on the
 /// runtime's blocking executor. It keeps what it executed, so that a block is executed once:
 /// verified (or built), then committed from its recorded changes.
@@ -1026,11 +1026,11 @@ impl<R: Runtime> ChainWorker<R> {
                 });
                 match built {
                     Ok((produced, executed)) => {
-                        // What cannot run is not offered again (as on the dev chain).
-                        let excluded: Vec<B256> =
-                            produced.excluded.iter().map(|(hash, _)| *hash).collect();
+                        // What cannot run is not offered again (as on the dev chain); what
+                        // did not fit waits for the next block.
+                        let excluded = cairn_mempool::cannot_run(&produced.excluded);
                         for (hash, reason) in &produced.excluded {
-                            tracing::warn!(%hash, %reason, "dropped transaction that cannot run");
+                            tracing::debug!(%hash, %reason, "transaction left out of a block");
                         }
                         if let Err(error) = self.pool.prune(&[], &excluded) {
                             tracing::warn!(%error, "cannot prune the mempool");
@@ -1115,6 +1115,19 @@ impl<R: Runtime> ChainWorker<R> {
     }
 }
 
+/// The consensus configuration of `epoch`: its namespace, its validators (as the chain
+/// recorded them) and its last height.
+fn epoch_config(chain: &Chain, timing: &Timing, epoch: u64) -> Result<Config, ConsensusError> {
+    let epoch_length = chain.genesis().epoch_length;
+    Ok(Config {
+        namespace: epoch_namespace(&chain.genesis().consensus_domain(), epoch),
+        validators: chain.consensus_validators(epoch * epoch_length)?,
+        view_timeout_ms: timing.view_timeout.as_millis() as u64,
+        retry_ms: timing.retry.as_millis() as u64,
+        last_height: (epoch + 1) * epoch_length - 1,
+    })
+}
+
 fn epoch_of(chain: &Chain, height: u64) -> u64 {
     height / chain.genesis().epoch_length
 }
@@ -1151,16 +1164,8 @@ fn epoch_machine(
     anchor: Anchor,
     now_ms: u64,
 ) -> Result<EpochMachine, ConsensusError> {
-    let epoch_length = chain.genesis().epoch_length;
-    let next = anchor.height + 1;
-    let epoch = next / epoch_length;
-    let config = Config {
-        namespace: epoch_namespace(&chain.genesis().consensus_domain(), epoch),
-        validators: chain.consensus_validators(next)?,
-        view_timeout_ms: timing.view_timeout.as_millis() as u64,
-        retry_ms: timing.retry.as_millis() as u64,
-        last_height: (epoch + 1) * epoch_length - 1,
-    };
+    let epoch = epoch_of(chain, anchor.height + 1);
+    let config = epoch_config(chain, timing, epoch)?;
     // Votes cast under another epoch's set do not verify under this one's and are left out;
     // so are stored proposals and notarizations, which the machine checks when it is handed
     // them (see `Driver::restore`).
@@ -1196,61 +1201,4 @@ fn epoch_machine(
         machine,
         restored,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cairn_chain::genesis::{Genesis, dev_validator};
-    use cairn_evm::execution::Sequential;
-
-    fn certificate(view: u64, block: B256) -> Certificate {
-        Certificate {
-            view,
-            kind: VoteKind::Finalize(block),
-            signatures: Vec::new(),
-        }
-    }
-
-    /// A dev chain of `blocks` blocks on which the heights in `certified` have certificates of
-    /// their own.
-    fn chain(dir: &std::path::Path, blocks: u64, certified: &[u64]) -> Chain {
-        let chain = Chain::open(dir, Genesis::dev(), Box::new(Sequential)).unwrap();
-        let key = dev_validator();
-        for height in 1..=blocks {
-            let time = chain.head_header().timestamp_ms + 1000;
-            if certified.contains(&height) {
-                let (produced, executed) = chain
-                    .build_block(&key, time, height, &[], None, &[])
-                    .unwrap();
-                let finality = certificate(height, produced.block.hash()).encode();
-                chain.commit_executed(&executed, Some(&finality)).unwrap();
-            } else {
-                chain.produce_block(&key, time, &[]).unwrap();
-            }
-        }
-        chain
-    }
-
-    fn served(chain: &Chain, from: u64, max_blocks: u32) -> (Vec<u64>, Option<u64>) {
-        let response = sync_response(chain, SyncRequest { from, max_blocks }).unwrap();
-        let heights = response.blocks.iter().map(|b| b.header.height).collect();
-        (heights, response.finality.map(|c| c.view))
-    }
-
-    #[test]
-    fn sync_answers_end_at_a_certified_block_within_one_epoch() {
-        let dir = tempfile::tempdir().unwrap();
-        // The dev genesis has 30-block epochs: heights 29 and 30 are in different epochs.
-        let chain = chain(dir.path(), 35, &[3, 10, 29, 33]);
-        assert_eq!(served(&chain, 1, 16), ((1..=10).collect(), Some(10)));
-        // No certificate within the 16 asked for: up to the next one.
-        assert_eq!(served(&chain, 11, 16), ((11..=29).collect(), Some(29)));
-        // Never across the epoch boundary, even when a later certificate is within reach.
-        assert_eq!(served(&chain, 28, 16), ((28..=29).collect(), Some(29)));
-        assert_eq!(served(&chain, 30, 16), ((30..=33).collect(), Some(33)));
-        // Nothing certified after 33 yet, and nothing beyond the head.
-        assert_eq!(served(&chain, 34, 16), (Vec::new(), None));
-        assert_eq!(served(&chain, 99, 16), (Vec::new(), None));
-    }
 }

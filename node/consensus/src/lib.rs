@@ -2,7 +2,7 @@
 //!
 //! Simplex BFT finality for the chain. [`machine`] is the protocol as a pure state machine,
 //! [`messages`] what validators send each other, [`gossip`] what a node checks before it
-//! forwards one, and [`driver`] connects the machine to the network, the clock, the chain and
+//! forwards one, [`sync`] what it serves peers that are behind, and [`driver`] connects the machine to the network, the clock, the chain and
 //! the write-ahead log of this validator's votes.
 //!
 //! ## How data flows through it
@@ -14,7 +14,8 @@
 //!        Persist ─► the vote in RocksDB (write-ahead) ─► Broadcast ─► gossip
 //!        Finalize ─► chain worker: Chain::commit_executed ─► TxPool::prune
 //!  missing blocks ─► sync request to a peer ─► certificate checked ─► Chain::import_final
-//!  a peer's sync request ─► driver::serve_sync ─► blocks up to a certified one
+//!  a peer's sync request ─► sync::SyncServer (a few at once, one per peer) ─► blocks up to a
+//!        certified one, within a byte budget
 //! ```
 //!
 //! ## Example
@@ -45,12 +46,14 @@ pub mod gossip;
 pub mod machine;
 pub mod messages;
 pub mod runtime;
+pub mod sync;
 
 #[cfg(test)]
 mod simulation;
 
-pub use driver::{NetworkView, serve_sync};
+pub use driver::NetworkView;
 pub use error::{ConsensusError, SyncFailure};
 pub use machine::{Action, Anchor, Config, Event, Machine};
 pub use messages::{Certificate, Message, Proposal, ValidatorIndex, Validators, Vote, VoteKind};
 pub use runtime::{ConsensusNetwork, Runtime, TokioRuntime};
+pub use sync::SyncServer;

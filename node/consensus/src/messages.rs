@@ -55,11 +55,17 @@ pub const MAX_PROPOSAL_SIZE: usize = 8 * 1024 * 1024;
 
 /// A consensus message as gossiped. `resend` is zero on a message's first sending and the
 /// sender's clock on a re-sending, so that a re-sent vote is a new gossip message (gossip
-/// identifies messages by content and would drop an identical one as a duplicate).
+/// identifies messages by content and would drop an identical one as a duplicate); a node
+/// that holds the message already drops such a copy before any check. `epoch` is the epoch
+/// the sender says the message belongs to: a vote or certificate of the receiver's epoch whose
+/// signatures fail is then the sender's fault (rejected, and it costs the sender's score), and
+/// one of the next epoch can be held, within a budget, until the receiver gets there.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Envelope {
     /// Zero, or the time of a re-sending.
     pub resend: u64,
+    /// The epoch whose validators signed the message.
+    pub epoch: u64,
     /// The message.
     pub message: Message,
 }

@@ -28,10 +28,11 @@ use cairn_primitives::{AccountKey, B256, Block, Canonical, Signature, U256};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::driver::{self, Links, NetworkView, Timing, sync_response};
+use crate::driver::{self, Links, NetworkView, Timing};
 use crate::messages::{Envelope, Message, Proposal, ValidatorIndex, Vote, VoteKind};
 use crate::messages::{Validators, epoch_namespace};
 use crate::runtime::{ConsensusNetwork, Runtime};
+use crate::sync::sync_response;
 
 /// splitmix64: a tiny seeded generator, so a seed means the same run on every platform.
 struct Rng(u64);
@@ -188,6 +189,9 @@ struct Hub {
     sent_votes: Vec<SentVotes>,
     /// The highest finalized height when each whole-network crash struck.
     heights_at_network_crashes: Vec<usize>,
+    /// Messages of honest validators that a validator rejected (which would cost the sender
+    /// its score and, repeated, a ban).
+    honest_rejections: usize,
 }
 
 impl Hub {
@@ -281,7 +285,7 @@ impl SimNetwork {
         for _ in 0..REPLAYS {
             let copy = Envelope {
                 resend: 1 + hub.rng.below(u64::MAX - 1),
-                message: envelope.message.clone(),
+                ..envelope.clone()
             }
             .encode();
             for to in 0..hub.faults.validators {
@@ -358,6 +362,7 @@ impl SimNetwork {
             let vote = Vote::sign(&key, signer, &namespace, view, kind);
             let data = Envelope {
                 resend: 0,
+                epoch,
                 message: Message::Vote(vote),
             }
             .encode();
@@ -382,8 +387,14 @@ impl SimNetwork {
         }
     }
 
-    fn broadcast_message(&self, hub: &mut Hub, kind: TopicKind, message: Message) {
-        let data = Envelope { resend: 0, message }.encode();
+    /// Sends `message` to everyone, in an envelope naming `epoch`.
+    fn broadcast_message(&self, hub: &mut Hub, kind: TopicKind, message: Message, epoch: u64) {
+        let data = Envelope {
+            resend: 0,
+            epoch,
+            message,
+        }
+        .encode();
         self.broadcast(hub, kind, &data);
     }
 
@@ -393,7 +404,7 @@ impl SimNetwork {
     }
 
     /// A double voter's second vote: one that conflicts with `vote`, also signed.
-    fn double_vote(&self, hub: &mut Hub, vote: &Vote) {
+    fn double_vote(&self, hub: &mut Hub, vote: &Vote, epoch: u64) {
         let Some(namespace) = self.namespace_of(hub, vote) else {
             return;
         };
@@ -413,7 +424,7 @@ impl SimNetwork {
         };
         let key = hub.keys[self.index].clone();
         let second = Vote::sign(&key, vote.signer, &namespace, vote.view, kind);
-        self.broadcast_message(hub, TopicKind::Votes, Message::Vote(second));
+        self.broadcast_message(hub, TopicKind::Votes, Message::Vote(second), epoch);
         hub.byzantine_acts += 1;
     }
 
@@ -460,13 +471,14 @@ impl SimNetwork {
                 payload: flooded.encode(),
                 ..proposal.clone()
             });
-            self.broadcast_message(hub, TopicKind::Proposals, message);
+            let epoch = proposal.height / hub.epoch_length;
+            self.broadcast_message(hub, TopicKind::Proposals, message, epoch);
             hub.byzantine_acts += 1;
         }
     }
 
     /// A copy of `message` whose (first) signature is broken.
-    fn forge(&self, hub: &mut Hub, kind: TopicKind, message: &Message) {
+    fn forge(&self, hub: &mut Hub, kind: TopicKind, message: &Message, epoch: u64) {
         let broken = |signature: &Signature| {
             let mut bytes = signature.to_bytes();
             bytes[0] ^= 0x55;
@@ -482,7 +494,7 @@ impl SimNetwork {
                 }
             }
         }
-        self.broadcast_message(hub, kind, forged);
+        self.broadcast_message(hub, kind, forged, epoch);
         hub.byzantine_acts += 1;
     }
 
@@ -519,7 +531,10 @@ impl ConsensusNetwork for SimNetwork {
         data: Vec<u8>,
     ) -> impl Future<Output = cairn_p2p::Result<()>> + Send {
         let mut hub = lock(&self.hub);
-        let message = Envelope::decode(&data).ok().map(|e| e.message);
+        let (message, epoch) = match Envelope::decode(&data) {
+            Ok(envelope) => (Some(envelope.message), envelope.epoch),
+            Err(_) => (None, 0),
+        };
         let behaviour = hub
             .faults
             .byzantine
@@ -547,6 +562,7 @@ impl ConsensusNetwork for SimNetwork {
                 let twin = self.twin(&mut hub, proposal).map(|twin| {
                     Envelope {
                         resend: 0,
+                        epoch,
                         message: Message::Proposal(twin),
                     }
                     .encode()
@@ -562,14 +578,14 @@ impl ConsensusNetwork for SimNetwork {
             }
             (Some(Byzantine::BadExecution), Some(proposal)) => {
                 if let Some(bad) = self.misexecuted(&mut hub, proposal) {
-                    self.broadcast_message(&mut hub, kind, Message::Proposal(bad));
+                    self.broadcast_message(&mut hub, kind, Message::Proposal(bad), epoch);
                 }
             }
             _ => {
                 self.broadcast(&mut hub, kind, &data);
                 match (behaviour, &message) {
                     (Some(Byzantine::DoubleVote), Some(Message::Vote(vote))) => {
-                        self.double_vote(&mut hub, vote);
+                        self.double_vote(&mut hub, vote, epoch);
                     }
                     (Some(Byzantine::FloodFutureViews), Some(Message::Proposal(proposal)))
                         if new_block.is_some() =>
@@ -577,7 +593,7 @@ impl ConsensusNetwork for SimNetwork {
                         self.flood(&mut hub, proposal);
                     }
                     (Some(Byzantine::BadSignatures), Some(message)) => {
-                        self.forge(&mut hub, kind, message);
+                        self.forge(&mut hub, kind, message, epoch);
                     }
                     _ => {}
                 }
@@ -586,8 +602,15 @@ impl ConsensusNetwork for SimNetwork {
         async { Ok(()) }
     }
 
-    async fn validate(&self, _message: &GossipMessage, _verdict: Verdict) -> cairn_p2p::Result<()> {
-        // Every message is sent to every validator directly: there is nothing to forward.
+    async fn validate(&self, message: &GossipMessage, verdict: Verdict) -> cairn_p2p::Result<()> {
+        // Every message is sent to every validator directly: there is nothing to forward. A
+        // rejection costs its sender on a real network: it must never hit an honest one.
+        let mut hub = lock(&self.hub);
+        let sender = hub.peer_ids.iter().position(|peer| *peer == message.source);
+        if verdict == Verdict::Reject && sender.is_some_and(|from| !hub.faults.is_byzantine(from)) {
+            hub.honest_rejections += 1;
+            hub.record(format!("{} rejected an honest message", self.index));
+        }
         Ok(())
     }
 
@@ -734,6 +757,7 @@ impl Simulation {
             started,
             reproposals: 0,
             twins: 0,
+            honest_rejections: 0,
             byzantine_acts: 0,
             heights_at_network_crashes: Vec::new(),
             sent_votes: vec![BTreeMap::new(); faults.validators],
@@ -875,6 +899,11 @@ impl Simulation {
             "a chain worker panicked"
         );
         self.check_agreement();
+        let honest_rejections = lock(&self.hub).honest_rejections;
+        assert_eq!(
+            honest_rejections, 0,
+            "honest validators' messages were rejected (a real network would ban them)"
+        );
         for (index, validator) in self.validators.iter().enumerate() {
             assert!(
                 validator.peak_buffered_bytes <= driver::MAX_BUFFERED_BYTES,

@@ -21,7 +21,10 @@ use revm::{Context, Database, DatabaseCommit, ExecuteEvm, MainBuilder, MainConte
 use crate::error::{ExecutionError, Result};
 use crate::precompiles::precompiles;
 use crate::rules::SPEC;
-use cairn_primitives::{Address, B256, Bytes, Log, Receipt, Transaction, TxStatus, U256};
+use cairn_primitives::{
+    Address, B256, Bytes, Canonical, Log, MAX_BLOCK_TRANSACTION_BYTES, Receipt, Transaction,
+    TxStatus, U256,
+};
 
 /// What the EVM needs to know about the block being executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,7 +300,7 @@ impl Executor for Sequential {
                 {
                     Ok((result, changes)) => {
                         evm.ctx.db_mut().commit(changes);
-                        tally.include(receipt(block, tx, tx.hash(), result));
+                        tally.include(tx, receipt(block, tx, tx.hash(), result));
                     }
                     Err(invalid) => tally.exclude(invalid.into()),
                 }
@@ -314,8 +317,9 @@ pub enum Exclusion {
     /// gas and value, a fee cap below the base fee.
     #[error(transparent)]
     Invalid(#[from] InvalidTransaction),
-    /// Its gas limit is more than the block has left.
-    #[error("not enough gas left in the block")]
+    /// Its gas limit is more than the block has left, or its bytes are more than
+    /// [`MAX_BLOCK_TRANSACTION_BYTES`] leaves room for.
+    #[error("not enough gas or bytes left in the block")]
     NoRoom,
 }
 
@@ -326,6 +330,7 @@ pub(crate) struct Tally<'b> {
     block: &'b BlockContext,
     outcomes: Vec<TxOutcome>,
     cumulative_gas: u64,
+    bytes: usize,
     fees: U256,
 }
 
@@ -335,18 +340,23 @@ impl<'b> Tally<'b> {
             block,
             outcomes: Vec::with_capacity(capacity),
             cumulative_gas: 0,
+            bytes: 0,
             fees: U256::ZERO,
         }
     }
 
-    /// Whether the block still has room for the transaction's gas limit.
+    /// Whether the block still has room for the transaction's gas limit (against the gas the
+    /// transactions before it used, not their limits) and for its bytes.
     pub(crate) fn fits(&self, tx: &Transaction) -> bool {
         tx.body.gas_limit <= self.block.gas_limit - self.cumulative_gas
+            && tx.encoded_len() <= MAX_BLOCK_TRANSACTION_BYTES - self.bytes
     }
 
-    /// Adds a transaction's receipt (see [`receipt`]): its gas and fee count towards the block's.
-    pub(crate) fn include(&mut self, mut receipt: Receipt) {
+    /// Adds a transaction's receipt (see [`receipt`]): its gas, bytes and fee count towards
+    /// the block's.
+    pub(crate) fn include(&mut self, tx: &Transaction, mut receipt: Receipt) {
         self.cumulative_gas += receipt.gas_used;
+        self.bytes += tx.encoded_len();
         receipt.cumulative_gas_used = self.cumulative_gas;
         self.fees += receipt.fee;
         self.outcomes.push(TxOutcome::Included(receipt));

@@ -1331,7 +1331,7 @@ impl Parallel {
                 return Ok(None);
             }
             match receipt {
-                Ok(receipt) => tally.include(receipt),
+                Ok(receipt) => tally.include(tx, receipt),
                 Err(invalid) => tally.exclude(invalid.into()),
             }
         }

@@ -30,8 +30,10 @@ pub enum TxRejection {
         /// The transaction's nonce.
         got: u64,
     },
-    /// Earlier nonces are missing.
-    #[error("nonce gap: {sender} must send nonce {next} before nonce {got}")]
+    /// The nonce is further ahead of the sender's committed nonce than the pool holds.
+    #[error(
+        "nonce gap: nonce {got} is too far ahead; {sender} must send nonce {next} and those after it first"
+    )]
     NonceGap {
         /// The sender.
         sender: Address,
@@ -95,6 +97,18 @@ pub enum TxRejection {
         /// The contested nonce.
         nonce: u64,
     },
+    /// The sender already has as many transactions waiting behind a gap as it may.
+    #[error(
+        "{sender} already has {limit} transactions waiting for nonce {next}; send nonce {next} first"
+    )]
+    TooManyFuture {
+        /// The sender.
+        sender: Address,
+        /// The nonce missing.
+        next: u64,
+        /// Transactions allowed to wait behind a gap, per sender.
+        limit: usize,
+    },
     /// The sender has too many pending transactions.
     #[error("{sender} already has {limit} pending transactions; wait for some to be included")]
     SenderQueueFull {
@@ -103,11 +117,15 @@ pub enum TxRejection {
         /// Pending transactions allowed per sender.
         limit: usize,
     },
-    /// The pool is at capacity.
-    #[error("the mempool is full ({capacity} transactions); try again after the next block")]
+    /// The pool is at capacity and holds nothing this transaction may push out.
+    #[error(
+        "the mempool is full ({capacity} transactions) and none pays a tip below {tip} wei per gas; raise the priority fee or try again after the next block"
+    )]
     PoolFull {
         /// The pool's capacity.
         capacity: usize,
+        /// The tip this transaction pays per gas.
+        tip: u128,
     },
 }
 

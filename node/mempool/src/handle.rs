@@ -6,7 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cairn_chain::{Chain, ProducedBlock, Result as ChainResult, account_state};
-use cairn_primitives::{AccountKey, Address, B256, Canonical, Transaction, VerifiedTransaction};
+use cairn_evm::execution::Exclusion;
+use cairn_primitives::{
+    AccountKey, Address, B256, Canonical, MAX_BLOCK_TRANSACTION_BYTES, Transaction,
+    VerifiedTransaction,
+};
 use tokio::sync::mpsc;
 
 use crate::error::{SubmitError, TxRejection};
@@ -104,8 +108,7 @@ impl TxPool {
     pub fn produce_block(&self, key: &AccountKey, timestamp_ms: u64) -> ChainResult<ProducedBlock> {
         let candidates = self.select_candidates();
         let produced = self.chain.produce_block(key, timestamp_ms, &candidates)?;
-        let excluded: Vec<B256> = produced.excluded.iter().map(|(hash, _)| *hash).collect();
-        self.prune(&candidates, &excluded)?;
+        self.prune(&candidates, &cannot_run(&produced.excluded))?;
         Ok(produced)
     }
 
@@ -114,8 +117,11 @@ impl TxPool {
         let view = self.chain.state();
         let nonce_of =
             |address: &Address| account_state(&view, *address).map(|s| s.nonce).unwrap_or(0);
-        self.locked()
-            .select(self.chain.genesis().gas_limit, nonce_of)
+        self.locked().select(
+            self.chain.genesis().gas_limit,
+            MAX_BLOCK_TRANSACTION_BYTES,
+            nonce_of,
+        )
     }
 
     /// Drops from the mempool what committed blocks made stale (the senders of `transactions`
@@ -134,4 +140,14 @@ impl TxPool {
         mempool.prune(committed);
         Ok(())
     }
+}
+
+/// The transactions a block builder left out because they cannot run (not those left for a
+/// later block for want of room): the ones to drop from the pool.
+pub fn cannot_run(excluded: &[(B256, Exclusion)]) -> Vec<B256> {
+    excluded
+        .iter()
+        .filter(|(_, reason)| !matches!(reason, Exclusion::NoRoom))
+        .map(|(hash, _)| *hash)
+        .collect()
 }

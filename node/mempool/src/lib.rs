@@ -1,6 +1,7 @@
 //! # cairn-mempool
 //!
-//! Transactions waiting for a block: admission checks, per-sender nonce queues, bounds, and the
+//! Transactions waiting for a block: admission checks, per-sender nonce queues (with a bounded
+//! wait for nonces that arrive early), ordering by tip, eviction of the cheapest, and the
 //! [`TxPool`] handle that RPC, gossip, the block builders and the provider agents share.
 //!
 //! ## How data flows through it
@@ -9,8 +10,9 @@
 //!        ─► VerifiedTransaction::verify (outside the lock) ─► Mempool::insert against the
 //!           sender's committed nonce and balance (chain id, gas, fee, nonce, funds, bounds)
 //!        ─► the gossip queue (networked node)
-//!  block builder ─► TxPool::select_candidates ─► a block ─► TxPool::prune (included, stale,
-//!        and transactions that cannot run)
+//!  block builder ─► TxPool::select_candidates (by effective tip) ─► a block (what fits the
+//!        gas used and the byte limit) ─► TxPool::prune (included, stale, and transactions
+//!        that cannot run; those that did not fit wait)
 //! ```
 //!
 //! ## Example
@@ -49,5 +51,5 @@ pub mod handle;
 pub mod pool;
 
 pub use error::{SubmitError, TxRejection};
-pub use handle::TxPool;
+pub use handle::{TxPool, cannot_run};
 pub use pool::{Mempool, MempoolConfig};

@@ -1,15 +1,22 @@
-//! Pending transactions: checked on entry, ordered per sender by nonce, bounded.
+//! Pending transactions: checked on entry, ordered by the tip they pay, bounded.
 //!
 //! The pool takes only [`VerifiedTransaction`]s: the signature, the costly check, is done
 //! before the pool's lock is taken. A transaction is admitted only if it could run in the next
-//! blocks: right chain, enough gas for its intrinsic cost and no more than a block holds, a fee cap at
-//! or above the base fee, the sender's next nonce (counting its pending transactions), and a
-//! balance covering the worst case of all its pending transactions. Each refusal is a distinct
-//! [`TxRejection`] and leaves the pool unchanged.
+//! blocks: right chain, enough gas for its intrinsic cost and no more than a block holds, a fee
+//! cap at or above the base fee, a nonce not used yet and at most [`MempoolConfig::per_sender`]
+//! ahead, and a balance covering the worst case of all the sender's transactions here. Each
+//! refusal is a distinct [`TxRejection`] and leaves the pool unchanged.
 //!
-//! Blocks take transactions in arrival order across senders and nonce order within a sender.
+//! A transaction whose nonce follows a gap (an earlier nonce has not arrived yet) waits as
+//! *future*, a bounded number per sender, until the gap fills: a wallet's burst sent over
+//! several connections arrives out of order and is not lost. When the pool is full, a new
+//! transaction takes the place of the cheapest: a future one first (it cannot run, so holding
+//! it is free for its sender), else a ready one paying a lower tip, with its sender's later
+//! nonces. Blocks take ready transactions by effective tip, highest first, each sender's in
+//! nonce order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use cairn_evm::rules::{ChainRules, SenderState, intrinsic_gas, max_tx_gas};
 use cairn_primitives::CodecError;
@@ -22,8 +29,10 @@ use cairn_primitives::{Address, B256, Canonical, Transaction, U256, VerifiedTran
 pub struct MempoolConfig {
     /// Most transactions held in total.
     pub capacity: usize,
-    /// Most pending transactions of one sender.
+    /// Most transactions of one sender, and how far past its next nonce one may be.
     pub per_sender: usize,
+    /// Most of one sender's transactions that wait behind a gap in its nonces.
+    pub future_per_sender: usize,
 }
 
 impl Default for MempoolConfig {
@@ -31,6 +40,7 @@ impl Default for MempoolConfig {
         Self {
             capacity: 50_000,
             per_sender: 256,
+            future_per_sender: 64,
         }
     }
 }
@@ -39,20 +49,59 @@ impl Default for MempoolConfig {
 struct PoolTx {
     tx: VerifiedTransaction,
     arrival: u64,
+    /// What it pays the proposer per gas at the pool's base fee.
+    tip: u128,
+    /// Its encoded bytes.
+    size: usize,
+}
+
+/// One sender's transactions by nonce, and the first nonce of theirs not yet committed, as the
+/// pool last learnt it.
+#[derive(Debug, Clone, Default)]
+struct SenderQueue {
+    committed: u64,
+    txs: BTreeMap<u64, PoolTx>,
+}
+
+impl SenderQueue {
+    /// The first nonce missing from the run that starts at `committed`.
+    fn next_nonce_from(&self, committed: u64) -> u64 {
+        let mut next = committed;
+        while self.txs.contains_key(&next) {
+            next += 1;
+        }
+        next
+    }
 }
 
 /// The least gas any transaction uses (a plain transfer).
 const MIN_TX_GAS: u64 = 21_000;
 
+/// An index entry: effective tip, then arrival (earlier first among equals).
+type TipKey = (u128, Reverse<u64>);
+
 /// The pool.
 #[derive(Debug, Default)]
 pub struct Mempool {
     config: MempoolConfig,
-    by_sender: BTreeMap<Address, BTreeMap<u64, PoolTx>>,
+    by_sender: BTreeMap<Address, SenderQueue>,
     by_hash: HashMap<B256, (Address, u64)>,
-    /// Sender of each pending transaction, by arrival: the order blocks serve senders in.
-    arrivals: BTreeMap<u64, Address>,
+    /// Sender and nonce of every transaction, by arrival.
+    arrivals: BTreeMap<u64, (Address, u64)>,
+    /// Transactions that can run once the ones before them do, by tip.
+    ready: BTreeSet<TipKey>,
+    /// Transactions behind a gap in their sender's nonces, by tip.
+    future: BTreeSet<TipKey>,
     next_arrival: u64,
+}
+
+/// What admitting a transaction takes: the transaction it replaces (same sender and nonce),
+/// or the cheapest one it pushes out of a full pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Room,
+    Replaces,
+    Evicts(B256),
 }
 
 impl Mempool {
@@ -79,18 +128,27 @@ impl Mempool {
         self.by_hash.contains_key(hash)
     }
 
+    /// Transactions waiting behind a gap in their sender's nonces.
+    pub fn future_len(&self) -> usize {
+        self.future.len()
+    }
+
+    fn entry(&self, sender: &Address, nonce: u64) -> Option<&PoolTx> {
+        self.by_sender.get(sender)?.txs.get(&nonce)
+    }
+
     /// A pending transaction by hash.
     pub fn get(&self, hash: &B256) -> Option<&Transaction> {
         let (sender, nonce) = self.by_hash.get(hash)?;
-        self.by_sender.get(sender)?.get(nonce).map(|p| p.tx.tx())
+        self.entry(sender, *nonce).map(|p| p.tx.tx())
     }
 
-    /// The nonce the sender's next transaction should carry, counting pending ones.
+    /// The nonce the sender's next transaction should carry: the first one missing from the
+    /// run of its pending transactions that starts at its committed nonce.
     pub fn next_nonce(&self, sender: &Address, committed: u64) -> u64 {
         self.by_sender
             .get(sender)
-            .and_then(|queue| queue.last_key_value())
-            .map_or(committed, |(nonce, _)| (nonce + 1).max(committed))
+            .map_or(committed, |queue| queue.next_nonce_from(committed))
     }
 
     /// Checks a transaction without keeping it.
@@ -100,6 +158,15 @@ impl Mempool {
         rules: &ChainRules,
         sender_state: SenderState,
     ) -> Result<(), TxRejection> {
+        self.admission(verified, rules, sender_state).map(|_| ())
+    }
+
+    fn admission(
+        &self,
+        verified: &VerifiedTransaction,
+        rules: &ChainRules,
+        sender_state: SenderState,
+    ) -> Result<Admission, TxRejection> {
         let tx = verified.tx();
         let body = &tx.body;
         if body.chain_id != rules.chain_id {
@@ -146,7 +213,7 @@ impl Mempool {
             });
         }
         let queue = self.by_sender.get(&sender);
-        let replaced = queue.and_then(|q| q.get(&body.nonce));
+        let replaced = queue.and_then(|q| q.txs.get(&body.nonce));
         if let Some(old) = replaced.map(|p| &p.tx.tx().body)
             && !(bumped(old.max_fee_per_gas, body.max_fee_per_gas)
                 && bumped(old.max_priority_fee_per_gas, body.max_priority_fee_per_gas))
@@ -154,30 +221,30 @@ impl Mempool {
             return Err(TxRejection::ReplacementUnderpriced { nonce: body.nonce });
         }
         let next = self.next_nonce(&sender, sender_state.nonce);
-        if body.nonce > next {
+        let is_future = body.nonce > next;
+        let reach = sender_state
+            .nonce
+            .saturating_add(self.config.per_sender as u64);
+        if is_future && body.nonce >= reach {
             return Err(TxRejection::NonceGap {
                 sender,
                 next,
                 got: body.nonce,
             });
         }
-        if replaced.is_none() {
-            let pending = queue.map_or(0, BTreeMap::len);
-            if pending >= self.config.per_sender {
-                return Err(TxRejection::SenderQueueFull {
+        if is_future && replaced.is_none() {
+            let waiting = queue.map_or(0, |q| q.txs.range(next..).count());
+            if waiting >= self.config.future_per_sender {
+                return Err(TxRejection::TooManyFuture {
                     sender,
-                    limit: self.config.per_sender,
-                });
-            }
-            if self.len() >= self.config.capacity {
-                return Err(TxRejection::PoolFull {
-                    capacity: self.config.capacity,
+                    next,
+                    limit: self.config.future_per_sender,
                 });
             }
         }
         let others: U256 = queue
             .into_iter()
-            .flat_map(|q| q.values())
+            .flat_map(|q| q.txs.values())
             .filter(|p| p.tx.tx().body.nonce != body.nonce)
             .fold(U256::ZERO, |sum, p| {
                 sum.saturating_add(p.tx.tx().max_cost())
@@ -190,54 +257,152 @@ impl Mempool {
                 cost,
             });
         }
-        Ok(())
+        if replaced.is_some() {
+            return Ok(Admission::Replaces);
+        }
+        let pending = queue.map_or(0, |q| q.txs.len());
+        if pending >= self.config.per_sender {
+            return Err(TxRejection::SenderQueueFull {
+                sender,
+                limit: self.config.per_sender,
+            });
+        }
+        if self.len() < self.config.capacity {
+            return Ok(Admission::Room);
+        }
+        let tip = effective_tip(tx, rules.base_fee_per_gas);
+        match self.cheapest(is_future, tip, &sender) {
+            Some(victim) => Ok(Admission::Evicts(victim)),
+            None => Err(TxRejection::PoolFull {
+                capacity: self.config.capacity,
+                tip,
+            }),
+        }
+    }
+
+    /// The transaction a new one with `tip` may push out of a full pool: the cheapest future
+    /// one (any tip, if the new one can run), else the cheapest ready one paying less; never
+    /// one of the newcomer's own (that would open a gap before it).
+    fn cheapest(&self, new_is_future: bool, tip: u128, sender: &Address) -> Option<B256> {
+        let hash_of = |key: &TipKey| -> Option<B256> {
+            let (owner, nonce) = self.arrivals.get(&key.1.0)?;
+            if owner == sender {
+                return None;
+            }
+            self.entry(owner, *nonce).map(|p| p.tx.hash())
+        };
+        let future = self
+            .future
+            .iter()
+            .filter(|key| !new_is_future || key.0 < tip)
+            .find_map(hash_of);
+        if future.is_some() || new_is_future {
+            return future;
+        }
+        self.ready
+            .iter()
+            .take_while(|key| key.0 < tip)
+            .find_map(hash_of)
     }
 
     /// Checks and admits a transaction, replacing a pending one with the same nonce if the
-    /// new one pays enough more. Returns its hash.
+    /// new one pays enough more, or pushing the cheapest out of a full pool. Returns its hash.
     pub fn insert(
         &mut self,
         tx: VerifiedTransaction,
         rules: &ChainRules,
         sender_state: SenderState,
     ) -> Result<B256, TxRejection> {
-        let size = tx.tx().encode().len();
+        let size = tx.tx().encoded_len();
         if size > Transaction::MAX_SIZE {
             let (what, max) = (Transaction::NAME, Transaction::MAX_SIZE);
             return Err(CodecError::TooLarge { what, size, max }.into());
         }
-        self.check(&tx, rules, sender_state)?;
+        let admission = self.admission(&tx, rules, sender_state)?;
+        if let Admission::Evicts(victim) = admission {
+            self.evict(&victim);
+        }
         let (hash, sender, nonce) = (tx.hash(), tx.sender(), tx.tx().body.nonce);
+        let tip = effective_tip(tx.tx(), rules.base_fee_per_gas);
         let arrival = self.next_arrival;
         self.next_arrival += 1;
         let queue = self.by_sender.entry(sender).or_default();
-        if let Some(old) = queue.insert(nonce, PoolTx { tx, arrival }) {
+        queue.committed = queue.committed.max(sender_state.nonce);
+        let entry = PoolTx {
+            tx,
+            arrival,
+            tip,
+            size,
+        };
+        if let Some(old) = queue.txs.insert(nonce, entry) {
             self.by_hash.remove(&old.tx.hash());
             self.arrivals.remove(&old.arrival);
+            let key = (old.tip, Reverse(old.arrival));
+            self.ready.remove(&key);
+            self.future.remove(&key);
         }
         self.by_hash.insert(hash, (sender, nonce));
-        self.arrivals.insert(arrival, sender);
+        self.arrivals.insert(arrival, (sender, nonce));
+        self.classify(&sender);
         Ok(hash)
     }
 
-    /// Transactions for the next block whose gas limits add up to at most `gas_budget`:
-    /// senders in order of their oldest pending transaction, taken round-robin so that one busy
-    /// sender cannot fill a block alone, each sender's in nonce order from its committed nonce.
+    /// Files each of the sender's transactions as ready or future, after its nonces or its
+    /// committed nonce changed.
+    fn classify(&mut self, sender: &Address) {
+        let Some(queue) = self.by_sender.get(sender) else {
+            return;
+        };
+        let next = queue.next_nonce_from(queue.committed);
+        for (nonce, entry) in &queue.txs {
+            let key = (entry.tip, Reverse(entry.arrival));
+            if *nonce < next {
+                self.future.remove(&key);
+                self.ready.insert(key);
+            } else {
+                self.ready.remove(&key);
+                self.future.insert(key);
+            }
+        }
+    }
+
+    /// Removes the sender's transactions from nonce `from` on.
+    fn remove_from(&mut self, sender: &Address, from: u64) {
+        let Some(queue) = self.by_sender.get_mut(sender) else {
+            return;
+        };
+        for (_, entry) in queue.txs.split_off(&from) {
+            self.by_hash.remove(&entry.tx.hash());
+            self.arrivals.remove(&entry.arrival);
+            let key = (entry.tip, Reverse(entry.arrival));
+            self.ready.remove(&key);
+            self.future.remove(&key);
+        }
+    }
+
+    /// Transactions for the next block, highest effective tip first (each sender's in nonce
+    /// order from its committed nonce), at most as many as `gas_budget` holds plain transfers
+    /// and at most `byte_budget` bytes. The block's executor then includes them while the gas
+    /// they *use* fits: a transaction asking for a large gas limit takes room only for what it
+    /// burns, and one that does not fit is left for a later block.
     pub fn select(
         &self,
         gas_budget: u64,
+        byte_budget: usize,
         committed_nonce: impl Fn(&Address) -> u64,
     ) -> Vec<Transaction> {
         // No block holds more transactions than this, so no more senders need a look: the cost
         // of a block does not grow with the size of the pool.
-        let max_senders = usize::try_from(gas_budget / MIN_TX_GAS).unwrap_or(usize::MAX);
-        let mut senders = Vec::new();
+        let max_txs = usize::try_from(gas_budget / MIN_TX_GAS).unwrap_or(usize::MAX);
+        let mut senders: Vec<&Address> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for sender in self.arrivals.values() {
-            if senders.len() >= max_senders {
+        for key in self.ready.iter().rev() {
+            if senders.len() >= max_txs {
                 break;
             }
-            if seen.insert(sender) {
+            if let Some((sender, _)) = self.arrivals.get(&key.1.0)
+                && seen.insert(sender)
+            {
                 senders.push(sender);
             }
         }
@@ -249,7 +414,7 @@ impl Mempool {
             };
             let first = committed_nonce(sender);
             let run: Vec<&PoolTx> = (first..)
-                .zip(queue.range(first..))
+                .zip(queue.txs.range(first..))
                 .take_while(|(expected, (nonce, _))| expected == *nonce)
                 .map(|(_, (_, entry))| entry)
                 .collect();
@@ -257,30 +422,30 @@ impl Mempool {
                 runs.push(run);
             }
         }
+        // The head of every run on a heap by tip: the best transaction that can go next.
+        let mut heads: BinaryHeap<(TipKey, usize, usize)> = runs
+            .iter()
+            .enumerate()
+            .map(|(run, txs)| ((txs[0].tip, Reverse(txs[0].arrival)), run, 0))
+            .collect();
         let mut selected = Vec::new();
-        let mut gas_left = gas_budget;
-        let mut depth = 0;
-        loop {
-            let mut took = false;
-            for run in &mut runs {
-                let Some(entry) = run.get(depth) else {
-                    continue;
-                };
-                let tx = entry.tx.tx();
-                if tx.body.gas_limit > gas_left {
-                    // Later nonces of this sender cannot go before this one: the run ends here.
-                    run.truncate(depth);
-                    continue;
-                }
-                gas_left -= tx.body.gas_limit;
-                selected.push(tx.clone());
-                took = true;
+        let mut bytes_left = byte_budget;
+        while let Some((_, run, position)) = heads.pop() {
+            if selected.len() >= max_txs {
+                break;
             }
-            if !took {
-                return selected;
+            let entry = runs[run][position];
+            if entry.size > bytes_left {
+                // Later nonces of this sender cannot go before this one: the run ends here.
+                continue;
             }
-            depth += 1;
+            bytes_left -= entry.size;
+            selected.push(entry.tx.tx().clone());
+            if let Some(next) = runs[run].get(position + 1) {
+                heads.push(((next.tip, Reverse(next.arrival)), run, position + 1));
+            }
         }
+        selected
     }
 
     /// Drops what a new block made obsolete: each listed sender's transactions below its new
@@ -290,33 +455,44 @@ impl Mempool {
             let Some(queue) = self.by_sender.get_mut(&sender) else {
                 continue;
             };
-            let kept = queue.split_off(&next);
-            for entry in std::mem::replace(queue, kept).into_values() {
+            queue.committed = queue.committed.max(next);
+            let kept = queue.txs.split_off(&next);
+            let stale = std::mem::replace(&mut queue.txs, kept);
+            for entry in stale.into_values() {
                 self.by_hash.remove(&entry.tx.hash());
                 self.arrivals.remove(&entry.arrival);
+                let key = (entry.tip, Reverse(entry.arrival));
+                self.ready.remove(&key);
+                self.future.remove(&key);
             }
-            if queue.is_empty() {
-                self.by_sender.remove(&sender);
-            }
+            self.classify(&sender);
+            self.drop_if_empty(&sender);
         }
     }
 
     /// Removes one transaction and every later one of the same sender (they can no longer run
-    /// in order). Used when a block proposer finds it cannot be included.
+    /// in order). Used when a block proposer finds it cannot be included, and to make room.
     pub fn evict(&mut self, hash: &B256) {
         let Some((sender, nonce)) = self.by_hash.get(hash).copied() else {
             return;
         };
-        if let Some(queue) = self.by_sender.get_mut(&sender) {
-            for (_, entry) in queue.split_off(&nonce) {
-                self.by_hash.remove(&entry.tx.hash());
-                self.arrivals.remove(&entry.arrival);
-            }
-            if queue.is_empty() {
-                self.by_sender.remove(&sender);
-            }
+        self.remove_from(&sender, nonce);
+        self.drop_if_empty(&sender);
+    }
+
+    fn drop_if_empty(&mut self, sender: &Address) {
+        if self.by_sender.get(sender).is_some_and(|q| q.txs.is_empty()) {
+            self.by_sender.remove(sender);
         }
     }
+}
+
+/// What a transaction pays the proposer per gas: its tip, capped by what its fee cap leaves
+/// above the base fee.
+pub fn effective_tip(tx: &Transaction, base_fee: u64) -> u128 {
+    let body = &tx.body;
+    body.max_priority_fee_per_gas
+        .min(body.max_fee_per_gas.saturating_sub(u128::from(base_fee)))
 }
 
 /// A replacement must raise a fee by at least 10%.
@@ -374,10 +550,11 @@ mod tests {
         let mut pool = Mempool::new(MempoolConfig {
             capacity: 10,
             per_sender: 3,
+            future_per_sender: 1,
         });
         let alice = key(1);
         let first = pool.insert(body(0).signed(&alice), &RULES, rich()).unwrap();
-        let snapshot = |pool: &Mempool| (pool.len(), pool.select(u64::MAX, |_| 0));
+        let snapshot = |pool: &Mempool| (pool.len(), pool.select(u64::MAX, usize::MAX, |_| 0));
         let before = snapshot(&pool);
 
         type Case = (VerifiedTransaction, SenderState, fn(&TxRejection) -> bool);
@@ -549,6 +726,7 @@ mod tests {
         let mut pool = Mempool::new(MempoolConfig {
             capacity: 3,
             per_sender: 2,
+            future_per_sender: 1,
         });
         let alice = key(1);
         pool.insert(body(0).signed(&alice), &RULES, rich()).unwrap();
@@ -565,7 +743,13 @@ mod tests {
         let full = pool
             .insert(body(0).signed(&key(3)), &RULES, rich())
             .unwrap_err();
-        assert_eq!(full, TxRejection::PoolFull { capacity: 3 });
+        assert_eq!(
+            full,
+            TxRejection::PoolFull {
+                capacity: 3,
+                tip: 0
+            }
+        );
         assert_eq!(pool.len(), 3);
     }
 
@@ -599,41 +783,197 @@ mod tests {
         assert!(pool.contains(&new) && !pool.contains(&old));
     }
 
-    #[test]
-    fn selection_is_fair_ordered_and_within_the_gas_budget() {
-        let mut pool = Mempool::new(MempoolConfig::default());
-        let (alice, bob) = (key(1), key(2));
-        for nonce in 0..3 {
-            pool.insert(body(nonce).signed(&alice), &RULES, rich())
-                .unwrap();
+    fn tipped(nonce: u64, tip: u128) -> TxBody {
+        TxBody {
+            max_fee_per_gas: 10 + tip,
+            max_priority_fee_per_gas: tip,
+            ..body(nonce)
         }
-        pool.insert(body(0).signed(&bob), &RULES, rich()).unwrap();
-        let picked: Vec<(Address, u64)> = pool
-            .select(u64::MAX, |_| 0)
+    }
+
+    fn picked(transactions: &[Transaction]) -> Vec<(Address, u64)> {
+        transactions
             .iter()
             .map(|t| (t.sender(), t.body.nonce))
-            .collect();
-        let (a, b) = (alice.address(), bob.address());
-        assert_eq!(picked, vec![(a, 0), (b, 0), (a, 1), (a, 2)]);
-        assert_eq!(pool.select(2 * 21_000, |_| 0).len(), 2);
-        // Alice's committed nonce is already 1: her nonce-0 transaction is not offered.
-        let offered = pool.select(u64::MAX, |s| u64::from(*s == a));
-        assert_eq!(offered.len(), 3);
+            .collect()
+    }
+
+    #[test]
+    fn blocks_take_the_highest_tip_first_each_sender_in_nonce_order() {
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let (alice, bob, carol) = (key(1), key(2), key(3));
+        pool.insert(tipped(0, 1).signed(&alice), &RULES, rich())
+            .unwrap();
+        pool.insert(tipped(1, 9).signed(&alice), &RULES, rich())
+            .unwrap();
+        pool.insert(tipped(0, 5).signed(&bob), &RULES, rich())
+            .unwrap();
+        pool.insert(tipped(0, 3).signed(&carol), &RULES, rich())
+            .unwrap();
+        let (a, b, c) = (alice.address(), bob.address(), carol.address());
+        // Alice's tip-9 transaction waits for her tip-1 one, which goes last of the heads.
+        assert_eq!(
+            picked(&pool.select(u64::MAX, usize::MAX, |_| 0)),
+            vec![(b, 0), (c, 0), (a, 0), (a, 1)]
+        );
+        assert_eq!(pool.select(2 * 21_000, usize::MAX, |_| 0).len(), 2);
+        // Alice's committed nonce is already 1: her nonce-1 transaction leads.
+        let offered = pool.select(u64::MAX, usize::MAX, |s| u64::from(*s == a));
+        assert_eq!(offered[0].sender(), a);
+        // A byte budget of two transactions' bytes takes two.
+        let size = tipped(0, 1).signed(&alice).tx().encoded_len();
+        assert_eq!(pool.select(u64::MAX, 2 * size + 1, |_| 0).len(), 2);
 
         // A budget of two transfers looks at two senders, however many are waiting.
         let looked_up = std::cell::Cell::new(0);
-        let picked = pool.select(2 * 21_000, |_| {
+        let picked = pool.select(2 * 21_000, usize::MAX, |_| {
             looked_up.set(looked_up.get() + 1);
             0
         });
         assert_eq!((picked.len(), looked_up.get()), (2, 2));
 
-        pool.prune([(a, 2)]);
-        assert_eq!(pool.len(), 2);
-        let evicted = body(0).signed(&bob).hash();
+        pool.prune([(a, 1)]);
+        assert_eq!(pool.len(), 3);
+        let evicted = tipped(0, 5).signed(&bob).hash();
         pool.evict(&evicted);
-        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.len(), 2);
         assert!(!pool.contains(&evicted));
         assert_eq!(pool.arrivals.len(), pool.len());
+        assert_eq!(pool.ready.len() + pool.future.len(), pool.len());
+    }
+
+    /// Three transactions asking for the most gas a transaction may have do not take the
+    /// block's room from forty transfers: the builder counts the gas they use.
+    #[test]
+    fn attack_large_gas_limits_do_not_reserve_the_block() {
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let greedy = key(1);
+        for nonce in 0..3 {
+            let body = TxBody {
+                gas_limit: RULES.block_gas_limit,
+                ..tipped(nonce, 2)
+            };
+            pool.insert(body.signed(&greedy), &RULES, rich()).unwrap();
+        }
+        for sender in 10..50 {
+            pool.insert(body(0).signed(&key(sender)), &RULES, rich())
+                .unwrap();
+        }
+        let offered = pool.select(RULES.block_gas_limit, usize::MAX, |_| 0);
+        assert_eq!(
+            offered.len(),
+            43,
+            "every transaction is offered to the builder"
+        );
+        assert!(offered[..3].iter().all(|t| t.sender() == greedy.address()));
+    }
+
+    /// A wallet's burst sent over several connections arrives out of order: every transaction
+    /// is kept until the gap before it fills, and the block takes them in nonce order.
+    #[test]
+    fn attack_a_burst_arriving_out_of_order_is_not_lost() {
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let wallet = key(1);
+        // Eight connections, each carrying every eighth nonce; the later a connection, the
+        // further its transactions fall behind (up to 49 places).
+        let mut order: Vec<u64> = (0..200).collect();
+        order.sort_by_key(|nonce| nonce + 7 * (7 - nonce % 8));
+        for nonce in order {
+            pool.insert(body(nonce).signed(&wallet), &RULES, rich())
+                .unwrap_or_else(|e| panic!("nonce {nonce} refused: {e}"));
+        }
+        assert_eq!(pool.len(), 200);
+        assert_eq!(pool.future_len(), 0);
+        assert_eq!(pool.next_nonce(&wallet.address(), 0), 200);
+        let nonces: Vec<u64> = pool
+            .select(u64::MAX, usize::MAX, |_| 0)
+            .iter()
+            .map(|t| t.body.nonce)
+            .collect();
+        assert_eq!(nonces, (0..200).collect::<Vec<_>>());
+    }
+
+    /// Transactions behind a gap that never fills cannot run, so holding them is free for the
+    /// sender: there are few of them per sender, a full pool pushes them out first, and
+    /// nothing is admitted too far ahead.
+    #[test]
+    fn attack_unrunnable_future_nonces_cannot_pin_the_pool() {
+        let mut pool = Mempool::new(MempoolConfig {
+            capacity: 6,
+            per_sender: 8,
+            future_per_sender: 2,
+        });
+        let squatter = key(1);
+        pool.insert(tipped(1, 100).signed(&squatter), &RULES, rich())
+            .unwrap();
+        pool.insert(tipped(2, 100).signed(&squatter), &RULES, rich())
+            .unwrap();
+        let third = pool
+            .insert(tipped(3, 100).signed(&squatter), &RULES, rich())
+            .unwrap_err();
+        assert!(matches!(
+            third,
+            TxRejection::TooManyFuture {
+                next: 0,
+                limit: 2,
+                ..
+            }
+        ));
+        let far = pool
+            .insert(tipped(8, 100).signed(&squatter), &RULES, rich())
+            .unwrap_err();
+        assert!(matches!(far, TxRejection::NonceGap { got: 8, .. }));
+        assert_eq!(pool.future_len(), 2);
+        for sender in 10..14 {
+            pool.insert(tipped(0, 1).signed(&key(sender)), &RULES, rich())
+                .unwrap();
+        }
+        assert_eq!(pool.len(), 6);
+        // Full: a ready transaction paying a tip of 1 pushes out a future one paying 100.
+        pool.insert(tipped(0, 1).signed(&key(20)), &RULES, rich())
+            .unwrap();
+        assert_eq!((pool.len(), pool.future_len()), (6, 1));
+        assert!(!pool.contains(&tipped(2, 100).signed(&squatter).hash()));
+    }
+
+    #[test]
+    fn attack_a_full_pool_keeps_the_best_paying_transactions() {
+        let mut pool = Mempool::new(MempoolConfig {
+            capacity: 3,
+            per_sender: 4,
+            future_per_sender: 1,
+        });
+        let cheap = key(1);
+        pool.insert(tipped(0, 1).signed(&cheap), &RULES, rich())
+            .unwrap();
+        pool.insert(tipped(1, 7).signed(&cheap), &RULES, rich())
+            .unwrap();
+        pool.insert(tipped(0, 5).signed(&key(2)), &RULES, rich())
+            .unwrap();
+        // No better than the cheapest: refused with the tip to beat in words.
+        let refused = pool
+            .insert(tipped(0, 1).signed(&key(3)), &RULES, rich())
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            TxRejection::PoolFull {
+                capacity: 3,
+                tip: 1
+            }
+        );
+        assert!(refused.to_string().contains("raise the priority fee"));
+        // Better: the cheapest goes, and with it its sender's later nonce (it cannot run).
+        pool.insert(tipped(0, 2).signed(&key(3)), &RULES, rich())
+            .unwrap();
+        assert_eq!(pool.len(), 2);
+        assert!(pool.next_nonce(&cheap.address(), 0) == 0);
+        // A sender never pushes out its own earlier nonce.
+        let spender = key(4);
+        pool.insert(tipped(0, 1).signed(&spender), &RULES, rich())
+            .unwrap();
+        let own = pool
+            .insert(tipped(1, 2).signed(&spender), &RULES, rich())
+            .unwrap_err();
+        assert!(matches!(own, TxRejection::PoolFull { .. }));
     }
 }

@@ -42,6 +42,10 @@ pub struct NodeConfig {
     pub validator_key: AccountKey,
     /// Where the JSON-RPC server listens (port 0 picks a free port).
     pub rpc_addr: SocketAddr,
+    /// Host names the RPC answers to besides loopback and its bound address (`*`: any).
+    pub rpc_allowed_hosts: Vec<String>,
+    /// Origins of web pages allowed to call the RPC (`*`: any); none by default.
+    pub rpc_allowed_origins: Vec<String>,
     /// Time between blocks; the genesis value if `None`.
     pub block_time: Option<Duration>,
     /// Mempool limits.
@@ -63,6 +67,8 @@ impl NodeConfig {
             genesis,
             validator_key,
             rpc_addr,
+            rpc_allowed_hosts: Vec::new(),
+            rpc_allowed_origins: Vec::new(),
             block_time: None,
             mempool: MempoolConfig::default(),
             execution_threads: 0,

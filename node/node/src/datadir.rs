@@ -23,6 +23,26 @@ pub mod files {
     pub const PROVIDER_KEY: &str = "provider.key";
     /// The chunk store (its own RocksDB database).
     pub const CHUNKS: &str = "chunks";
+    /// The RPC's admin token (hex), which the methods that change this node's data need.
+    pub const ADMIN_TOKEN: &str = "admin.token";
+}
+
+/// Reads the RPC admin token from `path`, creating a fresh random one, readable by its owner
+/// only, on first use.
+pub fn load_or_create_admin_token(path: &Path) -> Result<String> {
+    if path.exists() {
+        let token = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+        let token = token.trim();
+        if token.len() < 32 {
+            return Err(NodeError::AdminToken {
+                path: path.to_path_buf(),
+            });
+        }
+        return Ok(token.to_string());
+    }
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    write_private(path, token.as_bytes())?;
+    Ok(token)
 }
 
 /// Reads a hex private key file.

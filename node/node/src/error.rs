@@ -47,6 +47,14 @@ pub enum NodeError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The admin token file is too short to be a secret.
+    #[error(
+        "{path}: too short for an admin token (32 characters at least); delete it to have a new one made"
+    )]
+    AdminToken {
+        /// The file.
+        path: std::path::PathBuf,
+    },
     /// An address in `node.json` is no multiaddr.
     #[error("{path}: {text:?} is not a multiaddr ({detail}); write e.g. /ip4/127.0.0.1/tcp/30303")]
     BadMultiaddr {

@@ -21,7 +21,7 @@ use cairn_providers::agent::Agent;
 use cairn_rpc::RpcServer;
 
 use crate::config::NodeConfig;
-use crate::datadir::{files, load_or_create_node_key};
+use crate::datadir::{files, load_or_create_admin_token, load_or_create_node_key};
 use crate::error::Result;
 use crate::router::{Router, TX_GOSSIP_QUEUE};
 
@@ -31,7 +31,8 @@ pub struct Node {
     pool: TxPool,
     rpc_addr: SocketAddr,
     rpc: ServerHandle,
-    peer_id: Option<cairn_p2p::PeerId>,
+    /// The node's network (none on a dev node).
+    network: Option<cairn_p2p::NetworkHandle>,
     /// The block producer, or the consensus driver and the network router.
     tasks: Vec<JoinHandle<()>>,
     /// The provider agent, on a node that is a provider.
@@ -52,20 +53,33 @@ impl Node {
             config.genesis,
             Box::new(Parallel::new(config.execution_threads)),
         )?);
+        let admin_token_file = config.datadir.join(files::ADMIN_TOKEN);
+        let access = cairn_rpc::AccessPolicy {
+            admin_token: load_or_create_admin_token(&admin_token_file)?,
+            admin_token_file: admin_token_file.clone(),
+            allowed_hosts: config.rpc_allowed_hosts.clone(),
+            allowed_origins: config.rpc_allowed_origins.clone(),
+        };
         let (stop, stopped) = watch::channel(false);
         let (status, network_view) = watch::channel(NetworkView::default());
         let block_time_ms = block_time.as_millis() as u64;
 
         let Some(settings) = config.network else {
             let pool = TxPool::new(chain, config.mempool, None);
-            let server = RpcServer::new(pool.clone(), network_view, None, block_time_ms);
-            let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server).await?;
+            let server = RpcServer::new(
+                pool.clone(),
+                network_view,
+                None,
+                block_time_ms,
+                admin_token_file,
+            );
+            let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server, &access).await?;
             let producer = produce_blocks(pool.clone(), config.validator_key, block_time, stopped);
             return Ok(Self {
                 pool,
                 rpc_addr,
                 rpc,
-                peer_id: None,
+                network: None,
                 tasks: vec![tokio::spawn(producer)],
                 agent: None,
                 stop,
@@ -87,9 +101,9 @@ impl Node {
                 votes: <cairn_consensus::Certificate as Canonical>::MAX_SIZE + 64,
                 provider_adverts: 16 * 1024,
             },
+            budgets: cairn_p2p::PeerBudgets::default(),
         })
         .await?;
-        let peer_id = network.peer_id();
         let (gossip, outgoing_transactions) = mpsc::channel(TX_GOSSIP_QUEUE);
         let pool = TxPool::new(chain.clone(), config.mempool, Some(gossip));
         let store = Arc::new(cairn_storage::ChunkStore::open(
@@ -108,8 +122,9 @@ impl Node {
             network_view,
             Some(data.clone()),
             block_time_ms,
+            admin_token_file,
         );
-        let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server).await?;
+        let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server, &access).await?;
 
         let agent = settings.provider.map(|provider| {
             let agent = Agent::new(pool.clone(), data.clone(), provider, offer_queue);
@@ -117,7 +132,7 @@ impl Node {
         });
         let (consensus_events, consensus_inbox) = mpsc::channel(crate::router::CONSENSUS_QUEUE);
         let router = Router {
-            chain: chain.clone(),
+            sync: cairn_consensus::SyncServer::new(chain.clone(), network.clone()),
             pool: pool.clone(),
             data,
             network: network.clone(),
@@ -131,7 +146,7 @@ impl Node {
             retry: (settings.view_timeout / 2).max(Duration::from_millis(10)),
         };
         let links = Links {
-            network,
+            network: network.clone(),
             events: consensus_inbox,
             status,
         };
@@ -153,7 +168,7 @@ impl Node {
             pool,
             rpc_addr,
             rpc,
-            peer_id: Some(peer_id),
+            network: Some(network),
             tasks: vec![driver, router],
             agent,
             stop,
@@ -162,7 +177,15 @@ impl Node {
 
     /// This node's libp2p peer id, if it is networked.
     pub fn peer_id(&self) -> Option<cairn_p2p::PeerId> {
-        self.peer_id
+        self.network.as_ref().map(cairn_p2p::NetworkHandle::peer_id)
+    }
+
+    /// The peers this node is connected to now (none on a dev node).
+    pub async fn peers(&self) -> Vec<cairn_p2p::PeerId> {
+        match &self.network {
+            Some(network) => network.status().await.map(|s| s.peers).unwrap_or_default(),
+            None => Vec::new(),
+        }
     }
 
     /// The address the RPC server listens on.
@@ -223,7 +246,7 @@ async fn produce_blocks(
                     "committed block"
                 );
                 for (hash, reason) in &block.excluded {
-                    tracing::warn!(%hash, %reason, "dropped transaction that cannot run");
+                    tracing::debug!(%hash, %reason, "transaction left out of the block");
                 }
             }
             // The batch was not written: nothing is half-committed, so the next tick retries.

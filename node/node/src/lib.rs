@@ -13,7 +13,7 @@
 //!   └─ networked: cairn_p2p::start ─► Router ─┬─ proposals, votes, peers ─► consensus driver
 //!                                             ├─ transactions ─► TxPool::submit
 //!                                             ├─ adverts, data requests ─► DataNet
-//!                                             └─ sync requests ─► cairn_consensus::serve_sync
+//!                                             └─ sync requests ─► cairn_consensus::SyncServer
 //!      consensus driver (cairn-consensus) ─► chain worker: build, verify, commit ─► NetworkView
 //!      provider Agent (cairn-providers): TxPool, DataNet, TxSender
 //!   RpcServer (cairn-rpc): TxPool, Chain, NetworkView, DataNet

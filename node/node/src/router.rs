@@ -6,9 +6,11 @@
 
 use std::sync::Arc;
 
-use cairn_chain::Chain;
+use cairn_consensus::SyncServer;
 use cairn_mempool::{SubmitError, TxPool, TxRejection};
-use cairn_p2p::{GossipMessage, NetworkEvent, NetworkHandle, TopicKind, Verdict};
+use cairn_p2p::{
+    GossipMessage, NetworkEvent, NetworkEvents, NetworkHandle, Offence, TopicKind, Verdict,
+};
 use cairn_primitives::wire::PeerRequest;
 use cairn_primitives::{Canonical, Transaction};
 use cairn_providers::DataNet;
@@ -19,15 +21,17 @@ use tokio::sync::{mpsc, watch};
 /// waits in this node's mempool until this node proposes.
 pub const TX_GOSSIP_QUEUE: usize = 1024;
 /// Events waiting for the consensus driver. When it is full the router waits; meanwhile the
-/// network's own bounded event queue fills and the network drops what does not fit (as it did
-/// when the driver read the network itself). Per-peer budgets are not here yet.
+/// network's own bounded consensus queue fills and the network drops what does not fit, while
+/// its other queues (transactions, adverts, requests) fill and drop on their own, so that no
+/// kind of traffic crowds out consensus. Each peer is held to its budgets before any of this
+/// (`cairn_p2p::guard`).
 pub const CONSENSUS_QUEUE: usize = 1024;
 
 /// Where the router sends what it hears.
 #[derive(Debug)]
 pub struct Router {
     /// Answers sync requests.
-    pub chain: Arc<Chain>,
+    pub sync: SyncServer,
     /// Takes gossiped transactions.
     pub pool: TxPool,
     /// Takes adverts and data requests.
@@ -42,7 +46,7 @@ impl Router {
     /// Routes until the network stops, the driver's inbox closes or `stopped` turns true.
     pub async fn run(
         self,
-        mut events: mpsc::Receiver<NetworkEvent>,
+        mut events: NetworkEvents,
         mut outgoing_transactions: mpsc::Receiver<Vec<u8>>,
         mut stopped: watch::Receiver<bool>,
     ) {
@@ -85,16 +89,13 @@ impl Router {
                 }
             },
             NetworkEvent::Request { peer, id, data } => match PeerRequest::decode(&data) {
-                Ok(PeerRequest::Sync(request)) => cairn_consensus::serve_sync(
-                    self.chain.clone(),
-                    self.network.clone(),
-                    peer,
-                    id,
-                    request,
-                ),
+                Ok(PeerRequest::Sync(request)) => self.sync.serve(peer, id, request),
                 Ok(PeerRequest::Data(request)) => self.data.server().serve(peer, id, request),
                 Err(error) => {
                     tracing::debug!(%peer, %error, "malformed request");
+                    if let Err(error) = self.network.penalize(peer, Offence::Malformed).await {
+                        tracing::debug!(%error, "cannot report a malformed request");
+                    }
                     let refusal = DataResponse::Refused(format!("malformed request: {error}"));
                     if let Err(error) = self.network.respond(id, refusal.encode()).await {
                         tracing::debug!(%error, "cannot answer a malformed request");
@@ -122,6 +123,7 @@ impl Router {
             Err(SubmitError::Rejected(
                 TxRejection::BadSignature | TxRejection::WrongChain { .. },
             )) => Verdict::Reject,
+            Err(SubmitError::Rejected(TxRejection::AlreadyKnown)) => Verdict::Duplicate,
             // Known already, stale, or no room: not the sender's fault.
             Err(_) => Verdict::Ignore,
         }

@@ -10,6 +10,12 @@ use crate::consensus::Certificate;
 use crate::receipt::Receipt;
 use crate::transaction::{Signature, Transaction, hex_32};
 
+/// The most bytes of encoded transactions a block holds: a consensus rule, enforced by the
+/// builder and by every validator. Without it a block could carry megabytes of cheap zero-byte
+/// calldata, and a run of such blocks would make a sync response too large to serve. Half of
+/// a proposal's size limit, so that a full block, its header and its parent's votes fit in one.
+pub const MAX_BLOCK_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+
 /// The header: everything a block commits to.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,6 +119,11 @@ impl Block {
     /// The block hash (the header's).
     pub fn hash(&self) -> B256 {
         self.header.hash()
+    }
+
+    /// The encoded bytes of its transactions, held to [`MAX_BLOCK_TRANSACTION_BYTES`].
+    pub fn transaction_bytes(&self) -> usize {
+        self.transactions.iter().map(Canonical::encoded_len).sum()
     }
 }
 

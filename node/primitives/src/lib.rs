@@ -52,7 +52,7 @@ pub mod wire;
 mod tests;
 
 pub use alloy_primitives::{Address, B256, Bytes, U256};
-pub use block::{Block, Header, receipts_root, tx_root};
+pub use block::{Block, Header, MAX_BLOCK_TRANSACTION_BYTES, receipts_root, tx_root};
 pub use codec::Canonical;
 pub use error::{CodecError, KeyError};
 pub use keys::{AccountKey, address_of};

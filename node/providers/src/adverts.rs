@@ -2,12 +2,14 @@
 //!
 //! An advert is signed by the provider's account key, so no peer can advertise for someone
 //! else; the on-chain registry stays the authority on roles and stake, the advert says what
-//! is free right now and where to reach the provider. A newer advert (higher `sequence`)
-//! replaces an older one; the table holds at most [`MAX_PROVIDERS`] and forgets adverts not
-//! renewed within [`ADVERT_LIFETIME`].
+//! is free right now and where to reach the provider. Only an account holding a provider role
+//! on chain (so bonded at least the role's minimum) is listed or forwarded: keys made for free
+//! cannot push real providers out of the table. A newer advert (higher `sequence`) replaces an
+//! older one; the table holds at most [`MAX_PROVIDERS`] and forgets adverts not renewed within
+//! [`ADVERT_LIFETIME`].
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -15,7 +17,10 @@ use cairn_p2p::{NetworkHandle, PeerId, TopicKind, Verdict};
 
 use cairn_primitives::{AccountKey, Address, Canonical, keys};
 
+use crate::contracts::view;
 use crate::error::DataError;
+use cairn_chain::Chain;
+use cairn_reward_contracts::bindings::Staking;
 
 /// The most providers a node keeps adverts of.
 pub const MAX_PROVIDERS: usize = 4096;
@@ -129,6 +134,56 @@ impl SignedAdvert {
     }
 }
 
+/// Who holds a provider role on chain now.
+pub trait ProviderRoles: Send + Sync + std::fmt::Debug {
+    /// Whether `account` holds the storage or the compute role.
+    fn is_provider(&self, account: &Address) -> bool;
+}
+
+impl ProviderRoles for Chain {
+    fn is_provider(&self, account: &Address) -> bool {
+        let roles = cairn_reward_contracts::roles::STORAGE | cairn_reward_contracts::roles::COMPUTE;
+        view(
+            self,
+            cairn_reward_contracts::STAKING,
+            Staking::stakeOfCall { staker: *account },
+        )
+        .is_ok_and(|stake| stake.roles & roles != 0)
+    }
+}
+
+/// The verdict on a gossiped advert, kept in `table` if it is good and new: a malformed or
+/// forged one is rejected (its sender pays in score); one from an account without a provider
+/// role, or no newer than the one held, is dropped unforwarded.
+fn judge(
+    data: &[u8],
+    chain_id: u64,
+    roles: &dyn ProviderRoles,
+    table: &Mutex<AdvertTable>,
+    now: Instant,
+) -> Verdict {
+    let Ok(advert) = SignedAdvert::decode(data) else {
+        return Verdict::Reject;
+    };
+    if advert.check(chain_id).is_err() {
+        return Verdict::Reject;
+    }
+    if lock(table).is_stale(&advert) || !roles.is_provider(&advert.advert.provider) {
+        // A provider that just bonded, or just left, may differ by a block between nodes:
+        // not the sender's fault.
+        return Verdict::Ignore;
+    }
+    match lock(table).insert(advert, now) {
+        Ok(()) => Verdict::Accept,
+        Err(_) => Verdict::Ignore,
+    }
+}
+
+fn lock(table: &Mutex<AdvertTable>) -> std::sync::MutexGuard<'_, AdvertTable> {
+    // Every update is a single insert: a panic mid-way leaves the table consistent.
+    table.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The adverts a node has heard, one per provider.
 #[derive(Debug, Default)]
 pub struct AdvertTable {
@@ -136,13 +191,18 @@ pub struct AdvertTable {
 }
 
 impl AdvertTable {
+    /// Whether the table holds an advert of the same provider at least as new.
+    pub fn is_stale(&self, advert: &SignedAdvert) -> bool {
+        self.adverts
+            .get(&advert.advert.provider)
+            .is_some_and(|(held, _)| held.advert.sequence >= advert.advert.sequence)
+    }
+
     /// Takes a checked advert if it is newer than the one held; when the table is full, the
     /// advert heard longest ago makes room.
     pub fn insert(&mut self, advert: SignedAdvert, now: Instant) -> Result<(), AdvertError> {
         let provider = advert.advert.provider;
-        if let Some((held, _)) = self.adverts.get(&provider)
-            && held.advert.sequence >= advert.advert.sequence
-        {
+        if self.is_stale(&advert) {
             return Err(AdvertError::Stale);
         }
         self.adverts
@@ -184,36 +244,35 @@ impl AdvertTable {
 pub struct Adverts {
     chain_id: u64,
     network: NetworkHandle,
+    roles: Arc<dyn ProviderRoles>,
     table: Mutex<AdvertTable>,
 }
 
 impl Adverts {
-    /// An empty table for the chain with this id.
-    pub fn new(chain_id: u64, network: NetworkHandle) -> Self {
+    /// An empty table for the chain with this id, listing the accounts `roles` says are
+    /// providers.
+    pub fn new(chain_id: u64, network: NetworkHandle, roles: Arc<dyn ProviderRoles>) -> Self {
         Self {
             chain_id,
             network,
+            roles,
             table: Mutex::new(AdvertTable::default()),
         }
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, AdvertTable> {
-        // Every update is a single insert: a panic mid-way leaves the table consistent.
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.table)
     }
 
-    /// Checks a gossiped advert and keeps it if it is new.
+    /// Checks a gossiped advert and keeps it if it is new and its account a provider.
     pub fn on_gossip(&self, data: &[u8]) -> Verdict {
-        let Ok(advert) = SignedAdvert::decode(data) else {
-            return Verdict::Reject;
-        };
-        if advert.check(self.chain_id).is_err() {
-            return Verdict::Reject;
-        }
-        match self.table().insert(advert, Instant::now()) {
-            Ok(()) => Verdict::Accept,
-            Err(_) => Verdict::Ignore,
-        }
+        judge(
+            data,
+            self.chain_id,
+            &*self.roles,
+            &self.table,
+            Instant::now(),
+        )
     }
 
     /// Publishes this node's own advert (and keeps it, as gossip does not come back).
@@ -292,6 +351,47 @@ mod tests {
         table.insert(advert(&key, 5).sign(&key), now).unwrap();
         assert_eq!(table.get(&key.address(), now).unwrap().advert.sequence, 5);
         assert!(table.live(now + ADVERT_LIFETIME).is_empty());
+    }
+
+    use std::collections::BTreeSet;
+
+    /// A chain where only these accounts hold a provider role.
+    #[derive(Debug)]
+    struct Registered(BTreeSet<Address>);
+
+    impl ProviderRoles for Registered {
+        fn is_provider(&self, account: &Address) -> bool {
+            self.0.contains(account)
+        }
+    }
+
+    #[test]
+    fn attack_adverts_of_accounts_without_a_provider_role_are_not_listed_or_forwarded() {
+        let now = Instant::now();
+        let real: Vec<AccountKey> = (0..3).map(numbered_key).collect();
+        let roles = Registered(real.iter().map(AccountKey::address).collect());
+        let table = Mutex::new(AdvertTable::default());
+        for key in &real {
+            let data = advert(key, 1).sign(key).encode();
+            assert_eq!(judge(&data, 7, &roles, &table, now), Verdict::Accept);
+        }
+        // A flood of adverts signed by fresh keys: none listed, none forwarded, nobody evicted.
+        for i in 100..(100 + MAX_PROVIDERS) {
+            let key = numbered_key(i);
+            let data = advert(&key, 1).sign(&key).encode();
+            assert_eq!(judge(&data, 7, &roles, &table, now), Verdict::Ignore);
+        }
+        assert_eq!(lock(&table).live(now).len(), 3);
+        // Garbage and forgeries cost their sender.
+        assert_eq!(judge(&[1, 2, 3], 7, &roles, &table, now), Verdict::Reject);
+        let mut forged = advert(&real[0], 2).sign(&real[0]);
+        forged.advert.storage_price = 0;
+        assert_eq!(
+            judge(&forged.encode(), 7, &roles, &table, now),
+            Verdict::Reject
+        );
+        let replayed = advert(&real[0], 1).sign(&real[0]).encode();
+        assert_eq!(judge(&replayed, 7, &roles, &table, now), Verdict::Ignore);
     }
 
     fn numbered_key(i: usize) -> AccountKey {

@@ -43,7 +43,11 @@ impl DataNet {
         conduct: Arc<dyn Conduct>,
     ) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let adverts = Arc::new(Adverts::new(chain.genesis().chain_id, network.clone()));
+        let adverts = Arc::new(Adverts::new(
+            chain.genesis().chain_id,
+            network.clone(),
+            chain.clone(),
+        ));
         let fetcher = Arc::new(Fetcher::new(
             store.clone(),
             network.clone(),

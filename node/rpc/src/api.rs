@@ -18,6 +18,12 @@ pub const TX_REJECTED: i32 = -32000;
 pub const EXECUTION_REVERTED: i32 = 3;
 /// JSON-RPC error code of a failure inside the node.
 pub const INTERNAL: i32 = -32603;
+/// JSON-RPC error code of a method that changes this node's data, called without the admin
+/// token (see [`crate::access`]).
+pub const ADMIN_REQUIRED: i32 = -32040;
+/// JSON-RPC error code of an EVM call refused because the node is busy with others, or one
+/// that ran past its time.
+pub const CALL_LIMITED: i32 = -32005;
 
 /// A block by height, or the newest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,7 +199,7 @@ pub trait CairnApi {
     async fn chain_status(&self) -> RpcResult<ChainStatus>;
 
     /// Prepares this node's chunk store to receive the data `root` of `size` bytes.
-    #[method(name = "blobBegin")]
+    #[method(name = "blobBegin", with_extensions)]
     async fn blob_begin(&self, root: B256, size: u64) -> RpcResult<BlobInfo>;
 
     /// The pieces of `root` this node does not hold yet.
@@ -201,7 +207,7 @@ pub trait CairnApi {
     async fn blob_missing(&self, root: B256) -> RpcResult<Vec<u64>>;
 
     /// Stores one piece of `root`, checked against the root with its Merkle path.
-    #[method(name = "blobPutPiece")]
+    #[method(name = "blobPutPiece", with_extensions)]
     async fn blob_put_piece(
         &self,
         root: B256,
@@ -223,16 +229,21 @@ pub trait CairnApi {
     async fn blobs(&self) -> RpcResult<Vec<BlobInfo>>;
 
     /// Deletes this node's copy of `root`; whether it held one.
-    #[method(name = "blobRemove")]
+    #[method(name = "blobRemove", with_extensions)]
     async fn blob_remove(&self, root: B256) -> RpcResult<bool>;
 
     /// Offers a proposed storage deal to its provider, which fetches the data from this node.
-    #[method(name = "storageOffer")]
+    #[method(name = "storageOffer", with_extensions)]
     async fn storage_offer(&self, deal: B256) -> RpcResult<()>;
 
     /// Starts (or reports) fetching `root` from the peers that hold it.
-    #[method(name = "storageFetch")]
+    #[method(name = "storageFetch", with_extensions)]
     async fn storage_fetch(&self, root: B256) -> RpcResult<FetchProgress>;
+
+    /// The file holding this node's admin token, which the methods that change its data need
+    /// (only a local user who can read the node's files can use it).
+    #[method(name = "adminTokenFile")]
+    async fn admin_token_file(&self) -> RpcResult<String>;
 
     /// The providers whose adverts reached this node, with their on-chain stake.
     #[method(name = "providers")]

@@ -6,11 +6,14 @@
 //!
 //! ## How data flows through it
 //! ```text
-//!  HTTP JSON-RPC ─► jsonrpsee (body and connection limits) ─► RpcServer
+//!  HTTP JSON-RPC ─► jsonrpsee (body, batch and connection limits) ─► access (Host and
+//!        Origin allow-lists; the admin token) ─► RpcServer
 //!        cairn_sendRawTransaction ─► TxPool::submit_raw (─► gossip on a networked node)
-//!        cairn_call / cairn_estimateGas ─► blocking pool ─► Chain::call / estimate_gas
+//!        cairn_call / cairn_estimateGas ─► a few at a time on the blocking pool, with a
+//!        timeout ─► Chain::call / estimate_gas
 //!        reads (blocks, receipts, balances, status) ─► Chain, TxPool, NetworkView
-//!        cairn_blob* / cairn_storage* / cairn_providers ─► DataNet (networked node only)
+//!        cairn_blob* / cairn_storage* / cairn_providers ─► DataNet (networked node only;
+//!        the methods that change local data only with the admin token)
 //! ```
 //!
 //! ## Example
@@ -25,10 +28,12 @@
 //! # }
 //! ```
 
+pub mod access;
 pub mod api;
 pub mod error;
 pub mod server;
 
+pub use access::AccessPolicy;
 pub use api::*;
 pub use error::RpcError;
 pub use server::{RpcServer, start};

@@ -1,13 +1,18 @@
 //! The node's JSON-RPC server: [`CairnApiServer`] over the chain, the mempool, the consensus
 //! status and, on a networked node, the data plane. EVM calls and chunk-store work run on the
-//! blocking pool, never on the async workers that serve other requests.
+//! blocking pool, never on the async workers that serve other requests (consensus among them):
+//! at most [`CONCURRENT_CALLS`] EVM calls at once, each capped at a transaction's gas limit, a
+//! caller waiting at most [`CALL_TIMEOUT`]. Requests pass [`crate::access`] first.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use jsonrpsee::Extensions;
 use jsonrpsee::core::{RpcResult, async_trait};
 use jsonrpsee::types::ErrorObjectOwned;
 use revm::context::result::ExecutionResult;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use cairn_chain::{CallRequest, Chain, ChainError};
 use cairn_consensus::NetworkView;
@@ -16,7 +21,18 @@ use cairn_primitives::{Address, B256, Bytes, U256};
 use cairn_providers::error::DataError;
 use cairn_providers::{DataNet, FetchProgress, FetchState, MetricsSnapshot};
 
+use crate::access::{AccessLayer, AccessPolicy, require_admin};
 use crate::api::*;
+
+/// EVM calls (`cairn_call`, `cairn_estimateGas`, the stake reads of `cairn_providers`) run at
+/// once; more wait their turn.
+pub const CONCURRENT_CALLS: usize = 4;
+/// The longest a caller waits for an EVM call, its turn included. A call that runs longer
+/// finishes on its blocking thread (holding its turn, so the bound holds) but its caller is
+/// told at once.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most requests in one JSON-RPC batch.
+pub const MAX_BATCH: u32 = 100;
 
 /// What the server reads and where it submits.
 #[derive(Debug, Clone)]
@@ -28,6 +44,10 @@ pub struct RpcServer {
     /// The data plane (none on a dev node).
     data: Option<Arc<DataNet>>,
     block_time_ms: u64,
+    /// Turns to run EVM calls.
+    calls: Arc<Semaphore>,
+    /// Where the admin token is, to tell local clients.
+    admin_token_file: PathBuf,
 }
 
 impl RpcServer {
@@ -37,6 +57,7 @@ impl RpcServer {
         network: watch::Receiver<NetworkView>,
         data: Option<Arc<DataNet>>,
         block_time_ms: u64,
+        admin_token_file: PathBuf,
     ) -> Self {
         Self {
             chain: pool.chain().clone(),
@@ -44,19 +65,44 @@ impl RpcServer {
             network,
             data,
             block_time_ms,
+            calls: Arc::new(Semaphore::new(CONCURRENT_CALLS)),
+            admin_token_file,
         }
     }
 
-    /// Runs `work` on the chain on the blocking pool (EVM calls, reads of many blocks).
-    async fn on_chain<T: Send + 'static>(
+    /// Runs EVM work on the chain on the blocking pool, [`CONCURRENT_CALLS`] at a time, the
+    /// caller waiting at most [`CALL_TIMEOUT`].
+    async fn on_chain<T: Send + 'static, E: Send + 'static>(
         &self,
-        work: impl FnOnce(&Chain) -> Result<T, ChainError> + Send + 'static,
-    ) -> RpcResult<T> {
+        work: impl FnOnce(&Chain) -> Result<T, E> + Send + 'static,
+    ) -> RpcResult<Result<T, E>> {
         let chain = self.chain.clone();
-        tokio::task::spawn_blocking(move || work(&chain))
+        let calls = self.calls.clone();
+        let run = async move {
+            let permit = calls.acquire_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _turn = permit;
+                work(&chain)
+            })
             .await
-            .map_err(|e| ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>))?
-            .map_err(internal)
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, run).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(ErrorObjectOwned::owned(
+                INTERNAL,
+                error.to_string(),
+                None::<()>,
+            )),
+            Err(_) => Err(ErrorObjectOwned::owned(
+                CALL_LIMITED,
+                format!(
+                    "the call did not finish within {} s (the node runs {CONCURRENT_CALLS} calls \
+                     at once); try again, or with less gas",
+                    CALL_TIMEOUT.as_secs()
+                ),
+                None::<()>,
+            )),
+        }
     }
 
     fn data(&self) -> RpcResult<&Arc<DataNet>> {
@@ -132,7 +178,10 @@ impl CairnApiServer for RpcServer {
     }
 
     async fn call(&self, request: CallRequest) -> RpcResult<CallResult> {
-        let result = self.on_chain(move |chain| chain.call(&request)).await?;
+        let result = self
+            .on_chain(move |chain| chain.call(&request))
+            .await?
+            .map_err(internal)?;
         if !result.is_success() {
             return Err(reverted(&result));
         }
@@ -147,6 +196,7 @@ impl CairnApiServer for RpcServer {
         match self
             .on_chain(move |chain| chain.estimate_gas(&request))
             .await?
+            .map_err(internal)?
         {
             Ok(gas) => Ok(gas),
             Err(result) => Err(reverted(&result)),
@@ -244,7 +294,8 @@ impl CairnApiServer for RpcServer {
         })
     }
 
-    async fn blob_begin(&self, root: B256, size: u64) -> RpcResult<BlobInfo> {
+    async fn blob_begin(&self, ext: &Extensions, root: B256, size: u64) -> RpcResult<BlobInfo> {
+        require_admin(ext, "blobBegin")?;
         let data = self.data()?;
         Ok(in_store(data, move |store| store.begin(&root.0, size))
             .await?
@@ -257,11 +308,13 @@ impl CairnApiServer for RpcServer {
 
     async fn blob_put_piece(
         &self,
+        ext: &Extensions,
         root: B256,
         index: u64,
         data: Bytes,
         path: Vec<B256>,
     ) -> RpcResult<BlobInfo> {
+        require_admin(ext, "blobPutPiece")?;
         let path: Vec<[u8; 32]> = path.into_iter().map(|cv| cv.0).collect();
         let status = in_store(self.data()?, move |store| {
             store.put_piece(&root.0, index, &data, &path)
@@ -303,15 +356,18 @@ impl CairnApiServer for RpcServer {
         Ok(list.into_iter().map(BlobInfo::from).collect())
     }
 
-    async fn blob_remove(&self, root: B256) -> RpcResult<bool> {
+    async fn blob_remove(&self, ext: &Extensions, root: B256) -> RpcResult<bool> {
+        require_admin(ext, "blobRemove")?;
         in_store(self.data()?, move |store| store.remove(&root.0)).await
     }
 
-    async fn storage_offer(&self, deal: B256) -> RpcResult<()> {
+    async fn storage_offer(&self, ext: &Extensions, deal: B256) -> RpcResult<()> {
+        require_admin(ext, "storageOffer")?;
         self.data()?.offer(deal.0).await.map_err(data_error)
     }
 
-    async fn storage_fetch(&self, root: B256) -> RpcResult<FetchProgress> {
+    async fn storage_fetch(&self, ext: &Extensions, root: B256) -> RpcResult<FetchProgress> {
+        require_admin(ext, "storageFetch")?;
         let data = self.data()?;
         if let Some(status) = in_store(data, move |store| store.status(&root.0)).await?
             && status.complete()
@@ -337,15 +393,14 @@ impl CairnApiServer for RpcServer {
 
     async fn providers(&self) -> RpcResult<Vec<ProviderInfo>> {
         let adverts = self.data()?.adverts().live();
-        let chain = self.chain.clone();
-        // One EVM call per provider: on the blocking pool, off the async workers.
-        let read = tokio::task::spawn_blocking(move || {
+        // One EVM call per provider: a turn of the bounded call pool.
+        let read = self.on_chain(move |chain| {
             adverts
                 .into_iter()
                 .map(|signed| {
                     let advert = signed.advert;
                     let stake = cairn_providers::view(
-                        &chain,
+                        chain,
                         cairn_reward_contracts::STAKING,
                         cairn_reward_contracts::bindings::Staking::stakeOfCall {
                             staker: advert.provider,
@@ -368,9 +423,11 @@ impl CairnApiServer for RpcServer {
                 })
                 .collect::<Result<Vec<_>, DataError>>()
         });
-        read.await
-            .map_err(|e| data_error(DataError::Task(e)))?
-            .map_err(data_error)
+        read.await?.map_err(data_error)
+    }
+
+    async fn admin_token_file(&self) -> RpcResult<String> {
+        Ok(self.admin_token_file.display().to_string())
     }
 
     async fn storage_metrics(&self) -> RpcResult<MetricsSnapshot> {
@@ -378,26 +435,31 @@ impl CairnApiServer for RpcServer {
     }
 }
 
-/// Binds `addr` and serves `server` until the returned handle is stopped. A raw transaction or
-/// a piece of data travels as hex: requests are bounded at twice the larger of the two, plus
-/// the JSON around it; connections at 256.
+/// Binds `addr` and serves `server` behind `policy` until the returned handle is stopped. A
+/// raw transaction or a piece of data travels as hex: requests are bounded at twice the larger
+/// of the two, plus the JSON around it; batches at [`MAX_BATCH`] requests; connections at 256.
 pub async fn start(
     addr: std::net::SocketAddr,
     server: RpcServer,
+    policy: &AccessPolicy,
 ) -> Result<(std::net::SocketAddr, jsonrpsee::server::ServerHandle), crate::RpcError> {
-    use jsonrpsee::server::{Server, ServerConfig};
+    use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig};
     let largest =
         cairn_primitives::MAX_TX_SIZE.max(cairn_storage::blobs::PIECE_LEN as usize + 4096);
     let limits = ServerConfig::builder()
         .max_request_body_size(2 * largest as u32 + 4096)
         .max_connections(256)
+        .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
         .build();
     let bind = |source| crate::RpcError::Bind { addr, source };
+    // The access layer needs the bound address, known only once bound: bind first.
+    let socket = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
+    let bound = socket.local_addr().map_err(bind)?;
+    let middleware = tower::ServiceBuilder::new().layer(AccessLayer::new(policy, bound));
     let listener = Server::builder()
         .set_config(limits)
-        .build(addr)
-        .await
+        .set_http_middleware(middleware)
+        .build_from_tcp(socket.into_std().map_err(bind)?)
         .map_err(bind)?;
-    let bound = listener.local_addr().map_err(bind)?;
     Ok((bound, listener.start(server.into_rpc())))
 }
