@@ -2,12 +2,13 @@
 //! of requests (per second, and waiting for an answer at once), and a misbehaviour score that
 //! bans it for a while once it passes [`BAN_SCORE`].
 //!
-//! The budgets are token buckets refilled with time, which may hold [`BURST`] worth of tokens:
-//! a peer relaying a burst of honest traffic is never cut off, a peer sending without pause
-//! at more than its rate is. A message over budget is dropped unforwarded and counts against
-//! the peer; a message the node judged invalid (a bad signature, a malformed encoding) counts
+//! The budgets are token buckets refilled with time, which may hold [`BURST`] worth of tokens,
+//! kept per *author* of a gossip message (gossipsub signs who published it), not per relay: a
+//! message over its author's budget is dropped unforwarded, and counts against the author only
+//! if the author sent it itself (an honest relay forwards bursts it cannot shape). A message
+//! the node judged invalid (a bad signature, a malformed encoding) counts against its author
 //! far more. The score decays by one point a second, so only a peer that keeps misbehaving is
-//! banned. Time here is the network's (real) clock: nothing of it feeds consensus.
+//! banned. A request over its peer's quota is refused without blame: back-pressure. Time here is the network's (real) clock: nothing of it feeds consensus.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -37,10 +38,12 @@ pub struct PeerBudgets {
     pub votes: Rate,
     /// Gossip of provider adverts.
     pub provider_adverts: Rate,
-    /// Copies of messages the node already holds, per second (an honest validator re-sends
-    /// its votes and certificates when a view stalls; a replaying peer sends copies without end).
+    /// Copies of messages the node already holds, per second (an honest validator stuck in a
+    /// view re-sends some 77 messages a retry period, which can be as short as a tenth of a
+    /// second; a replaying peer sends copies without end).
     pub duplicates_per_second: u64,
-    /// Requests per second.
+    /// Requests per second (a fetch keeps 8 piece requests in flight, and a node may fetch
+    /// several blobs from one provider at once).
     pub requests_per_second: u64,
     /// Requests waiting for this node's answer at once.
     pub pending_requests: usize,
@@ -68,9 +71,9 @@ impl Default for PeerBudgets {
                 messages: 100,
                 bytes: 256 << 10,
             },
-            duplicates_per_second: 200,
-            requests_per_second: 100,
-            pending_requests: 16,
+            duplicates_per_second: 1_000,
+            requests_per_second: 1_000,
+            pending_requests: 64,
         }
     }
 }
@@ -212,6 +215,8 @@ pub struct Guard {
     peers: HashMap<PeerId, PeerRecord>,
     /// Banned peers and the end of their ban.
     banned: BTreeMap<PeerId, Instant>,
+    /// Peers whose ban ended early to make room, to let back in.
+    released: Vec<PeerId>,
 }
 
 impl Guard {
@@ -221,6 +226,7 @@ impl Guard {
             budgets,
             peers: HashMap::new(),
             banned: BTreeMap::new(),
+            released: Vec::new(),
         }
     }
 
@@ -231,39 +237,49 @@ impl Guard {
             .or_insert_with(|| PeerRecord::new(&budgets, now))
     }
 
-    /// Whether a gossip message of `bytes` on `kind` from `peer` is within its budget.
-    pub fn gossip(&mut self, peer: PeerId, kind: TopicKind, bytes: usize, now: Instant) -> Admit {
+    /// Whether a gossip message of `bytes` on `kind` published by `peer` is within its budget;
+    /// over it, an offence if `scored` (the peer sent it itself, not a relay).
+    pub fn gossip(
+        &mut self,
+        peer: PeerId,
+        kind: TopicKind,
+        bytes: usize,
+        scored: bool,
+        now: Instant,
+    ) -> Admit {
         let index = TopicKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
         let record = self.record(peer, now);
         let within =
             record.messages[index].take(1, now) && record.bytes[index].take(bytes as u64, now);
-        if within {
-            Admit::Yes
-        } else {
-            self.offence(peer, Offence::OverBudget, now)
-        }
+        self.over_budget(peer, within, scored, now)
     }
 
-    /// Counts a copy of a message the node already held, from `peer`: within its budget, or an
-    /// offence.
-    pub fn duplicate(&mut self, peer: PeerId, now: Instant) -> Admit {
-        if self.record(peer, now).duplicates.take(1, now) {
-            Admit::Yes
-        } else {
-            self.offence(peer, Offence::OverBudget, now)
+    /// Counts a copy of a message the node already held, published by `peer`: within its
+    /// budget, or (if `scored`: the peer sent it itself) an offence.
+    pub fn duplicate(&mut self, peer: PeerId, scored: bool, now: Instant) -> Admit {
+        let within = self.record(peer, now).duplicates.take(1, now);
+        self.over_budget(peer, within, scored, now)
+    }
+
+    fn over_budget(&mut self, peer: PeerId, within: bool, scored: bool, now: Instant) -> Admit {
+        match (within, scored) {
+            (true, _) => Admit::Yes,
+            (false, false) => Admit::No,
+            (false, true) => self.offence(peer, Offence::OverBudget, now),
         }
     }
 
     /// Whether a request from `peer` may wait for an answer: within its rate, and with fewer
     /// than its quota waiting. Admitted, it counts as waiting until [`Guard::answered`].
-    pub fn request(&mut self, peer: PeerId, now: Instant) -> Admit {
+    /// Refused, it costs nothing: the quota also fills when this node is slow to answer.
+    pub fn request(&mut self, peer: PeerId, now: Instant) -> bool {
         let quota = self.budgets.pending_requests;
         let record = self.record(peer, now);
         if record.pending_requests < quota && record.requests.take(1, now) {
             record.pending_requests += 1;
-            Admit::Yes
+            true
         } else {
-            self.offence(peer, Offence::OverBudget, now)
+            false
         }
     }
 
@@ -283,9 +299,15 @@ impl Guard {
             return Admit::No;
         }
         if self.banned.len() >= MAX_REMEMBERED
-            && let Some(first) = self.banned.keys().next().copied()
+            && let Some(soonest) = self
+                .banned
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(peer, _)| *peer)
         {
-            self.banned.remove(&first);
+            // The ban closest to its end ends now, and the network lets the peer back in.
+            self.banned.remove(&soonest);
+            self.released.push(soonest);
         }
         self.banned.insert(peer, now + BAN_DURATION);
         self.peers.remove(&peer);
@@ -304,9 +326,9 @@ impl Guard {
             .is_some_and(|record| record.decayed(now) > 0)
     }
 
-    /// Ends the bans that ran out; the peers to let back in.
+    /// Ends the bans that ran out; the peers to let back in (with those released early).
     pub fn expired_bans(&mut self, now: Instant) -> Vec<PeerId> {
-        let expired: Vec<PeerId> = self
+        let mut expired: Vec<PeerId> = self
             .banned
             .iter()
             .filter(|(_, until)| **until <= now)
@@ -315,6 +337,7 @@ impl Guard {
         for peer in &expired {
             self.banned.remove(peer);
         }
+        expired.append(&mut self.released);
         expired
     }
 
@@ -358,37 +381,45 @@ mod tests {
         // A burst's worth goes through.
         for _ in 0..20 {
             assert_eq!(
-                guard.gossip(flooder, TopicKind::Votes, 10, start),
+                guard.gossip(flooder, TopicKind::Votes, 10, true, start),
                 Admit::Yes
             );
         }
         assert_eq!(
-            guard.gossip(flooder, TopicKind::Votes, 10, start),
+            guard.gossip(flooder, TopicKind::Votes, 10, true, start),
             Admit::No
         );
         // Another topic, and another peer, have their own budgets.
         assert_eq!(
-            guard.gossip(flooder, TopicKind::Transactions, 10, start),
+            guard.gossip(flooder, TopicKind::Transactions, 10, true, start),
             Admit::Yes
         );
         assert_eq!(
-            guard.gossip(honest, TopicKind::Votes, 10, start),
+            guard.gossip(honest, TopicKind::Votes, 10, true, start),
             Admit::Yes
         );
         // A second later, the rate's worth is back.
         let later = start + Duration::from_secs(1);
         for _ in 0..10 {
             assert_eq!(
-                guard.gossip(flooder, TopicKind::Votes, 10, later),
+                guard.gossip(flooder, TopicKind::Votes, 10, true, later),
                 Admit::Yes
             );
         }
-        // Keeping on past the budget bans.
+        // What a relay forwards past the author's budget is dropped, and costs nobody.
+        for _ in 0..1_000 {
+            assert_eq!(
+                guard.gossip(flooder, TopicKind::Votes, 10, false, later),
+                Admit::No
+            );
+        }
+        assert!(!guard.is_banned(&flooder, later));
+        // Sending its own past the budget bans.
         let mut verdicts = Vec::new();
         for _ in 0..60 {
-            verdicts.push(guard.gossip(flooder, TopicKind::Votes, 10, later));
+            verdicts.push(guard.gossip(flooder, TopicKind::Votes, 10, true, later));
         }
-        assert_eq!(verdicts.last(), Some(&Admit::Ban));
+        assert!(verdicts.contains(&Admit::Ban));
         assert!(guard.is_banned(&flooder, later));
         assert!(!guard.is_banned(&honest, later));
         assert!(guard.expired_bans(later).is_empty());
@@ -404,7 +435,9 @@ mod tests {
             ..budgets()
         });
         let replayer = PeerId::random();
-        let verdicts: Vec<Admit> = (0..100).map(|_| guard.duplicate(replayer, now)).collect();
+        let verdicts: Vec<Admit> = (0..100)
+            .map(|_| guard.duplicate(replayer, true, now))
+            .collect();
         assert_eq!(
             verdicts[..20],
             [Admit::Yes; 20],
@@ -420,8 +453,14 @@ mod tests {
         let now = Instant::now();
         let mut guard = Guard::new(budgets());
         let peer = PeerId::random();
-        assert_eq!(guard.gossip(peer, TopicKind::Votes, 2_000, now), Admit::Yes);
-        assert_eq!(guard.gossip(peer, TopicKind::Votes, 1, now), Admit::No);
+        assert_eq!(
+            guard.gossip(peer, TopicKind::Votes, 2_000, true, now),
+            Admit::Yes
+        );
+        assert_eq!(
+            guard.gossip(peer, TopicKind::Votes, 1, true, now),
+            Admit::No
+        );
     }
 
     #[test]
@@ -429,23 +468,25 @@ mod tests {
         let now = Instant::now();
         let mut guard = Guard::new(budgets());
         let peer = PeerId::random();
-        assert_eq!(guard.request(peer, now), Admit::Yes);
-        assert_eq!(guard.request(peer, now), Admit::Yes);
-        assert_eq!(guard.request(peer, now), Admit::No, "two waiting already");
+        assert!(guard.request(peer, now));
+        assert!(guard.request(peer, now));
+        assert!(!guard.request(peer, now), "two waiting already");
         guard.answered(&peer);
-        assert_eq!(guard.request(peer, now), Admit::Yes);
+        assert!(guard.request(peer, now));
         for _ in 0..10 {
             guard.answered(&peer);
         }
         // Ten a burst (5 a second for 2 s): three taken, seven left.
         let taken = (0..20)
             .filter(|_| {
-                let admitted = guard.request(peer, now) == Admit::Yes;
+                let admitted = guard.request(peer, now);
                 guard.answered(&peer);
                 admitted
             })
             .count();
         assert_eq!(taken, 7);
+        // Refusals are back-pressure, not offences.
+        assert!(!guard.is_suspect(&peer, now));
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub struct GossipMessage {
     pub kind: TopicKind,
     /// The peer that forwarded it.
     pub source: PeerId,
+    /// The peer that published it (gossipsub signs it), if it says.
+    pub author: Option<PeerId>,
     /// Its identity, to pass back with the verdict.
     pub id: gossipsub::MessageId,
     /// The payload.
@@ -236,6 +238,7 @@ enum Command {
     Validate {
         id: gossipsub::MessageId,
         source: PeerId,
+        author: Option<PeerId>,
         verdict: Verdict,
     },
     Request {
@@ -288,6 +291,7 @@ impl NetworkHandle {
         self.send(Command::Validate {
             id: message.id.clone(),
             source: message.source,
+            author: message.author,
             verdict,
         })
         .await
@@ -574,18 +578,24 @@ impl NetworkTask {
             Command::Validate {
                 id,
                 source,
+                author,
                 verdict,
             } => {
+                // The author pays for what it published; the forwarding peer only for what it
+                // published itself: an honest relay forwards only what it accepted, and may
+                // know less than this node (a block it has not seen, a vote it missed).
+                let author = author.unwrap_or(source);
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
                     Verdict::Reject => {
-                        self.offence(source, Offence::Invalid);
+                        self.offence(author, Offence::Invalid);
                         MessageAcceptance::Reject
                     }
                     Verdict::Ignore => MessageAcceptance::Ignore,
                     Verdict::Duplicate => {
-                        if self.guard.duplicate(source, Instant::now()) == Admit::Ban {
-                            self.ban(source);
+                        let scored = author == source;
+                        if self.guard.duplicate(author, scored, Instant::now()) == Admit::Ban {
+                            self.ban(author);
                         }
                         MessageAcceptance::Ignore
                     }
@@ -680,10 +690,11 @@ impl NetworkTask {
                         // Dropping the channel tells the peer we are too busy.
                         return;
                     }
-                    match self.guard.request(peer, Instant::now()) {
-                        Admit::Yes => {}
-                        Admit::No => return,
-                        Admit::Ban => return self.ban(peer),
+                    // Over its quota the request is refused (the peer sees its request fail and
+                    // retries elsewhere or later): back-pressure, not an offence, since the
+                    // quota also fills when this node is slow to answer.
+                    if !self.guard.request(peer, Instant::now()) {
+                        return;
                     }
                     self.next_inbound += 1;
                     let id = InboundId(self.next_inbound);
@@ -794,6 +805,26 @@ impl NetworkTask {
         });
     }
 
+    /// Whether a gossip message from `author` (relayed by `source`) is within the author's
+    /// budget for `kind`. A banned author's messages are dropped whoever relays them; going
+    /// over budget is an offence only for a peer sending its own messages, since a relay
+    /// forwards a burst it cannot shape.
+    fn admit_gossip(
+        &mut self,
+        source: PeerId,
+        author: Option<PeerId>,
+        kind: TopicKind,
+        bytes: usize,
+    ) -> Admit {
+        let now = Instant::now();
+        let author = author.unwrap_or(source);
+        if self.guard.is_banned(&author, now) {
+            return Admit::No;
+        }
+        self.guard
+            .gossip(author, kind, bytes, author == source, now)
+    }
+
     /// Counts an offence against `peer`, banning it if it is one too many.
     fn offence(&mut self, peer: PeerId, offence: Offence) {
         if self.guard.offence(peer, offence, Instant::now()) == Admit::Ban {
@@ -811,24 +842,23 @@ impl NetworkTask {
     }
 
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
-        let verdict = match self.topics.get(&message.topic) {
+        let verdict = match self.topics.get(&message.topic).copied() {
             None => Some(MessageAcceptance::Reject),
-            Some(kind) if message.data.len() > self.limits.of(*kind) => {
-                self.offence(source, Offence::Invalid);
+            Some(kind) if message.data.len() > self.limits.of(kind) => {
+                self.offence(message.source.unwrap_or(source), Offence::Invalid);
                 Some(MessageAcceptance::Reject)
             }
-            Some(kind) => match self
-                .guard
-                .gossip(source, *kind, message.data.len(), Instant::now())
+            Some(kind) => match self.admit_gossip(source, message.source, kind, message.data.len())
             {
                 Admit::Yes => {
                     let event = NetworkEvent::Gossip(GossipMessage {
-                        kind: *kind,
+                        kind,
                         source,
+                        author: message.source,
                         id: id.clone(),
                         data: message.data,
                     });
-                    match self.events.gossip(*kind).try_send(event) {
+                    match self.events.gossip(kind).try_send(event) {
                         Ok(()) => None,
                         // The node is behind: drop the message without blaming the peer.
                         Err(_) => Some(MessageAcceptance::Ignore),

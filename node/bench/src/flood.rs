@@ -27,12 +27,15 @@ use cairn_consensus::messages::{Envelope, Message, Vote, VoteKind};
 use cairn_p2p::{NetworkConfig, NetworkEvent, NetworkHandle, PeerBudgets, TopicKind, TopicLimits};
 use cairn_primitives::{Canonical, Signature};
 
-/// How much more memory (resident, all nodes of the process together) the flood may cost than
-/// the calm phase's peak.
+/// How much more memory (resident, of the whole process: the four validators and the three
+/// attackers) the flood may cost than the calm phase's peak.
 pub const RSS_GROWTH_CEILING_MIB: u64 = 512;
-/// Copies of each heard consensus message the replaying attacker sends: enough to go past a
-/// peer's budget for votes.
-const REPLAYS: u64 = 200;
+/// Copies of each heard vote or certificate the replaying attacker sends: enough to go past a
+/// peer's budget for copies.
+const REPLAYS: u64 = 1_000;
+/// Copies of each heard proposal: fewer, since the attacker (in this process) keeps what it
+/// publishes in its own gossip cache for a few seconds, and the figure is the process's memory.
+const PROPOSAL_REPLAYS: u64 = 20;
 /// Malformed requests the attacker keeps in flight.
 const REQUESTS_IN_FLIGHT: usize = 32;
 
@@ -301,7 +304,11 @@ impl Attacker {
                         continue;
                     };
                     report.heard += 1;
-                    for _ in 0..REPLAYS {
+                    let copies = match envelope.message {
+                        Message::Proposal(_) => PROPOSAL_REPLAYS,
+                        _ => REPLAYS,
+                    };
+                    for _ in 0..copies {
                         counter += 1;
                         let copy = Envelope {
                             resend: counter,

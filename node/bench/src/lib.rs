@@ -188,6 +188,8 @@ pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
 
 #[cfg(test)]
 mod block_stm_tests;
+#[cfg(test)]
+mod fuzz_seeds;
 
 #[cfg(test)]
 mod tests {

@@ -59,11 +59,27 @@ pub enum ClientError {
         /// Why it cannot be read.
         source: std::io::Error,
     },
-    /// The admin token holds characters an HTTP header cannot carry.
+    /// The admin token is not a token (hex, 32 characters at least).
     #[error(
-        "the admin token is not valid header text: check CAIRN_ADMIN_TOKEN or the node's admin.token file"
+        "the admin token is not valid (hex, 32 characters at least): check CAIRN_ADMIN_TOKEN or the node's admin.token file"
     )]
     AdminTokenInvalid,
+    /// The node is not on this machine, so its token file cannot be read here.
+    #[error(
+        "{url} is not a node on this machine: set CAIRN_ADMIN_TOKEN to the token in its data directory's admin.token"
+    )]
+    AdminTokenRemote {
+        /// The node's URL.
+        url: String,
+    },
+    /// The node named a file other than an admin token file.
+    #[error(
+        "the node named {file} as its admin token file, which is not an admin.token: refused (set CAIRN_ADMIN_TOKEN)"
+    )]
+    AdminTokenFileName {
+        /// What it named.
+        file: String,
+    },
     /// The keystore failed.
     #[error(transparent)]
     Keystore(#[from] KeystoreError),

@@ -61,8 +61,6 @@ const JOB_QUEUE: usize = 64;
 const MAX_EARLY_MESSAGES: usize = 512;
 /// The bytes of consensus messages kept for the next epoch: two of the largest proposals.
 pub const MAX_EARLY_BYTES: usize = 2 * crate::messages::MAX_PROPOSAL_SIZE;
-/// The bytes of next-epoch messages kept from one peer (one of the largest proposals).
-const MAX_EARLY_BYTES_PER_PEER: usize = MAX_EARLY_BYTES / 2;
 /// The most a node buffers for consensus from its peers, whoever sends what: the block cache,
 /// the next epoch's messages and the proposals waiting for their ancestry (held without their
 /// payload). The simulation checks every node stays under it.
@@ -218,7 +216,7 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
         blocks: BTreeMap::new(),
         cached_bytes: 0,
         early_bytes: 0,
-        early_bytes_by_peer: BTreeMap::new(),
+        early_by_peer: BTreeMap::new(),
         peak_buffered_bytes: 0,
         waiting_finality: None,
         unverified: BTreeMap::new(),
@@ -286,9 +284,10 @@ struct Driver<R, N> {
     blocks: BTreeMap<B256, Arc<Block>>,
     /// The encoded size of `blocks`.
     cached_bytes: usize,
-    /// The encoded size of `next_epoch_messages`, in all and by the peer that sent them.
+    /// The encoded size of `next_epoch_messages`; and by the peer that sent them, their
+    /// bytes and their number.
     early_bytes: usize,
-    early_bytes_by_peer: BTreeMap<PeerId, usize>,
+    early_by_peer: BTreeMap<PeerId, (usize, usize)>,
     /// The most `buffered_bytes` has been.
     peak_buffered_bytes: usize,
     /// A finalization whose blocks this node does not have yet.
@@ -621,7 +620,7 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                             self.machine = machine;
                             let mut actions = self.machine.start();
                             self.early_bytes = 0;
-                            self.early_bytes_by_peer.clear();
+                            self.early_by_peer.clear();
                             for (message, _) in std::mem::take(&mut self.next_epoch_messages) {
                                 if self.check(&message, Unverified::Ignore) == Verdict::Accept {
                                     let now = self.now_ms();
@@ -699,9 +698,9 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         match message {
             Message::Proposal(_) => self.check(message, Unverified::Hold(source)),
             _ if envelope.epoch == self.epoch => self.check(message, Unverified::Reject),
-            _ if envelope.epoch == self.epoch + 1 && !self.machine.knows(message) => {
-                self.unverifiable(message.clone(), source)
-            }
+            // Checked here first all the same: a validator just past a hand-over re-sends the
+            // certificate that ended this epoch in an envelope of the next.
+            _ if envelope.epoch == self.epoch + 1 => self.check(message, Unverified::Hold(source)),
             _ => Verdict::Ignore,
         }
     }
@@ -744,7 +743,8 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
             Checked::Ignore => Verdict::Ignore,
             Checked::OtherEpoch => match unverified {
                 Unverified::Hold(source) => self.unverifiable(message.clone(), source),
-                Unverified::Reject if self.is_previous_epochs(message) => Verdict::Ignore,
+                // Valid but stale: counted as a copy, so that replaying them costs the sender.
+                Unverified::Reject if self.is_previous_epochs(message) => Verdict::Duplicate,
                 Unverified::Reject => Verdict::Reject,
                 Unverified::Ignore => Verdict::Ignore,
             },
@@ -810,12 +810,12 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     /// set, another namespace), to check it again when it enters that epoch: the first
     /// proposal and votes of an epoch often arrive before the node has committed the block that
     /// starts it. Not forwarded, and the sender is not blamed. The buffer is bounded in
-    /// messages and bytes, oldest out first, and one peer holds at most half of its bytes:
-    /// a peer sending junk as the next epoch's crowds out only its own.
+    /// messages and bytes, oldest out first, and one peer holds at most half of its messages
+    /// and half of its bytes: a peer sending junk as the next epoch's crowds out only its own.
     fn unverifiable(&mut self, message: Message, source: PeerId) -> Verdict {
         let size = message_size(&message);
-        let held = self.early_bytes_by_peer.get(&source).copied().unwrap_or(0);
-        if held + size > MAX_EARLY_BYTES_PER_PEER {
+        let (held_bytes, held) = self.early_by_peer.get(&source).copied().unwrap_or((0, 0));
+        if held_bytes + size > MAX_EARLY_BYTES / 2 || held >= MAX_EARLY_MESSAGES / 2 {
             return Verdict::Ignore;
         }
         while self.next_epoch_messages.len() >= MAX_EARLY_MESSAGES
@@ -826,15 +826,18 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
             };
             let freed = message_size(&oldest);
             self.early_bytes -= freed;
-            if let Some(bytes) = self.early_bytes_by_peer.get_mut(&sender) {
+            if let Some((bytes, count)) = self.early_by_peer.get_mut(&sender) {
                 *bytes = bytes.saturating_sub(freed);
-                if *bytes == 0 {
-                    self.early_bytes_by_peer.remove(&sender);
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.early_by_peer.remove(&sender);
                 }
             }
         }
         self.early_bytes += size;
-        *self.early_bytes_by_peer.entry(source).or_default() += size;
+        let held = self.early_by_peer.entry(source).or_default();
+        held.0 += size;
+        held.1 += 1;
         self.next_epoch_messages.push_back((message, source));
         self.note_buffered();
         Verdict::Ignore

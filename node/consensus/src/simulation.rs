@@ -240,6 +240,7 @@ impl SimNetwork {
         let message = GossipMessage {
             kind,
             source: hub.peer_ids[self.index],
+            author: Some(hub.peer_ids[self.index]),
             id: MessageId::new(&hub.deliveries.to_le_bytes()),
             data,
         };

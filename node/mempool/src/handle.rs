@@ -11,6 +11,7 @@ use cairn_primitives::{
     AccountKey, Address, B256, Canonical, MAX_BLOCK_TRANSACTION_BYTES, Transaction,
     VerifiedTransaction,
 };
+use revm::context::result::InvalidTransaction;
 use tokio::sync::mpsc;
 
 use crate::error::{SubmitError, TxRejection};
@@ -142,12 +143,18 @@ impl TxPool {
     }
 }
 
-/// The transactions a block builder left out because they cannot run (not those left for a
-/// later block for want of room): the ones to drop from the pool.
+/// The transactions a block builder left out because they cannot run: the ones to drop from
+/// the pool. Not those left for a later block for want of room, nor those whose nonce is
+/// ahead because an earlier one of their sender's was left for want of room.
 pub fn cannot_run(excluded: &[(B256, Exclusion)]) -> Vec<B256> {
     excluded
         .iter()
-        .filter(|(_, reason)| !matches!(reason, Exclusion::NoRoom))
+        .filter(|(_, reason)| {
+            !matches!(
+                reason,
+                Exclusion::NoRoom | Exclusion::Invalid(InvalidTransaction::NonceTooHigh { .. })
+            )
+        })
         .map(|(hash, _)| *hash)
         .collect()
 }

@@ -294,7 +294,7 @@ impl Mempool {
         let future = self
             .future
             .iter()
-            .filter(|key| !new_is_future || key.0 < tip)
+            .take_while(|key| !new_is_future || key.0 < tip)
             .find_map(hash_of);
         if future.is_some() || new_is_future {
             return future;

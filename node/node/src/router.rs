@@ -123,7 +123,6 @@ impl Router {
             Err(SubmitError::Rejected(
                 TxRejection::BadSignature | TxRejection::WrongChain { .. },
             )) => Verdict::Reject,
-            Err(SubmitError::Rejected(TxRejection::AlreadyKnown)) => Verdict::Duplicate,
             // Known already, stale, or no room: not the sender's fault.
             Err(_) => Verdict::Ignore,
         }

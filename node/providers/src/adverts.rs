@@ -168,7 +168,9 @@ fn judge(
     if advert.check(chain_id).is_err() {
         return Verdict::Reject;
     }
-    if lock(table).is_stale(&advert) || !roles.is_provider(&advert.advert.provider) {
+    // The table's lock is not held through the role's EVM read.
+    let stale = lock(table).is_stale(&advert);
+    if stale || !roles.is_provider(&advert.advert.provider) {
         // A provider that just bonded, or just left, may differ by a block between nodes:
         // not the sender's fault.
         return Verdict::Ignore;

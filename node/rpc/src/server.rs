@@ -46,6 +46,8 @@ pub struct RpcServer {
     block_time_ms: u64,
     /// Turns to run EVM calls.
     calls: Arc<Semaphore>,
+    /// Turns to use the chunk store.
+    store_calls: Arc<Semaphore>,
     /// Where the admin token is, to tell local clients.
     admin_token_file: PathBuf,
 }
@@ -66,6 +68,7 @@ impl RpcServer {
             data,
             block_time_ms,
             calls: Arc::new(Semaphore::new(CONCURRENT_CALLS)),
+            store_calls: Arc::new(Semaphore::new(CONCURRENT_STORE_CALLS)),
             admin_token_file,
         }
     }
@@ -120,10 +123,15 @@ fn data_error(error: impl Into<DataError>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(DATA_REFUSED, error.into().to_string(), None::<()>)
 }
 
+/// Chunk-store work (reads and writes of pieces) run at once; more wait their turn.
+const CONCURRENT_STORE_CALLS: usize = 8;
+
 async fn in_store<T: Send + 'static>(
+    turns: &Semaphore,
     data: &Arc<DataNet>,
     work: impl FnOnce(&cairn_storage::ChunkStore) -> cairn_storage::Result<T> + Send + 'static,
 ) -> RpcResult<T> {
+    let _turn = turns.acquire().await;
     let store = data.store().clone();
     tokio::task::spawn_blocking(move || work(&store))
         .await
@@ -297,13 +305,18 @@ impl CairnApiServer for RpcServer {
     async fn blob_begin(&self, ext: &Extensions, root: B256, size: u64) -> RpcResult<BlobInfo> {
         require_admin(ext, "blobBegin")?;
         let data = self.data()?;
-        Ok(in_store(data, move |store| store.begin(&root.0, size))
-            .await?
-            .into())
+        Ok(in_store(&self.store_calls, data, move |store| {
+            store.begin(&root.0, size)
+        })
+        .await?
+        .into())
     }
 
     async fn blob_missing(&self, root: B256) -> RpcResult<Vec<u64>> {
-        in_store(self.data()?, move |store| store.missing(&root.0)).await
+        in_store(&self.store_calls, self.data()?, move |store| {
+            store.missing(&root.0)
+        })
+        .await
     }
 
     async fn blob_put_piece(
@@ -316,7 +329,7 @@ impl CairnApiServer for RpcServer {
     ) -> RpcResult<BlobInfo> {
         require_admin(ext, "blobPutPiece")?;
         let path: Vec<[u8; 32]> = path.into_iter().map(|cv| cv.0).collect();
-        let status = in_store(self.data()?, move |store| {
+        let status = in_store(&self.store_calls, self.data()?, move |store| {
             store.put_piece(&root.0, index, &data, &path)
         })
         .await?;
@@ -325,7 +338,7 @@ impl CairnApiServer for RpcServer {
 
     async fn blob_status(&self, root: B256) -> RpcResult<Option<BlobInfo>> {
         let data = self.data()?;
-        let status = in_store(data, move |store| store.status(&root.0)).await?;
+        let status = in_store(&self.store_calls, data, move |store| store.status(&root.0)).await?;
         let fetch = data.fetcher().fetch_progress(&root.0);
         Ok(match (status, fetch) {
             (Some(status), fetch) => Some(BlobInfo {
@@ -344,7 +357,10 @@ impl CairnApiServer for RpcServer {
     }
 
     async fn blob_piece(&self, root: B256, index: u64) -> RpcResult<PieceInfo> {
-        let piece = in_store(self.data()?, move |store| store.piece(&root.0, index)).await?;
+        let piece = in_store(&self.store_calls, self.data()?, move |store| {
+            store.piece(&root.0, index)
+        })
+        .await?;
         Ok(PieceInfo {
             data: piece.data.into(),
             path: piece.path.into_iter().map(B256::from).collect(),
@@ -352,13 +368,16 @@ impl CairnApiServer for RpcServer {
     }
 
     async fn blobs(&self) -> RpcResult<Vec<BlobInfo>> {
-        let list = in_store(self.data()?, |store| store.list()).await?;
+        let list = in_store(&self.store_calls, self.data()?, |store| store.list()).await?;
         Ok(list.into_iter().map(BlobInfo::from).collect())
     }
 
     async fn blob_remove(&self, ext: &Extensions, root: B256) -> RpcResult<bool> {
         require_admin(ext, "blobRemove")?;
-        in_store(self.data()?, move |store| store.remove(&root.0)).await
+        in_store(&self.store_calls, self.data()?, move |store| {
+            store.remove(&root.0)
+        })
+        .await
     }
 
     async fn storage_offer(&self, ext: &Extensions, deal: B256) -> RpcResult<()> {
@@ -369,7 +388,8 @@ impl CairnApiServer for RpcServer {
     async fn storage_fetch(&self, ext: &Extensions, root: B256) -> RpcResult<FetchProgress> {
         require_admin(ext, "storageFetch")?;
         let data = self.data()?;
-        if let Some(status) = in_store(data, move |store| store.status(&root.0)).await?
+        if let Some(status) =
+            in_store(&self.store_calls, data, move |store| store.status(&root.0)).await?
             && status.complete()
         {
             return Ok(FetchProgress {
