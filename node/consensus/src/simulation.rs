@@ -111,6 +111,10 @@ enum Byzantine {
     /// Proposes blocks with a wrong state root (blocks it did not execute correctly), signed
     /// as its notarize vote.
     BadExecution,
+    /// With everything it says, sends junk that claims the next epoch (which nobody can check
+    /// before getting there): votes with broken signatures, and padded blocks for the next
+    /// epoch's first height.
+    NextEpochJunk,
 }
 
 /// Padding of each flooded block: large enough that holding many would show.
@@ -499,6 +503,37 @@ impl SimNetwork {
         hub.byzantine_acts += 1;
     }
 
+    /// Junk claiming the epoch after `epoch`, sent with `message`: forged votes for the views
+    /// after it, and a padded block, signed by nobody in particular, for the next epoch's first
+    /// height.
+    fn next_epoch_junk(&self, hub: &mut Hub, message: &Message, epoch: u64) {
+        let view = message.view();
+        for ahead in 0..8 {
+            let forged = Vote {
+                view: view + ahead,
+                kind: VoteKind::Nullify,
+                signer: (ahead % 4) as ValidatorIndex,
+                signature: Signature::from([0x5a; 64]),
+            };
+            self.broadcast_message(hub, TopicKind::Votes, Message::Vote(forged), epoch + 1);
+        }
+        let junk = Proposal {
+            view: view + 1,
+            parent: B256::repeat_byte(0x5a),
+            height: (epoch + 1) * hub.epoch_length,
+            block: B256::repeat_byte(0x5b),
+            signature: Signature::from([0x5c; 64]),
+            payload: vec![0x5d; FLOOD_PADDING],
+        };
+        self.broadcast_message(
+            hub,
+            TopicKind::Proposals,
+            Message::Proposal(junk),
+            epoch + 1,
+        );
+        hub.byzantine_acts += 1;
+    }
+
     /// The block a misexecuting leader sends instead of `proposal`'s: the same block with a
     /// state root it did not compute, signed.
     fn misexecuted(&self, hub: &mut Hub, proposal: &Proposal) -> Option<Proposal> {
@@ -595,6 +630,9 @@ impl ConsensusNetwork for SimNetwork {
                     }
                     (Some(Byzantine::BadSignatures), Some(message)) => {
                         self.forge(&mut hub, kind, message, epoch);
+                    }
+                    (Some(Byzantine::NextEpochJunk), Some(message)) => {
+                        self.next_epoch_junk(&mut hub, message, epoch);
                     }
                     _ => {}
                 }
@@ -1265,6 +1303,32 @@ fn byzantine_far_future_proposal_flood() {
 #[test]
 fn byzantine_replay_of_valid_votes_and_certificates() {
     byzantine(Byzantine::Replay, byzantine_seeds(4), |_| {});
+}
+
+/// Junk that claims the next epoch cannot be checked until then: it is held, within the
+/// buffer's budget and at most half of it from one peer, so the real first messages of the
+/// next epoch still find room, and epochs keep changing.
+#[test]
+fn attack_junk_claiming_the_next_epoch_does_not_stop_epoch_changes() {
+    for seed in 500..508 {
+        let faults = Faults {
+            drop_percent: 5,
+            max_delay_ms: 60,
+            crashing: 0,
+            dead: 0,
+            epoch_length: Some(4),
+            byzantine: Some(Byzantine::NextEpochJunk),
+            validators: 4,
+            whole_network_crashes: false,
+        };
+        let simulation = simulate(seed, faults, 5_000);
+        let heights = simulation.finalized_heights();
+        assert!(
+            heights[..3].iter().all(|h| *h >= 9),
+            "seed {seed}: heights {heights:?}"
+        );
+        assert!(lock(&simulation.hub).byzantine_acts > 0);
+    }
 }
 
 #[test]
