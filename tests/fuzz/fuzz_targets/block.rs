@@ -10,7 +10,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(block.encode(), data, "canonical encoding");
         let _ = block.hash();
         let _ = block.transaction_bytes();
-        let _ = block.header.randomness_is_valid(&[7; 32], &block.header.parent);
+        let _ = block
+            .header
+            .randomness_is_valid(&[7; 32], &block.header.parent);
         for tx in &block.transactions {
             let _ = tx.signature_is_valid();
         }

@@ -8,9 +8,12 @@ use cairn_primitives::{AccountKey, Canonical};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let validators = Validators::new(
-        (1..=5u8).map(|i| (AccountKey::from_bytes(&[i; 32]).public_key(), u64::from(i) * 10)),
-    );
+    let validators = Validators::new((1..=5u8).map(|i| {
+        (
+            AccountKey::from_bytes(&[i; 32]).public_key(),
+            u64::from(i) * 10,
+        )
+    }));
     if let Ok(certificate) = Certificate::decode(data) {
         assert_eq!(certificate.encode(), data, "canonical encoding");
         let _ = certificate.is_valid(&[3; 32], &validators);
