@@ -50,9 +50,11 @@ pub struct PeerBudgets {
 }
 
 impl Default for PeerBudgets {
-    /// Well above what an honest peer relays on a busy network (a hundred validators voting in
-    /// five views a second, full blocks, thousands of transactions a second), and far below
-    /// what one peer could otherwise make this node check.
+    /// Per author (the node that published a message), so well above what one honest node
+    /// publishes on a busy network (its votes and the certificates it assembles, some ten a
+    /// view at ten views a second, and up to 77 re-sent in a retry period; a block a view;
+    /// the transactions of a busy RPC), and far below what one peer could otherwise make this
+    /// node check. Relays forward many authors' messages without limit of their own.
     fn default() -> Self {
         Self {
             transactions: Rate {
@@ -64,8 +66,8 @@ impl Default for PeerBudgets {
                 bytes: 32 << 20,
             },
             votes: Rate {
-                messages: 3_000,
-                bytes: 2 << 20,
+                messages: 500,
+                bytes: 1 << 20,
             },
             provider_adverts: Rate {
                 messages: 100,

@@ -673,7 +673,8 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                 let Ok(envelope) = Envelope::decode(&message.data) else {
                     return Verdict::Reject;
                 };
-                let verdict = self.judge(&envelope, message.source);
+                // Held next-epoch messages are charged to their author, not to the relay.
+                let verdict = self.judge(&envelope, message.author.unwrap_or(message.source));
                 if verdict == Verdict::Accept {
                     let is_proposal = matches!(envelope.message, Message::Proposal(_));
                     let now = self.now_ms();
