@@ -594,9 +594,8 @@ impl NetworkTask {
                     Verdict::Ignore => MessageAcceptance::Ignore,
                     Verdict::Duplicate => {
                         let scored = author == source;
-                        if self.guard.duplicate(author, scored, Instant::now()) == Admit::Ban {
-                            self.ban(author);
-                        }
+                        let admit = self.guard.duplicate(author, scored, Instant::now());
+                        self.enforce(author, admit);
                         MessageAcceptance::Ignore
                     }
                 };
@@ -806,9 +805,9 @@ impl NetworkTask {
     }
 
     /// Whether a gossip message from `author` (relayed by `source`) is within the author's
-    /// budget for `kind`. A banned author's messages are dropped whoever relays them; going
-    /// over budget is an offence only for a peer sending its own messages, since a relay
-    /// forwards a burst it cannot shape.
+    /// budget for `kind` (banning the author if this was one offence too many). A banned
+    /// author's messages are dropped whoever relays them; going over budget is an offence only
+    /// for a peer sending its own messages, since a relay forwards a burst it cannot shape.
     fn admit_gossip(
         &mut self,
         source: PeerId,
@@ -821,13 +820,22 @@ impl NetworkTask {
         if self.guard.is_banned(&author, now) {
             return Admit::No;
         }
-        self.guard
-            .gossip(author, kind, bytes, author == source, now)
+        let admit = self
+            .guard
+            .gossip(author, kind, bytes, author == source, now);
+        self.enforce(author, admit);
+        admit
     }
 
     /// Counts an offence against `peer`, banning it if it is one too many.
     fn offence(&mut self, peer: PeerId, offence: Offence) {
-        if self.guard.offence(peer, offence, Instant::now()) == Admit::Ban {
+        let admit = self.guard.offence(peer, offence, Instant::now());
+        self.enforce(peer, admit);
+    }
+
+    /// Carries out the guard's decision on `peer`: a ban closes its connections.
+    fn enforce(&mut self, peer: PeerId, admit: Admit) {
+        if admit == Admit::Ban {
             self.ban(peer);
         }
     }
@@ -864,11 +872,7 @@ impl NetworkTask {
                         Err(_) => Some(MessageAcceptance::Ignore),
                     }
                 }
-                Admit::No => Some(MessageAcceptance::Ignore),
-                Admit::Ban => {
-                    self.ban(source);
-                    Some(MessageAcceptance::Ignore)
-                }
+                Admit::No | Admit::Ban => Some(MessageAcceptance::Ignore),
             },
         };
         if let Some(acceptance) = verdict {
