@@ -1,6 +1,7 @@
 //! Deterministic simulation of consensus: each validator runs the production driver
 //! ([`driver::run`]) with its own RocksDB chain, write-ahead log of votes and chain worker,
-//! over a seeded network that drops, delays and reorders messages. Validators crash (their
+//! over a seeded network that drops, delays and reorders messages, and forwards what honest
+//! validators accept, as gossipsub does. Validators crash (their
 //! driver and chain worker are dropped wherever they are) and restart from their database, and
 //! one may be Byzantine. Every run checks that no two validators ever commit different blocks
 //! at one height; the runs with at most `f` faulty validators also check that the chain grows.
@@ -12,7 +13,7 @@
 //! set `CAIRN_SIM_TRACE=1` (every delivery, crash, restart and sync) and `RUST_LOG=trace` (each
 //! validator's driver, action by action).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -196,6 +197,9 @@ struct Hub {
     /// Messages of honest validators that a validator rejected (which would cost the sender
     /// its score and, repeated, a ban).
     honest_rejections: usize,
+    /// What each running validator has received, by content (gossipsub's seen cache: a
+    /// message that reaches a node again, by another relay, is dropped before the node).
+    seen: Vec<BTreeSet<[u8; 32]>>,
 }
 
 impl Hub {
@@ -235,8 +239,15 @@ impl SimNetwork {
     /// Sends `data` from this validator to `to` after a random delay, unless the network drops
     /// it.
     fn send(&self, hub: &mut Hub, kind: TopicKind, to: usize, data: Vec<u8>) {
+        let author = hub.peer_ids[self.index];
+        self.send_as(hub, kind, to, data, author);
+    }
+
+    /// Sends `data`, published by `author`, from this validator to `to`: a validator's own
+    /// message or, forwarded, another's.
+    fn send_as(&self, hub: &mut Hub, kind: TopicKind, to: usize, data: Vec<u8>, author: PeerId) {
         let (drop_percent, max_delay) = (hub.faults.drop_percent, hub.faults.max_delay_ms);
-        if to == self.index || hub.rng.chance(drop_percent) {
+        if to == self.index || hub.peer_ids[to] == author || hub.rng.chance(drop_percent) {
             return;
         }
         let delay = 1 + hub.rng.below(max_delay);
@@ -244,7 +255,7 @@ impl SimNetwork {
         let message = GossipMessage {
             kind,
             source: hub.peer_ids[self.index],
-            author: Some(hub.peer_ids[self.index]),
+            author: Some(author),
             id: MessageId::new(&hub.deliveries.to_le_bytes()),
             data,
         };
@@ -260,6 +271,11 @@ impl SimNetwork {
                 Ok(Message::Certificate(c)) => format!("certificate v{} {:?}", c.view, c.kind),
                 Err(_) => format!("{}", blake3::hash(&message.data)),
             };
+            if hub.inboxes[to].is_none()
+                || !hub.seen[to].insert(*blake3::hash(&message.data).as_bytes())
+            {
+                return;
+            }
             hub.record(format!("{from} -> {to} {kind:?} {what}"));
             let Some(inbox) = &hub.inboxes[to] else {
                 return;
@@ -642,13 +658,24 @@ impl ConsensusNetwork for SimNetwork {
     }
 
     async fn validate(&self, message: &GossipMessage, verdict: Verdict) -> cairn_p2p::Result<()> {
-        // Every message is sent to every validator directly: there is nothing to forward. A
-        // rejection costs its sender on a real network: it must never hit an honest one.
+        // A rejection costs its author on a real network: it must never hit an honest one.
         let mut hub = lock(&self.hub);
-        let sender = hub.peer_ids.iter().position(|peer| *peer == message.source);
+        let author = message.author.unwrap_or(message.source);
+        let sender = hub.peer_ids.iter().position(|peer| *peer == author);
         if verdict == Verdict::Reject && sender.is_some_and(|from| !hub.faults.is_byzantine(from)) {
             hub.honest_rejections += 1;
             hub.record(format!("{} rejected an honest message", self.index));
+        }
+        // An accepted message is forwarded to every other validator, as gossipsub forwards it
+        // through the mesh (here every validator is in every other's mesh); each copy crosses
+        // its own lossy link, and one that arrives where the message was already seen is
+        // dropped. Byzantine validators forward nothing.
+        if verdict == Verdict::Accept && !hub.faults.is_byzantine(self.index) {
+            for to in 0..hub.faults.validators {
+                if hub.peer_ids[to] != message.source {
+                    self.send_as(&mut hub, message.kind, to, message.data.clone(), author);
+                }
+            }
         }
         Ok(())
     }
@@ -800,6 +827,7 @@ impl Simulation {
             byzantine_acts: 0,
             heights_at_network_crashes: Vec::new(),
             sent_votes: vec![BTreeMap::new(); faults.validators],
+            seen: vec![BTreeSet::new(); faults.validators],
         };
         Self {
             hub: Arc::new(Mutex::new(hub)),
@@ -818,6 +846,8 @@ impl Simulation {
             let mut hub = lock(&self.hub);
             hub.record(format!("start {index}"));
             hub.inboxes[index] = Some(inbox);
+            // A restarted node remembers no message it saw.
+            hub.seen[index].clear();
         }
         let validator = &mut self.validators[index];
         let (stop, stopped) = watch::channel(false);
