@@ -71,8 +71,9 @@ pub use guard::{Offence, PeerBudgets};
 pub use libp2p::gossipsub::MessageId;
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
 pub use network::{
-    GossipMessage, InboundId, MAX_RESPONSE_SIZE, NetworkConfig, NetworkEvent, NetworkEvents,
-    NetworkHandle, NetworkStatus, TopicLimits, Verdict, start,
+    GossipMessage, InboundId, MAX_CONNECTIONS_PER_PEER, MAX_INBOUND_CONNECTIONS, MAX_RESPONSE_SIZE,
+    NetworkConfig, NetworkEvent, NetworkEvents, NetworkHandle, NetworkStatus, TopicLimits, Verdict,
+    start,
 };
 pub use topics::{Topic, TopicKind, message_id};
 

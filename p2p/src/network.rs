@@ -31,16 +31,21 @@ const MAX_PENDING_INBOUND: usize = 256;
 /// Addresses of one peer (learnt from its identify message) put in the routing table.
 const MAX_ADDRESSES_PER_PEER: usize = 8;
 
+/// Connections the node accepts from others (it opens up to 64 itself, 128 in all).
+pub const MAX_INBOUND_CONNECTIONS: u32 = 96;
+/// Connections one peer may hold with the node.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+
 /// How many connections the node keeps: enough for a network of a few hundred nodes, few
 /// enough that one host opening connections cannot exhaust the node's sockets or memory.
 fn connection_limits() -> connection_limits::ConnectionLimits {
     connection_limits::ConnectionLimits::default()
         .with_max_pending_incoming(Some(32))
         .with_max_pending_outgoing(Some(64))
-        .with_max_established_incoming(Some(96))
+        .with_max_established_incoming(Some(MAX_INBOUND_CONNECTIONS))
         .with_max_established_outgoing(Some(64))
         .with_max_established(Some(128))
-        .with_max_established_per_peer(Some(2))
+        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
 }
 /// Largest request: requests name what they want, they carry no bulk data.
 const MAX_REQUEST_SIZE: usize = 64 * 1024;
@@ -476,6 +481,24 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, NetworkEvent
     Ok((NetworkHandle { commands, peer_id }, event_receiver))
 }
 
+/// The addresses from a peer's identify message that go into the routing table, and so to
+/// other nodes looking for peers. Identify runs over an authenticated connection, but the
+/// addresses are the peer's own word: none while it is under suspicion, a few at most.
+fn addresses_to_route(
+    guard: &mut Guard,
+    peer: &PeerId,
+    listen_addrs: Vec<Multiaddr>,
+    now: Instant,
+) -> Vec<Multiaddr> {
+    if guard.is_suspect(peer, now) {
+        return Vec::new();
+    }
+    listen_addrs
+        .into_iter()
+        .take(MAX_ADDRESSES_PER_PEER)
+        .collect()
+}
+
 /// Peer scoring: invalid messages cost a peer dearly; a quiet topic costs nothing (a chain with
 /// no transactions is not a misbehaving peer).
 fn score_params(topics: &[(TopicKind, IdentTopic)]) -> gossipsub::PeerScoreParams {
@@ -741,12 +764,9 @@ impl NetworkTask {
                 info,
                 ..
             })) => {
-                // Identify runs over an authenticated connection: the addresses are the
-                // peer's own word, shared onward only while it behaves, and only a few.
-                if self.guard.is_suspect(&peer_id, Instant::now()) {
-                    return;
-                }
-                for address in info.listen_addrs.into_iter().take(MAX_ADDRESSES_PER_PEER) {
+                let now = Instant::now();
+                for address in addresses_to_route(&mut self.guard, &peer_id, info.listen_addrs, now)
+                {
                     self.swarm
                         .behaviour_mut()
                         .kademlia
@@ -881,5 +901,25 @@ impl NetworkTask {
                 .gossipsub
                 .report_message_validation_result(&id, &source, acceptance);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attack_a_peer_cannot_fill_the_routing_table_with_its_addresses() {
+        let mut guard = Guard::new(PeerBudgets::default());
+        let (behaving, misbehaving) = (PeerId::random(), PeerId::random());
+        let many: Vec<Multiaddr> = (0..1_000u16)
+            .map(|port| format!("/ip4/10.0.0.1/tcp/{port}").parse().unwrap())
+            .collect();
+        let now = Instant::now();
+        let routed = addresses_to_route(&mut guard, &behaving, many.clone(), now);
+        assert_eq!(routed, many[..MAX_ADDRESSES_PER_PEER]);
+        // One invalid message and its addresses are kept from the table while it counts.
+        guard.offence(misbehaving, Offence::Invalid, now);
+        assert!(addresses_to_route(&mut guard, &misbehaving, many, now).is_empty());
     }
 }

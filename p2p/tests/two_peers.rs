@@ -4,32 +4,11 @@
 
 use std::time::Duration;
 
-use cairn_p2p::{
-    Keypair, NetworkConfig, NetworkEvent, NetworkEvents, NetworkHandle, P2pError, TopicKind,
-    TopicLimits, Verdict, start,
-};
+use cairn_p2p::{NetworkEvent, NetworkEvents, P2pError, TopicKind, Verdict};
 
-const LIMITS: TopicLimits = TopicLimits {
-    transactions: 1024,
-    proposals: 1 << 20,
-    votes: 1024,
-    provider_adverts: 1024,
-};
+mod support;
 
-async fn node(bootnodes: Vec<cairn_p2p::Multiaddr>) -> (NetworkHandle, NetworkEvents) {
-    start(NetworkConfig {
-        keypair: Keypair::generate_ed25519(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootnodes,
-        chain_id: 7,
-        genesis_hash: [1; 32],
-        mdns: false,
-        limits: LIMITS,
-        budgets: cairn_p2p::PeerBudgets::default(),
-    })
-    .await
-    .unwrap()
-}
+use support::node;
 
 async fn next_gossip(events: &mut NetworkEvents) -> cairn_p2p::GossipMessage {
     loop {

@@ -197,6 +197,8 @@ struct Hub {
     /// Messages of honest validators that a validator rejected (which would cost the sender
     /// its score and, repeated, a ban).
     honest_rejections: usize,
+    /// Messages of faulty validators that a validator rejected (each costs its author).
+    faulty_rejections: usize,
     /// What each running validator has received, by content (gossipsub's seen cache: a
     /// message that reaches a node again, by another relay, is dropped before the node).
     seen: Vec<BTreeSet<[u8; 32]>>,
@@ -666,6 +668,9 @@ impl ConsensusNetwork for SimNetwork {
             hub.honest_rejections += 1;
             hub.record(format!("{} rejected an honest message", self.index));
         }
+        if verdict == Verdict::Reject && sender.is_some_and(|from| hub.faults.is_byzantine(from)) {
+            hub.faulty_rejections += 1;
+        }
         // An accepted message is forwarded to every other validator, as gossipsub forwards it
         // through the mesh (here every validator is in every other's mesh); each copy crosses
         // its own lossy link, and one that arrives where the message was already seen is
@@ -824,6 +829,7 @@ impl Simulation {
             reproposals: 0,
             twins: 0,
             honest_rejections: 0,
+            faulty_rejections: 0,
             byzantine_acts: 0,
             heights_at_network_crashes: Vec::new(),
             sent_votes: vec![BTreeMap::new(); faults.validators],
@@ -1363,7 +1369,14 @@ fn attack_junk_claiming_the_next_epoch_does_not_stop_epoch_changes() {
 
 #[test]
 fn byzantine_invalid_signature_spam() {
-    byzantine(Byzantine::BadSignatures, byzantine_seeds(5), |_| {});
+    // Forged signatures are rejected, which costs their author its score (and, repeated, a
+    // ban), where they once landed in a path that ignored them.
+    byzantine(Byzantine::BadSignatures, byzantine_seeds(5), |simulation| {
+        let hub = lock(&simulation.hub);
+        if hub.byzantine_acts > 0 {
+            assert!(hub.faulty_rejections > 0, "no forgery was rejected");
+        }
+    });
 }
 
 #[test]

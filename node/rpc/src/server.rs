@@ -46,6 +46,8 @@ pub struct RpcServer {
     block_time_ms: u64,
     /// Turns to run EVM calls.
     calls: Arc<Semaphore>,
+    /// How long a caller waits for an EVM call ([`CALL_TIMEOUT`]).
+    call_timeout: Duration,
     /// Turns to use the chunk store.
     store_calls: Arc<Semaphore>,
     /// Where the admin token is, to tell local clients.
@@ -68,6 +70,7 @@ impl RpcServer {
             data,
             block_time_ms,
             calls: Arc::new(Semaphore::new(CONCURRENT_CALLS)),
+            call_timeout: CALL_TIMEOUT,
             store_calls: Arc::new(Semaphore::new(CONCURRENT_STORE_CALLS)),
             admin_token_file,
         }
@@ -89,7 +92,7 @@ impl RpcServer {
             })
             .await
         };
-        match tokio::time::timeout(CALL_TIMEOUT, run).await {
+        match tokio::time::timeout(self.call_timeout, run).await {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => Err(ErrorObjectOwned::owned(
                 INTERNAL,
@@ -99,9 +102,9 @@ impl RpcServer {
             Err(_) => Err(ErrorObjectOwned::owned(
                 CALL_LIMITED,
                 format!(
-                    "the call did not finish within {} s (the node runs {CONCURRENT_CALLS} calls \
+                    "the call did not finish within {} ms (the node runs {CONCURRENT_CALLS} calls \
                      at once); try again, or with less gas",
-                    CALL_TIMEOUT.as_secs()
+                    self.call_timeout.as_millis()
                 ),
                 None::<()>,
             )),
@@ -482,4 +485,91 @@ pub async fn start(
         .build_from_tcp(socket.into_std().map_err(bind)?)
         .map_err(bind)?;
     Ok((bound, listener.start(server.into_rpc())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex};
+
+    use cairn_chain::genesis::Genesis;
+    use cairn_evm::execution::Sequential;
+    use cairn_mempool::MempoolConfig;
+
+    use super::*;
+
+    /// Holds EVM calls on their blocking threads until opened, counting how many run at once.
+    #[derive(Default)]
+    struct Gate {
+        open: Mutex<bool>,
+        opened: Condvar,
+        running: AtomicUsize,
+        most_at_once: AtomicUsize,
+    }
+
+    impl Gate {
+        fn pass(&self) {
+            let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_at_once.fetch_max(running, Ordering::SeqCst);
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
+            }
+            self.running.fetch_sub(1, Ordering::SeqCst);
+        }
+
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_evm_calls_run_a_few_at_a_time_off_the_async_workers_for_a_bounded_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain =
+            Arc::new(Chain::open(dir.path(), Genesis::dev(), Box::new(Sequential)).unwrap());
+        let pool = TxPool::new(chain, MempoolConfig::default(), None);
+        let (_, network) = watch::channel(NetworkView::default());
+        let mut server = RpcServer::new(pool, network, None, 250, dir.path().join("admin.token"));
+        server.call_timeout = Duration::from_millis(400);
+        let gate = Arc::new(Gate::default());
+
+        // Three times as many calls as there are turns, each of which would run until opened.
+        let callers: Vec<_> = (0..3 * CONCURRENT_CALLS)
+            .map(|_| {
+                let (server, gate) = (server.clone(), gate.clone());
+                tokio::spawn(async move {
+                    server
+                        .on_chain(move |_| {
+                            gate.pass();
+                            Ok::<(), ()>(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        while gate.running.load(Ordering::SeqCst) < CONCURRENT_CALLS {
+            tokio::task::yield_now().await;
+        }
+        // Every turn is taken and two async workers serve: a request that runs no EVM call
+        // is still answered.
+        let status = CairnApiServer::chain_status(&server).await.unwrap();
+        assert_eq!(status.height, 0);
+
+        // Every caller is told within its wait that the node is busy, the queued ones
+        // included; none of the queued calls ever runs.
+        for caller in callers {
+            let error = caller.await.unwrap().unwrap_err();
+            assert_eq!(error.code(), CALL_LIMITED, "{error:?}");
+        }
+        // A call past its wait keeps its turn until it ends: a new caller still waits.
+        let late = server.on_chain(|_| Ok::<(), ()>(())).await.unwrap_err();
+        assert_eq!(late.code(), CALL_LIMITED);
+        assert_eq!(gate.most_at_once.load(Ordering::SeqCst), CONCURRENT_CALLS);
+
+        gate.open();
+        assert_eq!(server.on_chain(|_| Ok::<(), ()>(())).await.unwrap(), Ok(()));
+        assert_eq!(gate.most_at_once.load(Ordering::SeqCst), CONCURRENT_CALLS);
+    }
 }
