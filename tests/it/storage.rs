@@ -242,8 +242,9 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     // two epochs past the last epoch it proved, in case a proof was in flight at the removal.)
     let provider_key = cairn_node::datadir::read_key(&dir.join("node-2").join("provider.key"))?;
     let last_proven = deal(one, deleter_deal).await?.lastProvenEpoch;
+    // The chain as node 1 sees it, whose view of the epoch seed is read next.
     let status = eventually(Duration::from_secs(60), || async {
-        let status = clients[1].chain_status().await.ok()?;
+        let status = one.chain_status().await.ok()?;
         (status.height / status.epoch_length >= last_proven + 2).then_some(status)
     })
     .await?;
