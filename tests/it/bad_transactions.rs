@@ -53,7 +53,7 @@ async fn bad_transactions_are_refused_distinctly_and_change_nothing() -> TestRes
     let mut forged = transfer(1).sign(&alice);
     forged.body.value = U256::from(10u64.pow(18));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("bad signature", forged.encode(), "bad signature"),
+        ("bad signature", forged.encode(), "invalid sender"),
         (
             "wrong chain",
             TxBody {
@@ -62,7 +62,7 @@ async fn bad_transactions_are_refused_distinctly_and_change_nothing() -> TestRes
             }
             .sign(&alice)
             .encode(),
-            "wrong chain id",
+            "invalid chain id",
         ),
         (
             "stale nonce",
@@ -82,7 +82,7 @@ async fn bad_transactions_are_refused_distinctly_and_change_nothing() -> TestRes
             }
             .sign(&alice)
             .encode(),
-            "gas limit 20000 is too low",
+            "intrinsic gas too low: gas limit 20000",
         ),
         (
             "oversized",

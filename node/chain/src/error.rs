@@ -19,6 +19,14 @@ pub enum ChainError {
     /// Stored bytes did not decode.
     #[error("stored data does not decode: {0}; the database is damaged, restore or resync it")]
     Codec(#[from] CodecError),
+    /// A test account of the test mnemonic could not be derived.
+    #[error("cannot derive test account {index} of the test mnemonic: {detail}")]
+    TestAccount {
+        /// The account's index.
+        index: u32,
+        /// What the derivation said.
+        detail: String,
+    },
     /// The genesis file describes no working chain.
     #[error("invalid genesis: {0}")]
     InvalidGenesis(&'static str),

@@ -8,11 +8,14 @@ use revm::bytecode::Bytecode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ChainError, Result};
+use alloy_primitives::address;
+use alloy_signer_local::MnemonicBuilder;
+use alloy_signer_local::coins_bip39::English;
 use cairn_primitives::beacon::vrf_public_key;
 use cairn_primitives::transaction::hex_32;
 use cairn_primitives::{
-    AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Signature, U256,
-    receipts_root, tx_root,
+    AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, EthereumKey, Header,
+    Signature, U256, receipts_root, tx_root,
 };
 
 /// One token (CRN) in wei.
@@ -33,6 +36,41 @@ pub fn dev_account(index: u32) -> AccountKey {
     hasher.update(DEV_SEED.as_bytes());
     hasher.update(&index.to_le_bytes());
     AccountKey::from_bytes(hasher.finalize().as_bytes())
+}
+
+/// The test mnemonic of Hardhat, anvil and Foundry: every Ethereum tool knows its accounts.
+/// Public: never hold real value with them.
+pub const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
+
+/// How many accounts of [`TEST_MNEMONIC`] dev chains fund.
+pub const TEST_MNEMONIC_ACCOUNT_COUNT: u32 = 10;
+
+/// The addresses of the first ten accounts of [`TEST_MNEMONIC`] (`m/44'/60'/0'/0/{index}`, as
+/// anvil and Hardhat derive them), which dev chains and local testnets fund. Written out, not
+/// derived, because a genesis is built in many places and a derivation costs 2,048 rounds of
+/// PBKDF2; `tests::the_test_mnemonic_accounts_are_its_derivations` derives them.
+pub const TEST_MNEMONIC_ADDRESSES: [Address; TEST_MNEMONIC_ACCOUNT_COUNT as usize] = [
+    address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266"),
+    address!("70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+    address!("3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+    address!("90F79bf6EB2c4f870365E785982E1f101E93b906"),
+    address!("15d34AAf54267DB7D7c367839AAf71A00a2C6A65"),
+    address!("9965507D1a55bcC2695C58ba16FB37d819B0A4dc"),
+    address!("976EA74026E726554dB657fA54763abd0C3a0aa9"),
+    address!("14dC79964da2C08b23698B3D3cc7Ca32193d9955"),
+    address!("23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"),
+    address!("a0Ee7A142d267C1f36714E4a8F75612F20a79720"),
+];
+
+/// Ethereum test account `index` of [`TEST_MNEMONIC`], with its key.
+pub fn test_mnemonic_account(index: u32) -> Result<EthereumKey> {
+    let failed = |detail: String| ChainError::TestAccount { index, detail };
+    let signer = MnemonicBuilder::<English>::default()
+        .phrase(TEST_MNEMONIC)
+        .index(index)
+        .and_then(|builder| builder.build())
+        .map_err(|e| failed(e.to_string()))?;
+    EthereumKey::from_bytes(&signer.to_bytes().0).map_err(|e| failed(e.to_string()))
 }
 
 /// The dev chain's validator key, derived from [`DEV_SEED`].
@@ -228,17 +266,14 @@ impl Genesis {
     /// The dev chain: one validator, the dev accounts funded.
     pub fn dev() -> Self {
         let validator = dev_validator();
+        let funded = GenesisAccount {
+            balance: U256::from(DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN),
+            ..Default::default()
+        };
         let alloc = (0..DEV_ACCOUNT_COUNT)
-            .map(|i| {
-                let balance = U256::from(DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN);
-                (
-                    dev_account(i).address(),
-                    GenesisAccount {
-                        balance,
-                        ..Default::default()
-                    },
-                )
-            })
+            .map(|i| dev_account(i).address())
+            .chain(TEST_MNEMONIC_ADDRESSES.iter().copied())
+            .map(|address| (address, funded.clone()))
             .collect();
         Self {
             chain_id: 31_337,
@@ -542,6 +577,16 @@ impl Genesis {
 mod tests {
     use super::*;
     use cairn_primitives::U256;
+
+    #[test]
+    fn the_test_mnemonic_accounts_are_its_derivations_and_dev_chains_fund_them() {
+        let genesis = Genesis::dev();
+        for (index, address) in TEST_MNEMONIC_ADDRESSES.iter().enumerate() {
+            let key = test_mnemonic_account(index as u32).unwrap();
+            assert_eq!(key.address(), *address, "account {index}");
+            assert!(genesis.alloc[address].balance > U256::ZERO);
+        }
+    }
 
     #[test]
     fn genesis_round_trips_and_a_datadir_refuses_another_chain() {

@@ -256,12 +256,13 @@ where
     }
 }
 
-/// The transaction as revm sees it.
 /// The transaction as revm sees it; `sender` is `tx.sender()`, passed in because computing it
-/// (a keccak) is worth doing once per transaction, not once per run.
+/// (a keccak, or for an Ethereum transaction a cached recovery) is worth doing once per
+/// transaction, not once per run. An Ethereum transaction keeps its type, gas price and access
+/// list, so that revm charges and warms as Ethereum does.
 pub fn tx_env(tx: &Transaction, sender: Address) -> TxEnv {
     let body = &tx.body;
-    TxEnv {
+    let mut env = TxEnv {
         tx_type: 2,
         caller: sender,
         gas_limit: body.gas_limit,
@@ -273,7 +274,18 @@ pub fn tx_env(tx: &Transaction, sender: Address) -> TxEnv {
         nonce: body.nonce,
         chain_id: Some(body.chain_id),
         ..TxEnv::default()
+    };
+    if let Some(ethereum) = tx.ethereum() {
+        env.tx_type = ethereum.tx_type();
+        if let Some(price) = ethereum.gas_price() {
+            env.gas_price = price;
+            env.gas_priority_fee = None;
+        }
+        if let Some(access_list) = ethereum.access_list() {
+            env.access_list = access_list.clone();
+        }
     }
+    env
 }
 
 /// The reference executor: one transaction after another.

@@ -1361,13 +1361,13 @@ impl Parallel {
 }
 
 /// For each transaction, the same sender's transaction just before it in the block. Senders
-/// are told apart by public key (the address is its hash), so nothing is hashed here.
+/// are told apart by [`Transaction::sender_key`], so nothing is hashed here.
 fn sender_chains(transactions: &[Transaction]) -> Vec<Option<usize>> {
     let mut last: HashMap<[u8; 32], usize> = HashMap::default();
     transactions
         .iter()
         .enumerate()
-        .map(|(index, tx)| last.insert(tx.public_key, index))
+        .map(|(index, tx)| last.insert(tx.sender_key(), index))
         .collect()
 }
 

@@ -21,9 +21,29 @@ pub fn gas_with_margin(estimate: u64, percent: u64) -> u64 {
     estimate.saturating_add(estimate.saturating_mul(percent) / 100)
 }
 
-/// Gas a transaction needs before any code runs (the same rule revm applies).
+/// Gas a transaction needs before any code runs (the same rule revm applies), an Ethereum
+/// transaction's access list included.
 pub fn intrinsic_gas(tx: &Transaction) -> u64 {
-    let gas = calculate_initial_tx_gas(SPEC, &tx.body.input, tx.body.to.is_none(), 0, 0, 0, None);
+    let (accounts, slots) = tx
+        .ethereum()
+        .and_then(|ethereum| ethereum.access_list())
+        .map_or((0, 0), |list| {
+            let slots = list
+                .0
+                .iter()
+                .map(|item| item.storage_keys.len() as u64)
+                .sum();
+            (list.0.len() as u64, slots)
+        });
+    let gas = calculate_initial_tx_gas(
+        SPEC,
+        &tx.body.input,
+        tx.body.to.is_none(),
+        accounts,
+        slots,
+        0,
+        None,
+    );
     (gas.initial_regular_gas + gas.initial_state_gas).max(gas.floor_gas)
 }
 

@@ -10,7 +10,7 @@ pub enum TxRejection {
     #[error("invalid transaction encoding: {0}")]
     Encoding(#[from] CodecError),
     /// Signed for another chain.
-    #[error("wrong chain id {got}: this chain is {expected}")]
+    #[error("invalid chain id {got}: this chain is {expected}")]
     WrongChain {
         /// This chain's id.
         expected: u64,
@@ -18,7 +18,7 @@ pub enum TxRejection {
         got: u64,
     },
     /// The signature does not match the body and public key.
-    #[error("bad signature: the transaction was not signed by the key it names")]
+    #[error("invalid sender: the signature is not the sender's over this transaction")]
     BadSignature,
     /// The nonce was already used.
     #[error("nonce too low: {sender} has already used nonce {got} (next nonce is {next})")]
@@ -44,7 +44,7 @@ pub enum TxRejection {
     },
     /// The sender cannot pay the worst case of this and its pending transactions.
     #[error(
-        "insufficient funds: {sender} has {balance} wei but this and its pending transactions may cost {cost} wei"
+        "insufficient funds for gas * price + value: {sender} has {balance} wei but this and its pending transactions may cost {cost} wei"
     )]
     InsufficientFunds {
         /// The sender.
@@ -55,7 +55,7 @@ pub enum TxRejection {
         cost: U256,
     },
     /// Less gas than the transaction needs before running any code.
-    #[error("gas limit {got} is too low: this transaction needs at least {intrinsic} gas")]
+    #[error("intrinsic gas too low: gas limit {got}, this transaction needs at least {intrinsic}")]
     GasLimitTooLow {
         /// Intrinsic gas of the transaction.
         intrinsic: u64,
@@ -63,7 +63,9 @@ pub enum TxRejection {
         got: u64,
     },
     /// More gas than one transaction may use.
-    #[error("gas limit {got} is above the most a transaction may use ({max})")]
+    #[error(
+        "exceeds block gas limit: gas limit {got} is above the most a transaction may use ({max})"
+    )]
     GasLimitTooHigh {
         /// The smaller of the block gas limit and the per-transaction cap.
         max: u64,
@@ -71,7 +73,7 @@ pub enum TxRejection {
         got: u64,
     },
     /// The fee cap is below the chain's base fee.
-    #[error("max fee per gas {got} is below the base fee of {base_fee} wei")]
+    #[error("max fee per gas less than block base fee: {got} < {base_fee} wei")]
     FeeTooLow {
         /// The chain's base fee.
         base_fee: u64,
@@ -79,7 +81,7 @@ pub enum TxRejection {
         got: u128,
     },
     /// A tip above the fee cap.
-    #[error("max priority fee {priority} is above max fee {max_fee}")]
+    #[error("max priority fee per gas higher than max fee per gas: {priority} > {max_fee}")]
     TipAboveFeeCap {
         /// The tip.
         priority: u128,
@@ -87,11 +89,11 @@ pub enum TxRejection {
         max_fee: u128,
     },
     /// The pool already holds it.
-    #[error("transaction already known")]
+    #[error("already known")]
     AlreadyKnown,
     /// Same sender and nonce as a pending transaction, without a high enough fee bump.
     #[error(
-        "a transaction with nonce {nonce} is already pending; a replacement must raise both fees by at least 10%"
+        "replacement transaction underpriced: a transaction with nonce {nonce} is already pending; a replacement must raise both fees by at least 10%"
     )]
     ReplacementUnderpriced {
         /// The contested nonce.
@@ -119,7 +121,7 @@ pub enum TxRejection {
     },
     /// The pool is at capacity and holds nothing this transaction may push out.
     #[error(
-        "the mempool is full ({capacity} transactions) and none pays a tip below {tip} wei per gas; raise the priority fee or try again after the next block"
+        "txpool is full: {capacity} transactions and none pays a tip below {tip} wei per gas; raise the priority fee or try again after the next block"
     )]
     PoolFull {
         /// The pool's capacity.

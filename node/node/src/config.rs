@@ -182,6 +182,21 @@ impl NodeBanner {
             ));
         }
         text.push_str(&format!(
+            "\nEthereum test accounts ({balance} CRN each; mnemonic \"{}\"):\n",
+            cairn_chain::genesis::TEST_MNEMONIC
+        ));
+        match crate::datadir::ethereum_test_accounts() {
+            Ok(ethereum) => {
+                for (i, account) in ethereum.iter().enumerate() {
+                    text.push_str(&format!(
+                        "  ({i}) {}  {}\n",
+                        account.address, account.private_key
+                    ));
+                }
+            }
+            Err(error) => text.push_str(&format!("  ({error})\n")),
+        }
+        text.push_str(&format!(
             "\nAccounts also written to {}\nPress Ctrl-C to stop.",
             datadir.join(files::DEV_ACCOUNTS).display()
         ));

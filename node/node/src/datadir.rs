@@ -120,6 +120,20 @@ pub struct DevAccount {
     pub private_key: String,
 }
 
+/// The funded accounts of the test mnemonic that every Ethereum tool knows (anvil, Hardhat),
+/// with their (public) keys.
+pub fn ethereum_test_accounts() -> Result<Vec<DevAccount>> {
+    (0..cairn_chain::genesis::TEST_MNEMONIC_ACCOUNT_COUNT)
+        .map(|i| {
+            let key = cairn_chain::genesis::test_mnemonic_account(i)?;
+            Ok(DevAccount {
+                address: key.address(),
+                private_key: key.secret_hex().to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The funded dev accounts, with their (public) keys.
 pub fn dev_accounts() -> Vec<DevAccount> {
     (0..cairn_chain::genesis::DEV_ACCOUNT_COUNT)

@@ -41,3 +41,28 @@ pub enum KeyError {
     #[error("a private key must be 32 bytes written as 64 hex digits (0x optional)")]
     BadPrivateKey,
 }
+
+/// Bytes that are not an Ethereum transaction this chain takes. The messages are those
+/// Ethereum clients show for the same faults.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EthereumTxError {
+    /// Not an EIP-2718 envelope of a known type, or bytes left over.
+    #[error("rlp: {0}")]
+    Encoding(String),
+    /// The bytes decode, but are not how the transaction encodes (leading zeros, long forms).
+    #[error("rlp: non-canonical encoding of the transaction")]
+    NonCanonical,
+    /// Blob (EIP-4844) and set-code (EIP-7702) transactions.
+    #[error(
+        "transaction type not supported: type {0} (send a legacy, EIP-2930 or EIP-1559 transaction)"
+    )]
+    UnsupportedType(u8),
+    /// A legacy transaction signed without a chain id, which any chain would replay.
+    #[error("only replay-protected (EIP-155) transactions allowed: sign with the chain id")]
+    NotReplayProtected,
+    /// An `s` value in the upper half of the curve order (EIP-2): a malleated copy.
+    #[error(
+        "invalid transaction v, r, s values: s is in the upper half of the curve order (EIP-2)"
+    )]
+    HighS,
+}

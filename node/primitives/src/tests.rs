@@ -48,8 +48,10 @@ fn body() -> impl Strategy<Value = TxBody> {
 fn transaction() -> impl Strategy<Value = Transaction> {
     (body(), any::<[u8; 32]>(), signature()).prop_map(|(body, public_key, signature)| Transaction {
         body,
-        public_key,
-        signature,
+        witness: Witness::Ed25519 {
+            public_key,
+            signature,
+        },
     })
 }
 
@@ -247,10 +249,19 @@ fn non_canonical_tags_are_refused() {
     }
     .sign(&key);
     let mut bytes = tx.encode();
-    // The `to` option tag sits after version, chain id, nonce, gas limit and the two fees.
-    let tag = 1 + 8 + 8 + 8 + 16 + 16;
+    // The `to` option tag sits after version, kind, chain id, nonce, gas limit and the two
+    // fees.
+    let tag = 1 + 1 + 8 + 8 + 8 + 16 + 16;
     assert_eq!(bytes[tag], 0);
     bytes[tag] = 2;
+    assert!(matches!(
+        Transaction::decode(&bytes),
+        Err(CodecError::Malformed { .. })
+    ));
+    // A kind of transaction that does not exist.
+    let mut bytes = tx.encode();
+    assert_eq!(bytes[1], 0);
+    bytes[1] = 2;
     assert!(matches!(
         Transaction::decode(&bytes),
         Err(CodecError::Malformed { .. })

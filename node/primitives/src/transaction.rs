@@ -5,6 +5,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Canonical;
+use crate::error::EthereumTxError;
+use crate::ethereum::EthereumEnvelope;
 use crate::keys::{AccountKey, address_of, verify};
 
 /// The largest encoded transaction accepted anywhere (RPC, mempool, blocks).
@@ -48,8 +50,10 @@ impl TxBody {
         let signature = key.sign(&self.signing_hash().0);
         Transaction {
             body: self,
-            public_key: key.public_key(),
-            signature: signature.into(),
+            witness: Witness::Ed25519 {
+                public_key: key.public_key(),
+                signature: signature.into(),
+            },
         }
     }
 
@@ -104,18 +108,30 @@ impl<'de> Deserialize<'de> for Signature {
     }
 }
 
-/// A transaction with its sender's public key and signature.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Who signed a transaction, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Witness {
+    /// Cairn's own: an ed25519 public key and its signature over [`TxBody::signing_hash`].
+    Ed25519 {
+        /// The sender's ed25519 public key.
+        public_key: [u8; 32],
+        /// The signature.
+        signature: Signature,
+    },
+    /// An Ethereum transaction as its sender signed it (secp256k1).
+    Ethereum(Box<EthereumEnvelope>),
+}
+
+/// A signed transaction of either kind: what it asks for, and who signed it. Both kinds share
+/// the mempool, blocks, execution and receipts; the body of an Ethereum transaction is read
+/// from its envelope (a legacy or EIP-2930 transaction's gas price is both its fee cap and its
+/// tip).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transaction {
     /// What is asked for.
-    #[serde(flatten)]
     pub body: TxBody,
-    /// The sender's ed25519 public key.
-    #[serde(with = "hex_32")]
-    pub public_key: [u8; 32],
-    /// The sender's signature over [`TxBody::signing_hash`].
-    pub signature: Signature,
+    /// Who signed it.
+    pub witness: Witness,
 }
 
 impl Canonical for Transaction {
@@ -123,24 +139,182 @@ impl Canonical for Transaction {
     const MAX_SIZE: usize = MAX_TX_SIZE;
 }
 
+/// The tags of the two kinds in the canonical encoding.
+const ED25519_TAG: u8 = 0;
+const ETHEREUM_TAG: u8 = 1;
+
+impl BorshSerialize for Transaction {
+    fn serialize<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        match &self.witness {
+            Witness::Ed25519 {
+                public_key,
+                signature,
+            } => {
+                BorshSerialize::serialize(&ED25519_TAG, writer)?;
+                BorshSerialize::serialize(&self.body, writer)?;
+                BorshSerialize::serialize(public_key, writer)?;
+                BorshSerialize::serialize(signature, writer)
+            }
+            // The envelope alone: the body is read from it.
+            Witness::Ethereum(envelope) => {
+                BorshSerialize::serialize(&ETHEREUM_TAG, writer)?;
+                BorshSerialize::serialize(&envelope.encoded().to_vec(), writer)
+            }
+        }
+    }
+}
+
+impl BorshDeserialize for Transaction {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        match u8::deserialize_reader(reader)? {
+            ED25519_TAG => Ok(Self {
+                body: TxBody::deserialize_reader(reader)?,
+                witness: Witness::Ed25519 {
+                    public_key: <[u8; 32]>::deserialize_reader(reader)?,
+                    signature: Signature::deserialize_reader(reader)?,
+                },
+            }),
+            ETHEREUM_TAG => {
+                let encoded = Vec::<u8>::deserialize_reader(reader)?;
+                Self::from_ethereum(&encoded).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+                })
+            }
+            tag => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("unknown transaction kind {tag}"),
+            )),
+        }
+    }
+}
+
+/// How a transaction reads in JSON: the body's fields, and either `publicKey` and `signature`
+/// or `ethereum`, the envelope's bytes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransactionJson {
+    #[serde(flatten)]
+    body: TxBody,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public_key: Option<B256>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<Signature>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ethereum: Option<Bytes>,
+}
+
+impl Serialize for Transaction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (public_key, signature, ethereum) = match &self.witness {
+            Witness::Ed25519 {
+                public_key,
+                signature,
+            } => (Some(B256::from(*public_key)), Some(*signature), None),
+            Witness::Ethereum(envelope) => (None, None, Some(envelope.encoded().clone())),
+        };
+        TransactionJson {
+            body: self.body.clone(),
+            public_key,
+            signature,
+            ethereum,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Transaction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let json = TransactionJson::deserialize(deserializer)?;
+        match (json.public_key, json.signature, json.ethereum) {
+            (Some(public_key), Some(signature), None) => Ok(Self {
+                body: json.body,
+                witness: Witness::Ed25519 {
+                    public_key: public_key.0,
+                    signature,
+                },
+            }),
+            (None, None, Some(encoded)) => {
+                let tx = Self::from_ethereum(&encoded).map_err(D::Error::custom)?;
+                if tx.body != json.body {
+                    return Err(D::Error::custom(
+                        "the transaction's fields differ from its Ethereum envelope",
+                    ));
+                }
+                Ok(tx)
+            }
+            _ => Err(D::Error::custom(
+                "a transaction has publicKey and signature, or ethereum, not both",
+            )),
+        }
+    }
+}
+
 impl Transaction {
-    /// The transaction's identity: blake3 of its canonical encoding.
+    /// An Ethereum transaction from its EIP-2718 bytes (see [`EthereumEnvelope::decode`]).
+    pub fn from_ethereum(encoded: &[u8]) -> Result<Self, EthereumTxError> {
+        let envelope = EthereumEnvelope::decode(encoded)?;
+        Ok(Self {
+            body: envelope.body(),
+            witness: Witness::Ethereum(Box::new(envelope)),
+        })
+    }
+
+    /// The transaction's identity: for Cairn's own, blake3 of its canonical encoding; for an
+    /// Ethereum transaction, keccak256 of its envelope, as wallets compute it.
     pub fn hash(&self) -> B256 {
-        B256::from(*blake3::hash(&self.encode()).as_bytes())
+        match &self.witness {
+            Witness::Ed25519 { .. } => B256::from(*blake3::hash(&self.encode()).as_bytes()),
+            Witness::Ethereum(envelope) => envelope.hash(),
+        }
     }
 
-    /// The sender's address, derived from the public key.
+    /// The sender's address: derived from the ed25519 public key, or recovered from the
+    /// Ethereum signature (once; the zero address if it recovers nothing, which
+    /// [`Transaction::signature_is_valid`] tells).
     pub fn sender(&self) -> Address {
-        address_of(&self.public_key)
+        match &self.witness {
+            Witness::Ed25519 { public_key, .. } => address_of(public_key),
+            Witness::Ethereum(envelope) => envelope.sender().unwrap_or(Address::ZERO),
+        }
     }
 
-    /// Whether the signature is valid for the body and public key.
+    /// What tells senders apart without hashing: the ed25519 public key, or the recovered
+    /// address (after 12 zero bytes).
+    pub fn sender_key(&self) -> [u8; 32] {
+        match &self.witness {
+            Witness::Ed25519 { public_key, .. } => *public_key,
+            Witness::Ethereum(envelope) => {
+                B256::left_padding_from(envelope.sender().unwrap_or(Address::ZERO).as_slice()).0
+            }
+        }
+    }
+
+    /// Whether the signature is valid for the body: ed25519 (strict) over the signing hash, or
+    /// an Ethereum signature that recovers a sender, over an envelope that says what the body
+    /// says.
     pub fn signature_is_valid(&self) -> bool {
-        verify(
-            &self.public_key,
-            &self.body.signing_hash().0,
-            &self.signature.to_bytes(),
-        )
+        match &self.witness {
+            Witness::Ed25519 {
+                public_key,
+                signature,
+            } => verify(
+                public_key,
+                &self.body.signing_hash().0,
+                &signature.to_bytes(),
+            ),
+            Witness::Ethereum(envelope) => {
+                envelope.describes(&self.body) && envelope.sender().is_some()
+            }
+        }
+    }
+
+    /// The Ethereum envelope, for an Ethereum transaction.
+    pub fn ethereum(&self) -> Option<&EthereumEnvelope> {
+        match &self.witness {
+            Witness::Ethereum(envelope) => Some(envelope),
+            Witness::Ed25519 { .. } => None,
+        }
     }
 
     /// The most the sender can be charged: every unit of gas at the fee cap, plus the value.

@@ -167,8 +167,12 @@ fn reverted(result: &ExecutionResult) -> ErrorObjectOwned {
 #[async_trait]
 impl CairnApiServer for RpcServer {
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
-        self.pool
-            .submit_raw(&raw)
+        // The signature check (for an Ethereum transaction, recovering its sender) runs off the
+        // async workers.
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || pool.submit_raw(&raw))
+            .await
+            .map_err(|e| ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>))?
             .map_err(|rejection| match rejection {
                 SubmitError::Rejected(r) => {
                     ErrorObjectOwned::owned(TX_REJECTED, r.to_string(), None::<()>)

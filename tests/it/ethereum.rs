@@ -1,0 +1,160 @@
+//! Ethereum-signed transactions beside Cairn's own: a test-mnemonic account's EIP-1559,
+//! EIP-2930 and legacy (EIP-155) transfers are admitted, put in blocks, executed and receipted
+//! under the keccak hash a wallet computes, in the same blocks as an ed25519 transfer; bad ones
+//! are refused with the words Ethereum clients show, and change nothing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use alloy_consensus::{TxEip2930, TxLegacy};
+use alloy_eips::eip2930::{AccessList, AccessListItem};
+use cairn_chain::genesis::{Genesis, dev_account, test_mnemonic_account};
+use cairn_node::Node;
+use cairn_node::config::prepare_dev_datadir;
+use cairn_primitives::{Address, B256, Bytes, Canonical, Transaction, TxBody, U256};
+use cairn_rpc::CairnApiClient;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const VALUE: u64 = 1_000;
+
+async fn receipt_of(
+    client: &HttpClient,
+    hash: B256,
+) -> Result<cairn_rpc::ReceiptInfo, Box<dyn std::error::Error>> {
+    for _ in 0..400 {
+        if let Some(receipt) = client.get_receipt(hash).await? {
+            return Ok(receipt);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Err(format!("no receipt for {hash}").into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let loopback: SocketAddr = "127.0.0.1:0".parse()?;
+    let (mut config, _) = prepare_dev_datadir(dir.path(), loopback)?;
+    config.block_time = Some(Duration::from_millis(50));
+    let node = Node::launch(config).await?;
+    let client = HttpClientBuilder::default().build(format!("http://{}", node.rpc_addr()))?;
+    let genesis = Genesis::dev();
+    let alice = test_mnemonic_account(0)?;
+    let bob = Address::repeat_byte(0x0b);
+    let base_fee = u128::from(genesis.base_fee_per_gas);
+    let funded = client.get_balance(alice.address()).await?;
+    assert!(funded > U256::ZERO, "the test accounts are funded");
+
+    let transfer = |nonce| TxBody {
+        chain_id: genesis.chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 2 * base_fee,
+        max_priority_fee_per_gas: 1,
+        to: Some(bob),
+        value: U256::from(VALUE),
+        input: Bytes::new(),
+    };
+    let eip1559 = alice.sign_body(&transfer(0))?;
+    // An access list that names bob costs 2,400 gas more, and is charged.
+    let eip2930 = alice.sign(TxEip2930 {
+        chain_id: genesis.chain_id,
+        nonce: 1,
+        gas_price: base_fee,
+        gas_limit: 30_000,
+        to: bob.into(),
+        value: U256::from(VALUE),
+        access_list: AccessList(vec![AccessListItem {
+            address: bob,
+            storage_keys: Vec::new(),
+        }]),
+        input: Bytes::new(),
+    })?;
+    let legacy = alice.sign(TxLegacy {
+        chain_id: Some(genesis.chain_id),
+        nonce: 2,
+        gas_price: base_fee,
+        gas_limit: 21_000,
+        to: bob.into(),
+        value: U256::from(VALUE),
+        input: Bytes::new(),
+    })?;
+    let cairn = transfer(0).sign(&dev_account(3));
+
+    let mut hashes = Vec::new();
+    for tx in [&eip1559, &eip2930, &legacy, &cairn] {
+        let hash = client.send_raw_transaction(tx.encode().into()).await?;
+        assert_eq!(hash, tx.hash());
+        hashes.push(hash);
+    }
+    assert_eq!(
+        hashes[0],
+        alloy_primitives::keccak256(
+            eip1559
+                .ethereum()
+                .ok_or("an Ethereum transaction")?
+                .encoded()
+        ),
+        "the hash a wallet computes"
+    );
+    let mut fees = U256::ZERO;
+    for (hash, gas) in hashes.iter().zip([21_000, 23_400, 21_000, 21_000]) {
+        let receipt = receipt_of(&client, *hash).await?;
+        assert!(receipt.receipt.succeeded(), "{receipt:?}");
+        assert_eq!(receipt.receipt.gas_used, gas, "{receipt:?}");
+        if *hash != hashes[3] {
+            assert_eq!(receipt.from, alice.address());
+            fees += receipt.receipt.fee;
+        }
+    }
+    assert_eq!(client.get_balance(bob).await?, U256::from(4 * VALUE));
+    assert_eq!(client.get_nonce(alice.address(), None).await?, 3);
+    assert_eq!(
+        client.get_balance(alice.address()).await?,
+        funded - U256::from(3 * VALUE) - fees
+    );
+    // A legacy transaction pays its gas price whatever the base fee leaves as tip.
+    let legacy_receipt = receipt_of(&client, hashes[2]).await?;
+    assert_eq!(legacy_receipt.receipt.fee, U256::from(21_000 * base_fee));
+    let stored = client
+        .get_transaction(hashes[1])
+        .await?
+        .ok_or("the transaction is stored")?;
+    assert_eq!(stored.transaction, eip2930);
+
+    // Bad ones: each refused with the words clients know, none changes anything.
+    let other_chain = alice.sign_body(&TxBody {
+        chain_id: 1,
+        ..transfer(3)
+    })?;
+    let replayed = alice.sign_body(&transfer(0))?;
+    let pending = alice.sign_body(&transfer(3))?;
+    client.send_raw_transaction(pending.encode().into()).await?;
+    let same_fee_again = alice.sign_body(&TxBody {
+        value: U256::from(VALUE + 1),
+        ..transfer(3)
+    })?;
+    let too_little_gas = alice.sign_body(&TxBody {
+        gas_limit: 20_000,
+        ..transfer(4)
+    })?;
+    let cases: [(&Transaction, &str); 4] = [
+        (&other_chain, "invalid chain id"),
+        (&replayed, "nonce too low"),
+        (&same_fee_again, "replacement transaction underpriced"),
+        (&too_little_gas, "intrinsic gas too low"),
+    ];
+    for (tx, expected) in cases {
+        let error = client
+            .send_raw_transaction(tx.encode().into())
+            .await
+            .expect_err(expected)
+            .to_string();
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+    receipt_of(&client, pending.hash()).await?;
+    assert_eq!(client.get_nonce(alice.address(), Some(true)).await?, 4);
+    Ok(())
+}
