@@ -57,9 +57,9 @@ async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
         value: U256::from(VALUE),
         input: Bytes::new(),
     };
-    let eip1559 = alice.sign_body(&transfer(0))?;
+    let eip1559 = transfer(0).sign_ethereum(&alice)?;
     // An access list that names bob costs 2,400 gas more, and is charged.
-    let eip2930 = alice.sign(TxEip2930 {
+    let eip2930 = Transaction::from(alice.sign(TxEip2930 {
         chain_id: genesis.chain_id,
         nonce: 1,
         gas_price: base_fee,
@@ -71,8 +71,8 @@ async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
             storage_keys: Vec::new(),
         }]),
         input: Bytes::new(),
-    })?;
-    let legacy = alice.sign(TxLegacy {
+    })?);
+    let legacy = Transaction::from(alice.sign(TxLegacy {
         chain_id: Some(genesis.chain_id),
         nonce: 2,
         gas_price: base_fee,
@@ -80,7 +80,7 @@ async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
         to: bob.into(),
         value: U256::from(VALUE),
         input: Bytes::new(),
-    })?;
+    })?);
     let cairn = transfer(0).sign(&dev_account(3));
 
     let mut hashes = Vec::new();
@@ -125,21 +125,24 @@ async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
     assert_eq!(stored.transaction, eip2930);
 
     // Bad ones: each refused with the words clients know, none changes anything.
-    let other_chain = alice.sign_body(&TxBody {
+    let other_chain = TxBody {
         chain_id: 1,
         ..transfer(3)
-    })?;
-    let replayed = alice.sign_body(&transfer(0))?;
-    let pending = alice.sign_body(&transfer(3))?;
+    }
+    .sign_ethereum(&alice)?;
+    let replayed = transfer(0).sign_ethereum(&alice)?;
+    let pending = transfer(3).sign_ethereum(&alice)?;
     client.send_raw_transaction(pending.encode().into()).await?;
-    let same_fee_again = alice.sign_body(&TxBody {
+    let same_fee_again = TxBody {
         value: U256::from(VALUE + 1),
         ..transfer(3)
-    })?;
-    let too_little_gas = alice.sign_body(&TxBody {
+    }
+    .sign_ethereum(&alice)?;
+    let too_little_gas = TxBody {
         gas_limit: 20_000,
         ..transfer(4)
-    })?;
+    }
+    .sign_ethereum(&alice)?;
     let cases: [(&Transaction, &str); 4] = [
         (&other_chain, "invalid chain id"),
         (&replayed, "nonce too low"),

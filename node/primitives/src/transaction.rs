@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::Canonical;
 use crate::error::EthereumTxError;
-use crate::ethereum::EthereumEnvelope;
+use crate::ethereum::{EthereumEnvelope, EthereumKey};
 use crate::keys::{AccountKey, address_of, verify};
+use alloy_consensus::{Transaction as _, TxEip1559};
 
 /// The largest encoded transaction accepted anywhere (RPC, mempool, blocks).
 pub const MAX_TX_SIZE: usize = 128 * 1024;
@@ -55,6 +56,22 @@ impl TxBody {
                 signature: signature.into(),
             },
         }
+    }
+
+    /// Signs the body with an Ethereum key, as an EIP-1559 transaction with no access list.
+    pub fn sign_ethereum(&self, key: &EthereumKey) -> Result<Transaction, EthereumTxError> {
+        key.sign(TxEip1559 {
+            chain_id: self.chain_id,
+            nonce: self.nonce,
+            gas_limit: self.gas_limit,
+            max_fee_per_gas: self.max_fee_per_gas,
+            max_priority_fee_per_gas: self.max_priority_fee_per_gas,
+            to: self.kind(),
+            value: self.value,
+            access_list: Default::default(),
+            input: self.input.clone(),
+        })
+        .map(Transaction::from)
     }
 
     /// Call or create.
@@ -253,11 +270,7 @@ impl<'de> Deserialize<'de> for Transaction {
 impl Transaction {
     /// An Ethereum transaction from its EIP-2718 bytes (see [`EthereumEnvelope::decode`]).
     pub fn from_ethereum(encoded: &[u8]) -> Result<Self, EthereumTxError> {
-        let envelope = EthereumEnvelope::decode(encoded)?;
-        Ok(Self {
-            body: envelope.body(),
-            witness: Witness::Ethereum(Box::new(envelope)),
-        })
+        EthereumEnvelope::decode(encoded).map(Self::from)
     }
 
     /// The transaction's identity: for Cairn's own, blake3 of its canonical encoding; for an
@@ -304,7 +317,7 @@ impl Transaction {
                 &signature.to_bytes(),
             ),
             Witness::Ethereum(envelope) => {
-                envelope.describes(&self.body) && envelope.sender().is_some()
+                describes(envelope, &self.body) && envelope.sender().is_some()
             }
         }
     }
@@ -330,6 +343,55 @@ impl Transaction {
             .max_fee_per_gas
             .min(base_fee.saturating_add(self.body.max_priority_fee_per_gas))
     }
+}
+
+impl From<EthereumEnvelope> for Transaction {
+    fn from(envelope: EthereumEnvelope) -> Self {
+        Self {
+            body: TxBody {
+                input: envelope.envelope().input().clone(),
+                ..body_without_input(&envelope)
+            },
+            witness: Witness::Ethereum(Box::new(envelope)),
+        }
+    }
+}
+
+/// What an Ethereum transaction asks for, but its call data. A legacy or EIP-2930
+/// transaction pays its gas price whatever the base fee, as a fee cap and a tip of that price
+/// do.
+fn body_without_input(ethereum: &EthereumEnvelope) -> TxBody {
+    let envelope = ethereum.envelope();
+    let (max_fee_per_gas, max_priority_fee_per_gas) = match envelope.gas_price() {
+        Some(price) => (price, price),
+        None => (
+            envelope.max_fee_per_gas(),
+            envelope.max_priority_fee_per_gas().unwrap_or(0),
+        ),
+    };
+    TxBody {
+        chain_id: envelope.chain_id().unwrap_or(0),
+        nonce: envelope.nonce(),
+        gas_limit: envelope.gas_limit(),
+        max_fee_per_gas,
+        max_priority_fee_per_gas,
+        to: envelope.to(),
+        value: envelope.value(),
+        input: Bytes::new(),
+    }
+}
+
+/// Whether `body` is what the envelope asks for (the call data compared without a copy).
+fn describes(ethereum: &EthereumEnvelope, body: &TxBody) -> bool {
+    let expected = body_without_input(ethereum);
+    expected.chain_id == body.chain_id
+        && expected.nonce == body.nonce
+        && expected.gas_limit == body.gas_limit
+        && expected.max_fee_per_gas == body.max_fee_per_gas
+        && expected.max_priority_fee_per_gas == body.max_priority_fee_per_gas
+        && expected.to == body.to
+        && expected.value == body.value
+        && *ethereum.envelope().input() == body.input
 }
 
 /// A transaction whose signature has been checked, with its hash and sender computed once.
