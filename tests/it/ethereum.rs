@@ -3,17 +3,16 @@
 //! under the keccak hash a wallet computes, in the same blocks as an ed25519 transfer; bad ones
 //! are refused with the words Ethereum clients show, and change nothing.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use alloy_consensus::{TxEip2930, TxLegacy};
 use alloy_eips::eip2930::{AccessList, AccessListItem};
 use cairn_chain::genesis::{Genesis, dev_account, test_mnemonic_account};
-use cairn_node::Node;
-use cairn_node::config::prepare_dev_datadir;
 use cairn_primitives::{Address, B256, Bytes, Canonical, Transaction, TxBody, U256};
 use cairn_rpc::CairnApiClient;
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::http_client::HttpClient;
+
+use crate::support::{eventually, in_process_dev_node};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -23,23 +22,18 @@ async fn receipt_of(
     client: &HttpClient,
     hash: B256,
 ) -> Result<cairn_rpc::ReceiptInfo, Box<dyn std::error::Error>> {
-    for _ in 0..400 {
-        if let Some(receipt) = client.get_receipt(hash).await? {
-            return Ok(receipt);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Err(format!("no receipt for {hash}").into())
+    eventually(Duration::from_secs(10), || async {
+        CairnApiClient::get_receipt(client, hash)
+            .await
+            .ok()
+            .flatten()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let loopback: SocketAddr = "127.0.0.1:0".parse()?;
-    let (mut config, _) = prepare_dev_datadir(dir.path(), loopback)?;
-    config.block_time = Some(Duration::from_millis(50));
-    let node = Node::launch(config).await?;
-    let client = HttpClientBuilder::default().build(format!("http://{}", node.rpc_addr()))?;
+    let (_dir, _node, client) = in_process_dev_node(50).await?;
     let genesis = Genesis::dev();
     let alice = test_mnemonic_account(0)?;
     let bob = Address::repeat_byte(0x0b);

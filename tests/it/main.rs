@@ -8,6 +8,7 @@ mod support;
 mod bad_transactions;
 mod compute;
 mod crash_recovery;
+mod eth_rpc;
 mod ethereum;
 mod flood;
 mod markets;

@@ -75,12 +75,25 @@ impl TxPool {
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, SubmitError> {
         let tx = Transaction::decode(raw).map_err(TxRejection::from)?;
         let hash = self.submit(tx)?;
+        self.relay(raw.to_vec());
+        Ok(hash)
+    }
+
+    /// Admits a decoded transaction (an Ethereum one from `eth_sendRawTransaction`) and passes
+    /// its canonical encoding on to be gossiped.
+    pub fn submit_relayed(&self, tx: Transaction) -> Result<B256, SubmitError> {
+        let encoded = tx.encode();
+        let hash = self.submit(tx)?;
+        self.relay(encoded);
+        Ok(hash)
+    }
+
+    fn relay(&self, encoded: Vec<u8>) {
         if let Some(gossip) = &self.gossip {
             // A full queue only delays the transaction: it waits in this node's mempool until
             // this node proposes.
-            let _ = gossip.try_send(raw.to_vec());
+            let _ = gossip.try_send(encoded);
         }
-        Ok(hash)
     }
 
     /// Admits a transaction to the mempool. The signature is checked before the pool is

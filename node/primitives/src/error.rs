@@ -46,6 +46,14 @@ pub enum KeyError {
 /// Ethereum clients show for the same faults.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EthereumTxError {
+    /// Larger than a transaction may be.
+    #[error("oversized data: the transaction is {size} bytes, the most is {max}")]
+    TooLarge {
+        /// Bytes given.
+        size: usize,
+        /// Bytes allowed.
+        max: usize,
+    },
     /// Not an EIP-2718 envelope of a known type, or bytes left over.
     #[error("rlp: {0}")]
     Encoding(String),

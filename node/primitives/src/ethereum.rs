@@ -18,6 +18,10 @@ use alloy_primitives::{Address, B256, Bytes, keccak256};
 
 use crate::error::{EthereumTxError, KeyError};
 
+/// The largest envelope taken: what fits a transaction of the most bytes one may have (128
+/// KiB) once its version byte, kind tag and length prefix are added.
+pub const MAX_ENVELOPE_SIZE: usize = 128 * 1024 - 6;
+
 /// An Ethereum transaction's envelope as its sender signed it, with its bytes, its hash and,
 /// once recovered, its sender.
 #[derive(Debug, Clone)]
@@ -42,6 +46,12 @@ impl EthereumEnvelope {
     /// encoding, and its signature's `s` in the lower half of the curve order (EIP-2), so that
     /// one signed transaction has one encoding and one hash.
     pub fn decode(encoded: &[u8]) -> Result<Self, EthereumTxError> {
+        if encoded.len() > MAX_ENVELOPE_SIZE {
+            return Err(EthereumTxError::TooLarge {
+                size: encoded.len(),
+                max: MAX_ENVELOPE_SIZE,
+            });
+        }
         let envelope = TxEnvelope::decode_2718_exact(encoded)
             .map_err(|e| EthereumTxError::Encoding(e.to_string()))?;
         match &envelope {

@@ -13,6 +13,9 @@ use alloy_consensus::{Transaction as _, TxEip1559};
 /// The largest encoded transaction accepted anywhere (RPC, mempool, blocks).
 pub const MAX_TX_SIZE: usize = 128 * 1024;
 
+// An Ethereum envelope of the largest size still makes a transaction within the limit.
+const _: () = assert!(crate::ethereum::MAX_ENVELOPE_SIZE + 1 + 1 + 4 <= MAX_TX_SIZE);
+
 /// What a transaction asks for, before it is signed.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -18,6 +18,8 @@ pub const TX_REJECTED: i32 = -32000;
 pub const EXECUTION_REVERTED: i32 = 3;
 /// JSON-RPC error code of a failure inside the node.
 pub const INTERNAL: i32 = -32603;
+/// Parameters that name nothing this node can answer for.
+pub const INVALID_PARAMS: i32 = -32602;
 /// JSON-RPC error code of a method that changes this node's data, called without the admin
 /// token (see [`crate::access`]).
 pub const ADMIN_REQUIRED: i32 = -32040;

@@ -14,4 +14,7 @@ pub enum RpcError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// Two method sets name the same method (a bug in the node, not in its setup).
+    #[error("cannot register the RPC methods: {0}")]
+    Methods(String),
 }

@@ -2,7 +2,8 @@
 //!
 //! The node's JSON-RPC API. [`api`] declares the `cairn_*` method set once, with the types it
 //! carries; jsonrpsee derives from it the typed client the CLI and the client SDK use
-//! (`CairnApiClient`) and the server trait that [`server::RpcServer`] implements.
+//! (`CairnApiClient`) and the server trait that [`server::RpcServer`] implements. [`eth`] is
+//! Ethereum's method set over the same server, for Ethereum's tools; [`listen`] serves both.
 //!
 //! ## How data flows through it
 //! ```text
@@ -12,6 +13,8 @@
 //!        cairn_call / cairn_estimateGas ─► a few at a time on the blocking pool, with a
 //!        timeout ─► Chain::call / estimate_gas
 //!        reads (blocks, receipts, balances, status) ─► Chain, TxPool, NetworkView
+//!        eth_* / net_* / web3_* ([`eth`]) ─► the same, in Ethereum's shapes; an Ethereum
+//!        transaction's bytes ─► TxPool::submit_relayed
 //!        cairn_blob* / cairn_storage* / cairn_providers ─► DataNet (networked node only;
 //!        the methods that change local data only with the admin token)
 //! ```
@@ -31,9 +34,12 @@
 pub mod access;
 pub mod api;
 pub mod error;
+pub mod eth;
+pub mod listen;
 pub mod server;
 
 pub use access::AccessPolicy;
 pub use api::*;
 pub use error::RpcError;
-pub use server::{RpcServer, start};
+pub use listen::start;
+pub use server::RpcServer;

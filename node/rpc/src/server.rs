@@ -21,7 +21,7 @@ use cairn_primitives::{Address, B256, Bytes, U256};
 use cairn_providers::error::DataError;
 use cairn_providers::{DataNet, FetchProgress, FetchState, MetricsSnapshot};
 
-use crate::access::{AccessLayer, AccessPolicy, require_admin};
+use crate::access::require_admin;
 use crate::api::*;
 
 /// EVM calls (`cairn_call`, `cairn_estimateGas`, the stake reads of `cairn_providers`) run at
@@ -76,9 +76,19 @@ impl RpcServer {
         }
     }
 
+    /// The chain it reads.
+    pub(crate) fn chain(&self) -> &Arc<Chain> {
+        &self.chain
+    }
+
+    /// The mempool it submits to.
+    pub(crate) fn pool(&self) -> &TxPool {
+        &self.pool
+    }
+
     /// Runs EVM work on the chain on the blocking pool, [`CONCURRENT_CALLS`] at a time, the
     /// caller waiting at most [`CALL_TIMEOUT`].
-    async fn on_chain<T: Send + 'static, E: Send + 'static>(
+    pub(crate) async fn on_chain<T: Send + 'static, E: Send + 'static>(
         &self,
         work: impl FnOnce(&Chain) -> Result<T, E> + Send + 'static,
     ) -> RpcResult<Result<T, E>> {
@@ -142,11 +152,21 @@ async fn in_store<T: Send + 'static>(
         .map_err(data_error)
 }
 
-fn internal(error: ChainError) -> ErrorObjectOwned {
+pub(crate) fn internal(error: ChainError) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(INTERNAL, error.to_string(), None::<()>)
 }
 
-fn reverted(result: &ExecutionResult) -> ErrorObjectOwned {
+/// A refused transaction: its reason, in the words Ethereum clients know.
+pub(crate) fn rejected(error: SubmitError) -> ErrorObjectOwned {
+    match error {
+        SubmitError::Rejected(reason) => {
+            ErrorObjectOwned::owned(TX_REJECTED, reason.to_string(), None::<()>)
+        }
+        SubmitError::Chain(e) => internal(e),
+    }
+}
+
+pub(crate) fn reverted(result: &ExecutionResult) -> ErrorObjectOwned {
     match result {
         ExecutionResult::Revert { output, .. } => ErrorObjectOwned::owned(
             EXECUTION_REVERTED,
@@ -173,12 +193,7 @@ impl CairnApiServer for RpcServer {
         tokio::task::spawn_blocking(move || pool.submit_raw(&raw))
             .await
             .map_err(|e| ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>))?
-            .map_err(|rejection| match rejection {
-                SubmitError::Rejected(r) => {
-                    ErrorObjectOwned::owned(TX_REJECTED, r.to_string(), None::<()>)
-                }
-                SubmitError::Chain(e) => internal(e),
-            })
+            .map_err(rejected)
     }
 
     async fn get_balance(&self, address: Address) -> RpcResult<U256> {
@@ -460,35 +475,6 @@ impl CairnApiServer for RpcServer {
     async fn storage_metrics(&self) -> RpcResult<MetricsSnapshot> {
         Ok(self.data()?.metrics().snapshot())
     }
-}
-
-/// Binds `addr` and serves `server` behind `policy` until the returned handle is stopped. A
-/// raw transaction or a piece of data travels as hex: requests are bounded at twice the larger
-/// of the two, plus the JSON around it; batches at [`MAX_BATCH`] requests; connections at 256.
-pub async fn start(
-    addr: std::net::SocketAddr,
-    server: RpcServer,
-    policy: &AccessPolicy,
-) -> Result<(std::net::SocketAddr, jsonrpsee::server::ServerHandle), crate::RpcError> {
-    use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig};
-    let largest =
-        cairn_primitives::MAX_TX_SIZE.max(cairn_storage::blobs::PIECE_LEN as usize + 4096);
-    let limits = ServerConfig::builder()
-        .max_request_body_size(2 * largest as u32 + 4096)
-        .max_connections(256)
-        .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
-        .build();
-    let bind = |source| crate::RpcError::Bind { addr, source };
-    // The access layer needs the bound address, known only once bound: bind first.
-    let socket = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
-    let bound = socket.local_addr().map_err(bind)?;
-    let middleware = tower::ServiceBuilder::new().layer(AccessLayer::new(policy, bound));
-    let listener = Server::builder()
-        .set_config(limits)
-        .set_http_middleware(middleware)
-        .build_from_tcp(socket.into_std().map_err(bind)?)
-        .map_err(bind)?;
-    Ok((bound, listener.start(server.into_rpc())))
 }
 
 #[cfg(test)]

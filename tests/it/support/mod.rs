@@ -153,6 +153,20 @@ impl Drop for DevNode {
     }
 }
 
+/// A dev node in this process with `block_time_ms` blocks, and a client of its RPC. The node
+/// stops when dropped; the directory goes with the returned guard.
+pub async fn in_process_dev_node(
+    block_time_ms: u64,
+) -> Result<(tempfile::TempDir, cairn_node::Node, HttpClient), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let loopback: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+    let (mut config, _) = cairn_node::config::prepare_dev_datadir(dir.path(), loopback)?;
+    config.block_time = Some(Duration::from_millis(block_time_ms));
+    let node = cairn_node::Node::launch(config).await?;
+    let client = HttpClientBuilder::default().build(format!("http://{}", node.rpc_addr()))?;
+    Ok((dir, node, client))
+}
+
 /// Polls `check` until it returns `Some`, for at most `timeout`.
 pub async fn eventually<T, F, Fut>(
     timeout: Duration,

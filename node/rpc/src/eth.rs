@@ -1,0 +1,735 @@
+//! Ethereum's JSON-RPC (`eth_*`, `net_*`, `web3_*`) over the same chain and mempool as the
+//! `cairn_*` methods, with Ethereum's JSON shapes (alloy's RPC types), so that wallets, `cast`,
+//! viem, ethers and web3.py work unchanged. Blocks, transactions and receipts of both kinds
+//! appear: a Cairn (ed25519) transaction shows as an EIP-1559 one with an empty signature and
+//! its own hash. State is answered for the latest block only (the node keeps no history of
+//! state); a method not here answers -32601, so clients fall back.
+
+use alloy_consensus::{
+    Eip658Value, Receipt as ConsensusReceipt, ReceiptEnvelope, ReceiptWithBloom, Signed, TxEip1559,
+    TxEnvelope, transaction::Recovered,
+};
+use alloy_primitives::{Bloom, U64};
+use alloy_rpc_types_eth::{
+    Block as RpcBlock, BlockId, BlockNumberOrTag, BlockTransactions, FeeHistory, Filter,
+    FilterBlockOption, Header as RpcHeader, Log as RpcLog, SyncStatus,
+    Transaction as RpcTransaction, TransactionReceipt, TransactionRequest,
+};
+use jsonrpsee::core::{RpcResult, async_trait};
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::ErrorObjectOwned;
+use revm::DatabaseRef;
+
+use cairn_chain::CallRequest;
+use cairn_primitives::{Address, B256, Block, Bytes, Receipt, Transaction, U256};
+
+use crate::api::{INTERNAL, INVALID_PARAMS, TX_REJECTED};
+use crate::server::{RpcServer, internal};
+
+/// Most blocks `eth_feeHistory` reports at once (as geth caps it).
+pub const MAX_FEE_HISTORY_BLOCKS: u64 = 1024;
+/// Most blocks one `eth_getLogs` looks through.
+pub const MAX_LOG_BLOCKS: u64 = 10_000;
+/// Most logs one `eth_getLogs` returns.
+pub const MAX_LOGS: usize = 10_000;
+/// Blocks looked at to suggest a tip.
+const TIP_SAMPLE_BLOCKS: u64 = 20;
+
+/// `eth_*`.
+#[rpc(server, client, namespace = "eth")]
+pub trait EthApi {
+    /// The chain id.
+    #[method(name = "chainId")]
+    async fn chain_id(&self) -> RpcResult<U64>;
+
+    /// The head block's number.
+    #[method(name = "blockNumber")]
+    async fn block_number(&self) -> RpcResult<U64>;
+
+    /// An account's balance (latest block).
+    #[method(name = "getBalance")]
+    async fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256>;
+
+    /// An account's nonce: committed, or counting its pending transactions (`pending`).
+    #[method(name = "getTransactionCount")]
+    async fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64>;
+
+    /// An account's code (latest block).
+    #[method(name = "getCode")]
+    async fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes>;
+
+    /// One storage slot (latest block).
+    #[method(name = "getStorageAt")]
+    async fn storage_at(
+        &self,
+        address: Address,
+        slot: U256,
+        block: Option<BlockId>,
+    ) -> RpcResult<B256>;
+
+    /// A gas price that gets a transaction in: the base fee and a suggested tip.
+    #[method(name = "gasPrice")]
+    async fn gas_price(&self) -> RpcResult<U256>;
+
+    /// A suggested tip: the median tip of recent blocks' transactions, at least 1 wei.
+    #[method(name = "maxPriorityFeePerGas")]
+    async fn max_priority_fee_per_gas(&self) -> RpcResult<U256>;
+
+    /// Base fees, gas used and tips of recent blocks.
+    #[method(name = "feeHistory")]
+    async fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        reward_percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory>;
+
+    /// Submits a signed Ethereum transaction (EIP-2718 bytes).
+    #[method(name = "sendRawTransaction")]
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+
+    /// A transaction by hash, included or pending.
+    #[method(name = "getTransactionByHash")]
+    async fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<RpcTransaction>>;
+
+    /// An included transaction's receipt.
+    #[method(name = "getTransactionReceipt")]
+    async fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>>;
+
+    /// A block by number or tag, with transaction hashes or whole transactions.
+    #[method(name = "getBlockByNumber")]
+    async fn block_by_number(
+        &self,
+        number: BlockNumberOrTag,
+        full: bool,
+    ) -> RpcResult<Option<RpcBlock>>;
+
+    /// A block by hash.
+    #[method(name = "getBlockByHash")]
+    async fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<RpcBlock>>;
+
+    /// How many transactions a block holds.
+    #[method(name = "getBlockTransactionCountByNumber")]
+    async fn block_transaction_count(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
+
+    /// Runs a call against the latest state; its output.
+    #[method(name = "call")]
+    async fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes>;
+
+    /// The gas a transaction needs against the latest state.
+    #[method(name = "estimateGas")]
+    async fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<U64>;
+
+    /// The logs of a block range (at most [`MAX_LOG_BLOCKS`]) or of one block, by address and
+    /// topics.
+    #[method(name = "getLogs")]
+    async fn logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>>;
+
+    /// Whether the node is catching up.
+    #[method(name = "syncing")]
+    async fn syncing(&self) -> RpcResult<SyncStatus>;
+
+    /// Accounts the node signs for: none (keys stay with their owners).
+    #[method(name = "accounts")]
+    async fn accounts(&self) -> RpcResult<Vec<Address>>;
+}
+
+/// `net_*`.
+#[rpc(server, client, namespace = "net")]
+pub trait NetApi {
+    /// The network id: the chain id, in decimal.
+    #[method(name = "version")]
+    async fn version(&self) -> RpcResult<String>;
+
+    /// Whether the node takes connections.
+    #[method(name = "listening")]
+    async fn listening(&self) -> RpcResult<bool>;
+}
+
+/// `web3_*`.
+#[rpc(server, client, namespace = "web3")]
+pub trait Web3Api {
+    /// The node's name and version.
+    #[method(name = "clientVersion")]
+    async fn client_version(&self) -> RpcResult<String>;
+}
+
+fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INVALID_PARAMS, message.into(), None::<()>)
+}
+
+/// Where a block parameter points: the head for `latest`, `pending`, `safe` and `finalized`
+/// (a committed block is final).
+fn height_of(number: BlockNumberOrTag, head: u64) -> u64 {
+    match number {
+        BlockNumberOrTag::Number(n) => n,
+        BlockNumberOrTag::Earliest => 0,
+        BlockNumberOrTag::Latest
+        | BlockNumberOrTag::Pending
+        | BlockNumberOrTag::Safe
+        | BlockNumberOrTag::Finalized => head,
+    }
+}
+
+/// The transaction as Ethereum's RPC shows it: an Ethereum one as signed; a Cairn one as an
+/// EIP-1559 transaction with an empty signature under its own hash.
+fn rpc_transaction(tx: &Transaction, hash: B256) -> Recovered<TxEnvelope> {
+    let envelope = match tx.ethereum() {
+        Some(ethereum) => ethereum.envelope().clone(),
+        None => {
+            let body = &tx.body;
+            let unsigned = TxEip1559 {
+                chain_id: body.chain_id,
+                nonce: body.nonce,
+                gas_limit: body.gas_limit,
+                max_fee_per_gas: body.max_fee_per_gas,
+                max_priority_fee_per_gas: body.max_priority_fee_per_gas,
+                to: body.kind(),
+                value: body.value,
+                access_list: Default::default(),
+                input: body.input.clone(),
+            };
+            let empty = alloy_primitives::Signature::new(U256::ZERO, U256::ZERO, false);
+            TxEnvelope::Eip1559(Signed::new_unchecked(unsigned, empty, hash))
+        }
+    };
+    Recovered::new_unchecked(envelope, tx.sender())
+}
+
+/// A receipt's logs bloom.
+fn bloom_of(receipt: &Receipt) -> Bloom {
+    let mut bloom = Bloom::default();
+    for log in &receipt.logs {
+        bloom.accrue_raw_log(log.address, &log.topics);
+    }
+    bloom
+}
+
+/// Where an included transaction is.
+struct Included<'a> {
+    block: &'a Block,
+    index: usize,
+    log_index: usize,
+}
+
+impl Included<'_> {
+    fn rpc_logs(&self, receipt: &Receipt, hash: B256) -> Vec<RpcLog> {
+        let header = &self.block.header;
+        receipt
+            .logs
+            .iter()
+            .enumerate()
+            .map(|(i, log)| RpcLog {
+                inner: alloy_primitives::Log::new_unchecked(
+                    log.address,
+                    log.topics.clone(),
+                    log.data.clone(),
+                ),
+                block_hash: Some(header.hash()),
+                block_number: Some(header.height),
+                block_timestamp: Some(header.timestamp_secs()),
+                transaction_hash: Some(hash),
+                transaction_index: Some(self.index as u64),
+                log_index: Some((self.log_index + i) as u64),
+                removed: false,
+            })
+            .collect()
+    }
+
+    fn receipt(&self, receipt: &Receipt) -> TransactionReceipt {
+        let tx = &self.block.transactions[self.index];
+        let header = &self.block.header;
+        let hash = tx.hash();
+        let inner = ReceiptWithBloom {
+            receipt: ConsensusReceipt {
+                status: Eip658Value::Eip658(receipt.succeeded()),
+                cumulative_gas_used: receipt.cumulative_gas_used,
+                logs: self.rpc_logs(receipt, hash),
+            },
+            logs_bloom: bloom_of(receipt),
+        };
+        let envelope = match tx.ethereum().map(|e| e.tx_type()) {
+            Some(0) => ReceiptEnvelope::Legacy(inner),
+            Some(1) => ReceiptEnvelope::Eip2930(inner),
+            _ => ReceiptEnvelope::Eip1559(inner),
+        };
+        TransactionReceipt {
+            inner: envelope,
+            transaction_hash: hash,
+            transaction_index: Some(self.index as u64),
+            block_hash: Some(header.hash()),
+            block_number: Some(header.height),
+            gas_used: receipt.gas_used,
+            effective_gas_price: tx.effective_gas_price(u128::from(header.base_fee_per_gas)),
+            blob_gas_used: None,
+            blob_gas_price: None,
+            from: tx.sender(),
+            to: tx.body.to,
+            contract_address: receipt.contract_address,
+        }
+    }
+}
+
+impl RpcServer {
+    fn head_height(&self) -> RpcResult<u64> {
+        Ok(self.chain().head().map_err(internal)?.height)
+    }
+
+    /// Refuses a block parameter for a state this node no longer holds.
+    fn latest_only(&self, block: Option<BlockId>) -> RpcResult<()> {
+        let head = self.head_height()?;
+        let at = match block {
+            None | Some(BlockId::Number(BlockNumberOrTag::Pending)) => return Ok(()),
+            Some(BlockId::Number(number)) => height_of(number, head),
+            Some(BlockId::Hash(hash)) => {
+                match self
+                    .chain()
+                    .block_by_hash(&hash.block_hash)
+                    .map_err(internal)?
+                {
+                    Some(block) => block.header.height,
+                    None => return Err(invalid(format!("unknown block {}", hash.block_hash))),
+                }
+            }
+        };
+        if at == head {
+            return Ok(());
+        }
+        Err(ErrorObjectOwned::owned(
+            INTERNAL,
+            format!(
+                "state of block {at} is not kept: this node answers for the latest block ({head}) only"
+            ),
+            None::<()>,
+        ))
+    }
+
+    fn rpc_block(&self, block: &Block, full: bool) -> RpcBlock {
+        let header = &block.header;
+        let hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
+        let receipts = self.chain().receipts(header.height).ok().flatten();
+        let mut logs_bloom = Bloom::default();
+        for receipt in receipts.iter().flatten() {
+            logs_bloom.accrue_bloom(&bloom_of(receipt));
+        }
+        let transactions = if full {
+            let base_fee = u128::from(header.base_fee_per_gas);
+            BlockTransactions::Full(
+                block
+                    .transactions
+                    .iter()
+                    .zip(&hashes)
+                    .enumerate()
+                    .map(|(index, (tx, hash))| RpcTransaction {
+                        inner: rpc_transaction(tx, *hash),
+                        block_hash: Some(header.hash()),
+                        block_number: Some(header.height),
+                        transaction_index: Some(index as u64),
+                        effective_gas_price: Some(tx.effective_gas_price(base_fee)),
+                        block_timestamp: Some(header.timestamp_secs()),
+                    })
+                    .collect(),
+            )
+        } else {
+            BlockTransactions::Hashes(hashes)
+        };
+        let inner = alloy_consensus::Header {
+            parent_hash: header.parent,
+            ommers_hash: alloy_consensus::constants::EMPTY_OMMER_ROOT_HASH,
+            beneficiary: header.beneficiary,
+            state_root: header.state_root,
+            transactions_root: header.tx_root,
+            receipts_root: header.receipts_root,
+            logs_bloom,
+            difficulty: U256::ZERO,
+            number: header.height,
+            gas_limit: header.gas_limit,
+            gas_used: header.gas_used,
+            timestamp: header.timestamp_secs(),
+            mix_hash: header.randomness,
+            base_fee_per_gas: Some(header.base_fee_per_gas),
+            ..Default::default()
+        };
+        RpcBlock {
+            header: RpcHeader {
+                hash: header.hash(),
+                inner,
+                total_difficulty: Some(U256::ZERO),
+                size: Some(U256::from(cairn_primitives::Canonical::encoded_len(block))),
+            },
+            uncles: Vec::new(),
+            transactions,
+            withdrawals: None,
+        }
+    }
+
+    /// The effective tips paid in the last blocks, lowest first.
+    fn recent_tips(&self, newest: u64, blocks: u64) -> RpcResult<Vec<u128>> {
+        let mut tips = Vec::new();
+        for height in newest.saturating_sub(blocks.saturating_sub(1))..=newest {
+            let Some(block) = self.chain().block(height).map_err(internal)? else {
+                continue;
+            };
+            let base_fee = u128::from(block.header.base_fee_per_gas);
+            tips.extend(
+                block
+                    .transactions
+                    .iter()
+                    .map(|tx| tx.effective_gas_price(base_fee).saturating_sub(base_fee)),
+            );
+        }
+        tips.sort_unstable();
+        Ok(tips)
+    }
+
+    fn suggested_tip(&self) -> RpcResult<u128> {
+        let tips = self.recent_tips(self.head_height()?, TIP_SAMPLE_BLOCKS)?;
+        Ok(tips.get(tips.len() / 2).copied().unwrap_or(0).max(1))
+    }
+
+    /// What `eth_call` and `eth_estimateGas` run.
+    fn call_request(&self, request: TransactionRequest) -> RpcResult<CallRequest> {
+        if request.transaction_type.is_some_and(|ty| ty > 2) {
+            return Err(invalid("only legacy, EIP-2930 and EIP-1559 calls are run"));
+        }
+        Ok(CallRequest {
+            from: request.from,
+            to: request.to.and_then(|kind| kind.to().copied()),
+            value: request.value,
+            input: request.input.into_input(),
+            gas: request.gas,
+        })
+    }
+}
+
+#[async_trait]
+impl EthApiServer for RpcServer {
+    async fn chain_id(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.chain().genesis().chain_id))
+    }
+
+    async fn block_number(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.head_height()?))
+    }
+
+    async fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
+        self.latest_only(block)?;
+        Ok(self
+            .chain()
+            .sender_state(address)
+            .map_err(internal)?
+            .balance)
+    }
+
+    async fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
+        if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
+            return Ok(U64::from(
+                self.pool().pending_nonce(address).map_err(internal)?,
+            ));
+        }
+        self.latest_only(block)?;
+        Ok(U64::from(
+            self.chain().sender_state(address).map_err(internal)?.nonce,
+        ))
+    }
+
+    async fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
+        self.latest_only(block)?;
+        let state = self.chain().state();
+        let read = |e: cairn_storage::StorageError| internal(e.into());
+        let Some(account) = state.basic_ref(address).map_err(read)? else {
+            return Ok(Bytes::new());
+        };
+        let code = match account.code {
+            Some(code) => code,
+            None => state.code_by_hash_ref(account.code_hash).map_err(read)?,
+        };
+        Ok(code.original_bytes())
+    }
+
+    async fn storage_at(
+        &self,
+        address: Address,
+        slot: U256,
+        block: Option<BlockId>,
+    ) -> RpcResult<B256> {
+        self.latest_only(block)?;
+        let value = self
+            .chain()
+            .state()
+            .storage_ref(address, slot)
+            .map_err(|e| internal(e.into()))?;
+        Ok(B256::from(value))
+    }
+
+    async fn gas_price(&self) -> RpcResult<U256> {
+        let base_fee = u128::from(self.chain().head_header().base_fee_per_gas);
+        Ok(U256::from(base_fee + self.suggested_tip()?))
+    }
+
+    async fn max_priority_fee_per_gas(&self) -> RpcResult<U256> {
+        Ok(U256::from(self.suggested_tip()?))
+    }
+
+    async fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        reward_percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        let head = self.head_height()?;
+        let newest = height_of(newest, head).min(head);
+        let count = block_count.to::<u64>().clamp(1, MAX_FEE_HISTORY_BLOCKS);
+        if let Some(percentiles) = &reward_percentiles {
+            let ordered = percentiles.windows(2).all(|w| w[0] <= w[1]);
+            if !ordered || percentiles.iter().any(|p| !(0.0..=100.0).contains(p)) {
+                return Err(invalid(
+                    "reward percentiles must rise monotonically from 0 to 100",
+                ));
+            }
+        }
+        let oldest = newest.saturating_sub(count - 1);
+        let mut history = FeeHistory {
+            oldest_block: oldest,
+            ..Default::default()
+        };
+        let mut rewards = Vec::new();
+        for height in oldest..=newest {
+            let Some(block) = self.chain().block(height).map_err(internal)? else {
+                continue;
+            };
+            let header = &block.header;
+            history
+                .base_fee_per_gas
+                .push(u128::from(header.base_fee_per_gas));
+            history
+                .gas_used_ratio
+                .push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
+            history.base_fee_per_blob_gas.push(0);
+            history.blob_gas_used_ratio.push(0.0);
+            if let Some(percentiles) = &reward_percentiles {
+                let tips = self.recent_tips(height, 1)?;
+                rewards.push(
+                    percentiles
+                        .iter()
+                        .map(|p| {
+                            let at = ((tips.len().saturating_sub(1)) as f64 * p / 100.0) as usize;
+                            tips.get(at).copied().unwrap_or(0)
+                        })
+                        .collect(),
+                );
+            }
+        }
+        // The base fee of the block after the newest: the chain's base fee is fixed.
+        let next = self.chain().head_header().base_fee_per_gas;
+        history.base_fee_per_gas.push(u128::from(next));
+        history.base_fee_per_blob_gas.push(0);
+        history.reward = reward_percentiles.map(|_| rewards);
+        Ok(history)
+    }
+
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        let pool = self.pool().clone();
+        tokio::task::spawn_blocking(move || {
+            let tx = Transaction::from_ethereum(&raw)
+                .map_err(|e| ErrorObjectOwned::owned(TX_REJECTED, e.to_string(), None::<()>))?;
+            pool.submit_relayed(tx).map_err(crate::server::rejected)
+        })
+        .await
+        .map_err(|e| ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>))?
+    }
+
+    async fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<RpcTransaction>> {
+        if let Some(location) = self.chain().tx_location(&hash).map_err(internal)? {
+            let Some(block) = self.chain().block(location.height).map_err(internal)? else {
+                return Ok(None);
+            };
+            let header = &block.header;
+            let index = location.index as usize;
+            return Ok(block.transactions.get(index).map(|tx| RpcTransaction {
+                inner: rpc_transaction(tx, hash),
+                block_hash: Some(header.hash()),
+                block_number: Some(header.height),
+                transaction_index: Some(index as u64),
+                effective_gas_price: Some(
+                    tx.effective_gas_price(u128::from(header.base_fee_per_gas)),
+                ),
+                block_timestamp: Some(header.timestamp_secs()),
+            }));
+        }
+        Ok(self.pool().get(&hash).map(|tx| RpcTransaction {
+            inner: rpc_transaction(&tx, hash),
+            block_hash: None,
+            block_number: None,
+            transaction_index: None,
+            effective_gas_price: None,
+            block_timestamp: None,
+        }))
+    }
+
+    async fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
+        let Some(location) = self.chain().tx_location(&hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let height = location.height;
+        let (Some(block), Some(receipts)) = (
+            self.chain().block(height).map_err(internal)?,
+            self.chain().receipts(height).map_err(internal)?,
+        ) else {
+            return Ok(None);
+        };
+        let index = location.index as usize;
+        let Some(receipt) = receipts.get(index) else {
+            return Ok(None);
+        };
+        let log_index = receipts[..index].iter().map(|r| r.logs.len()).sum();
+        let included = Included {
+            block: &block,
+            index,
+            log_index,
+        };
+        Ok(Some(included.receipt(receipt)))
+    }
+
+    async fn block_by_number(
+        &self,
+        number: BlockNumberOrTag,
+        full: bool,
+    ) -> RpcResult<Option<RpcBlock>> {
+        let height = height_of(number, self.head_height()?);
+        let block = self.chain().block(height).map_err(internal)?;
+        Ok(block.map(|block| self.rpc_block(&block, full)))
+    }
+
+    async fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<RpcBlock>> {
+        let block = self.chain().block_by_hash(&hash).map_err(internal)?;
+        Ok(block.map(|block| self.rpc_block(&block, full)))
+    }
+
+    async fn block_transaction_count(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+        let height = height_of(number, self.head_height()?);
+        let block = self.chain().block(height).map_err(internal)?;
+        Ok(block.map(|block| U64::from(block.transactions.len())))
+    }
+
+    async fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
+        self.latest_only(block)?;
+        let request = self.call_request(request)?;
+        let result = self
+            .on_chain(move |chain| chain.call(&request))
+            .await?
+            .map_err(internal)?;
+        if !result.is_success() {
+            return Err(crate::server::reverted(&result));
+        }
+        Ok(result.into_output().unwrap_or_default())
+    }
+
+    async fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<U64> {
+        self.latest_only(block)?;
+        let request = self.call_request(request)?;
+        match self
+            .on_chain(move |chain| chain.estimate_gas(&request))
+            .await?
+            .map_err(internal)?
+        {
+            Ok(gas) => Ok(U64::from(gas)),
+            Err(result) => Err(crate::server::reverted(&result)),
+        }
+    }
+
+    async fn logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
+        let head = self.head_height()?;
+        let (from, to) = match filter.block_option {
+            FilterBlockOption::AtBlockHash(hash) => {
+                match self.chain().block_by_hash(&hash).map_err(internal)? {
+                    Some(block) => (block.header.height, block.header.height),
+                    None => return Err(invalid(format!("unknown block {hash}"))),
+                }
+            }
+            FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => (
+                height_of(from_block.unwrap_or_default(), head),
+                height_of(to_block.unwrap_or_default(), head).min(head),
+            ),
+        };
+        if from > to {
+            return Ok(Vec::new());
+        }
+        if to - from >= MAX_LOG_BLOCKS {
+            return Err(invalid(format!(
+                "the block range is {} blocks, the most is {MAX_LOG_BLOCKS}: ask for less",
+                to - from + 1
+            )));
+        }
+        let mut found = Vec::new();
+        for height in from..=to {
+            let (Some(block), Some(receipts)) = (
+                self.chain().block(height).map_err(internal)?,
+                self.chain().receipts(height).map_err(internal)?,
+            ) else {
+                continue;
+            };
+            let mut log_index = 0;
+            for (index, receipt) in receipts.iter().enumerate() {
+                if !filter.matches_bloom(bloom_of(receipt)) {
+                    log_index += receipt.logs.len();
+                    continue;
+                }
+                let included = Included {
+                    block: &block,
+                    index,
+                    log_index,
+                };
+                let hash = block.transactions.get(index).map(Transaction::hash);
+                let logs = included.rpc_logs(receipt, hash.unwrap_or_default());
+                log_index += receipt.logs.len();
+                found.extend(logs.into_iter().filter(|log| {
+                    filter.matches_address(log.address()) && filter.matches_topics(log.topics())
+                }));
+                if found.len() > MAX_LOGS {
+                    return Err(invalid(format!(
+                        "more than {MAX_LOGS} logs match: ask for fewer blocks or a narrower filter"
+                    )));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn syncing(&self) -> RpcResult<SyncStatus> {
+        Ok(SyncStatus::None)
+    }
+
+    async fn accounts(&self) -> RpcResult<Vec<Address>> {
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl NetApiServer for RpcServer {
+    async fn version(&self) -> RpcResult<String> {
+        Ok(self.chain().genesis().chain_id.to_string())
+    }
+
+    async fn listening(&self) -> RpcResult<bool> {
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl Web3ApiServer for RpcServer {
+    async fn client_version(&self) -> RpcResult<String> {
+        Ok(format!("cairn/v{}", env!("CARGO_PKG_VERSION")))
+    }
+}

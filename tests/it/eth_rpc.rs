@@ -1,0 +1,269 @@
+//! Ethereum's JSON-RPC as an Ethereum library meets it (alloy's RPC types, over HTTP): the
+//! chain id, balances and nonces, fees, a transfer signed by a test-mnemonic account sent raw
+//! and found again as a transaction, a receipt and in its block, calls and estimates, code,
+//! fee history; an unknown method answers -32601, a past block's state and bad transactions a
+//! clear error.
+
+use std::time::Duration;
+
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
+use alloy_rpc_types_eth::{
+    BlockId, BlockNumberOrTag, BlockTransactions, Filter, TransactionInput, TransactionRequest,
+};
+use cairn_chain::genesis::{Genesis, test_mnemonic_account};
+use cairn_primitives::TxBody;
+use cairn_rpc::eth::{EthApiClient, NetApiClient, Web3ApiClient};
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::http_client::HttpClient;
+
+use crate::support::{eventually, in_process_dev_node};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Sends a signed Ethereum transaction as a wallet does: its EIP-2718 bytes.
+async fn send(
+    client: &HttpClient,
+    tx: &cairn_primitives::Transaction,
+) -> Result<B256, Box<dyn std::error::Error>> {
+    let envelope = tx.ethereum().ok_or("an Ethereum transaction")?;
+    Ok(client
+        .send_raw_transaction(Bytes::from(envelope.envelope().encoded_2718()))
+        .await?)
+}
+
+async fn receipt_of(
+    client: &HttpClient,
+    hash: B256,
+) -> Result<alloy_rpc_types_eth::TransactionReceipt, Box<dyn std::error::Error>> {
+    eventually(Duration::from_secs(10), || async {
+        EthApiClient::transaction_receipt(client, hash)
+            .await
+            .ok()
+            .flatten()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ethereum_clients_read_send_and_call_through_eth_methods() -> TestResult {
+    let (_dir, _node, client) = in_process_dev_node(50).await?;
+    let genesis = Genesis::dev();
+    let alice = test_mnemonic_account(0)?;
+    let bob = Address::repeat_byte(0x0b);
+
+    assert_eq!(client.chain_id().await?, U64::from(genesis.chain_id));
+    assert_eq!(client.version().await?, genesis.chain_id.to_string());
+    assert!(client.client_version().await?.starts_with("cairn/"));
+    assert!(client.accounts().await?.is_empty());
+    let funded = client.balance(alice.address(), None).await?;
+    assert!(funded > U256::ZERO);
+    let pending = Some(BlockId::Number(BlockNumberOrTag::Pending));
+    assert_eq!(
+        client.transaction_count(alice.address(), pending).await?,
+        U64::ZERO
+    );
+    let base_fee = U256::from(genesis.base_fee_per_gas);
+    let tip = client.max_priority_fee_per_gas().await?;
+    assert!(tip >= U256::from(1));
+    assert_eq!(client.gas_price().await?, base_fee + tip);
+
+    // Estimate, sign and send a transfer as a wallet does.
+    let request = TransactionRequest {
+        from: Some(alice.address()),
+        to: Some(bob.into()),
+        value: Some(U256::from(5)),
+        ..Default::default()
+    };
+    let gas = client.estimate_gas(request, None).await?;
+    assert_eq!(gas, U64::from(21_000));
+    let body = TxBody {
+        chain_id: genesis.chain_id,
+        nonce: 0,
+        gas_limit: gas.to(),
+        max_fee_per_gas: (base_fee + tip).to::<u128>() * 2,
+        max_priority_fee_per_gas: tip.to(),
+        to: Some(bob),
+        value: U256::from(5),
+        input: Bytes::new(),
+    };
+    let tx = body.sign_ethereum(&alice)?;
+    let envelope = tx.ethereum().ok_or("an Ethereum transaction")?;
+    let raw = Bytes::from(envelope.envelope().encoded_2718());
+    let hash = client.send_raw_transaction(raw.clone()).await?;
+    assert_eq!(hash, keccak256(&raw));
+    let again = client
+        .send_raw_transaction(raw)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("already known"), "{again}");
+
+    let receipt = receipt_of(&client, hash).await?;
+    assert!(receipt.status());
+    assert_eq!(receipt.from, alice.address());
+    assert_eq!(receipt.to, Some(bob));
+    assert_eq!(receipt.gas_used, 21_000);
+    assert_eq!(receipt.transaction_hash, hash);
+    let height = receipt.block_number.ok_or("a block number")?;
+    assert_eq!(client.balance(bob, None).await?, U256::from(5));
+    assert_eq!(
+        client.transaction_count(alice.address(), None).await?,
+        U64::from(1)
+    );
+
+    let found = client
+        .transaction_by_hash(hash)
+        .await?
+        .ok_or("the transaction")?;
+    assert_eq!(found.inner.signer(), alice.address());
+    assert_eq!(found.block_number, Some(height));
+    let block = client
+        .block_by_number(BlockNumberOrTag::Number(height), true)
+        .await?
+        .ok_or("the block")?;
+    assert_eq!(block.header.number, height);
+    assert_eq!(Some(block.header.hash), receipt.block_hash);
+    assert_eq!(
+        block.header.base_fee_per_gas,
+        Some(genesis.base_fee_per_gas)
+    );
+    let BlockTransactions::Full(transactions) = &block.transactions else {
+        return Err("full transactions asked for".into());
+    };
+    assert!(transactions.iter().any(|t| *t.inner.tx_hash() == hash));
+    let by_hash = client
+        .block_by_hash(block.header.hash, false)
+        .await?
+        .ok_or("the block by hash")?;
+    assert!(matches!(&by_hash.transactions, BlockTransactions::Hashes(h) if h.contains(&hash)));
+    assert_eq!(
+        client
+            .block_transaction_count(BlockNumberOrTag::Number(height))
+            .await?,
+        Some(U64::from(transactions.len()))
+    );
+
+    // A call: the identity precompile gives back what it is sent.
+    let echo = TransactionRequest {
+        to: Some(Address::with_last_byte(4).into()),
+        input: TransactionInput::new(Bytes::from_static(b"cairn")),
+        ..Default::default()
+    };
+    assert_eq!(client.call(echo, None).await?, Bytes::from_static(b"cairn"));
+    assert!(
+        !client
+            .code(cairn_reward_contracts::STAKING, None)
+            .await?
+            .is_empty()
+    );
+    assert!(client.code(alice.address(), None).await?.is_empty());
+
+    // A contract that logs 42 under one topic when called: deployed, called, its log found.
+    let topic = B256::repeat_byte(0x11);
+    let runtime = [
+        &[0x60, 0x2a, 0x60, 0x00, 0x52, 0x7f][..],
+        topic.as_slice(),
+        &[0x60, 0x20, 0x60, 0x00, 0xa1, 0x00],
+    ]
+    .concat();
+    let init = [
+        &[0x60, runtime.len() as u8, 0x60, 0x0c, 0x60, 0x00, 0x39][..],
+        &[0x60, runtime.len() as u8, 0x60, 0x00, 0xf3],
+        &runtime,
+    ]
+    .concat();
+    let deploy = TxBody {
+        nonce: 1,
+        gas_limit: 100_000,
+        to: None,
+        value: U256::ZERO,
+        input: init.into(),
+        ..body.clone()
+    }
+    .sign_ethereum(&alice)?;
+    let deployed = send(&client, &deploy).await?;
+    let logger = receipt_of(&client, deployed)
+        .await?
+        .contract_address
+        .ok_or("a contract address")?;
+    assert_eq!(client.code(logger, None).await?, Bytes::from(runtime));
+    let poke = TxBody {
+        nonce: 2,
+        gas_limit: 100_000,
+        to: Some(logger),
+        value: U256::ZERO,
+        ..body.clone()
+    }
+    .sign_ethereum(&alice)?;
+    let poked = receipt_of(&client, send(&client, &poke).await?).await?;
+    assert_eq!(poked.inner.logs().len(), 1);
+    let filter = Filter::new().from_block(0).address(logger);
+    let logs = client.logs(filter.clone().event_signature(topic)).await?;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].transaction_hash, Some(poked.transaction_hash));
+    assert_eq!(
+        logs[0].data().data,
+        Bytes::from(U256::from(42).to_be_bytes::<32>())
+    );
+    assert!(
+        client
+            .logs(filter.event_signature(B256::ZERO))
+            .await?
+            .is_empty()
+    );
+
+    let history = client
+        .fee_history(U64::from(4), BlockNumberOrTag::Latest, Some(vec![50.0]))
+        .await?;
+    assert_eq!(
+        history.base_fee_per_gas.len(),
+        history.gas_used_ratio.len() + 1
+    );
+    assert_eq!(
+        history.reward.map(|r| r.len()),
+        Some(history.gas_used_ratio.len())
+    );
+
+    // What this node cannot or will not answer.
+    let head = client.block_number().await?.to::<u64>();
+    if head > 0 {
+        let past = Some(BlockId::Number(BlockNumberOrTag::Number(0)));
+        let error = client.balance(bob, past).await.unwrap_err().to_string();
+        assert!(error.contains("not kept"), "{error}");
+    }
+    let unknown: Result<serde_json::Value, _> = client
+        .request("eth_getProof", jsonrpsee::rpc_params![])
+        .await;
+    let error = unknown.unwrap_err().to_string();
+    assert!(
+        error.contains("-32601") || error.contains("Method not found"),
+        "{error}"
+    );
+    let other_chain = TxBody {
+        chain_id: 1,
+        nonce: 3,
+        ..body
+    }
+    .sign_ethereum(&alice)?;
+    let raw = Bytes::from(
+        other_chain
+            .ethereum()
+            .ok_or("an Ethereum transaction")?
+            .envelope()
+            .encoded_2718(),
+    );
+    let error = client
+        .send_raw_transaction(raw)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("invalid chain id"), "{error}");
+    let error = client
+        .send_raw_transaction(Bytes::from_static(&[0x02, 0xc0]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("rlp"), "{error}");
+    Ok(())
+}
