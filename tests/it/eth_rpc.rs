@@ -226,6 +226,13 @@ async fn ethereum_clients_read_send_and_call_through_eth_methods() -> TestResult
     );
 
     // What this node cannot or will not answer.
+    let many = (0..=100).map(f64::from).collect();
+    let error = client
+        .fee_history(U64::from(4), BlockNumberOrTag::Latest, Some(many))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("the most is 100"), "{error}");
     let head = client.block_number().await?.to::<u64>();
     if head > 0 {
         let past = Some(BlockId::Number(BlockNumberOrTag::Number(0)));

@@ -583,6 +583,12 @@ impl Chain {
             block.transaction_bytes() <= cairn_primitives::MAX_BLOCK_TRANSACTION_BYTES,
             "transactions over the block byte limit",
         )?;
+        // Every transaction burns at least 21,000 gas: a block with more than its gas limit
+        // holds is refused before any signature is checked (an Ethereum one costs a recovery).
+        expect(
+            block.transactions.len() as u64 <= header.gas_limit / cairn_evm::rules::MIN_TX_GAS,
+            "more transactions than the gas limit can hold",
+        )?;
         let tx_hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
         check("transactions root", header.tx_root, tx_root(&tx_hashes))?;
         for (index, tx) in block.transactions.iter().enumerate() {
@@ -1244,6 +1250,31 @@ mod tests {
         );
         assert_eq!(importer.head()?.height, 0);
         importer.import_block(&produced.block)?;
+        Ok(())
+    }
+
+    #[test]
+    fn attack_more_transactions_than_the_gas_limit_holds_are_refused_before_signatures()
+    -> TestResult {
+        let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let producer = open(a.path());
+        let importer = open(b.path());
+        let transfer = tx(0, 0, Some(Address::repeat_byte(7)), Bytes::new(), 21_000);
+        let produced = produce(&producer, std::slice::from_ref(&transfer));
+        let mut stuffed = produced.block.clone();
+        let most = stuffed.header.gas_limit / cairn_evm::rules::MIN_TX_GAS;
+        // Copies with broken signatures: refused for their number, none of them checked.
+        let mut forged = transfer;
+        forged.body.value = U256::from(1);
+        stuffed.transactions = vec![forged; usize::try_from(most)? + 1];
+        let refused = importer.import_block(&stuffed).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("more transactions than the gas limit can hold"),
+            "unexpected refusal: {refused}"
+        );
+        assert_eq!(importer.head()?.height, 0);
         Ok(())
     }
 

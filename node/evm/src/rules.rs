@@ -21,6 +21,9 @@ pub fn gas_with_margin(estimate: u64, percent: u64) -> u64 {
     estimate.saturating_add(estimate.saturating_mul(percent) / 100)
 }
 
+/// The least gas any transaction uses (a plain transfer's intrinsic gas).
+pub const MIN_TX_GAS: u64 = 21_000;
+
 /// Gas a transaction needs before any code runs (the same rule revm applies), an Ethereum
 /// transaction's access list included.
 pub fn intrinsic_gas(tx: &Transaction) -> u64 {

@@ -99,6 +99,13 @@ impl TxPool {
     /// Admits a transaction to the mempool. The signature is checked before the pool is
     /// locked, so that concurrent submissions verify in parallel.
     pub fn submit(&self, tx: Transaction) -> Result<B256, SubmitError> {
+        // A copy of a pending Ethereum transaction is known by its hash (computed when it was
+        // decoded) before a second recovery of its sender.
+        if let Some(ethereum) = tx.ethereum()
+            && self.locked().get(&ethereum.hash()).is_some()
+        {
+            return Err(TxRejection::AlreadyKnown.into());
+        }
         let tx = VerifiedTransaction::verify(tx).ok_or(TxRejection::BadSignature)?;
         // The sender's state is read under the pool's lock: the producer prunes the pool only
         // after committing a block, so a state read here is never older than the pool. (Read

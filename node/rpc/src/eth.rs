@@ -32,6 +32,10 @@ pub const MAX_FEE_HISTORY_BLOCKS: u64 = 1024;
 pub const MAX_LOG_BLOCKS: u64 = 10_000;
 /// Most logs one `eth_getLogs` returns.
 pub const MAX_LOGS: usize = 10_000;
+/// Most reward percentiles one `eth_feeHistory` asks for.
+pub const MAX_REWARD_PERCENTILES: usize = 100;
+/// Most addresses, and most values of each topic, one log filter names.
+pub const MAX_FILTER_VALUES: usize = 1_000;
 /// Blocks looked at to suggest a tip.
 const TIP_SAMPLE_BLOCKS: u64 = 20;
 
@@ -198,6 +202,15 @@ fn rpc_transaction(tx: &Transaction, hash: B256) -> Recovered<TxEnvelope> {
         }
     };
     Recovered::new_unchecked(envelope, tx.sender())
+}
+
+/// The effective tips a block's transactions paid.
+fn tips_of(block: &Block) -> impl Iterator<Item = u128> + '_ {
+    let base_fee = u128::from(block.header.base_fee_per_gas);
+    block
+        .transactions
+        .iter()
+        .map(move |tx| tx.effective_gas_price(base_fee).saturating_sub(base_fee))
 }
 
 /// A receipt's logs bloom.
@@ -371,24 +384,26 @@ impl RpcServer {
     fn recent_tips(&self, newest: u64, blocks: u64) -> RpcResult<Vec<u128>> {
         let mut tips = Vec::new();
         for height in newest.saturating_sub(blocks.saturating_sub(1))..=newest {
-            let Some(block) = self.chain().block(height).map_err(internal)? else {
-                continue;
-            };
-            let base_fee = u128::from(block.header.base_fee_per_gas);
-            tips.extend(
-                block
-                    .transactions
-                    .iter()
-                    .map(|tx| tx.effective_gas_price(base_fee).saturating_sub(base_fee)),
-            );
+            if let Some(block) = self.chain().block(height).map_err(internal)? {
+                tips.extend(tips_of(&block));
+            }
         }
         tips.sort_unstable();
         Ok(tips)
     }
 
+    /// The median tip of the last blocks, at least 1 wei, worked out once per head block.
     fn suggested_tip(&self) -> RpcResult<u128> {
-        let tips = self.recent_tips(self.head_height()?, TIP_SAMPLE_BLOCKS)?;
-        Ok(tips.get(tips.len() / 2).copied().unwrap_or(0).max(1))
+        let head = self.head_height()?;
+        if let Some((at, tip)) = self.tip_cache().get()
+            && at == head
+        {
+            return Ok(tip);
+        }
+        let tips = self.recent_tips(head, TIP_SAMPLE_BLOCKS)?;
+        let tip = tips.get(tips.len() / 2).copied().unwrap_or(0).max(1);
+        self.tip_cache().set(head, tip);
+        Ok(tip)
     }
 
     /// What `eth_call` and `eth_estimateGas` run.
@@ -403,6 +418,228 @@ impl RpcServer {
             input: request.input.into_input(),
             gas: request.gas,
         })
+    }
+}
+
+/// The reads that decode many blocks or recover senders, run on the blocking pool within the
+/// EVM calls' bound ([`RpcServer::read_blocking`]).
+impl RpcServer {
+    fn gas_price_now(&self) -> RpcResult<U256> {
+        let base_fee = u128::from(self.chain().head_header().base_fee_per_gas);
+        Ok(U256::from(base_fee + self.suggested_tip()?))
+    }
+
+    fn max_priority_fee_per_gas_now(&self) -> RpcResult<U256> {
+        Ok(U256::from(self.suggested_tip()?))
+    }
+
+    fn fee_history_now(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        reward_percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        let head = self.head_height()?;
+        let newest = height_of(newest, head).min(head);
+        let count = block_count.to::<u64>().clamp(1, MAX_FEE_HISTORY_BLOCKS);
+        if let Some(percentiles) = &reward_percentiles {
+            let ordered = percentiles.windows(2).all(|w| w[0] <= w[1]);
+            if !ordered || percentiles.iter().any(|p| !(0.0..=100.0).contains(p)) {
+                return Err(invalid(
+                    "reward percentiles must rise monotonically from 0 to 100",
+                ));
+            }
+            if percentiles.len() > MAX_REWARD_PERCENTILES {
+                return Err(invalid(format!(
+                    "{} reward percentiles asked for, the most is {MAX_REWARD_PERCENTILES}",
+                    percentiles.len()
+                )));
+            }
+        }
+        let oldest = newest.saturating_sub(count - 1);
+        let mut history = FeeHistory {
+            oldest_block: oldest,
+            ..Default::default()
+        };
+        let mut rewards = Vec::new();
+        for height in oldest..=newest {
+            let Some(block) = self.chain().block(height).map_err(internal)? else {
+                continue;
+            };
+            let header = &block.header;
+            history
+                .base_fee_per_gas
+                .push(u128::from(header.base_fee_per_gas));
+            history
+                .gas_used_ratio
+                .push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
+            history.base_fee_per_blob_gas.push(0);
+            history.blob_gas_used_ratio.push(0.0);
+            if let Some(percentiles) = &reward_percentiles {
+                let mut tips: Vec<u128> = tips_of(&block).collect();
+                tips.sort_unstable();
+                rewards.push(
+                    percentiles
+                        .iter()
+                        .map(|p| {
+                            let at = ((tips.len().saturating_sub(1)) as f64 * p / 100.0) as usize;
+                            tips.get(at).copied().unwrap_or(0)
+                        })
+                        .collect(),
+                );
+            }
+        }
+        // The base fee of the block after the newest: the chain's base fee is fixed.
+        let next = self.chain().head_header().base_fee_per_gas;
+        history.base_fee_per_gas.push(u128::from(next));
+        history.base_fee_per_blob_gas.push(0);
+        history.reward = reward_percentiles.map(|_| rewards);
+        Ok(history)
+    }
+
+    fn transaction_by_hash_now(&self, hash: B256) -> RpcResult<Option<RpcTransaction>> {
+        if let Some(location) = self.chain().tx_location(&hash).map_err(internal)? {
+            let Some(block) = self.chain().block(location.height).map_err(internal)? else {
+                return Ok(None);
+            };
+            let header = &block.header;
+            let index = location.index as usize;
+            return Ok(block.transactions.get(index).map(|tx| RpcTransaction {
+                inner: rpc_transaction(tx, hash),
+                block_hash: Some(header.hash()),
+                block_number: Some(header.height),
+                transaction_index: Some(index as u64),
+                effective_gas_price: Some(
+                    tx.effective_gas_price(u128::from(header.base_fee_per_gas)),
+                ),
+                block_timestamp: Some(header.timestamp_secs()),
+            }));
+        }
+        Ok(self.pool().get(&hash).map(|tx| RpcTransaction {
+            inner: rpc_transaction(&tx, hash),
+            block_hash: None,
+            block_number: None,
+            transaction_index: None,
+            effective_gas_price: None,
+            block_timestamp: None,
+        }))
+    }
+
+    fn transaction_receipt_now(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
+        let Some(location) = self.chain().tx_location(&hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let height = location.height;
+        let (Some(block), Some(receipts)) = (
+            self.chain().block(height).map_err(internal)?,
+            self.chain().receipts(height).map_err(internal)?,
+        ) else {
+            return Ok(None);
+        };
+        let index = location.index as usize;
+        let Some(receipt) = receipts.get(index) else {
+            return Ok(None);
+        };
+        let log_index = receipts[..index].iter().map(|r| r.logs.len()).sum();
+        let included = Included {
+            block: &block,
+            index,
+            log_index,
+        };
+        Ok(Some(included.receipt(receipt)))
+    }
+
+    fn block_by_number_now(
+        &self,
+        number: BlockNumberOrTag,
+        full: bool,
+    ) -> RpcResult<Option<RpcBlock>> {
+        let height = height_of(number, self.head_height()?);
+        let block = self.chain().block(height).map_err(internal)?;
+        Ok(block.map(|block| self.rpc_block(&block, full)))
+    }
+
+    fn block_by_hash_now(&self, hash: B256, full: bool) -> RpcResult<Option<RpcBlock>> {
+        let block = self.chain().block_by_hash(&hash).map_err(internal)?;
+        Ok(block.map(|block| self.rpc_block(&block, full)))
+    }
+
+    fn block_transaction_count_now(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+        let height = height_of(number, self.head_height()?);
+        let block = self.chain().block(height).map_err(internal)?;
+        Ok(block.map(|block| U64::from(block.transactions.len())))
+    }
+
+    fn logs_now(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
+        let named = std::iter::once(filter.address.len())
+            .chain(filter.topics.iter().map(|topic| topic.len()));
+        if named.into_iter().any(|n| n > MAX_FILTER_VALUES) {
+            return Err(invalid(format!(
+                "a filter names at most {MAX_FILTER_VALUES} addresses and {MAX_FILTER_VALUES} values of each topic"
+            )));
+        }
+        let head = self.head_height()?;
+        let (from, to) = match filter.block_option {
+            FilterBlockOption::AtBlockHash(hash) => {
+                let height = self.chain().store().block_height(&hash);
+                match height.map_err(|e| internal(e.into()))? {
+                    Some(height) => (height, height),
+                    None => return Err(invalid(format!("unknown block {hash}"))),
+                }
+            }
+            FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => (
+                height_of(from_block.unwrap_or_default(), head),
+                height_of(to_block.unwrap_or_default(), head).min(head),
+            ),
+        };
+        if from > to {
+            return Ok(Vec::new());
+        }
+        if to - from >= MAX_LOG_BLOCKS {
+            return Err(invalid(format!(
+                "the block range is {} blocks, the most is {MAX_LOG_BLOCKS}: ask for less",
+                to - from + 1
+            )));
+        }
+        let mut found = Vec::new();
+        for height in from..=to {
+            // Receipts first: a block is read only when a bloom of its receipts matches.
+            let Some(receipts) = self.chain().receipts(height).map_err(internal)? else {
+                continue;
+            };
+            if !receipts.iter().any(|r| filter.matches_bloom(bloom_of(r))) {
+                continue;
+            }
+            let Some(block) = self.chain().block(height).map_err(internal)? else {
+                continue;
+            };
+            let mut log_index = 0;
+            for (index, receipt) in receipts.iter().enumerate() {
+                if !filter.matches_bloom(bloom_of(receipt)) {
+                    log_index += receipt.logs.len();
+                    continue;
+                }
+                let included = Included {
+                    block: &block,
+                    index,
+                    log_index,
+                };
+                let logs = included.rpc_logs(receipt, receipt.tx_hash);
+                log_index += receipt.logs.len();
+                found.extend(logs.into_iter().filter(|log| {
+                    filter.matches_address(log.address()) && filter.matches_topics(log.topics())
+                }));
+                if found.len() > MAX_LOGS {
+                    return Err(invalid(format!(
+                        "more than {MAX_LOGS} logs match: ask for fewer blocks or a narrower filter"
+                    )));
+                }
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -467,12 +704,13 @@ impl EthApiServer for RpcServer {
     }
 
     async fn gas_price(&self) -> RpcResult<U256> {
-        let base_fee = u128::from(self.chain().head_header().base_fee_per_gas);
-        Ok(U256::from(base_fee + self.suggested_tip()?))
+        self.read_blocking(move |server| server.gas_price_now())
+            .await
     }
 
     async fn max_priority_fee_per_gas(&self) -> RpcResult<U256> {
-        Ok(U256::from(self.suggested_tip()?))
+        self.read_blocking(move |server| server.max_priority_fee_per_gas_now())
+            .await
     }
 
     async fn fee_history(
@@ -481,55 +719,10 @@ impl EthApiServer for RpcServer {
         newest: BlockNumberOrTag,
         reward_percentiles: Option<Vec<f64>>,
     ) -> RpcResult<FeeHistory> {
-        let head = self.head_height()?;
-        let newest = height_of(newest, head).min(head);
-        let count = block_count.to::<u64>().clamp(1, MAX_FEE_HISTORY_BLOCKS);
-        if let Some(percentiles) = &reward_percentiles {
-            let ordered = percentiles.windows(2).all(|w| w[0] <= w[1]);
-            if !ordered || percentiles.iter().any(|p| !(0.0..=100.0).contains(p)) {
-                return Err(invalid(
-                    "reward percentiles must rise monotonically from 0 to 100",
-                ));
-            }
-        }
-        let oldest = newest.saturating_sub(count - 1);
-        let mut history = FeeHistory {
-            oldest_block: oldest,
-            ..Default::default()
-        };
-        let mut rewards = Vec::new();
-        for height in oldest..=newest {
-            let Some(block) = self.chain().block(height).map_err(internal)? else {
-                continue;
-            };
-            let header = &block.header;
-            history
-                .base_fee_per_gas
-                .push(u128::from(header.base_fee_per_gas));
-            history
-                .gas_used_ratio
-                .push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
-            history.base_fee_per_blob_gas.push(0);
-            history.blob_gas_used_ratio.push(0.0);
-            if let Some(percentiles) = &reward_percentiles {
-                let tips = self.recent_tips(height, 1)?;
-                rewards.push(
-                    percentiles
-                        .iter()
-                        .map(|p| {
-                            let at = ((tips.len().saturating_sub(1)) as f64 * p / 100.0) as usize;
-                            tips.get(at).copied().unwrap_or(0)
-                        })
-                        .collect(),
-                );
-            }
-        }
-        // The base fee of the block after the newest: the chain's base fee is fixed.
-        let next = self.chain().head_header().base_fee_per_gas;
-        history.base_fee_per_gas.push(u128::from(next));
-        history.base_fee_per_blob_gas.push(0);
-        history.reward = reward_percentiles.map(|_| rewards);
-        Ok(history)
+        self.read_blocking(move |server| {
+            server.fee_history_now(block_count, newest, reward_percentiles)
+        })
+        .await
     }
 
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
@@ -544,55 +737,13 @@ impl EthApiServer for RpcServer {
     }
 
     async fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<RpcTransaction>> {
-        if let Some(location) = self.chain().tx_location(&hash).map_err(internal)? {
-            let Some(block) = self.chain().block(location.height).map_err(internal)? else {
-                return Ok(None);
-            };
-            let header = &block.header;
-            let index = location.index as usize;
-            return Ok(block.transactions.get(index).map(|tx| RpcTransaction {
-                inner: rpc_transaction(tx, hash),
-                block_hash: Some(header.hash()),
-                block_number: Some(header.height),
-                transaction_index: Some(index as u64),
-                effective_gas_price: Some(
-                    tx.effective_gas_price(u128::from(header.base_fee_per_gas)),
-                ),
-                block_timestamp: Some(header.timestamp_secs()),
-            }));
-        }
-        Ok(self.pool().get(&hash).map(|tx| RpcTransaction {
-            inner: rpc_transaction(&tx, hash),
-            block_hash: None,
-            block_number: None,
-            transaction_index: None,
-            effective_gas_price: None,
-            block_timestamp: None,
-        }))
+        self.read_blocking(move |server| server.transaction_by_hash_now(hash))
+            .await
     }
 
     async fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
-        let Some(location) = self.chain().tx_location(&hash).map_err(internal)? else {
-            return Ok(None);
-        };
-        let height = location.height;
-        let (Some(block), Some(receipts)) = (
-            self.chain().block(height).map_err(internal)?,
-            self.chain().receipts(height).map_err(internal)?,
-        ) else {
-            return Ok(None);
-        };
-        let index = location.index as usize;
-        let Some(receipt) = receipts.get(index) else {
-            return Ok(None);
-        };
-        let log_index = receipts[..index].iter().map(|r| r.logs.len()).sum();
-        let included = Included {
-            block: &block,
-            index,
-            log_index,
-        };
-        Ok(Some(included.receipt(receipt)))
+        self.read_blocking(move |server| server.transaction_receipt_now(hash))
+            .await
     }
 
     async fn block_by_number(
@@ -600,20 +751,18 @@ impl EthApiServer for RpcServer {
         number: BlockNumberOrTag,
         full: bool,
     ) -> RpcResult<Option<RpcBlock>> {
-        let height = height_of(number, self.head_height()?);
-        let block = self.chain().block(height).map_err(internal)?;
-        Ok(block.map(|block| self.rpc_block(&block, full)))
+        self.read_blocking(move |server| server.block_by_number_now(number, full))
+            .await
     }
 
     async fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<RpcBlock>> {
-        let block = self.chain().block_by_hash(&hash).map_err(internal)?;
-        Ok(block.map(|block| self.rpc_block(&block, full)))
+        self.read_blocking(move |server| server.block_by_hash_now(hash, full))
+            .await
     }
 
     async fn block_transaction_count(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
-        let height = height_of(number, self.head_height()?);
-        let block = self.chain().block(height).map_err(internal)?;
-        Ok(block.map(|block| U64::from(block.transactions.len())))
+        self.read_blocking(move |server| server.block_transaction_count_now(number))
+            .await
     }
 
     async fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
@@ -647,64 +796,8 @@ impl EthApiServer for RpcServer {
     }
 
     async fn logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
-        let head = self.head_height()?;
-        let (from, to) = match filter.block_option {
-            FilterBlockOption::AtBlockHash(hash) => {
-                match self.chain().block_by_hash(&hash).map_err(internal)? {
-                    Some(block) => (block.header.height, block.header.height),
-                    None => return Err(invalid(format!("unknown block {hash}"))),
-                }
-            }
-            FilterBlockOption::Range {
-                from_block,
-                to_block,
-            } => (
-                height_of(from_block.unwrap_or_default(), head),
-                height_of(to_block.unwrap_or_default(), head).min(head),
-            ),
-        };
-        if from > to {
-            return Ok(Vec::new());
-        }
-        if to - from >= MAX_LOG_BLOCKS {
-            return Err(invalid(format!(
-                "the block range is {} blocks, the most is {MAX_LOG_BLOCKS}: ask for less",
-                to - from + 1
-            )));
-        }
-        let mut found = Vec::new();
-        for height in from..=to {
-            let (Some(block), Some(receipts)) = (
-                self.chain().block(height).map_err(internal)?,
-                self.chain().receipts(height).map_err(internal)?,
-            ) else {
-                continue;
-            };
-            let mut log_index = 0;
-            for (index, receipt) in receipts.iter().enumerate() {
-                if !filter.matches_bloom(bloom_of(receipt)) {
-                    log_index += receipt.logs.len();
-                    continue;
-                }
-                let included = Included {
-                    block: &block,
-                    index,
-                    log_index,
-                };
-                let hash = block.transactions.get(index).map(Transaction::hash);
-                let logs = included.rpc_logs(receipt, hash.unwrap_or_default());
-                log_index += receipt.logs.len();
-                found.extend(logs.into_iter().filter(|log| {
-                    filter.matches_address(log.address()) && filter.matches_topics(log.topics())
-                }));
-                if found.len() > MAX_LOGS {
-                    return Err(invalid(format!(
-                        "more than {MAX_LOGS} logs match: ask for fewer blocks or a narrower filter"
-                    )));
-                }
-            }
-        }
-        Ok(found)
+        self.read_blocking(move |server| server.logs_now(filter))
+            .await
     }
 
     async fn syncing(&self) -> RpcResult<SyncStatus> {

@@ -34,6 +34,20 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most requests in one JSON-RPC batch.
 pub const MAX_BATCH: u32 = 100;
 
+/// A value worked out for one head block: (height, value).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TipCache(Arc<std::sync::Mutex<Option<(u64, u128)>>>);
+
+impl TipCache {
+    pub(crate) fn get(&self) -> Option<(u64, u128)> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set(&self, height: u64, tip: u128) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((height, tip));
+    }
+}
+
 /// What the server reads and where it submits.
 #[derive(Debug, Clone)]
 pub struct RpcServer {
@@ -48,6 +62,8 @@ pub struct RpcServer {
     calls: Arc<Semaphore>,
     /// How long a caller waits for an EVM call ([`CALL_TIMEOUT`]).
     call_timeout: Duration,
+    /// The tip `eth_maxPriorityFeePerGas` suggests, by the head block it was worked out at.
+    tip_cache: TipCache,
     /// Turns to use the chunk store.
     store_calls: Arc<Semaphore>,
     /// Where the admin token is, to tell local clients.
@@ -71,6 +87,7 @@ impl RpcServer {
             block_time_ms,
             calls: Arc::new(Semaphore::new(CONCURRENT_CALLS)),
             call_timeout: CALL_TIMEOUT,
+            tip_cache: TipCache::default(),
             store_calls: Arc::new(Semaphore::new(CONCURRENT_STORE_CALLS)),
             admin_token_file,
         }
@@ -84,6 +101,21 @@ impl RpcServer {
     /// The mempool it submits to.
     pub(crate) fn pool(&self) -> &TxPool {
         &self.pool
+    }
+
+    /// The suggested tip, by head block.
+    pub(crate) fn tip_cache(&self) -> &TipCache {
+        &self.tip_cache
+    }
+
+    /// Runs a read that decodes many blocks or recovers senders as EVM calls run: on the
+    /// blocking pool, within their bound and their wait.
+    pub(crate) async fn read_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&RpcServer) -> RpcResult<T> + Send + 'static,
+    ) -> RpcResult<T> {
+        let server = self.clone();
+        self.on_chain(move |_| work(&server)).await?
     }
 
     /// Runs EVM work on the chain on the blocking pool, [`CONCURRENT_CALLS`] at a time, the
