@@ -10,6 +10,7 @@ mod compute;
 mod crash_recovery;
 mod eth_rpc;
 mod ethereum;
+mod ethereum_tools;
 mod flood;
 mod markets;
 mod network_restart;
