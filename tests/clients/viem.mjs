@@ -1,7 +1,8 @@
 // A wallet's round trip through viem against a Cairn node: a transfer from a test-mnemonic
-// account, a contract deployed and transacted with, its event read back with eth_getLogs, a
+// account, a contract deployed and transacted with, its event read back with eth_getLogs and
+// heard over a WebSocket subscription (eth_subscribe logs), new blocks heard (newHeads), a
 // call. Usage: node viem.mjs <rpc url>. Prints one JSON line; exits non-zero on any failure.
-import { createPublicClient, createWalletClient, defineChain, http } from 'viem';
+import { createPublicClient, createWalletClient, defineChain, http, webSocket } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
 
 const url = process.argv[2];
@@ -38,7 +39,39 @@ const deploy = await receiptOf(
 );
 expect(deploy.status === 'success' && deploy.contractAddress, 'deployment');
 expect((await client.getCode({ address: deploy.contractAddress })) === `0x${runtime}`, 'code');
+// Over WebSocket (the same port): subscribe to new heads and to the contract's logs, then poke.
+const live = createPublicClient({ chain, transport: webSocket(url.replace(/^http/, 'ws')) });
+const within = (ms, what, start) =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+    start((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    }, reject);
+  });
+const heard = within(20_000, 'logs subscription', (resolve, reject) => {
+  const stop = live.watchEvent({
+    address: deploy.contractAddress,
+    onLogs: (logs) => {
+      stop();
+      resolve(logs);
+    },
+    onError: reject,
+  });
+});
+const head = await within(20_000, 'newHeads subscription', (resolve, reject) => {
+  const stop = live.watchBlocks({
+    onBlock: (block) => {
+      stop();
+      resolve(block);
+    },
+    onError: reject,
+  });
+});
+expect(head.number > 0n && head.hash, 'a new head');
 const poke = await receiptOf(await wallet.sendTransaction({ to: deploy.contractAddress }));
+const heardLogs = await heard;
+expect(heardLogs.length === 1 && heardLogs[0].transactionHash === poke.transactionHash, 'heard');
 expect(poke.status === 'success' && poke.logs.length === 1, 'the call logs once');
 const logs = await client.getLogs({ address: deploy.contractAddress, fromBlock: 0n });
 expect(logs.length === 1 && logs[0].topics[0] === topic, `getLogs: ${logs.length}`);
@@ -54,5 +87,8 @@ console.log(
     transfer: transfer.transactionHash,
     contract: deploy.contractAddress,
     logs: logs.length,
+    heard: heardLogs.length,
   }),
 );
+// The WebSocket stays open otherwise.
+process.exit(0);

@@ -15,7 +15,8 @@ use alloy_rpc_types_eth::{
     FilterBlockOption, Header as RpcHeader, Log as RpcLog, SyncStatus,
     Transaction as RpcTransaction, TransactionReceipt, TransactionRequest,
 };
-use jsonrpsee::core::{RpcResult, async_trait};
+use jsonrpsee::PendingSubscriptionSink;
+use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 use revm::DatabaseRef;
@@ -132,6 +133,15 @@ pub trait EthApi {
     /// topics.
     #[method(name = "getLogs")]
     async fn logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>>;
+
+    /// Notifications over WebSocket: each new block's header (`newHeads`), or the logs of each
+    /// new block that match a filter (`logs`).
+    #[subscription(
+        name = "subscribe" => "subscription",
+        unsubscribe = "unsubscribe",
+        item = serde_json::Value
+    )]
+    async fn subscribe_to(&self, kind: String, filter: Option<Filter>) -> SubscriptionResult;
 
     /// Whether the node is catching up.
     #[method(name = "syncing")]
@@ -421,6 +431,52 @@ impl RpcServer {
     }
 }
 
+/// Refuses a log filter that names too many addresses or topic values.
+fn check_filter_size(filter: &Filter) -> RpcResult<()> {
+    let named =
+        std::iter::once(filter.address.len()).chain(filter.topics.iter().map(|topic| topic.len()));
+    if named.into_iter().any(|n| n > MAX_FILTER_VALUES) {
+        return Err(invalid(format!(
+            "a filter names at most {MAX_FILTER_VALUES} addresses and {MAX_FILTER_VALUES} values of each topic"
+        )));
+    }
+    Ok(())
+}
+
+fn to_json(value: &impl serde::Serialize) -> RpcResult<serde_json::Value> {
+    serde_json::to_value(value)
+        .map_err(|e| ErrorObjectOwned::owned(INTERNAL, e.to_string(), None::<()>))
+}
+
+/// What an `eth_subscribe` asked for.
+#[derive(Debug, Clone)]
+enum Subscription {
+    NewHeads,
+    Logs(Box<Filter>),
+}
+
+impl RpcServer {
+    /// What a subscription is told about the block at `height`.
+    fn notifications_at(
+        &self,
+        height: u64,
+        subscription: &Subscription,
+    ) -> RpcResult<Vec<serde_json::Value>> {
+        match subscription {
+            Subscription::NewHeads => {
+                let Some(block) = self.chain().block(height).map_err(internal)? else {
+                    return Ok(Vec::new());
+                };
+                Ok(vec![to_json(&self.rpc_block(&block, false).header)?])
+            }
+            Subscription::Logs(filter) => {
+                let at_height = (**filter).clone().from_block(height).to_block(height);
+                self.logs_now(at_height)?.iter().map(to_json).collect()
+            }
+        }
+    }
+}
+
 /// The reads that decode many blocks or recover senders, run on the blocking pool within the
 /// EVM calls' bound ([`RpcServer::read_blocking`]).
 impl RpcServer {
@@ -571,13 +627,7 @@ impl RpcServer {
     }
 
     fn logs_now(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
-        let named = std::iter::once(filter.address.len())
-            .chain(filter.topics.iter().map(|topic| topic.len()));
-        if named.into_iter().any(|n| n > MAX_FILTER_VALUES) {
-            return Err(invalid(format!(
-                "a filter names at most {MAX_FILTER_VALUES} addresses and {MAX_FILTER_VALUES} values of each topic"
-            )));
-        }
+        check_filter_size(&filter)?;
         let head = self.head_height()?;
         let (from, to) = match filter.block_option {
             FilterBlockOption::AtBlockHash(hash) => {
@@ -798,6 +848,62 @@ impl EthApiServer for RpcServer {
     async fn logs(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
         self.read_blocking(move |server| server.logs_now(filter))
             .await
+    }
+
+    async fn subscribe_to(
+        &self,
+        pending: PendingSubscriptionSink,
+        kind: String,
+        filter: Option<Filter>,
+    ) -> SubscriptionResult {
+        let subscription = match (kind.as_str(), filter) {
+            ("newHeads", _) => Subscription::NewHeads,
+            ("logs", filter) => {
+                let filter = filter.unwrap_or_default();
+                if let Err(error) = check_filter_size(&filter) {
+                    pending.reject(error).await;
+                    return Ok(());
+                }
+                Subscription::Logs(Box::new(filter))
+            }
+            (other, _) => {
+                let message = format!("no subscription {other:?}: newHeads or logs");
+                pending.reject(invalid(message)).await;
+                return Ok(());
+            }
+        };
+        let sink = pending.accept().await?;
+        let mut commits = self.chain().subscribe();
+        let server = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let commit = tokio::select! {
+                    () = sink.closed() => return,
+                    commit = commits.recv() => commit,
+                };
+                // A subscriber that falls more than the backlog behind (it does not read) is
+                // dropped, not buffered for.
+                let Ok(commit) = commit else { return };
+                let subscription = subscription.clone();
+                let notifications = server
+                    .read_blocking(move |server| {
+                        server.notifications_at(commit.height, &subscription)
+                    })
+                    .await;
+                let Ok(notifications) = notifications else {
+                    return;
+                };
+                for notification in notifications {
+                    let Ok(raw) = serde_json::value::to_raw_value(&notification) else {
+                        return;
+                    };
+                    if sink.send(raw).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(())
     }
 
     async fn syncing(&self) -> RpcResult<SyncStatus> {

@@ -6,6 +6,22 @@ use crate::api::CairnApiServer;
 use crate::eth::{EthApiServer, NetApiServer, Web3ApiServer};
 use crate::server::{MAX_BATCH, RpcServer};
 
+/// Subscription ids as Ethereum nodes write them, `0x` and 32 random hex digits: clients (viem)
+/// take only a string for one.
+#[derive(Debug, Clone, Copy)]
+struct HexSubscriptionIds;
+
+impl jsonrpsee::core::traits::IdProvider for HexSubscriptionIds {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        let mut bytes = [0u8; 16];
+        rand::fill(&mut bytes);
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{}", hex::encode(bytes)).into())
+    }
+}
+
+/// `eth_subscribe` subscriptions one connection may hold.
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 16;
+
 /// Binds `addr` and serves `server` behind `policy` until the returned handle is stopped. A
 /// raw transaction or a piece of data travels as hex: requests are bounded at twice the larger
 /// of the two, plus the JSON around it; batches at [`MAX_BATCH`] requests; connections at 256.
@@ -20,6 +36,8 @@ pub async fn start(
     let limits = ServerConfig::builder()
         .max_request_body_size(2 * largest as u32 + 4096)
         .max_connections(256)
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
+        .set_id_provider(HexSubscriptionIds)
         .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
         .build();
     let bind = |source| crate::RpcError::Bind { addr, source };
