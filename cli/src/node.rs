@@ -95,6 +95,17 @@ pub enum NodeCommand {
     },
 }
 
+/// The signatures `cairn bench transfers` runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignatureChoice {
+    /// Cairn's ed25519 transactions.
+    Ed25519,
+    /// Ethereum (secp256k1, EIP-1559) transactions.
+    Ethereum,
+    /// Both, one run after the other.
+    Both,
+}
+
 /// `cairn bench ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -103,6 +114,10 @@ pub enum BenchCommand {
         /// Number of transfers (one per sender).
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
+        /// How they are signed: ed25519 (Cairn's own), ethereum (secp256k1, EIP-1559), or
+        /// both, one run after the other.
+        #[arg(long, value_enum, default_value_t = SignatureChoice::Ed25519)]
+        signature: SignatureChoice,
     },
     /// Time of Cairn's precompiles against ecrecover, and the gas that time is worth.
     Precompiles,
@@ -284,8 +299,8 @@ pub async fn shutdown_signal() -> anyhow::Result<()> {
 }
 
 pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
-    let txs = match command {
-        BenchCommand::Transfers { txs } => txs,
+    let (txs, signature) = match command {
+        BenchCommand::Transfers { txs, signature } => (txs, signature),
         BenchCommand::Network {
             nodes,
             tps,
@@ -376,10 +391,23 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
         }
     };
     anyhow::ensure!(txs > 0, "--txs must be at least 1");
-    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let report = cairn_bench::transfers(txs, dir.path())?;
-    print(global.json, &report, || {
-        cairn_bench::text::transfers(&report)
+    use cairn_bench::TransferSignature;
+    let signatures: &[TransferSignature] = match signature {
+        SignatureChoice::Ed25519 => &[TransferSignature::Ed25519],
+        SignatureChoice::Ethereum => &[TransferSignature::Ethereum],
+        SignatureChoice::Both => &[TransferSignature::Ed25519, TransferSignature::Ethereum],
+    };
+    let mut reports = Vec::new();
+    for signature in signatures {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        reports.push(cairn_bench::transfers(txs, *signature, dir.path())?);
+    }
+    print(global.json, &reports, || {
+        reports
+            .iter()
+            .map(cairn_bench::text::transfers)
+            .collect::<Vec<_>>()
+            .join("\n")
     })
 }
 

@@ -42,19 +42,24 @@ use cairn_chain::genesis::{Genesis, GenesisAccount, TOKEN, dev_validator};
 use cairn_evm::execution::{Executor, Sequential, TxOutcome};
 use cairn_mempool::MempoolConfig;
 use cairn_mempool::TxPool;
-use cairn_primitives::{AccountKey, Address, B256, Canonical, Transaction, TxBody, U256};
+use cairn_primitives::{
+    AccountKey, Address, B256, Canonical, EthereumKey, Transaction, TxBody, U256,
+};
 
 /// Where the time of the transfer benchmark went, and the resulting throughput.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferReport {
+    /// How the transfers were signed.
+    pub signature: TransferSignature,
     /// Transactions submitted (all were committed).
     pub transactions: usize,
     /// Blocks it took.
     pub blocks: u64,
     /// Decoding and checking each raw transaction into the mempool.
     pub admission_ms: f64,
-    /// Of which ed25519 signature checks (measured separately on the same transactions).
+    /// Of which decoding and checking the signatures (ed25519 verification, or secp256k1
+    /// recovery), measured separately on the same bytes.
     pub signature_checks_ms: f64,
     /// Running the transactions on revm.
     pub execution_ms: f64,
@@ -82,49 +87,89 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
+/// How the benchmark's transfers are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TransferSignature {
+    /// Cairn's own ed25519 transactions, submitted in Cairn's encoding (`cairn_sendRawTransaction`).
+    Ed25519,
+    /// EIP-1559 transactions signed with secp256k1, submitted as EIP-2718 bytes
+    /// (`eth_sendRawTransaction`): admission recovers each sender.
+    Ethereum,
+}
+
+/// One sender's signed transfer to its own hashed recipient (low addresses are precompiles),
+/// as the bytes a client submits.
+fn transfer_bytes(
+    i: usize,
+    chain: &Genesis,
+    signature: TransferSignature,
+) -> Result<(Address, Vec<u8>)> {
+    let secret = blake3::derive_key("cairn bench sender", &i.to_le_bytes());
+    let body = TxBody {
+        chain_id: chain.chain_id,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: u128::from(chain.base_fee_per_gas),
+        max_priority_fee_per_gas: 0,
+        to: Some(Address::from_slice(
+            &blake3::hash(&i.to_le_bytes()).as_bytes()[..20],
+        )),
+        value: U256::from(1),
+        input: Default::default(),
+    };
+    match signature {
+        TransferSignature::Ed25519 => {
+            let key = AccountKey::from_bytes(&secret);
+            Ok((key.address(), body.sign(&key).encode()))
+        }
+        TransferSignature::Ethereum => {
+            let key = EthereumKey::from_bytes(&secret)
+                .map_err(|e| BenchError::Check(format!("bench key {i}: {e}")))?;
+            let tx = body
+                .sign_ethereum(&key)
+                .map_err(|e| BenchError::Check(format!("bench transaction {i}: {e}")))?;
+            let envelope = tx
+                .ethereum()
+                .ok_or_else(|| BenchError::Check("not an Ethereum transaction".into()))?;
+            Ok((key.address(), envelope.encoded().to_vec()))
+        }
+    }
+}
+
+/// Decodes submitted bytes as the RPC method for their kind does.
+fn decode_submitted(bytes: &[u8], signature: TransferSignature) -> Result<Transaction> {
+    match signature {
+        TransferSignature::Ed25519 => Ok(Transaction::decode(bytes)?),
+        TransferSignature::Ethereum => Transaction::from_ethereum(bytes)
+            .map_err(|e| BenchError::Check(format!("bench transaction: {e}"))),
+    }
+}
+
 /// Signs `count` transfers from distinct senders to distinct recipients, submits them as raw
-/// bytes to a node's mempool (the path `cairn_sendRawTransaction` takes) and produces blocks
-/// until every one is committed. The database lives in `workdir`.
-pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
-    let senders: Vec<AccountKey> = (0..count)
-        .map(|i| {
-            AccountKey::from_bytes(&blake3::derive_key("cairn bench sender", &i.to_le_bytes()))
-        })
-        .collect();
+/// bytes to a node's mempool (the path `cairn_sendRawTransaction`, or for Ethereum
+/// transactions `eth_sendRawTransaction`, takes) and produces blocks until every one is
+/// committed. The database lives in `workdir`.
+pub fn transfers(
+    count: usize,
+    signature: TransferSignature,
+    workdir: &Path,
+) -> Result<TransferReport> {
     let mut genesis = Genesis::dev();
-    genesis.alloc = senders
+    let signed: Vec<(Address, Vec<u8>)> = (0..count)
+        .map(|i| transfer_bytes(i, &genesis, signature))
+        .collect::<Result<_>>()?;
+    genesis.alloc = signed
         .iter()
-        .map(|key| {
-            let balance = U256::from(TOKEN);
-            (
-                key.address(),
-                GenesisAccount {
-                    balance,
-                    ..Default::default()
-                },
-            )
-        })
-        .collect();
-    let raw: Vec<Vec<u8>> = senders
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let body = TxBody {
-                chain_id: genesis.chain_id,
-                nonce: 0,
-                gas_limit: 21_000,
-                max_fee_per_gas: u128::from(genesis.base_fee_per_gas),
-                max_priority_fee_per_gas: 0,
-                // Hashed recipients: low addresses are precompiles.
-                to: Some(Address::from_slice(
-                    &blake3::hash(&i.to_le_bytes()).as_bytes()[..20],
-                )),
-                value: U256::from(1),
-                input: Default::default(),
+        .map(|(address, _)| {
+            let account = GenesisAccount {
+                balance: U256::from(TOKEN),
+                ..Default::default()
             };
-            body.sign(key).encode()
+            (*address, account)
         })
         .collect();
+    let raw: Vec<Vec<u8>> = signed.into_iter().map(|(_, bytes)| bytes).collect();
     let timestamp = genesis.timestamp_ms;
     let chain = std::sync::Arc::new(Chain::open(workdir, genesis, Box::new(Sequential))?);
     let capacity = MempoolConfig {
@@ -137,7 +182,7 @@ pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
 
     let started = Instant::now();
     for bytes in &raw {
-        pool.submit_raw(bytes)?;
+        pool.submit(decode_submitted(bytes, signature)?)?;
     }
     let admission = started.elapsed();
     let (mut execute, mut state_root, mut commit) = Default::default();
@@ -163,9 +208,11 @@ pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
         )));
     }
 
+    // Decoded afresh: an Ethereum transaction's sender is recovered again, not read from
+    // the admission's.
     let verify_started = Instant::now();
     for bytes in &raw {
-        let tx = Transaction::decode(bytes)?;
+        let tx = decode_submitted(bytes, signature)?;
         if !tx.signature_is_valid() {
             return Err(BenchError::Check("bench signature did not verify".into()));
         }
@@ -173,6 +220,7 @@ pub fn transfers(count: usize, workdir: &Path) -> Result<TransferReport> {
     let signature_checks = verify_started.elapsed();
 
     Ok(TransferReport {
+        signature,
         transactions: count,
         blocks,
         admission_ms: ms(admission),
@@ -222,11 +270,16 @@ mod tests {
 
     #[test]
     fn transfer_benchmark_commits_every_transfer() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let report = super::transfers(300, dir.path())?;
-        assert_eq!(report.transactions, 300);
-        assert!(report.blocks >= 1);
-        assert!(report.tx_per_sec > 0.0);
+        for signature in [
+            super::TransferSignature::Ed25519,
+            super::TransferSignature::Ethereum,
+        ] {
+            let dir = tempfile::tempdir()?;
+            let report = super::transfers(300, signature, dir.path())?;
+            assert_eq!(report.transactions, 300);
+            assert!(report.blocks >= 1);
+            assert!(report.tx_per_sec > 0.0);
+        }
         Ok(())
     }
 }

@@ -11,11 +11,16 @@ pub fn transfers(report: &TransferReport) -> String {
     let row =
         |name: &str, ms: f64| format!("  {name:<22} {ms:>10.1} ms  {:>5.1} %\n", report.share(ms));
     let mut text = format!(
-        "Signed transfers, submission to commit ({} txs in {} blocks)\n  throughput             {:>10.0} tx/s\n\n",
-        report.transactions, report.blocks, report.tx_per_sec
+        "Signed transfers ({:?}), submission to commit ({} txs in {} blocks)\n  throughput             {:>10.0} tx/s\n\n",
+        report.signature, report.transactions, report.blocks, report.tx_per_sec
     );
     text.push_str(&row("admission (mempool)", report.admission_ms));
     text.push_str(&row("  of which signatures", report.signature_checks_ms));
+    text.push_str(&format!(
+        "  {:<22} {:>10.2} µs\n",
+        "  a signature",
+        1000.0 * report.signature_checks_ms / report.transactions.max(1) as f64
+    ));
     text.push_str(&row("execution (revm)", report.execution_ms));
     text.push_str(&row("state root (JMT)", report.state_root_ms));
     text.push_str(&row("commit (RocksDB)", report.commit_ms));
