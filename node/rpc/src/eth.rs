@@ -223,6 +223,23 @@ fn tips_of(block: &Block) -> impl Iterator<Item = u128> + '_ {
         .map(move |tx| tx.effective_gas_price(base_fee).saturating_sub(base_fee))
 }
 
+/// A transaction in its block, as Ethereum's RPC shows it.
+fn included_transaction(
+    tx: &Transaction,
+    hash: B256,
+    header: &cairn_primitives::Header,
+    index: usize,
+) -> RpcTransaction {
+    RpcTransaction {
+        inner: rpc_transaction(tx, hash),
+        block_hash: Some(header.hash()),
+        block_number: Some(header.height),
+        transaction_index: Some(index as u64),
+        effective_gas_price: Some(tx.effective_gas_price(u128::from(header.base_fee_per_gas))),
+        block_timestamp: Some(header.timestamp_secs()),
+    }
+}
+
 /// A receipt's logs bloom.
 fn bloom_of(receipt: &Receipt) -> Bloom {
     let mut bloom = Bloom::default();
@@ -266,7 +283,7 @@ impl Included<'_> {
     fn receipt(&self, receipt: &Receipt) -> TransactionReceipt {
         let tx = &self.block.transactions[self.index];
         let header = &self.block.header;
-        let hash = tx.hash();
+        let hash = receipt.tx_hash;
         let inner = ReceiptWithBloom {
             receipt: ConsensusReceipt {
                 status: Eip658Value::Eip658(receipt.succeeded()),
@@ -340,21 +357,13 @@ impl RpcServer {
             logs_bloom.accrue_bloom(&bloom_of(receipt));
         }
         let transactions = if full {
-            let base_fee = u128::from(header.base_fee_per_gas);
             BlockTransactions::Full(
                 block
                     .transactions
                     .iter()
                     .zip(&hashes)
                     .enumerate()
-                    .map(|(index, (tx, hash))| RpcTransaction {
-                        inner: rpc_transaction(tx, *hash),
-                        block_hash: Some(header.hash()),
-                        block_number: Some(header.height),
-                        transaction_index: Some(index as u64),
-                        effective_gas_price: Some(tx.effective_gas_price(base_fee)),
-                        block_timestamp: Some(header.timestamp_secs()),
-                    })
+                    .map(|(index, (tx, hash))| included_transaction(tx, *hash, header, index))
                     .collect(),
             )
         } else {
@@ -558,18 +567,11 @@ impl RpcServer {
             let Some(block) = self.chain().block(location.height).map_err(internal)? else {
                 return Ok(None);
             };
-            let header = &block.header;
-            let index = location.index as usize;
-            return Ok(block.transactions.get(index).map(|tx| RpcTransaction {
-                inner: rpc_transaction(tx, hash),
-                block_hash: Some(header.hash()),
-                block_number: Some(header.height),
-                transaction_index: Some(index as u64),
-                effective_gas_price: Some(
-                    tx.effective_gas_price(u128::from(header.base_fee_per_gas)),
-                ),
-                block_timestamp: Some(header.timestamp_secs()),
-            }));
+            let (header, index) = (&block.header, location.index as usize);
+            return Ok(block
+                .transactions
+                .get(index)
+                .map(|tx| included_transaction(tx, hash, header, index)));
         }
         Ok(self.pool().get(&hash).map(|tx| RpcTransaction {
             inner: rpc_transaction(&tx, hash),
