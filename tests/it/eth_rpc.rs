@@ -212,6 +212,16 @@ async fn ethereum_clients_read_send_and_call_through_eth_methods() -> TestResult
             .await?
             .is_empty()
     );
+    // A filter naming more addresses than a query may is refused before any block is read.
+    let many: Vec<Address> = (0..=1_000u32)
+        .map(|i| Address::left_padding_from(&i.to_be_bytes()))
+        .collect();
+    let error = client
+        .logs(Filter::new().from_block(0).address(many))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("at most 1000 addresses"), "{error}");
 
     let history = client
         .fee_history(U64::from(4), BlockNumberOrTag::Latest, Some(vec![50.0]))
