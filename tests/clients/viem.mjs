@@ -1,7 +1,11 @@
 // A wallet's round trip through viem against a Cairn node: a transfer from a test-mnemonic
 // account, a contract deployed and transacted with, its event read back with eth_getLogs and
 // heard over a WebSocket subscription (eth_subscribe logs), new blocks heard (newHeads), a
-// call. Usage: node viem.mjs <rpc url>. Prints one JSON line; exits non-zero on any failure.
+// call; then the storage minimum staked and a storage advert registered through the reward
+// contracts (their ABIs from reward-contracts/artifacts) from the same account, and the stake's
+// event read back. Usage: node viem.mjs <rpc url>. Prints one JSON line; exits non-zero on any
+// failure.
+import { readFileSync } from 'node:fs';
 import { createPublicClient, createWalletClient, defineChain, http, webSocket } from 'viem';
 import { mnemonicToAccount } from 'viem/accounts';
 
@@ -81,6 +85,44 @@ expect(echo.data === '0x1234', `call: ${echo.data}`);
 const block = await client.getBlock({ blockNumber: poke.blockNumber, includeTransactions: true });
 expect(block.transactions.some((t) => t.hash === poke.transactionHash), 'the block holds it');
 
+const abiOf = (name) =>
+  JSON.parse(readFileSync(new URL(`../../reward-contracts/artifacts/${name}.json`, import.meta.url)))
+    .abi;
+const staking = { address: '0xca1e000000000000000000000000000000000001', abi: abiOf('Staking') };
+const registry = {
+  address: '0xca1e000000000000000000000000000000000002',
+  abi: abiOf('ProviderRegistry'),
+};
+const minimum = await client.readContract({ ...staking, functionName: 'minStorageStake' });
+const staked = await receiptOf(
+  await wallet.writeContract({ ...staking, functionName: 'stake', value: minimum }),
+);
+expect(staked.status === 'success', `stake: ${staked.status}`);
+const advertised = await receiptOf(
+  await wallet.writeContract({
+    ...registry,
+    functionName: 'advertise',
+    args: [1n << 30n, 1000n, 0, 0, 0n, 0n, '0x', ''],
+  }),
+);
+expect(advertised.status === 'success', `advertise: ${advertised.status}`);
+const storageRole = 2;
+expect(
+  await client.readContract({
+    ...staking,
+    functionName: 'hasRoles',
+    args: [account.address, storageRole],
+  }),
+  'staked and advertised storage, but no storage role',
+);
+const stakes = await client.getContractEvents({
+  ...staking,
+  eventName: 'Staked',
+  args: { staker: account.address },
+  fromBlock: 0n,
+});
+expect(stakes.length === 1 && stakes[0].args.amount === minimum, `Staked events: ${stakes.length}`);
+
 console.log(
   JSON.stringify({
     chainId: id,
@@ -88,6 +130,7 @@ console.log(
     contract: deploy.contractAddress,
     logs: logs.length,
     heard: heardLogs.length,
+    storageProvider: account.address,
   }),
 );
 // The WebSocket stays open otherwise.

@@ -1,9 +1,12 @@
 """A wallet's round trip through web3.py against a Cairn node: a transfer from a test-mnemonic
 account, a contract deployed and transacted with, its event read back with eth_getLogs, a
-call. Usage: python web3_client.py <rpc url>. Prints one JSON line; exits non-zero on any
-failure."""
+call; then the storage minimum staked and a storage advert registered through the reward
+contracts (their ABIs from reward-contracts/artifacts) from the same account, and the stake's
+event read back. Usage: python web3_client.py <rpc url>. Prints one JSON line; exits non-zero
+on any failure."""
 
 import json
+import pathlib
 import sys
 
 from eth_account import Account
@@ -13,6 +16,10 @@ MNEMONIC = "test test test test test test test test test test test junk"
 TOPIC = "0x" + "11" * 32
 RUNTIME = "602a6000527f" + "11" * 32 + "60206000a100"
 INIT = "0x602c600c600039602c6000f3" + RUNTIME
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "reward-contracts" / "artifacts"
+STAKING = "0xca1e000000000000000000000000000000000001"
+REGISTRY = "0xca1e000000000000000000000000000000000002"
+ROLE_STORAGE = 2
 
 
 def main(url: str) -> None:
@@ -53,6 +60,23 @@ def main(url: str) -> None:
     assert echo.hex() == "1234", echo
     block = w3.eth.get_block(poke["blockNumber"], full_transactions=True)
     assert any(t["hash"] == poke["transactionHash"] for t in block["transactions"])
+
+    def reward_contract(name: str, address: str):
+        abi = json.loads((ARTIFACTS / f"{name}.json").read_text())["abi"]
+        return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+
+    staking = reward_contract("Staking", STAKING)
+    registry = reward_contract("ProviderRegistry", REGISTRY)
+    minimum = staking.functions.minStorageStake().call()
+    send({"to": staking.address, "value": minimum, "data": staking.encode_abi("stake")})
+    advert = [1 << 30, 1000, 0, 0, 0, 0, b"", ""]
+    send({"to": registry.address, "data": registry.encode_abi("advertise", args=advert)})
+    assert staking.functions.hasRoles(account.address, ROLE_STORAGE).call(), "no storage role"
+    assert registry.functions.advertOf(account.address).call()[0] == 1 << 30, "the advert"
+    stakes = staking.events.Staked().get_logs(
+        argument_filters={"staker": account.address}, from_block=0
+    )
+    assert len(stakes) == 1 and stakes[0]["args"]["amount"] == minimum, stakes
     print(
         json.dumps(
             {
@@ -60,6 +84,7 @@ def main(url: str) -> None:
                 "transfer": transfer["transactionHash"].hex(),
                 "contract": contract,
                 "logs": len(logs),
+                "storageProvider": account.address,
             }
         )
     )

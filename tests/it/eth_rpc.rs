@@ -17,7 +17,7 @@ use cairn_rpc::eth::{EthApiClient, NetApiClient, Web3ApiClient};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::HttpClient;
 
-use crate::support::{eventually, in_process_dev_node};
+use crate::support::{eventually, in_process_dev_node, logging_contract};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -75,8 +75,22 @@ async fn ethereum_clients_read_send_and_call_through_eth_methods() -> TestResult
         value: Some(U256::from(5)),
         ..Default::default()
     };
-    let gas = client.estimate_gas(request, None).await?;
+    let gas = client.estimate_gas(request.clone(), None).await?;
     assert_eq!(gas, U64::from(21_000));
+    // A wallet that sends an access list is told what it costs.
+    let listed = TransactionRequest {
+        access_list: Some(alloy_eips::eip2930::AccessList(vec![
+            alloy_eips::eip2930::AccessListItem {
+                address: bob,
+                storage_keys: Vec::new(),
+            },
+        ])),
+        ..request
+    };
+    assert_eq!(
+        client.estimate_gas(listed, None).await?,
+        U64::from(21_000 + 2_400)
+    );
     let body = TxBody {
         chain_id: genesis.chain_id,
         nonce: 0,
@@ -161,18 +175,7 @@ async fn ethereum_clients_read_send_and_call_through_eth_methods() -> TestResult
 
     // A contract that logs 42 under one topic when called: deployed, called, its log found.
     let topic = B256::repeat_byte(0x11);
-    let runtime = [
-        &[0x60, 0x2a, 0x60, 0x00, 0x52, 0x7f][..],
-        topic.as_slice(),
-        &[0x60, 0x20, 0x60, 0x00, 0xa1, 0x00],
-    ]
-    .concat();
-    let init = [
-        &[0x60, runtime.len() as u8, 0x60, 0x0c, 0x60, 0x00, 0x39][..],
-        &[0x60, runtime.len() as u8, 0x60, 0x00, 0xf3],
-        &runtime,
-    ]
-    .concat();
+    let (runtime, init) = logging_contract(topic);
     let deploy = TxBody {
         nonce: 1,
         gas_limit: 100_000,
@@ -282,5 +285,71 @@ async fn ethereum_clients_read_send_and_call_through_eth_methods() -> TestResult
         .unwrap_err()
         .to_string();
     assert!(error.contains("rlp"), "{error}");
+    Ok(())
+}
+
+/// The epoch machinery's events (an epoch close's rewards, faults, slashes and jailings) are
+/// emitted by system calls, not transactions; they are stored with the block's receipts and
+/// found by `eth_getLogs` like any other, listed after the block's transactions under a hash no
+/// transaction has.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_epoch_machinerys_events_are_found_by_eth_get_logs() -> TestResult {
+    use alloy_sol_types::SolEvent;
+    use cairn_reward_contracts::bindings::RewardPool::EpochClosed;
+
+    let (_dir, node, client) = in_process_dev_node(20).await?;
+    let closes_at = Genesis::dev().epoch_length;
+    eventually(Duration::from_secs(30), || async {
+        let head = client.block_number().await.ok()?.to::<u64>();
+        (head >= closes_at).then_some(())
+    })
+    .await?;
+    let filter = Filter::new()
+        .from_block(0)
+        .address(cairn_reward_contracts::REWARD_POOL)
+        .event_signature(EpochClosed::SIGNATURE_HASH);
+    let logs = client.logs(filter).await?;
+    let first = logs.first().ok_or("the first epoch's close is logged")?;
+    assert_eq!(first.block_number, Some(closes_at));
+    let closed = EpochClosed::decode_log(&first.inner)?;
+    assert_eq!(closed.epoch, 0);
+
+    let block = client
+        .block_by_number(BlockNumberOrTag::Number(closes_at), false)
+        .await?
+        .ok_or("the block that closed the epoch")?;
+    let stored = node
+        .chain()
+        .block_receipts(closes_at)?
+        .ok_or("its receipts")?;
+    assert!(!stored.system_logs.is_empty());
+    let header = node.chain().block(closes_at)?.ok_or("the block")?.header;
+    assert_eq!(
+        first.transaction_hash,
+        Some(cairn_rpc::eth::system_calls_hash(&header))
+    );
+    assert_eq!(first.block_hash, Some(block.header.hash));
+    // After the block's transactions, as their successor in index and log index.
+    assert_eq!(
+        first.transaction_index,
+        Some(block.transactions.len() as u64)
+    );
+    let transaction_logs: usize = stored.receipts.iter().map(|r| r.logs.len()).sum();
+    assert!(first.log_index >= Some(transaction_logs as u64));
+    // The block's bloom shows the event, so a client that scans blooms finds it too.
+    assert!(
+        block
+            .header
+            .logs_bloom
+            .contains_raw_log(first.address(), first.topics())
+    );
+    // Nothing pretends the system calls were a transaction.
+    let hash = first.transaction_hash.ok_or("a transaction hash")?;
+    assert!(client.transaction_by_hash(hash).await?.is_none());
+    assert!(
+        EthApiClient::transaction_receipt(&client, hash)
+            .await?
+            .is_none()
+    );
     Ok(())
 }

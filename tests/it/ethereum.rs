@@ -12,7 +12,7 @@ use cairn_primitives::{Address, B256, Bytes, Canonical, Transaction, TxBody, U25
 use cairn_rpc::CairnApiClient;
 use jsonrpsee::http_client::HttpClient;
 
-use crate::support::{eventually, in_process_dev_node};
+use crate::support::{dev_transfer, eventually, in_process_dev_node};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -41,16 +41,7 @@ async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
     let funded = client.get_balance(alice.address()).await?;
     assert!(funded > U256::ZERO, "the test accounts are funded");
 
-    let transfer = |nonce| TxBody {
-        chain_id: genesis.chain_id,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 2 * base_fee,
-        max_priority_fee_per_gas: 1,
-        to: Some(bob),
-        value: U256::from(VALUE),
-        input: Bytes::new(),
-    };
+    let transfer = |nonce| dev_transfer(nonce, bob, VALUE);
     let eip1559 = transfer(0).sign_ethereum(&alice)?;
     // An access list that names bob costs 2,400 gas more, and is charged.
     let eip2930 = Transaction::from(alice.sign(TxEip2930 {
@@ -125,16 +116,18 @@ async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
     }
     .sign_ethereum(&alice)?;
     let replayed = transfer(0).sign_ethereum(&alice)?;
-    let pending = transfer(3).sign_ethereum(&alice)?;
+    // Nonce 4 waits behind a gap (3 is not sent yet), so it stays pending while a replacement
+    // at the same fee is refused, however fast blocks come.
+    let pending = transfer(4).sign_ethereum(&alice)?;
     client.send_raw_transaction(pending.encode().into()).await?;
     let same_fee_again = TxBody {
         value: U256::from(VALUE + 1),
-        ..transfer(3)
+        ..transfer(4)
     }
     .sign_ethereum(&alice)?;
     let too_little_gas = TxBody {
         gas_limit: 20_000,
-        ..transfer(4)
+        ..transfer(5)
     }
     .sign_ethereum(&alice)?;
     let cases: [(&Transaction, &str); 4] = [
@@ -151,7 +144,9 @@ async fn ethereum_signed_transactions_run_beside_cairn_ones() -> TestResult {
             .to_string();
         assert!(error.contains(expected), "{expected}: {error}");
     }
+    let gap = transfer(3).sign_ethereum(&alice)?;
+    client.send_raw_transaction(gap.encode().into()).await?;
     receipt_of(&client, pending.hash()).await?;
-    assert_eq!(client.get_nonce(alice.address(), Some(true)).await?, 4);
+    assert_eq!(client.get_nonce(alice.address(), Some(true)).await?, 5);
     Ok(())
 }

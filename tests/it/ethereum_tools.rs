@@ -1,19 +1,25 @@
 //! Ethereum's own tools against a `cairn dev` process, unchanged: Foundry's `cast`, viem and
 //! web3.py (installed by `scripts/test` into `tests/clients`) each send a transfer from a
 //! test-mnemonic account, deploy a contract, transact with it, read its event with
-//! `eth_getLogs` and make a call (`tests/clients/cast.sh`, `viem.mjs`, `web3_client.py`).
+//! `eth_getLogs`, make a call, and stake and register as a storage provider through the reward
+//! contracts (`tests/clients/cast.sh`, `viem.mjs`, `web3_client.py`); Cairn's own CLI then
+//! sees each of those accounts as a storage provider.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{DevNode, TestResult};
+use crate::support::{DevNode, TestResult, cairn};
 
-fn clients() -> PathBuf {
+pub(crate) fn clients() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients")
 }
 
-/// Runs one client against `url`; what it printed, which must say it read back one log.
-fn run_client(mut command: Command, url: &str) -> Result<String, Box<dyn std::error::Error>> {
+/// Runs one client against `url`; what it printed, which must say it read back one log and
+/// name the account it registered as a storage provider.
+pub(crate) fn run_client(
+    mut command: Command,
+    url: &str,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
     let shown = format!("{command:?}");
     let output = command.arg(url).output().map_err(|e| {
         format!("cannot run {shown}: {e} (scripts/test installs the Ethereum clients)")
@@ -28,10 +34,22 @@ fn run_client(mut command: Command, url: &str) -> Result<String, Box<dyn std::er
         .into());
     }
     let report: serde_json::Value = serde_json::from_str(stdout.trim())?;
-    if report["chainId"] != 31337 || report["logs"] != 1 {
+    if report["chainId"] != 31337 || report["logs"] != 1 || !report["storageProvider"].is_string() {
         return Err(format!("{shown} reported {report}").into());
     }
-    Ok(stdout)
+    Ok(report)
+}
+
+/// The roles Cairn's CLI shows for `account`.
+fn roles_of(account: &str, url: &str) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let output = cairn()
+        .args(["stake", "status", account, "--json", "--rpc", url])
+        .output()?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into());
+    }
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok(status["roles"].clone())
 }
 
 #[test]
@@ -48,7 +66,15 @@ fn cast_viem_and_web3py_transfer_deploy_transact_and_read_logs() -> TestResult {
     web3py.arg(clients().join("web3_client.py"));
     // Each uses its own test account (6, 4 and 5), so they could run in any order.
     for client in [cast, viem, web3py] {
-        run_client(client, &node.url)?;
+        let report = run_client(client, &node.url)?;
+        let provider = report["storageProvider"].as_str().unwrap_or_default();
+        let roles = roles_of(provider, &node.url)?;
+        assert!(
+            roles
+                .as_array()
+                .is_some_and(|r| r.contains(&"storage".into())),
+            "{provider}: roles {roles}"
+        );
     }
     node.stop()?;
     Ok(())

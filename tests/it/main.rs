@@ -9,6 +9,7 @@ mod bad_transactions;
 mod compute;
 mod crash_recovery;
 mod eth_rpc;
+mod eth_schema;
 mod ethereum;
 mod ethereum_tools;
 mod flood;

@@ -724,8 +724,8 @@ impl ActivitySim<'_> {
     fn block(&mut self, txs: &[cairn_primitives::Transaction]) -> Vec<Receipt> {
         self.height += 1;
         let context = self.context();
-        let failures = begin_block(&context, EPOCH, &self.voting, &mut self.pending).unwrap();
-        assert!(failures.is_empty(), "{failures:?}");
+        let opening = begin_block(&context, EPOCH, &self.voting, &mut self.pending).unwrap();
+        assert!(opening.failures.is_empty(), "{:?}", opening.failures);
         Sequential
             .execute(&context, txs, &mut self.pending)
             .unwrap()

@@ -1,6 +1,7 @@
 //! Validator processes on loopback: `cairn testnet init` + `cairn testnet start` finalize
-//! blocks together; a transaction sent to node 4 is final on node 1; with one node SIGKILLed the
-//! other three keep finalizing; restarted, the node catches up by itself. A fifth node that
+//! blocks together; a transaction sent to node 4 is final on node 1; Foundry's cast, pointed at
+//! node 3, sends, deploys, reads logs and registers a storage provider, and node 1 agrees; with
+//! one node SIGKILLed the other three keep finalizing; restarted, the node catches up by itself. A fifth node that
 //! stakes and registers through the CLI becomes a validator at the next epoch.
 
 use crate::support;
@@ -89,6 +90,19 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
     assert!(receipt.receipt.succeeded());
     assert!(finalized(one).await.unwrap_or(0) >= receipt.block_height);
     assert_eq!(one.get_balance(recipient).await?, U256::from(1234));
+
+    // An Ethereum wallet pointed at any node works: cast against node 3, read back on node 1.
+    let cast = std::process::Command::new(crate::ethereum_tools::clients().join("cast.sh"));
+    let report = crate::ethereum_tools::run_client(cast, &testnet.nodes[2].rpc_url)?;
+    let contract: Address = serde_json::from_value(report["contract"].clone())?;
+    let code = eventually(Duration::from_secs(20), || async {
+        let code = cairn_rpc::eth::EthApiClient::code(one, contract, None)
+            .await
+            .ok()?;
+        (!code.is_empty()).then_some(code)
+    })
+    .await?;
+    assert_eq!(code.len(), 44, "the logging contract cast deployed");
 
     // SIGKILL node 2: the other three go on finalizing.
     signal(node_pid(&dir, 2)?, nix::sys::signal::Signal::SIGKILL)?;

@@ -9,6 +9,7 @@ use cairn_storage::{
 };
 use revm::context::result::{EVMError, ExecutionResult};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context_interface::transaction::{AccessList, TransactionType};
 use revm::{Context, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -21,7 +22,7 @@ use cairn_evm::rules::{SPEC, max_tx_gas};
 use cairn_primitives::block::parent_votes_hash;
 use cairn_primitives::consensus::{Certificate, Validators, VoteKind, epoch_namespace};
 use cairn_primitives::{
-    AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Receipt,
+    AccountKey, Address, B256, Block, BlockReceipts, Bytes, Canonical, Header, Log, Receipt,
     Transaction, U256, receipts_root, tx_root,
 };
 
@@ -51,6 +52,8 @@ pub struct ProducedBlock {
     pub block: Block,
     /// Its receipts.
     pub receipts: Vec<Receipt>,
+    /// The events of the system calls that opened it.
+    pub system_logs: Vec<Log>,
     /// Candidates left out, with the reason.
     pub excluded: Vec<(B256, Exclusion)>,
     /// Where the time went.
@@ -63,7 +66,7 @@ pub struct ProducedBlock {
 pub struct ExecutedBlock {
     /// The block.
     pub block: Block,
-    receipts: Vec<Receipt>,
+    receipts: BlockReceipts,
     changes: ChangeSet,
 }
 
@@ -131,6 +134,10 @@ pub struct CallRequest {
     /// Gas available (the most a transaction may use if absent).
     #[serde(default)]
     pub gas: Option<u64>,
+    /// Accounts and slots to warm first, as an EIP-2930 or EIP-1559 transaction would (and pay
+    /// for: an estimate counts them).
+    #[serde(default)]
+    pub access_list: Option<AccessList>,
 }
 
 /// The chain: a store, its genesis and an executor.
@@ -284,9 +291,14 @@ impl Chain {
 
     /// The receipts of the block at `height`.
     pub fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>> {
+        Ok(self.block_receipts(height)?.map(|stored| stored.receipts))
+    }
+
+    /// The receipts of the block at `height` with the events of its system calls.
+    pub fn block_receipts(&self, height: u64) -> Result<Option<BlockReceipts>> {
         self.store
             .receipts(height)?
-            .map(|bytes| Ok(BlockReceipts::decode(&bytes)?.0))
+            .map(|bytes| Ok(BlockReceipts::decode(&bytes)?))
             .transpose()
     }
 
@@ -316,7 +328,11 @@ impl Chain {
         };
         let (mut produced, tree) = self.build_on(&parent, &mut pending, plan, candidates)?;
         let committing = Instant::now();
-        self.commit(&produced.block, &produced.receipts, &pending, tree, None)?;
+        let receipts = BlockReceipts {
+            receipts: produced.receipts.clone(),
+            system_logs: produced.system_logs.clone(),
+        };
+        self.commit(&produced.block, &receipts, &pending, tree, None)?;
         produced.timings.commit = committing.elapsed();
         Ok(produced)
     }
@@ -347,7 +363,10 @@ impl Chain {
         let (produced, _) = self.build_on(&parent_header, &mut pending, plan, candidates)?;
         let executed = ExecutedBlock {
             block: produced.block.clone(),
-            receipts: produced.receipts.clone(),
+            receipts: BlockReceipts {
+                receipts: produced.receipts.clone(),
+                system_logs: produced.system_logs.clone(),
+            },
             changes: pending.changes_since(&before),
         };
         Ok((produced, executed))
@@ -453,7 +472,7 @@ impl Chain {
             randomness,
         };
         let started = Instant::now();
-        self.begin_block(&context, &active_keys, pending)?;
+        let system_logs = self.begin_block(&context, &active_keys, pending)?;
         let outcomes = self.executor.execute(&context, candidates, pending)?;
         let mut transactions = Vec::new();
         let mut receipts = Vec::new();
@@ -479,7 +498,7 @@ impl Chain {
             beneficiary,
             timestamp_ms,
             tx_root: tx_root(&receipts.iter().map(|r| r.tx_hash).collect::<Vec<_>>()),
-            receipts_root: receipts_root(&receipts),
+            receipts_root: receipts_root(&receipts, &system_logs),
             state_root: tree.root(),
             randomness,
             vrf_output: beacon.output,
@@ -503,6 +522,7 @@ impl Chain {
             ProducedBlock {
                 block,
                 receipts,
+                system_logs,
                 excluded,
                 timings,
             },
@@ -527,7 +547,7 @@ impl Chain {
         let mut pending = PendingState::new(&state_view);
         let (receipts, tree) = self.execute_checked(&parent, block, &mut pending)?;
         self.commit(block, &receipts, &pending, tree, finality)?;
-        Ok(receipts)
+        Ok(receipts.receipts)
     }
 
     /// Checks a block's header against its parent, executes its transactions into `pending`
@@ -537,7 +557,7 @@ impl Chain {
         parent: &Header,
         block: &Block,
         pending: &mut PendingState<'_>,
-    ) -> Result<(Vec<Receipt>, cairn_storage::TreeUpdate), InvalidBlock> {
+    ) -> Result<(BlockReceipts, cairn_storage::TreeUpdate), InvalidBlock> {
         let header = &block.header;
         if header.parent != parent.hash() || header.height != parent.height + 1 {
             return Err(InvalidBlock::NotChild {
@@ -606,7 +626,7 @@ impl Chain {
             randomness: header.randomness,
         };
         let active_keys = self.checked_parent_votes(block, parent)?;
-        self.begin_block(&context, &active_keys, pending)?;
+        let system_logs = self.begin_block(&context, &active_keys, pending)?;
         let outcomes = self
             .executor
             .execute(&context, &block.transactions, pending)
@@ -625,14 +645,20 @@ impl Chain {
         check(
             "receipts root",
             header.receipts_root,
-            receipts_root(&receipts),
+            receipts_root(&receipts, &system_logs),
         )?;
         let tree = self
             .store
             .prepare_state_root(pending)
             .map_err(ChainError::from)?;
         check("state root", header.state_root, tree.root())?;
-        Ok((receipts, tree))
+        Ok((
+            BlockReceipts {
+                receipts,
+                system_logs,
+            },
+            tree,
+        ))
     }
 
     /// The validators of the epoch holding `height` as consensus counts them: consensus keys
@@ -770,31 +796,31 @@ impl Chain {
     }
 
     /// The chain's own calls at the start of a block (see [`execution::begin_block`]);
-    /// `active_keys` are the consensus keys the block shows voting.
+    /// `active_keys` are the consensus keys the block shows voting. Returns their events.
     fn begin_block(
         &self,
         context: &BlockContext,
         active_keys: &[[u8; 32]],
         pending: &mut PendingState<'_>,
-    ) -> Result<()> {
-        for failure in
-            execution::begin_block(context, self.genesis.epoch_length, active_keys, pending)?
-        {
+    ) -> Result<Vec<Log>> {
+        let opening =
+            execution::begin_block(context, self.genesis.epoch_length, active_keys, pending)?;
+        for failure in opening.failures {
             tracing::warn!(height = context.height, "{failure}");
         }
-        Ok(())
+        Ok(opening.logs)
     }
 
     fn commit(
         &self,
         block: &Block,
-        receipts: &[Receipt],
+        receipts: &BlockReceipts,
         pending: &PendingState<'_>,
         tree: cairn_storage::TreeUpdate,
         finality: Option<&[u8]>,
     ) -> Result<()> {
         // Each receipt carries its transaction's hash: no need to hash the block again.
-        let tx_hashes: Vec<B256> = receipts.iter().map(|r| r.tx_hash).collect();
+        let tx_hashes: Vec<B256> = receipts.receipts.iter().map(|r| r.tx_hash).collect();
         let height = block.header.height;
         let epoch_length = self.genesis.epoch_length;
         let next_validators = if (height + 1).is_multiple_of(epoch_length) {
@@ -811,7 +837,7 @@ impl Chain {
             height: block.header.height,
             hash: block.hash(),
             block: &block.encode(),
-            receipts: &BlockReceipts(receipts.to_vec()).encode(),
+            receipts: &receipts.encode(),
             tx_hashes: &tx_hashes,
             finality,
             next_validators: next_validators
@@ -858,7 +884,7 @@ impl Chain {
             prevrandao: Some(head.randomness),
             ..BlockEnv::default()
         };
-        let tx = TxEnv {
+        let mut tx = TxEnv {
             caller: request.from.unwrap_or_default(),
             gas_limit: request.gas.unwrap_or(max_gas).min(max_gas),
             gas_price: 0,
@@ -871,6 +897,10 @@ impl Chain {
             chain_id: Some(self.genesis.chain_id),
             ..TxEnv::default()
         };
+        if let Some(access_list) = &request.access_list {
+            tx.access_list = access_list.clone();
+            tx.tx_type = TransactionType::Eip2930 as u8;
+        }
         let mut evm = Context::mainnet()
             .with_db(revm::database_interface::WrapDatabaseRef(state))
             .with_block(block)
@@ -1340,6 +1370,20 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(chain.estimate_gas(&transfer)?.ok(), Some(21_000));
+        // An access list is paid for: 2,400 gas an account, 1,900 a slot.
+        let listed = CallRequest {
+            access_list: Some(AccessList(vec![
+                revm::context_interface::transaction::AccessListItem {
+                    address: Address::repeat_byte(3),
+                    storage_keys: vec![B256::ZERO],
+                },
+            ])),
+            ..transfer.clone()
+        };
+        assert_eq!(
+            chain.estimate_gas(&listed)?.ok(),
+            Some(21_000 + 2_400 + 1_900)
+        );
 
         let request = CallRequest {
             from: Some(dev_account(1).address()),

@@ -403,7 +403,7 @@ impl Genesis {
             beneficiary: Address::ZERO,
             timestamp_ms: self.timestamp_ms,
             tx_root: tx_root(&[]),
-            receipts_root: receipts_root(&[]),
+            receipts_root: receipts_root(&[], &[]),
             state_root,
             randomness: self.randomness(),
             vrf_output: [0; 32],

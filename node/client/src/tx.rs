@@ -152,7 +152,7 @@ pub async fn submit(
                 to: Some(call.to),
                 value: Some(call.value),
                 input: Some(call.input.clone()),
-                gas: None,
+                ..CallRequest::default()
             };
             let estimate = rpc.estimate_gas(request).await.map_err(err)?;
             gas_with_margin(estimate, options.gas_margin_percent)

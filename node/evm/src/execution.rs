@@ -176,7 +176,7 @@ pub fn begin_block(
     epoch_length: u64,
     active_keys: &[[u8; 32]],
     state: &mut PendingState<'_>,
-) -> Result<Vec<String>> {
+) -> Result<BlockOpening> {
     use alloy_sol_types::SolCall;
     use cairn_reward_contracts::bindings::{RewardPool, Staking, StorageMarket};
     use cairn_reward_contracts::{REWARD_POOL, STAKING, STORAGE_MARKET, SYSTEM};
@@ -211,7 +211,7 @@ pub fn begin_block(
             "recording validator activity".to_string(),
         ));
     }
-    let mut failures = Vec::new();
+    let mut opening = BlockOpening::default();
     for (contract, input, what) in calls {
         if state
             .basic(contract)?
@@ -220,11 +220,34 @@ pub fn begin_block(
             continue;
         }
         let result = system_call(state, block, SYSTEM, contract, input.into())?;
-        if !result.is_success() {
-            failures.push(format!("{what} at {contract} failed: {result:?}"));
+        if result.is_success() {
+            opening.logs.extend(result.logs().iter().map(log_of));
+        } else {
+            opening
+                .failures
+                .push(format!("{what} at {contract} failed: {result:?}"));
         }
     }
-    Ok(failures)
+    Ok(opening)
+}
+
+/// What [`begin_block`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockOpening {
+    /// The events of the calls that succeeded, in order: the block's system logs, stored and
+    /// committed with its receipts.
+    pub logs: Vec<Log>,
+    /// The calls that reverted (they changed nothing), described for the operator's log.
+    pub failures: Vec<String>,
+}
+
+/// Cairn's form of an event the EVM emitted.
+fn log_of(log: &revm::primitives::Log) -> Log {
+    Log {
+        address: log.address,
+        topics: log.data.topics().to_vec(),
+        data: log.data.data.clone(),
+    }
 }
 
 /// revm's mainnet handler, except that the beneficiary is not paid per transaction.
@@ -467,13 +490,6 @@ pub fn receipt(
         fee,
         contract_address,
         output,
-        logs: logs
-            .into_iter()
-            .map(|log| Log {
-                address: log.address,
-                topics: log.data.topics().to_vec(),
-                data: log.data.data.clone(),
-            })
-            .collect(),
+        logs: logs.iter().map(log_of).collect(),
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::beacon::{self, BeaconProof};
 use crate::codec::Canonical;
 use crate::consensus::Certificate;
-use crate::receipt::Receipt;
+use crate::receipt::{Log, Receipt};
 use crate::transaction::{Signature, Transaction, hex_32};
 
 /// The most bytes of encoded transactions a block holds: a consensus rule, enforced by the
@@ -150,12 +150,22 @@ pub fn tx_root(tx_hashes: &[B256]) -> B256 {
     list_root("cairn transactions root v1", tx_hashes.iter().copied())
 }
 
-/// The header's `receipts_root` for these receipts.
-pub fn receipts_root(receipts: &[Receipt]) -> B256 {
+/// The header's `receipts_root` for these receipts and the events of the block's system calls:
+/// one leaf per receipt, then one for all the system events (none when there are none, so a
+/// block without them keeps the root it always had).
+pub fn receipts_root(receipts: &[Receipt], system_logs: &[Log]) -> B256 {
+    let system = (!system_logs.is_empty()).then(|| {
+        let mut hasher = blake3::Hasher::new_derive_key("cairn system logs v1");
+        if let Err(e) = BorshSerialize::serialize(system_logs, &mut hasher) {
+            unreachable!("borsh writes into a hasher without error: {e}");
+        }
+        B256::from(*hasher.finalize().as_bytes())
+    });
     list_root(
         "cairn receipts root v1",
         receipts
             .iter()
-            .map(|r| B256::from(*blake3::hash(&r.encode()).as_bytes())),
+            .map(|r| B256::from(*blake3::hash(&r.encode()).as_bytes()))
+            .chain(system),
     )
 }

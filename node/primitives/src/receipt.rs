@@ -68,9 +68,16 @@ impl Receipt {
     }
 }
 
-/// The receipts of one block, stored together.
+/// The receipts of one block, stored together, with the events of the chain's own calls that
+/// opened it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, BorshSerialize, BorshDeserialize)]
-pub struct BlockReceipts(pub Vec<Receipt>);
+pub struct BlockReceipts {
+    /// One per transaction, in block order.
+    pub receipts: Vec<Receipt>,
+    /// Events emitted by the system calls run before the block's transactions (the epoch close:
+    /// storage faults and slashes, rewards, jailed validators), in the order emitted.
+    pub system_logs: Vec<Log>,
+}
 
 impl Canonical for BlockReceipts {
     const NAME: &'static str = "receipts";

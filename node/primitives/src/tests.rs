@@ -110,13 +110,8 @@ fn block() -> impl Strategy<Value = Block> {
     })
 }
 
-fn receipt() -> impl Strategy<Value = Receipt> {
-    let status = prop_oneof![
-        Just(TxStatus::Success),
-        Just(TxStatus::Revert),
-        "[a-zA-Z]{0,12}".prop_map(TxStatus::Halt),
-    ];
-    let log = (
+fn log() -> impl Strategy<Value = Log> {
+    (
         address(),
         proptest::collection::vec(hash(), 0..4),
         proptest::collection::vec(any::<u8>(), 0..64),
@@ -125,7 +120,15 @@ fn receipt() -> impl Strategy<Value = Receipt> {
             address,
             topics,
             data: data.into(),
-        });
+        })
+}
+
+fn receipt() -> impl Strategy<Value = Receipt> {
+    let status = prop_oneof![
+        Just(TxStatus::Success),
+        Just(TxStatus::Revert),
+        "[a-zA-Z]{0,12}".prop_map(TxStatus::Halt),
+    ];
     (
         hash(),
         status,
@@ -133,7 +136,7 @@ fn receipt() -> impl Strategy<Value = Receipt> {
         any::<u64>(),
         u256(),
         proptest::option::of(address()),
-        proptest::collection::vec(log, 0..3),
+        proptest::collection::vec(log(), 0..3),
     )
         .prop_map(
             |(tx_hash, status, gas_used, cumulative_gas_used, fee, contract_address, logs)| {
@@ -213,9 +216,30 @@ proptest! {
     }
 
     #[test]
-    fn receipts_are_canonical(receipts in proptest::collection::vec(receipt(), 1..4), cut in any::<usize>(), junk in any::<u8>()) {
+    fn receipts_are_canonical(
+        receipts in proptest::collection::vec(receipt(), 1..4),
+        system_logs in proptest::collection::vec(log(), 0..3),
+        cut in any::<usize>(),
+        junk in any::<u8>(),
+    ) {
         check_canonical(&receipts[0], cut, junk);
-        check_canonical(&BlockReceipts(receipts), cut, junk);
+        check_canonical(&BlockReceipts { receipts, system_logs }, cut, junk);
+    }
+
+    /// The events of a block's system calls are committed by its receipts root: adding or
+    /// changing one changes the root.
+    #[test]
+    fn the_receipts_root_commits_to_system_events(
+        receipts in proptest::collection::vec(receipt(), 0..3),
+        system_logs in proptest::collection::vec(log(), 1..3),
+        other in log(),
+    ) {
+        let with = receipts_root(&receipts, &system_logs);
+        prop_assert_ne!(with, receipts_root(&receipts, &[]));
+        let mut changed = system_logs.clone();
+        changed[0] = other;
+        prop_assume!(changed != system_logs);
+        prop_assert_ne!(with, receipts_root(&receipts, &changed));
     }
 
     /// Garbage never panics, and whatever does decode is the one encoding of its value.

@@ -64,7 +64,7 @@ impl TxSender {
             to: Some(to),
             value: Some(value),
             input: Some(input.clone()),
-            gas: None,
+            ..CallRequest::default()
         })?;
         let estimate = gas.map_err(|result| DataError::Reverted {
             reason: revert_reason(&result),

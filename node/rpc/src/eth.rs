@@ -9,7 +9,7 @@ use alloy_consensus::{
     Eip658Value, Receipt as ConsensusReceipt, ReceiptEnvelope, ReceiptWithBloom, Signed, TxEip1559,
     TxEnvelope, transaction::Recovered,
 };
-use alloy_primitives::{Bloom, U64};
+use alloy_primitives::{Bloom, U64, keccak256};
 use alloy_rpc_types_eth::{
     Block as RpcBlock, BlockId, BlockNumberOrTag, BlockTransactions, FeeHistory, Filter,
     FilterBlockOption, Header as RpcHeader, Log as RpcLog, SyncStatus,
@@ -22,7 +22,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use revm::DatabaseRef;
 
 use cairn_chain::CallRequest;
-use cairn_primitives::{Address, B256, Block, Bytes, Receipt, Transaction, U256};
+use cairn_primitives::{Address, B256, Block, Bytes, Log, Receipt, Transaction, U256};
 
 use crate::api::{INTERNAL, INVALID_PARAMS, TX_REJECTED};
 use crate::server::{RpcServer, internal};
@@ -116,6 +116,30 @@ pub trait EthApi {
     /// How many transactions a block holds.
     #[method(name = "getBlockTransactionCountByNumber")]
     async fn block_transaction_count(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
+
+    /// How many transactions the block with this hash holds.
+    #[method(name = "getBlockTransactionCountByHash")]
+    async fn block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>>;
+
+    /// The transaction at `index` in a block by number or tag.
+    #[method(name = "getTransactionByBlockNumberAndIndex")]
+    async fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<RpcTransaction>>;
+
+    /// The transaction at `index` in the block with this hash.
+    #[method(name = "getTransactionByBlockHashAndIndex")]
+    async fn transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> RpcResult<Option<RpcTransaction>>;
+
+    /// Every receipt of a block, in order.
+    #[method(name = "getBlockReceipts")]
+    async fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>>;
 
     /// Runs a call against the latest state; its output.
     #[method(name = "call")]
@@ -240,13 +264,25 @@ fn included_transaction(
     }
 }
 
-/// A receipt's logs bloom.
-fn bloom_of(receipt: &Receipt) -> Bloom {
+/// The logs bloom of some logs (a receipt's, or a block's system logs).
+fn bloom_of(logs: &[Log]) -> Bloom {
     let mut bloom = Bloom::default();
-    for log in &receipt.logs {
+    for log in logs {
         bloom.accrue_raw_log(log.address, &log.topics);
     }
     bloom
+}
+
+/// The transaction hash under which the events of a block's system calls are shown: they belong
+/// to no transaction, but clients need one on every log. As Polygon's bor does for its own
+/// system events, the hash is derived from the block (so no transaction can have it) and the
+/// events are listed after the block's transactions, at transaction index "number of
+/// transactions".
+pub fn system_calls_hash(header: &cairn_primitives::Header) -> B256 {
+    let mut preimage = b"cairn system calls".to_vec();
+    preimage.extend_from_slice(&header.height.to_be_bytes());
+    preimage.extend_from_slice(header.hash().as_slice());
+    keccak256(preimage)
 }
 
 /// Where an included transaction is.
@@ -257,11 +293,9 @@ struct Included<'a> {
 }
 
 impl Included<'_> {
-    fn rpc_logs(&self, receipt: &Receipt, hash: B256) -> Vec<RpcLog> {
+    fn rpc_logs(&self, logs: &[Log], hash: B256) -> Vec<RpcLog> {
         let header = &self.block.header;
-        receipt
-            .logs
-            .iter()
+        logs.iter()
             .enumerate()
             .map(|(i, log)| RpcLog {
                 inner: alloy_primitives::Log::new_unchecked(
@@ -288,9 +322,9 @@ impl Included<'_> {
             receipt: ConsensusReceipt {
                 status: Eip658Value::Eip658(receipt.succeeded()),
                 cumulative_gas_used: receipt.cumulative_gas_used,
-                logs: self.rpc_logs(receipt, hash),
+                logs: self.rpc_logs(&receipt.logs, hash),
             },
-            logs_bloom: bloom_of(receipt),
+            logs_bloom: bloom_of(&receipt.logs),
         };
         let envelope = match tx.ethereum().map(|e| e.tx_type()) {
             Some(0) => ReceiptEnvelope::Legacy(inner),
@@ -351,10 +385,12 @@ impl RpcServer {
     fn rpc_block(&self, block: &Block, full: bool) -> RpcBlock {
         let header = &block.header;
         let hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
-        let receipts = self.chain().receipts(header.height).ok().flatten();
         let mut logs_bloom = Bloom::default();
-        for receipt in receipts.iter().flatten() {
-            logs_bloom.accrue_bloom(&bloom_of(receipt));
+        if let Some(stored) = self.chain().block_receipts(header.height).ok().flatten() {
+            for receipt in &stored.receipts {
+                logs_bloom.accrue_bloom(&bloom_of(&receipt.logs));
+            }
+            logs_bloom.accrue_bloom(&bloom_of(&stored.system_logs));
         }
         let transactions = if full {
             BlockTransactions::Full(
@@ -436,6 +472,7 @@ impl RpcServer {
             value: request.value,
             input: request.input.into_input(),
             gas: request.gas,
+            access_list: request.access_list,
         })
     }
 }
@@ -607,25 +644,68 @@ impl RpcServer {
         Ok(Some(included.receipt(receipt)))
     }
 
-    fn block_by_number_now(
+    fn block_receipts_now(&self, at: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        let Some(block) = self.block_at(at)? else {
+            return Ok(None);
+        };
+        let Some(receipts) = self
+            .chain()
+            .receipts(block.header.height)
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        let mut log_index = 0;
+        let mut all = Vec::with_capacity(receipts.len());
+        for (index, receipt) in receipts.iter().enumerate() {
+            let included = Included {
+                block: &block,
+                index,
+                log_index,
+            };
+            all.push(included.receipt(receipt));
+            log_index += receipt.logs.len();
+        }
+        Ok(Some(all))
+    }
+
+    /// The block a block parameter names, if this node has it.
+    fn block_at(&self, at: BlockId) -> RpcResult<Option<Block>> {
+        match at {
+            BlockId::Number(number) => {
+                let height = height_of(number, self.head_height()?);
+                self.chain().block(height).map_err(internal)
+            }
+            BlockId::Hash(hash) => self
+                .chain()
+                .block_by_hash(&hash.block_hash)
+                .map_err(internal),
+        }
+    }
+
+    fn block_by_now(&self, at: BlockId, full: bool) -> RpcResult<Option<RpcBlock>> {
+        Ok(self.block_at(at)?.map(|block| self.rpc_block(&block, full)))
+    }
+
+    fn block_transaction_count_now(&self, at: BlockId) -> RpcResult<Option<U64>> {
+        Ok(self
+            .block_at(at)?
+            .map(|block| U64::from(block.transactions.len())))
+    }
+
+    fn transaction_by_block_and_index_now(
         &self,
-        number: BlockNumberOrTag,
-        full: bool,
-    ) -> RpcResult<Option<RpcBlock>> {
-        let height = height_of(number, self.head_height()?);
-        let block = self.chain().block(height).map_err(internal)?;
-        Ok(block.map(|block| self.rpc_block(&block, full)))
-    }
-
-    fn block_by_hash_now(&self, hash: B256, full: bool) -> RpcResult<Option<RpcBlock>> {
-        let block = self.chain().block_by_hash(&hash).map_err(internal)?;
-        Ok(block.map(|block| self.rpc_block(&block, full)))
-    }
-
-    fn block_transaction_count_now(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
-        let height = height_of(number, self.head_height()?);
-        let block = self.chain().block(height).map_err(internal)?;
-        Ok(block.map(|block| U64::from(block.transactions.len())))
+        at: BlockId,
+        index: U64,
+    ) -> RpcResult<Option<RpcTransaction>> {
+        let Some(block) = self.block_at(at)? else {
+            return Ok(None);
+        };
+        let index = usize::try_from(index).unwrap_or(usize::MAX);
+        Ok(block
+            .transactions
+            .get(index)
+            .map(|tx| included_transaction(tx, tx.hash(), &block.header, index)))
     }
 
     fn logs_now(&self, filter: Filter) -> RpcResult<Vec<RpcLog>> {
@@ -658,20 +738,30 @@ impl RpcServer {
         }
         let mut found = Vec::new();
         for height in from..=to {
-            // Receipts first: a block is read only when a bloom of its receipts matches.
-            let Some(receipts) = self.chain().receipts(height).map_err(internal)? else {
+            // Receipts first: a block is read only when a bloom of its logs matches.
+            let Some(stored) = self.chain().block_receipts(height).map_err(internal)? else {
                 continue;
             };
-            if !receipts.iter().any(|r| filter.matches_bloom(bloom_of(r))) {
+            // The transactions' logs, then the system calls' (see [`system_calls_hash`]).
+            let groups: Vec<(&[Log], Option<B256>)> = stored
+                .receipts
+                .iter()
+                .map(|receipt| (receipt.logs.as_slice(), Some(receipt.tx_hash)))
+                .chain(std::iter::once((stored.system_logs.as_slice(), None)))
+                .collect();
+            if !groups
+                .iter()
+                .any(|(logs, _)| filter.matches_bloom(bloom_of(logs)))
+            {
                 continue;
             }
             let Some(block) = self.chain().block(height).map_err(internal)? else {
                 continue;
             };
             let mut log_index = 0;
-            for (index, receipt) in receipts.iter().enumerate() {
-                if !filter.matches_bloom(bloom_of(receipt)) {
-                    log_index += receipt.logs.len();
+            for (index, (logs, tx_hash)) in groups.into_iter().enumerate() {
+                if !filter.matches_bloom(bloom_of(logs)) {
+                    log_index += logs.len();
                     continue;
                 }
                 let included = Included {
@@ -679,9 +769,9 @@ impl RpcServer {
                     index,
                     log_index,
                 };
-                let logs = included.rpc_logs(receipt, receipt.tx_hash);
-                log_index += receipt.logs.len();
-                found.extend(logs.into_iter().filter(|log| {
+                let hash = tx_hash.unwrap_or_else(|| system_calls_hash(&block.header));
+                log_index += logs.len();
+                found.extend(included.rpc_logs(logs, hash).into_iter().filter(|log| {
                     filter.matches_address(log.address()) && filter.matches_topics(log.topics())
                 }));
                 if found.len() > MAX_LOGS {
@@ -803,17 +893,49 @@ impl EthApiServer for RpcServer {
         number: BlockNumberOrTag,
         full: bool,
     ) -> RpcResult<Option<RpcBlock>> {
-        self.read_blocking(move |server| server.block_by_number_now(number, full))
+        self.read_blocking(move |server| server.block_by_now(number.into(), full))
             .await
     }
 
     async fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<RpcBlock>> {
-        self.read_blocking(move |server| server.block_by_hash_now(hash, full))
+        self.read_blocking(move |server| server.block_by_now(hash.into(), full))
             .await
     }
 
     async fn block_transaction_count(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
-        self.read_blocking(move |server| server.block_transaction_count_now(number))
+        self.read_blocking(move |server| server.block_transaction_count_now(number.into()))
+            .await
+    }
+
+    async fn block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
+        self.read_blocking(move |server| server.block_transaction_count_now(hash.into()))
+            .await
+    }
+
+    async fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<RpcTransaction>> {
+        self.read_blocking(move |server| {
+            server.transaction_by_block_and_index_now(number.into(), index)
+        })
+        .await
+    }
+
+    async fn transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> RpcResult<Option<RpcTransaction>> {
+        self.read_blocking(move |server| {
+            server.transaction_by_block_and_index_now(hash.into(), index)
+        })
+        .await
+    }
+
+    async fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        self.read_blocking(move |server| server.block_receipts_now(block))
             .await
     }
 

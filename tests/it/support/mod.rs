@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub mod chain;
 
 use cairn_node::datadir::DevAccount;
+use cairn_primitives::{Address, U256};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -341,4 +342,39 @@ pub async fn view<C: alloy_sol_types::SolCall>(
 pub fn node_pid(dir: &Path, node: usize) -> Result<i32, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(dir.join(format!("node-{node}")).join("node.pid"))?;
     Ok(text.trim().parse()?)
+}
+
+/// A contract that logs the word 42 under `topic` whenever it is called: its runtime code and
+/// the init code that deploys it.
+pub fn logging_contract(topic: alloy_primitives::B256) -> (Vec<u8>, Vec<u8>) {
+    // PUSH1 42, PUSH1 0, MSTORE, PUSH32 topic, PUSH1 32, PUSH1 0, LOG1, STOP.
+    let runtime = [
+        &[0x60, 0x2a, 0x60, 0x00, 0x52, 0x7f][..],
+        topic.as_slice(),
+        &[0x60, 0x20, 0x60, 0x00, 0xa1, 0x00],
+    ]
+    .concat();
+    // CODECOPY the runtime (after these 12 bytes) to memory 0 and RETURN it.
+    let init = [
+        &[0x60, runtime.len() as u8, 0x60, 0x0c, 0x60, 0x00, 0x39][..],
+        &[0x60, runtime.len() as u8, 0x60, 0x00, 0xf3],
+        &runtime,
+    ]
+    .concat();
+    (runtime, init)
+}
+
+/// A transfer of `value` wei to `to` on the dev chain, at twice the base fee and a tip of 1 wei.
+pub fn dev_transfer(nonce: u64, to: Address, value: u64) -> cairn_primitives::TxBody {
+    let genesis = cairn_chain::genesis::Genesis::dev();
+    cairn_primitives::TxBody {
+        chain_id: genesis.chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 2 * u128::from(genesis.base_fee_per_gas),
+        max_priority_fee_per_gas: 1,
+        to: Some(to),
+        value: U256::from(value),
+        input: Default::default(),
+    }
 }
