@@ -39,6 +39,16 @@ pub enum StorageError {
         /// Genesis hash of the configuration being started.
         expected: String,
     },
+    /// The data directory was written by a build that lays data out differently.
+    #[error(
+        "this data directory was written in storage format {found}; this build reads format {expected}: start a new --datadir, or run the build that wrote it"
+    )]
+    Format {
+        /// The format recorded in the database (1: written before formats were recorded).
+        found: u32,
+        /// The format this build reads and writes.
+        expected: u32,
+    },
     /// No blob with this root is stored or being stored.
     #[error("no data with root {root} is stored here")]
     UnknownBlob {

@@ -103,6 +103,13 @@ const COLUMN_FAMILIES: [&str; 10] = [
 
 const META_HEAD: &[u8] = b"head";
 const META_GENESIS: &[u8] = b"genesis";
+const META_FORMAT: &[u8] = b"format";
+
+/// The layout of what this build writes. A data directory written in another is refused when
+/// it is opened, rather than failing later on the first record that no longer decodes.
+/// 2: a block's receipts are stored with the events of its system calls (2026-11-30);
+/// 1 (no record): before.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The newest committed block and the state it left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -225,7 +232,17 @@ impl Store {
             .chain(COLUMN_FAMILIES)
             .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors(&options, path, families)?;
-        Ok(Self { db })
+        let store = Self { db };
+        if store.head()?.is_some() {
+            let found = store.meta(META_FORMAT, "format record")?.unwrap_or(1);
+            if found != FORMAT_VERSION {
+                return Err(StorageError::Format {
+                    found,
+                    expected: FORMAT_VERSION,
+                });
+            }
+        }
+        Ok(store)
     }
 
     /// The head block, or `None` for an empty database.
@@ -359,6 +376,7 @@ impl Store {
         batch.put_cf(meta, META_HEAD, encode(&new_head)?);
         if block.height == 0 {
             batch.put_cf(meta, META_GENESIS, block.hash);
+            batch.put_cf(meta, META_FORMAT, encode(&FORMAT_VERSION)?);
         }
         if let Some((epoch, validators)) = block.next_validators {
             batch.put_cf(
@@ -564,6 +582,37 @@ mod tests {
             store.check_genesis(B256::repeat_byte(9)),
             Err(StorageError::GenesisMismatch { .. })
         ));
+        Ok(())
+    }
+
+    /// A data directory written in another layout is refused when opened, with the reason, and
+    /// not when some record first fails to decode; an empty one opens.
+    #[test]
+    fn a_data_directory_in_another_format_is_refused_on_open() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        {
+            let store = Store::open(dir.path())?;
+            commit(&store, 0, |_| {});
+        }
+        Store::open(dir.path())?;
+        {
+            // What a build from before recorded formats leaves: no format record.
+            let store = Store::open(dir.path())?;
+            store.db.delete_cf(cf(&store.db, CF_META)?, META_FORMAT)?;
+        }
+        let refused = Store::open(dir.path())
+            .err()
+            .ok_or("an old format is refused")?;
+        assert!(matches!(
+            refused,
+            StorageError::Format {
+                found: 1,
+                expected: FORMAT_VERSION
+            }
+        ));
+        assert!(refused.to_string().contains("start a new --datadir"));
+        let empty = tempfile::tempdir()?;
+        Store::open(empty.path())?;
         Ok(())
     }
 

@@ -288,10 +288,11 @@ async fn ethereum_clients_read_send_and_call_through_eth_methods() -> TestResult
     Ok(())
 }
 
-/// The epoch machinery's events (an epoch close's rewards, faults, slashes and jailings) are
+/// The epoch machinery's events (an epoch close's rewards and burns, jailed validators) are
 /// emitted by system calls, not transactions; they are stored with the block's receipts and
-/// found by `eth_getLogs` like any other, listed after the block's transactions under a hash no
-/// transaction has.
+/// found by `eth_getLogs` like any other. They ran first, so they come first: log indexes count
+/// through the block from them, at transaction index 0, under a hash no transaction has (how a
+/// block's transactions number their logs after them: `cairn_rpc::eth::tests`).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_epoch_machinerys_events_are_found_by_eth_get_logs() -> TestResult {
     use alloy_sol_types::SolEvent;
@@ -304,16 +305,6 @@ async fn the_epoch_machinerys_events_are_found_by_eth_get_logs() -> TestResult {
         (head >= closes_at).then_some(())
     })
     .await?;
-    let filter = Filter::new()
-        .from_block(0)
-        .address(cairn_reward_contracts::REWARD_POOL)
-        .event_signature(EpochClosed::SIGNATURE_HASH);
-    let logs = client.logs(filter).await?;
-    let first = logs.first().ok_or("the first epoch's close is logged")?;
-    assert_eq!(first.block_number, Some(closes_at));
-    let closed = EpochClosed::decode_log(&first.inner)?;
-    assert_eq!(closed.epoch, 0);
-
     let block = client
         .block_by_number(BlockNumberOrTag::Number(closes_at), false)
         .await?
@@ -322,32 +313,51 @@ async fn the_epoch_machinerys_events_are_found_by_eth_get_logs() -> TestResult {
         .chain()
         .block_receipts(closes_at)?
         .ok_or("its receipts")?;
-    assert!(!stored.system_logs.is_empty());
+    let system = stored.system_logs.len();
+    assert!(system > 0, "an epoch close emits events");
+    let logs = client
+        .logs(Filter::new().at_block_hash(block.header.hash))
+        .await?;
+    let indexes: Vec<Option<u64>> = logs.iter().map(|log| log.log_index).collect();
+    let expected: Vec<Option<u64>> = (0..logs.len() as u64).map(Some).collect();
+    assert_eq!(indexes, expected, "log indexes count through the block");
     let header = node.chain().block(closes_at)?.ok_or("the block")?.header;
-    assert_eq!(
-        first.transaction_hash,
-        Some(cairn_rpc::eth::system_calls_hash(&header))
-    );
-    assert_eq!(first.block_hash, Some(block.header.hash));
-    // After the block's transactions, as their successor in index and log index.
-    assert_eq!(
-        first.transaction_index,
-        Some(block.transactions.len() as u64)
-    );
-    let transaction_logs: usize = stored.receipts.iter().map(|r| r.logs.len()).sum();
-    assert!(first.log_index >= Some(transaction_logs as u64));
-    // The block's bloom shows the event, so a client that scans blooms finds it too.
+    let system_hash = cairn_rpc::eth::system_calls_hash(&header);
+    for (position, log) in logs.iter().enumerate() {
+        assert_eq!(log.transaction_hash == Some(system_hash), position < system);
+        assert_eq!(log.block_hash, Some(block.header.hash));
+        // The block's bloom shows every log, so a client that scans blooms finds them too.
+        assert!(
+            block
+                .header
+                .logs_bloom
+                .contains_raw_log(log.address(), log.topics())
+        );
+    }
     assert!(
-        block
-            .header
-            .logs_bloom
-            .contains_raw_log(first.address(), first.topics())
+        logs[..system]
+            .iter()
+            .all(|log| log.transaction_index == Some(0))
     );
+
+    let by_event = client
+        .logs(
+            Filter::new()
+                .from_block(0)
+                .address(cairn_reward_contracts::REWARD_POOL)
+                .event_signature(EpochClosed::SIGNATURE_HASH),
+        )
+        .await?;
+    let first = by_event
+        .first()
+        .ok_or("the first epoch's close is logged")?;
+    assert_eq!(first.block_number, Some(closes_at));
+    assert_eq!(EpochClosed::decode_log(&first.inner)?.epoch, 0);
+
     // Nothing pretends the system calls were a transaction.
-    let hash = first.transaction_hash.ok_or("a transaction hash")?;
-    assert!(client.transaction_by_hash(hash).await?.is_none());
+    assert!(client.transaction_by_hash(system_hash).await?.is_none());
     assert!(
-        EthApiClient::transaction_receipt(&client, hash)
+        EthApiClient::transaction_receipt(&client, system_hash)
             .await?
             .is_none()
     );

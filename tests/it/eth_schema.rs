@@ -124,7 +124,7 @@ async fn receipt(
     client: &HttpClient,
     hash: B256,
 ) -> Result<Value, Box<dyn std::error::Error>> {
-    let included = eventually(Duration::from_secs(10), || async {
+    let included = eventually(Duration::from_secs(30), || async {
         let answer: Value = client
             .request("eth_getTransactionReceipt", rpc_params![hash])
             .await

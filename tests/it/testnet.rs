@@ -1,6 +1,7 @@
 //! Validator processes on loopback: `cairn testnet init` + `cairn testnet start` finalize
 //! blocks together; a transaction sent to node 4 is final on node 1; Foundry's cast, pointed at
-//! node 3, sends, deploys, reads logs and registers a storage provider, and node 1 agrees; with
+//! node 3, sends, deploys, reads logs and registers a storage provider, and node 1 serves the
+//! contract it deployed; with
 //! one node SIGKILLed the other three keep finalizing; restarted, the node catches up by itself. A fifth node that
 //! stakes and registers through the CLI becomes a validator at the next epoch.
 
@@ -93,7 +94,12 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
 
     // An Ethereum wallet pointed at any node works: cast against node 3, read back on node 1.
     let cast = std::process::Command::new(crate::ethereum_tools::clients().join("cast.sh"));
-    let report = crate::ethereum_tools::run_client(cast, &testnet.nodes[2].rpc_url)?;
+    let url = testnet.nodes[2].rpc_url.clone();
+    // The client runs for seconds: off the async workers, which the test's clients use.
+    let report = tokio::task::spawn_blocking(move || {
+        crate::ethereum_tools::run_client(cast, &url).map_err(|e| e.to_string())
+    })
+    .await??;
     let contract: Address = serde_json::from_value(report["contract"].clone())?;
     let code = eventually(Duration::from_secs(20), || async {
         let code = cairn_rpc::eth::EthApiClient::code(one, contract, None)

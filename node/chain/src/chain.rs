@@ -135,8 +135,10 @@ pub struct CallRequest {
     #[serde(default)]
     pub gas: Option<u64>,
     /// Accounts and slots to warm first, as an EIP-2930 or EIP-1559 transaction would (and pay
-    /// for: an estimate counts them).
-    #[serde(default)]
+    /// for: an estimate counts them). Only Ethereum's RPC sets it: a Cairn transaction carries
+    /// no access list, so `cairn_call` and `cairn_estimateGas` do not read one (an estimate
+    /// with it would be short for a transaction sent without it).
+    #[serde(skip)]
     pub access_list: Option<AccessList>,
 }
 

@@ -74,8 +74,9 @@ impl Receipt {
 pub struct BlockReceipts {
     /// One per transaction, in block order.
     pub receipts: Vec<Receipt>,
-    /// Events emitted by the system calls run before the block's transactions (the epoch close:
-    /// storage faults and slashes, rewards, jailed validators), in the order emitted.
+    /// Events emitted by the system calls run before the block's transactions (an epoch close:
+    /// the storage market's seed and burn, the reward pool's `EpochClosed`, jailed validators),
+    /// in the order emitted.
     pub system_logs: Vec<Log>,
 }
 

@@ -22,7 +22,9 @@ use jsonrpsee::types::ErrorObjectOwned;
 use revm::DatabaseRef;
 
 use cairn_chain::CallRequest;
-use cairn_primitives::{Address, B256, Block, Bytes, Log, Receipt, Transaction, U256};
+use cairn_primitives::{
+    Address, B256, Block, BlockReceipts, Bytes, Log, Receipt, Transaction, U256,
+};
 
 use crate::api::{INTERNAL, INVALID_PARAMS, TX_REJECTED};
 use crate::server::{RpcServer, internal};
@@ -274,10 +276,9 @@ fn bloom_of(logs: &[Log]) -> Bloom {
 }
 
 /// The transaction hash under which the events of a block's system calls are shown: they belong
-/// to no transaction, but clients need one on every log. As Polygon's bor does for its own
-/// system events, the hash is derived from the block (so no transaction can have it) and the
-/// events are listed after the block's transactions, at transaction index "number of
-/// transactions".
+/// to no transaction, but Ethereum's RPC names one on every log. As Polygon's bor does for its
+/// own system events, the hash is derived from the block, so no transaction can have it (see
+/// [`LogGroup`] for where the events are listed).
 pub fn system_calls_hash(header: &cairn_primitives::Header) -> B256 {
     let mut preimage = b"cairn system calls".to_vec();
     preimage.extend_from_slice(&header.height.to_be_bytes());
@@ -285,44 +286,83 @@ pub fn system_calls_hash(header: &cairn_primitives::Header) -> B256 {
     keccak256(preimage)
 }
 
-/// Where an included transaction is.
-struct Included<'a> {
-    block: &'a Block,
-    index: usize,
-    log_index: usize,
+/// One run of a block's logs as Ethereum's RPC numbers them: the system calls' events first
+/// (they ran before any transaction), then each transaction's, with log indexes counting
+/// through the block in that order, so that sorting by log index replays the block.
+struct LogGroup<'a> {
+    /// The transaction's hash, or [`system_calls_hash`] for the system calls' events.
+    tx_hash: B256,
+    /// The transaction's index; 0 for the system calls' events (they ran before transaction 0).
+    tx_index: usize,
+    /// The block-wide index of the group's first log.
+    first_log_index: usize,
+    logs: &'a [Log],
+    /// The transaction's receipt; `None` for the system calls' events.
+    receipt: Option<&'a Receipt>,
 }
 
-impl Included<'_> {
-    fn rpc_logs(&self, logs: &[Log], hash: B256) -> Vec<RpcLog> {
-        let header = &self.block.header;
-        logs.iter()
-            .enumerate()
-            .map(|(i, log)| RpcLog {
-                inner: alloy_primitives::Log::new_unchecked(
-                    log.address,
-                    log.topics.clone(),
-                    log.data.clone(),
-                ),
-                block_hash: Some(header.hash()),
-                block_number: Some(header.height),
-                block_timestamp: Some(header.timestamp_secs()),
-                transaction_hash: Some(hash),
-                transaction_index: Some(self.index as u64),
-                log_index: Some((self.log_index + i) as u64),
-                removed: false,
-            })
-            .collect()
+/// The log groups of `block`, whose receipts and system events are `stored`, in block order.
+fn log_groups<'a>(block: &Block, stored: &'a BlockReceipts) -> Vec<LogGroup<'a>> {
+    let mut groups = Vec::with_capacity(stored.receipts.len() + 1);
+    if !stored.system_logs.is_empty() {
+        groups.push(LogGroup {
+            tx_hash: system_calls_hash(&block.header),
+            tx_index: 0,
+            first_log_index: 0,
+            logs: &stored.system_logs,
+            receipt: None,
+        });
+    }
+    let mut next_log_index = stored.system_logs.len();
+    for (index, receipt) in stored.receipts.iter().enumerate() {
+        groups.push(LogGroup {
+            tx_hash: receipt.tx_hash,
+            tx_index: index,
+            first_log_index: next_log_index,
+            logs: &receipt.logs,
+            receipt: Some(receipt),
+        });
+        next_log_index += receipt.logs.len();
+    }
+    groups
+}
+
+impl LogGroup<'_> {
+    /// The group's `position`th log as Ethereum's RPC shows it.
+    fn rpc_log(&self, header: &cairn_primitives::Header, position: usize, log: &Log) -> RpcLog {
+        RpcLog {
+            inner: alloy_primitives::Log::new_unchecked(
+                log.address,
+                log.topics.clone(),
+                log.data.clone(),
+            ),
+            block_hash: Some(header.hash()),
+            block_number: Some(header.height),
+            block_timestamp: Some(header.timestamp_secs()),
+            transaction_hash: Some(self.tx_hash),
+            transaction_index: Some(self.tx_index as u64),
+            log_index: Some((self.first_log_index + position) as u64),
+            removed: false,
+        }
     }
 
-    fn receipt(&self, receipt: &Receipt) -> TransactionReceipt {
-        let tx = &self.block.transactions[self.index];
-        let header = &self.block.header;
-        let hash = receipt.tx_hash;
+    /// The transaction's receipt as Ethereum's RPC shows it; `None` for the system calls'
+    /// group, or if the block does not hold the transaction (a damaged store).
+    fn rpc_receipt(&self, block: &Block) -> Option<TransactionReceipt> {
+        let receipt = self.receipt?;
+        let tx = block.transactions.get(self.tx_index)?;
+        let header = &block.header;
+        let logs = self
+            .logs
+            .iter()
+            .enumerate()
+            .map(|(position, log)| self.rpc_log(header, position, log))
+            .collect();
         let inner = ReceiptWithBloom {
             receipt: ConsensusReceipt {
                 status: Eip658Value::Eip658(receipt.succeeded()),
                 cumulative_gas_used: receipt.cumulative_gas_used,
-                logs: self.rpc_logs(&receipt.logs, hash),
+                logs,
             },
             logs_bloom: bloom_of(&receipt.logs),
         };
@@ -331,10 +371,10 @@ impl Included<'_> {
             Some(1) => ReceiptEnvelope::Eip2930(inner),
             _ => ReceiptEnvelope::Eip1559(inner),
         };
-        TransactionReceipt {
+        Some(TransactionReceipt {
             inner: envelope,
-            transaction_hash: hash,
-            transaction_index: Some(self.index as u64),
+            transaction_hash: self.tx_hash,
+            transaction_index: Some(self.tx_index as u64),
             block_hash: Some(header.hash()),
             block_number: Some(header.height),
             gas_used: receipt.gas_used,
@@ -344,7 +384,7 @@ impl Included<'_> {
             from: tx.sender(),
             to: tx.body.to,
             contract_address: receipt.contract_address,
-        }
+        })
     }
 }
 
@@ -625,48 +665,45 @@ impl RpcServer {
             return Ok(None);
         };
         let height = location.height;
-        let (Some(block), Some(receipts)) = (
+        let (Some(block), Some(stored)) = (
             self.chain().block(height).map_err(internal)?,
-            self.chain().receipts(height).map_err(internal)?,
+            self.chain().block_receipts(height).map_err(internal)?,
         ) else {
             return Ok(None);
         };
-        let index = location.index as usize;
-        let Some(receipt) = receipts.get(index) else {
-            return Ok(None);
-        };
-        let log_index = receipts[..index].iter().map(|r| r.logs.len()).sum();
-        let included = Included {
-            block: &block,
-            index,
-            log_index,
-        };
-        Ok(Some(included.receipt(receipt)))
+        let index = usize::try_from(location.index).unwrap_or(usize::MAX);
+        Ok(log_groups(&block, &stored)
+            .iter()
+            .find(|group| group.receipt.is_some() && group.tx_index == index)
+            .and_then(|group| group.rpc_receipt(&block)))
     }
 
     fn block_receipts_now(&self, at: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
         let Some(block) = self.block_at(at)? else {
             return Ok(None);
         };
-        let Some(receipts) = self
+        let Some(stored) = self
             .chain()
-            .receipts(block.header.height)
+            .block_receipts(block.header.height)
             .map_err(internal)?
         else {
             return Ok(None);
         };
-        let mut log_index = 0;
-        let mut all = Vec::with_capacity(receipts.len());
-        for (index, receipt) in receipts.iter().enumerate() {
-            let included = Included {
-                block: &block,
-                index,
-                log_index,
-            };
-            all.push(included.receipt(receipt));
-            log_index += receipt.logs.len();
+        // A block's logs are bounded only by its gas (a 60M-gas block holds about 160,000 empty
+        // ones): refuse before building them, as eth_getLogs does.
+        let logs: usize = stored.receipts.iter().map(|r| r.logs.len()).sum();
+        if logs > MAX_LOGS {
+            return Err(invalid(format!(
+                "block {} has {logs} logs, more than {MAX_LOGS}: read them with eth_getLogs and a narrower filter",
+                block.header.height
+            )));
         }
-        Ok(Some(all))
+        Ok(Some(
+            log_groups(&block, &stored)
+                .iter()
+                .filter_map(|group| group.rpc_receipt(&block))
+                .collect(),
+        ))
     }
 
     /// The block a block parameter names, if this node has it.
@@ -738,46 +775,34 @@ impl RpcServer {
         }
         let mut found = Vec::new();
         for height in from..=to {
-            // Receipts first: a block is read only when a bloom of its logs matches.
+            // Receipts first: a block is read only when the bloom of some of its logs matches
+            // (an empty bloom matches a filter of nothing, so runs without logs are skipped).
             let Some(stored) = self.chain().block_receipts(height).map_err(internal)? else {
                 continue;
             };
-            // The transactions' logs, then the system calls' (see [`system_calls_hash`]).
-            let groups: Vec<(&[Log], Option<B256>)> = stored
-                .receipts
-                .iter()
-                .map(|receipt| (receipt.logs.as_slice(), Some(receipt.tx_hash)))
-                .chain(std::iter::once((stored.system_logs.as_slice(), None)))
-                .collect();
-            if !groups
-                .iter()
-                .any(|(logs, _)| filter.matches_bloom(bloom_of(logs)))
+            let may_match = |logs: &[Log]| !logs.is_empty() && filter.matches_bloom(bloom_of(logs));
+            if !may_match(&stored.system_logs)
+                && !stored.receipts.iter().any(|r| may_match(&r.logs))
             {
                 continue;
             }
             let Some(block) = self.chain().block(height).map_err(internal)? else {
                 continue;
             };
-            let mut log_index = 0;
-            for (index, (logs, tx_hash)) in groups.into_iter().enumerate() {
-                if !filter.matches_bloom(bloom_of(logs)) {
-                    log_index += logs.len();
+            for group in log_groups(&block, &stored) {
+                if !may_match(group.logs) {
                     continue;
                 }
-                let included = Included {
-                    block: &block,
-                    index,
-                    log_index,
-                };
-                let hash = tx_hash.unwrap_or_else(|| system_calls_hash(&block.header));
-                log_index += logs.len();
-                found.extend(included.rpc_logs(logs, hash).into_iter().filter(|log| {
-                    filter.matches_address(log.address()) && filter.matches_topics(log.topics())
-                }));
-                if found.len() > MAX_LOGS {
-                    return Err(invalid(format!(
-                        "more than {MAX_LOGS} logs match: ask for fewer blocks or a narrower filter"
-                    )));
+                for (position, log) in group.logs.iter().enumerate() {
+                    if !filter.matches_address(log.address) || !filter.matches_topics(&log.topics) {
+                        continue;
+                    }
+                    if found.len() == MAX_LOGS {
+                        return Err(invalid(format!(
+                            "more than {MAX_LOGS} logs match: ask for fewer blocks or a narrower filter"
+                        )));
+                    }
+                    found.push(group.rpc_log(&block.header, position, log));
                 }
             }
         }
@@ -1054,5 +1079,135 @@ impl NetApiServer for RpcServer {
 impl Web3ApiServer for RpcServer {
     async fn client_version(&self) -> RpcResult<String> {
         Ok(format!("cairn/v{}", env!("CARGO_PKG_VERSION")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_primitives::{AccountKey, Header, Signature, TxBody, TxStatus};
+
+    fn log(byte: u8) -> Log {
+        Log {
+            address: Address::repeat_byte(byte),
+            topics: vec![B256::repeat_byte(byte)],
+            data: Bytes::new(),
+        }
+    }
+
+    fn receipt(tx: &Transaction, logs: Vec<Log>) -> Receipt {
+        Receipt {
+            tx_hash: tx.hash(),
+            status: TxStatus::Success,
+            gas_used: 21_000,
+            cumulative_gas_used: 21_000,
+            fee: U256::ZERO,
+            contract_address: None,
+            output: Bytes::new(),
+            logs,
+        }
+    }
+
+    /// A block whose system calls logged twice and whose two transactions logged once and
+    /// twice: the system events come first (they ran first), at transaction index 0 under the
+    /// block's system hash, and log indexes count on through the transactions' logs, in
+    /// `eth_getLogs` and in the receipts alike.
+    #[test]
+    fn system_events_come_first_and_log_indexes_count_through_the_block() {
+        let key = AccountKey::from_bytes(&[7; 32]);
+        let transfer = |nonce| {
+            TxBody {
+                chain_id: 1,
+                nonce,
+                gas_limit: 21_000,
+                max_fee_per_gas: 1,
+                max_priority_fee_per_gas: 0,
+                to: Some(Address::repeat_byte(9)),
+                value: U256::ZERO,
+                input: Bytes::new(),
+            }
+            .sign(&key)
+        };
+        let transactions = vec![transfer(0), transfer(1)];
+        let header = Header {
+            chain_id: 1,
+            parent: B256::ZERO,
+            height: 30,
+            view: 30,
+            proposer: [0; 32],
+            beneficiary: Address::ZERO,
+            timestamp_ms: 0,
+            tx_root: B256::ZERO,
+            receipts_root: B256::ZERO,
+            state_root: B256::ZERO,
+            randomness: B256::ZERO,
+            vrf_output: [0; 32],
+            vrf_proof: Signature([[0; 32]; 2]),
+            parent_votes_hash: B256::ZERO,
+            gas_used: 42_000,
+            gas_limit: 60_000_000,
+            base_fee_per_gas: 1,
+        };
+        let stored = BlockReceipts {
+            receipts: vec![
+                receipt(&transactions[0], vec![log(3)]),
+                receipt(&transactions[1], vec![log(4), log(5)]),
+            ],
+            system_logs: vec![log(1), log(2)],
+        };
+        let block = Block {
+            header,
+            transactions,
+            parent_votes: None,
+        };
+        let groups = log_groups(&block, &stored);
+        let shown: Vec<(B256, u64, u64, Address)> = groups
+            .iter()
+            .flat_map(|group| {
+                group.logs.iter().enumerate().map(|(position, log)| {
+                    let rpc = group.rpc_log(&block.header, position, log);
+                    (
+                        rpc.transaction_hash.unwrap_or_default(),
+                        rpc.transaction_index.unwrap_or(u64::MAX),
+                        rpc.log_index.unwrap_or(u64::MAX),
+                        rpc.address(),
+                    )
+                })
+            })
+            .collect();
+        let system = system_calls_hash(&block.header);
+        let (first, second) = (block.transactions[0].hash(), block.transactions[1].hash());
+        assert_eq!(
+            shown,
+            vec![
+                (system, 0, 0, Address::repeat_byte(1)),
+                (system, 0, 1, Address::repeat_byte(2)),
+                (first, 0, 2, Address::repeat_byte(3)),
+                (second, 1, 3, Address::repeat_byte(4)),
+                (second, 1, 4, Address::repeat_byte(5)),
+            ]
+        );
+        assert!(![first, second].contains(&system));
+        // The receipts: one per transaction (none for the system calls), logs numbered alike.
+        let receipts: Vec<TransactionReceipt> = groups
+            .iter()
+            .filter_map(|group| group.rpc_receipt(&block))
+            .collect();
+        assert_eq!(receipts.len(), 2);
+        let receipt_log_indexes: Vec<Vec<u64>> = receipts
+            .iter()
+            .map(|r| r.inner.logs().iter().filter_map(|l| l.log_index).collect())
+            .collect();
+        assert_eq!(receipt_log_indexes, vec![vec![2], vec![3, 4]]);
+        assert_eq!(receipts[1].transaction_index, Some(1));
+        // Without system events the transactions' logs start at 0.
+        let quiet = BlockReceipts {
+            system_logs: Vec::new(),
+            ..stored
+        };
+        let groups = log_groups(&block, &quiet);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].first_log_index, 0);
+        assert_eq!(groups[1].first_log_index, 1);
     }
 }
