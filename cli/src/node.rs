@@ -22,6 +22,10 @@ pub struct RpcListen {
     /// RPC listen address; keep it on loopback unless a firewall protects the port.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     rpc_addr: IpAddr,
+    /// Serve Prometheus metrics at http://RPC_ADDR:PORT/metrics (0 picks a free port) [default:
+    /// node.json's metricsAddr, else none]. Same Host and Origin checks as the RPC.
+    #[arg(long)]
+    metrics_port: Option<u16>,
     /// Milliseconds between blocks [default: the genesis value].
     #[arg(long)]
     block_time: Option<u64>,
@@ -46,6 +50,9 @@ impl RpcListen {
 
     fn apply(&self, config: &mut NodeConfig) -> anyhow::Result<()> {
         config.execution_threads = self.execution_threads;
+        if let Some(port) = self.metrics_port {
+            config.metrics_addr = Some(SocketAddr::new(self.rpc_addr, port));
+        }
         config.rpc_allowed_hosts.clone_from(&self.rpc_allowed_hosts);
         config
             .rpc_allowed_origins
@@ -269,6 +276,7 @@ fn banner(node: &Node, config: &NodeConfig) -> NodeBanner {
     NodeBanner::new(
         config,
         node.rpc_addr(),
+        node.metrics_addr(),
         height,
         node.peer_id().map(|p| p.to_string()),
     )

@@ -110,6 +110,53 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
     .await?;
     assert_eq!(code.len(), 44, "the logging contract cast deployed");
 
+    // A made-up method is counted as `unknown`: names a client makes up create no series.
+    let made_up: Result<serde_json::Value, _> = jsonrpsee::core::client::ClientT::request(
+        four,
+        "cairn_madeUpMethod",
+        jsonrpsee::rpc_params![],
+    )
+    .await;
+    assert!(made_up.is_err());
+    // Each node serves Prometheus metrics where testnet.json says; promtool accepts them.
+    let metrics_url = testnet.nodes[3]
+        .metrics_url
+        .clone()
+        .ok_or("node 4 has a metrics URL")?;
+    let text = eventually(Duration::from_secs(20), || async {
+        let (status, text) = support::http_get(&metrics_url, None).ok()?;
+        let peers = support::metric(&text, "cairn_peers")?;
+        (status == 200 && peers == 3.0).then_some(text)
+    })
+    .await?;
+    for family in [
+        "cairn_chain_height",
+        "cairn_chain_finalized_height",
+        "cairn_block_interval_seconds_count",
+        "cairn_block_transactions_count",
+        "cairn_mempool_transactions",
+        "cairn_consensus_view",
+        "cairn_consensus_timeouts_total",
+        "cairn_consensus_nullified_views_total",
+        "cairn_finalization_latency_seconds_count",
+        "cairn_blocks_executed_total{executor=\"block_stm\"}",
+        "cairn_rpc_requests_total{method=\"cairn_chainStatus\"}",
+        "cairn_rpc_request_duration_seconds_count{method=\"cairn_chainStatus\"}",
+    ] {
+        assert!(
+            support::metric(&text, family).is_some(),
+            "{family} missing from:\n{text}"
+        );
+    }
+    assert!(support::metric(&text, "cairn_rpc_requests_total{method=\"unknown\"}") >= Some(1.0));
+    assert!(!text.contains("cairn_madeUpMethod"));
+    assert!(support::metric(&text, "cairn_chain_height").unwrap_or(0.0) >= 3.0);
+    assert!(support::metric(&text, "cairn_block_transactions_count").unwrap_or(0.0) >= 3.0);
+    support::promtool_check_metrics(&text)?;
+    // The metrics listener answers only to the names the RPC does.
+    let (status, _) = support::http_get(&metrics_url, Some("attacker.example"))?;
+    assert_eq!(status, 403);
+
     // SIGKILL node 2: the other three go on finalizing.
     signal(node_pid(&dir, 2)?, nix::sys::signal::Signal::SIGKILL)?;
     let at_kill = finalized(one).await.ok_or("node 1 stopped answering")?;

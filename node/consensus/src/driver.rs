@@ -46,6 +46,8 @@ pub struct NetworkView {
     pub peak_buffered_bytes: usize,
     /// Conflicting votes (equivocations) this node has seen since it started.
     pub equivocations: u64,
+    /// Views this node's validator voted to nullify (its view timed out) since it started.
+    pub timeouts: u64,
 }
 
 /// Blocks asked for in one sync request.
@@ -396,6 +398,9 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                     }
                 }
                 Action::Persist(vote) => {
+                    if vote.kind == VoteKind::Nullify {
+                        self.status.send_modify(|status| status.timeouts += 1);
+                    }
                     let encoded_vote = vote.encode();
                     let mut records = vec![(vote.kind.tag(), encoded_vote.as_slice())];
                     // With a finalize vote, what makes the block recoverable: after a
@@ -871,13 +876,17 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         if let Ok(status) = self.network.status().await {
             // Read before the write: a watch's read guard held across `send_replace` would
             // deadlock.
-            let equivocations = self.status.borrow().equivocations;
+            let (equivocations, timeouts) = {
+                let view = self.status.borrow();
+                (view.equivocations, view.timeouts)
+            };
             self.status.send_replace(NetworkView {
                 view: self.machine.view(),
                 peers: status.peers.len(),
                 peer_id: Some(status.peer_id.to_string()),
                 peak_buffered_bytes: self.peak_buffered_bytes,
                 equivocations,
+                timeouts,
             });
         }
     }

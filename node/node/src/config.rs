@@ -42,6 +42,8 @@ pub struct NodeConfig {
     pub validator_key: AccountKey,
     /// Where the JSON-RPC server listens (port 0 picks a free port).
     pub rpc_addr: SocketAddr,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// Host names the RPC answers to besides loopback and its bound address (`*`: any).
     pub rpc_allowed_hosts: Vec<String>,
     /// Origins of web pages allowed to call the RPC (`*`: any); none by default.
@@ -67,6 +69,7 @@ impl NodeConfig {
             genesis,
             validator_key,
             rpc_addr,
+            metrics_addr: None,
             rpc_allowed_hosts: Vec::new(),
             rpc_allowed_origins: Vec::new(),
             block_time: None,
@@ -123,13 +126,18 @@ pub struct NodeBanner {
     /// The libp2p peer id, if the node is networked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_id: Option<String>,
+    /// Where Prometheus metrics are served, if they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
 }
 
 impl NodeBanner {
-    /// The banner of a node started with `config`, serving RPC on `rpc_addr`.
+    /// The banner of a node started with `config`, serving RPC on `rpc_addr` (and metrics on
+    /// `metrics_addr`).
     pub fn new(
         config: &NodeConfig,
         rpc_addr: SocketAddr,
+        metrics_addr: Option<SocketAddr>,
         height: u64,
         peer_id: Option<String>,
     ) -> Self {
@@ -142,6 +150,7 @@ impl NodeBanner {
             height,
             block_time_ms,
             peer_id,
+            metrics_url: metrics_addr.map(|addr| format!("http://{addr}/metrics")),
         }
     }
 
@@ -157,6 +166,9 @@ impl NodeBanner {
         if let Some(peer_id) = &self.peer_id {
             text.push_str(&format!("\n  peer id    {peer_id}"));
         }
+        if let Some(metrics) = &self.metrics_url {
+            text.push_str(&format!("\n  metrics    {metrics}"));
+        }
         text
     }
 
@@ -167,8 +179,13 @@ impl NodeBanner {
         let balance = cairn_primitives::units::format_crn(
             U256::from(DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN),
         );
+        let metrics = self
+            .metrics_url
+            .as_ref()
+            .map(|url| format!("\n  metrics     {url}"))
+            .unwrap_or_default();
         let mut text = format!(
-            "Cairn dev chain\n  chain id    {}\n  RPC         {}\n  datadir     {}\n  height      {}\n  block time  {} ms\n\nDev accounts ({balance} CRN each; the keys are public, see the README):\n",
+            "Cairn dev chain\n  chain id    {}\n  RPC         {}{metrics}\n  datadir     {}\n  height      {}\n  block time  {} ms\n\nDev accounts ({balance} CRN each; the keys are public, see the README):\n",
             self.chain_id,
             self.rpc_url,
             datadir.display(),

@@ -23,6 +23,16 @@ pub enum NodeError {
     /// The RPC server could not start.
     #[error(transparent)]
     Rpc(#[from] cairn_rpc::RpcError),
+    /// The metrics listener could not bind its address.
+    #[error(
+        "cannot serve metrics on {addr}: {source} (is the port in use? pick another with --metrics-port)"
+    )]
+    MetricsBind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// A JSON file did not parse.
     #[error("{path}: {source}")]
     Json {

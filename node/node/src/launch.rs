@@ -20,9 +20,12 @@ use cairn_providers::DataNet;
 use cairn_providers::agent::Agent;
 use cairn_rpc::RpcServer;
 
+use prometheus_client::registry::Registry;
+
 use crate::config::NodeConfig;
 use crate::datadir::{files, load_or_create_admin_token, load_or_create_node_key};
 use crate::error::Result;
+use crate::metrics::{ChainMetrics, Sampled, Sources};
 use crate::router::{Router, TX_GOSSIP_QUEUE};
 
 /// A running node.
@@ -30,6 +33,8 @@ use crate::router::{Router, TX_GOSSIP_QUEUE};
 pub struct Node {
     pool: TxPool,
     rpc_addr: SocketAddr,
+    /// Where metrics are served, if they are.
+    metrics_addr: Option<SocketAddr>,
     rpc: ServerHandle,
     /// The node's network (none on a dev node).
     network: Option<cairn_p2p::NetworkHandle>,
@@ -63,24 +68,36 @@ impl Node {
         let (stop, stopped) = watch::channel(false);
         let (status, network_view) = watch::channel(NetworkView::default());
         let block_time_ms = block_time.as_millis() as u64;
+        let mut registry = Registry::with_prefix("cairn");
+        let rpc_metrics = cairn_rpc::RpcMetrics::register(&mut registry);
+        let chain_metrics = ChainMetrics::register(&mut registry);
+        let sampled = Sampled::register(&mut registry);
+        let mut tasks = vec![tokio::spawn(
+            chain_metrics.follow(chain.clone(), stopped.clone()),
+        )];
 
         let Some(settings) = config.network else {
             let pool = TxPool::new(chain, config.mempool, None);
-            let server = RpcServer::new(
-                pool.clone(),
-                network_view,
-                None,
+            let listeners = Listeners {
+                rpc_addr: config.rpc_addr,
+                metrics_addr: config.metrics_addr,
+                access: &access,
                 block_time_ms,
                 admin_token_file,
-            );
-            let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server, &access).await?;
+            };
+            let metrics = (registry, rpc_metrics, sampled);
+            let (rpc_addr, rpc, metrics_addr) = listeners
+                .start(&pool, network_view, None, metrics, &stopped, &mut tasks)
+                .await?;
             let producer = produce_blocks(pool.clone(), config.validator_key, block_time, stopped);
+            tasks.push(tokio::spawn(producer));
             return Ok(Self {
                 pool,
                 rpc_addr,
+                metrics_addr,
                 rpc,
                 network: None,
-                tasks: vec![tokio::spawn(producer)],
+                tasks,
                 agent: None,
                 stop,
             });
@@ -117,14 +134,24 @@ impl Node {
             settings.provider.is_some().then_some(offers),
             settings.conduct,
         ));
-        let server = RpcServer::new(
-            pool.clone(),
-            network_view,
-            Some(data.clone()),
+        let listeners = Listeners {
+            rpc_addr: config.rpc_addr,
+            metrics_addr: config.metrics_addr,
+            access: &access,
             block_time_ms,
             admin_token_file,
-        );
-        let (rpc_addr, rpc) = cairn_rpc::start(config.rpc_addr, server, &access).await?;
+        };
+        let metrics = (registry, rpc_metrics, sampled);
+        let (rpc_addr, rpc, metrics_addr) = listeners
+            .start(
+                &pool,
+                network_view,
+                Some(data.clone()),
+                metrics,
+                &stopped,
+                &mut tasks,
+            )
+            .await?;
 
         let agent = settings.provider.map(|provider| {
             let agent = Agent::new(pool.clone(), data.clone(), provider, offer_queue);
@@ -164,12 +191,14 @@ impl Node {
                 tracing::error!(%error, "consensus stopped");
             }
         });
+        tasks.extend([driver, router]);
         Ok(Self {
             pool,
             rpc_addr,
+            metrics_addr,
             rpc,
             network: Some(network),
-            tasks: vec![driver, router],
+            tasks,
             agent,
             stop,
         })
@@ -193,6 +222,11 @@ impl Node {
         self.rpc_addr
     }
 
+    /// Where Prometheus metrics are served (`/metrics`), if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// The node's mempool (and, through it, its chain).
     pub fn pool(&self) -> &TxPool {
         &self.pool
@@ -214,6 +248,57 @@ impl Node {
         }
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
+    }
+}
+
+/// Where a node listens for clients, and what they need.
+struct Listeners<'a> {
+    rpc_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    access: &'a cairn_rpc::AccessPolicy,
+    block_time_ms: u64,
+    admin_token_file: std::path::PathBuf,
+}
+
+impl Listeners<'_> {
+    /// Starts the RPC server, and the metrics listener if one is asked for (its task added to
+    /// `tasks`); the addresses they bound and the RPC server's handle.
+    async fn start(
+        self,
+        pool: &TxPool,
+        network_view: watch::Receiver<NetworkView>,
+        data: Option<Arc<DataNet>>,
+        (registry, rpc_metrics, sampled): (Registry, cairn_rpc::RpcMetrics, Sampled),
+        stopped: &watch::Receiver<bool>,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Result<(SocketAddr, ServerHandle, Option<SocketAddr>)> {
+        let server = RpcServer::new(
+            pool.clone(),
+            network_view.clone(),
+            data,
+            self.block_time_ms,
+            self.admin_token_file,
+        );
+        let (rpc_addr, rpc) =
+            cairn_rpc::start(self.rpc_addr, server, self.access, rpc_metrics).await?;
+        let Some(addr) = self.metrics_addr else {
+            return Ok((rpc_addr, rpc, None));
+        };
+        let sources = Sources {
+            pool: pool.clone(),
+            network: network_view,
+        };
+        let (bound, task) = crate::metrics::serve(
+            addr,
+            registry,
+            sampled,
+            sources,
+            self.access,
+            stopped.clone(),
+        )
+        .await?;
+        tasks.push(task);
+        Ok((rpc_addr, rpc, Some(bound)))
     }
 }
 

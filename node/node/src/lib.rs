@@ -17,6 +17,7 @@
 //!      consensus driver (cairn-consensus) ─► chain worker: build, verify, commit ─► NetworkView
 //!      provider Agent (cairn-providers): TxPool, DataNet, TxSender
 //!   RpcServer (cairn-rpc): TxPool, Chain, NetworkView, DataNet
+//!   metrics listener: commits ─► ChainMetrics; TxPool, NetworkView, executor ─► Sampled; RPC
 //! ```
 //!
 //! ## Example
@@ -40,6 +41,7 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod launch;
+pub mod metrics;
 pub mod router;
 pub mod testnet;
 

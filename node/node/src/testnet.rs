@@ -31,6 +31,9 @@ pub const DEFAULT_VIEW_TIMEOUT_MS: u64 = 2_000;
 pub struct NodeFile {
     /// Where the JSON-RPC server listens.
     pub rpc_addr: SocketAddr,
+    /// Where Prometheus metrics are served (`/metrics`), if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<SocketAddr>,
     /// libp2p listen addresses.
     pub listen: Vec<String>,
     /// Peers to join through (multiaddrs ending in `/p2p/<peer id>`).
@@ -221,6 +224,7 @@ impl RunOptions {
         if networked {
             let mut file = self.node_file.unwrap_or_else(|| NodeFile {
                 rpc_addr,
+                metrics_addr: None,
                 listen: vec!["/ip4/0.0.0.0/tcp/30303".into()],
                 bootnodes: Vec::new(),
                 mdns: false,
@@ -233,6 +237,7 @@ impl RunOptions {
             }
             file.bootnodes.extend(self.bootnodes);
             file.mdns |= self.mdns;
+            config.metrics_addr = file.metrics_addr;
             config.network = Some(file.settings(datadir)?);
         }
         Ok(config)
@@ -247,6 +252,9 @@ pub struct TestnetNode {
     pub datadir: PathBuf,
     /// Its RPC URL.
     pub rpc_url: String,
+    /// Its Prometheus metrics (`http://.../metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
     /// Its libp2p peer id.
     pub peer_id: String,
     /// Where it listens for peers.
@@ -297,6 +305,9 @@ impl Testnet {
                 node.peer_id,
                 dir.join(&node.datadir).join("node.log").display()
             ));
+            if let Some(metrics) = &node.metrics_url {
+                text.push_str(&format!("          metrics {metrics}\n"));
+            }
         }
         text.push_str("\nFunded accounts (the keys are public; never use them elsewhere):\n");
         for (i, account) in self.accounts.iter().enumerate() {
@@ -406,7 +417,8 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
     let node_keys: Vec<cairn_p2p::Keypair> = (0..options.nodes)
         .map(|_| cairn_p2p::Keypair::generate_ed25519())
         .collect();
-    let ports = free_ports(2 * options.nodes)?;
+    // Three a node: RPC, peers, metrics.
+    let ports = free_ports(3 * options.nodes)?;
 
     let mut genesis = Genesis::dev();
     genesis.timestamp_ms = now_ms();
@@ -447,7 +459,7 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
         .map(|i| {
             format!(
                 "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-                ports[2 * i + 1],
+                ports[3 * i + 1],
                 node_keys[i].public().to_peer_id()
             )
         })
@@ -460,10 +472,12 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
         genesis.save(&datadir.join(files::GENESIS))?;
         write_key(&datadir.join(files::VALIDATOR_KEY), validator)?;
         write_node_key(&datadir.join(files::NODE_KEY), node_key)?;
-        let rpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[2 * i]));
+        let rpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[3 * i]));
+        let metrics_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[3 * i + 2]));
         NodeFile {
             rpc_addr,
-            listen: vec![format!("/ip4/127.0.0.1/tcp/{}", ports[2 * i + 1])],
+            metrics_addr: Some(metrics_addr),
+            listen: vec![format!("/ip4/127.0.0.1/tcp/{}", ports[3 * i + 1])],
             bootnodes: p2p_addrs
                 .iter()
                 .enumerate()
@@ -492,6 +506,7 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
         nodes.push(TestnetNode {
             datadir: name,
             rpc_url: format!("http://{rpc_addr}"),
+            metrics_url: Some(format!("http://{metrics_addr}/metrics")),
             peer_id: node_key.public().to_peer_id().to_string(),
             p2p_addr: p2p_addrs[i].clone(),
             validator: hex::encode(validator.public_key()),

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use jsonrpsee::Extensions;
-use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+#[cfg(test)]
+use jsonrpsee::server::{HttpBody, HttpRequest};
 use jsonrpsee::types::ErrorObjectOwned;
 
 use crate::api::ADMIN_REQUIRED;
@@ -99,7 +100,7 @@ impl Checks {
     }
 
     /// Why a request is refused, if it is.
-    fn refusal(&self, request: &HttpRequest) -> Option<String> {
+    fn refusal<B>(&self, request: &http::Request<B>) -> Option<String> {
         let headers = request.headers();
         let host = headers
             .get(http::header::HOST)
@@ -143,7 +144,7 @@ impl Checks {
     }
 
     /// Whether the request carries the admin token (compared through a hash, in constant time).
-    fn is_admin(&self, request: &HttpRequest) -> bool {
+    fn is_admin<B>(&self, request: &http::Request<B>) -> bool {
         request
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -184,23 +185,25 @@ pub struct Access<S> {
 
 type BoxedFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 
-impl<S> tower::Service<HttpRequest> for Access<S>
+/// Any HTTP service behind the checks: the RPC server, and the node's metrics listener.
+impl<S, B, R> tower::Service<http::Request<B>> for Access<S>
 where
-    S: tower::Service<HttpRequest, Response = HttpResponse>,
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    R: From<String> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
 {
-    type Response = HttpResponse;
+    type Response = http::Response<R>;
     type Error = S::Error;
-    type Future = BoxedFuture<HttpResponse, S::Error>;
+    type Future = BoxedFuture<http::Response<R>, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         if let Some(reason) = self.checks.refusal(&request) {
-            let mut response = HttpResponse::new(HttpBody::from(reason));
+            let mut response = http::Response::new(R::from(reason));
             *response.status_mut() = http::StatusCode::FORBIDDEN;
             return Box::pin(std::future::ready(Ok(response)));
         }

@@ -36,10 +36,12 @@ pub mod api;
 pub mod error;
 pub mod eth;
 pub mod listen;
+pub mod metrics;
 pub mod server;
 
 pub use access::AccessPolicy;
 pub use api::*;
 pub use error::RpcError;
 pub use listen::start;
+pub use metrics::RpcMetrics;
 pub use server::RpcServer;

@@ -29,7 +29,9 @@ pub async fn start(
     addr: std::net::SocketAddr,
     server: RpcServer,
     policy: &AccessPolicy,
+    metrics: crate::RpcMetrics,
 ) -> Result<(std::net::SocketAddr, jsonrpsee::server::ServerHandle), crate::RpcError> {
+    use jsonrpsee::core::middleware::RpcServiceBuilder;
     use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig};
     let largest =
         cairn_primitives::MAX_TX_SIZE.max(cairn_storage::blobs::PIECE_LEN as usize + 4096);
@@ -40,16 +42,6 @@ pub async fn start(
         .set_id_provider(HexSubscriptionIds)
         .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
         .build();
-    let bind = |source| crate::RpcError::Bind { addr, source };
-    // The access layer needs the bound address, known only once bound: bind first.
-    let socket = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
-    let bound = socket.local_addr().map_err(bind)?;
-    let middleware = tower::ServiceBuilder::new().layer(AccessLayer::new(policy, bound));
-    let listener = Server::builder()
-        .set_config(limits)
-        .set_http_middleware(middleware)
-        .build_from_tcp(socket.into_std().map_err(bind)?)
-        .map_err(bind)?;
     let mut methods = CairnApiServer::into_rpc(server.clone());
     let ethereum = [
         EthApiServer::into_rpc(server.clone()),
@@ -62,5 +54,17 @@ pub async fn start(
             .merge(module)
             .map_err(|e| crate::RpcError::Methods(e.to_string()))?;
     }
+    let metered = crate::metrics::RpcMetricsLayer::new(metrics, methods.method_names());
+    let bind = |source| crate::RpcError::Bind { addr, source };
+    // The access layer needs the bound address, known only once bound: bind first.
+    let socket = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
+    let bound = socket.local_addr().map_err(bind)?;
+    let middleware = tower::ServiceBuilder::new().layer(AccessLayer::new(policy, bound));
+    let listener = Server::builder()
+        .set_config(limits)
+        .set_http_middleware(middleware)
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(metered))
+        .build_from_tcp(socket.into_std().map_err(bind)?)
+        .map_err(bind)?;
     Ok((bound, listener.start(methods)))
 }

@@ -378,3 +378,69 @@ pub fn dev_transfer(nonce: u64, to: Address, value: u64) -> cairn_primitives::Tx
         input: Default::default(),
     }
 }
+
+/// An HTTP GET of `url` (`http://host:port/path`) naming `host` (the URL's own if `None`):
+/// the status code and the body. Enough HTTP for the node's metrics listener.
+pub fn http_get(
+    url: &str,
+    host: Option<&str>,
+) -> Result<(u16, String), Box<dyn std::error::Error>> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("an http:// URL")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut stream = std::net::TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let host = host.unwrap_or(authority);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8(response)?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP header")?;
+    let status = head.split_whitespace().nth(1).ok_or("no status")?.parse()?;
+    Ok((status, body.to_string()))
+}
+
+/// The value of the sample `name` (with its labels, as written: `cairn_peers` or
+/// `cairn_rpc_requests_total{method="eth_chainId"}`) in Prometheus text, if present.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Runs `promtool check metrics` over `text`; its complaint, if any.
+pub fn promtool_check_metrics(text: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            format!("cannot run promtool: {e} (scripts/test installs Debian's prometheus)")
+        })?;
+    child
+        .stdin
+        .take()
+        .ok_or("promtool's stdin")?
+        .write_all(text.as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "promtool check metrics refused them: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
