@@ -165,6 +165,22 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         ],
     ));
     assert_eq!(std::fs::read_to_string(&output)?, "2700\n");
+    // The honest provider's node counts the job it ran and the fuel it burnt.
+    let runner = job.parties[PROVIDER].who;
+    let runner_node = testnet
+        .nodes
+        .iter()
+        .find(|node| node.compute_provider == Some(runner))
+        .ok_or("the runner's node")?;
+    let metrics_url = runner_node.metrics_url.clone().ok_or("a metrics URL")?;
+    let (_, text) = support::http_get(&metrics_url, None)?;
+    let value = |name: &str| support::metric(&text, name).unwrap_or(-1.0);
+    assert!(
+        value("cairn_compute_jobs_total{kind=\"run\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(value("cairn_compute_fuel_total") >= job.decided.fuelUsed as f64);
+    support::promtool_check_metrics(&text)?;
 
     // The liar's jobs: disputed, the panel sides with the verifier, the liar is slashed and
     // not paid.

@@ -192,6 +192,32 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     let paid_before = claimable(honest).await?;
     assert!(paid_before > U256::ZERO);
 
+    // Node 1's metrics show its provider's side: the deal, its proofs, its bond against its
+    // minimum, what it may claim; promtool accepts them.
+    let metrics_url = testnet.nodes[0]
+        .metrics_url
+        .clone()
+        .ok_or("node 1 has a metrics URL")?;
+    let (status, text) = support::http_get(&metrics_url, None)?;
+    assert_eq!(status, 200);
+    let value = |name: &str| support::metric(&text, name).unwrap_or(-1.0);
+    assert_eq!(value("cairn_storage_deals_active"), 1.0, "{text}");
+    assert_eq!(value("cairn_storage_deal_faults"), 0.0);
+    assert_eq!(value("cairn_storage_stored_bytes"), data.len() as f64);
+    assert!(value("cairn_storage_proofs_total{result=\"sent\"}") >= 1.0);
+    assert!(value("cairn_storage_deals_accepted_total") >= 1.0);
+    assert!(value("cairn_provider_bonded_crn") >= value("cairn_provider_minimum_bond_crn"));
+    assert!(value("cairn_provider_minimum_bond_crn") > 0.0);
+    assert!(
+        value("cairn_provider_locked_crn") > 0.0,
+        "the deal's collateral"
+    );
+    assert!(
+        value("cairn_provider_claimable_crn") > 0.0,
+        "the proofs' pay"
+    );
+    support::promtool_check_metrics(&text)?;
+
     // The provider lists what it holds: the file, whole.
     let held = ok_json(run_at(urls[0], work, &["storage", "list", "--json"]));
     let held = held.as_array().ok_or("list")?;

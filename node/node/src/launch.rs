@@ -25,7 +25,7 @@ use prometheus_client::registry::Registry;
 use crate::config::NodeConfig;
 use crate::datadir::{files, load_or_create_admin_token, load_or_create_node_key};
 use crate::error::Result;
-use crate::metrics::{ChainMetrics, Sampled, Sources};
+use crate::metrics::{ChainMetrics, ProviderSource, Sampled, Sources};
 use crate::router::{Router, TX_GOSSIP_QUEUE};
 
 /// A running node.
@@ -71,7 +71,12 @@ impl Node {
         let mut registry = Registry::with_prefix("cairn");
         let rpc_metrics = cairn_rpc::RpcMetrics::register(&mut registry);
         let chain_metrics = ChainMetrics::register(&mut registry);
-        let sampled = Sampled::register(&mut registry);
+        let provider = config
+            .network
+            .as_ref()
+            .and_then(|network| network.provider.as_ref())
+            .map(|provider| provider.key.address());
+        let sampled = Sampled::register(&mut registry, provider.is_some());
         let mut tasks = vec![tokio::spawn(
             chain_metrics.follow(chain.clone(), stopped.clone()),
         )];
@@ -84,6 +89,7 @@ impl Node {
                 access: &access,
                 block_time_ms,
                 admin_token_file,
+                provider,
             };
             let metrics = (registry, rpc_metrics, sampled);
             let (rpc_addr, rpc, metrics_addr) = listeners
@@ -140,6 +146,7 @@ impl Node {
             access: &access,
             block_time_ms,
             admin_token_file,
+            provider,
         };
         let metrics = (registry, rpc_metrics, sampled);
         let (rpc_addr, rpc, metrics_addr) = listeners
@@ -258,6 +265,8 @@ struct Listeners<'a> {
     access: &'a cairn_rpc::AccessPolicy,
     block_time_ms: u64,
     admin_token_file: std::path::PathBuf,
+    /// The account of the provider this node runs, if any.
+    provider: Option<cairn_primitives::Address>,
 }
 
 impl Listeners<'_> {
@@ -272,6 +281,10 @@ impl Listeners<'_> {
         stopped: &watch::Receiver<bool>,
         tasks: &mut Vec<JoinHandle<()>>,
     ) -> Result<(SocketAddr, ServerHandle, Option<SocketAddr>)> {
+        let provider = data
+            .clone()
+            .zip(self.provider)
+            .map(|(data, account)| ProviderSource { data, account });
         let server = RpcServer::new(
             pool.clone(),
             network_view.clone(),
@@ -287,6 +300,7 @@ impl Listeners<'_> {
         let sources = Sources {
             pool: pool.clone(),
             network: network_view,
+            provider,
         };
         let (bound, task) = crate::metrics::serve(
             addr,

@@ -7,7 +7,11 @@
 //! - **state read at each scrape** ([`Sampled`]): the mempool's size, the consensus view, peers,
 //!   timeouts and equivocations (the driver's [`NetworkView`]), and the executor's counts of
 //!   blocks run by Block-STM or handed to the sequential executor.
-//! - **components that count for themselves**: the RPC server ([`cairn_rpc::RpcMetrics`]).
+//! - **components that count for themselves**: the RPC server ([`cairn_rpc::RpcMetrics`]), and
+//!   on a provider the data plane and agent's counters (proofs, deals, pieces, jobs, fuel),
+//!   read at each scrape with the provider's standing on chain ([`ProviderMetrics`]: its
+//!   deals, their faults and bytes, its bond against its minimum, its locked collateral and
+//!   claimable rewards).
 //!
 //! The listener answers `GET /metrics` only, behind the RPC's Host and Origin checks
 //! ([`cairn_rpc::access`]): it shows counts, never keys, and runs no RPC method.
@@ -26,8 +30,8 @@ use tokio::sync::watch;
 use cairn_chain::Chain;
 use cairn_consensus::NetworkView;
 use cairn_mempool::TxPool;
-use cairn_primitives::Header;
 use cairn_primitives::clock::now_ms;
+use cairn_primitives::{Address, Header, U256};
 
 use crate::error::{NodeError, Result};
 
@@ -161,6 +165,7 @@ pub struct ExecutorLabel {
 /// What is read from the node's components at each scrape.
 #[derive(Debug, Clone)]
 pub struct Sampled {
+    provider: Option<ProviderMetrics>,
     mempool: Gauge,
     peers: Gauge,
     view: Gauge,
@@ -170,9 +175,10 @@ pub struct Sampled {
 }
 
 impl Sampled {
-    /// The metrics, registered in `registry`.
-    pub fn register(registry: &mut Registry) -> Self {
+    /// The metrics, registered in `registry`; a provider's too on a provider node.
+    pub fn register(registry: &mut Registry, provider: bool) -> Self {
         let sampled = Self {
+            provider: provider.then(|| ProviderMetrics::register(registry)),
             mempool: Gauge::default(),
             peers: Gauge::default(),
             view: Gauge::default(),
@@ -227,7 +233,244 @@ impl Sampled {
                 count,
             );
         }
+        if let (Some(metrics), Some(provider)) = (&self.provider, &sources.provider) {
+            metrics.refresh(provider, sources.pool.chain());
+        }
     }
+}
+
+/// A provider's own counters and standing.
+#[derive(Debug, Clone)]
+pub struct ProviderMetrics {
+    deals_active: Gauge,
+    deal_faults: Gauge,
+    stored_bytes: Gauge,
+    proofs: Family<ResultLabel, Counter>,
+    deals_accepted: Counter,
+    offers_refused: Counter,
+    served_bytes: Counter,
+    pieces_rejected: Counter,
+    jobs: Family<JobLabel, Counter>,
+    job_failures: Family<ResultLabel, Counter>,
+    fuel: Counter,
+    bonded: Gauge<f64, std::sync::atomic::AtomicU64>,
+    minimum_bond: Gauge<f64, std::sync::atomic::AtomicU64>,
+    locked: Gauge<f64, std::sync::atomic::AtomicU64>,
+    claimable: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+/// An outcome, as a label: `sent` or `failed` for proofs, `send_failed` or `dropped` for jobs.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// The outcome.
+    pub result: &'static str,
+}
+
+/// What a compute job was to this provider: `run` (its provider), `verified` (its verifier),
+/// `disputed` (a referee or challenger of a dispute).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabel {
+    /// The provider's part in the job.
+    pub kind: &'static str,
+}
+
+impl ProviderMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            deals_active: Gauge::default(),
+            deal_faults: Gauge::default(),
+            stored_bytes: Gauge::default(),
+            proofs: Family::default(),
+            deals_accepted: Counter::default(),
+            offers_refused: Counter::default(),
+            served_bytes: Counter::default(),
+            pieces_rejected: Counter::default(),
+            jobs: Family::default(),
+            job_failures: Family::default(),
+            fuel: Counter::default(),
+            bonded: Gauge::default(),
+            minimum_bond: Gauge::default(),
+            locked: Gauge::default(),
+            claimable: Gauge::default(),
+        };
+        registry.register(
+            "storage_deals_active",
+            "Storage deals this provider holds data for",
+            metrics.deals_active.clone(),
+        );
+        registry.register(
+            "storage_deal_faults",
+            "Faults recorded on chain against this provider's deals",
+            metrics.deal_faults.clone(),
+        );
+        registry.register(
+            "storage_stored_bytes",
+            "Bytes of data this provider holds for its deals",
+            metrics.stored_bytes.clone(),
+        );
+        registry.register(
+            "storage_proofs",
+            "Storage proofs, by result: sent, or failed to make or send",
+            metrics.proofs.clone(),
+        );
+        registry.register(
+            "storage_deals_accepted",
+            "Storage deals this provider accepted",
+            metrics.deals_accepted.clone(),
+        );
+        registry.register(
+            "storage_offers_refused",
+            "Storage deal offers this provider refused",
+            metrics.offers_refused.clone(),
+        );
+        registry.register(
+            "storage_served_bytes",
+            "Bytes of pieces served to peers",
+            metrics.served_bytes.clone(),
+        );
+        registry.register(
+            "storage_pieces_rejected",
+            "Pieces received from peers that failed their check",
+            metrics.pieces_rejected.clone(),
+        );
+        registry.register(
+            "compute_jobs",
+            "Compute jobs answered, by this provider's part: run, verified, disputed",
+            metrics.jobs.clone(),
+        );
+        registry.register(
+            "compute_job_failures",
+            "Compute jobs not answered: send_failed, or dropped for a full queue",
+            metrics.job_failures.clone(),
+        );
+        registry.register(
+            "compute_fuel",
+            "Fuel burnt running and re-executing compute jobs",
+            metrics.fuel.clone(),
+        );
+        registry.register(
+            "provider_bonded_crn",
+            "This provider's bond, CRN",
+            metrics.bonded.clone(),
+        );
+        registry.register(
+            "provider_minimum_bond_crn",
+            "The least bond its roles need, CRN: below it a role is lost",
+            metrics.minimum_bond.clone(),
+        );
+        registry.register(
+            "provider_locked_crn",
+            "Bond locked as collateral for deals and jobs, CRN",
+            metrics.locked.clone(),
+        );
+        registry.register(
+            "provider_claimable_crn",
+            "Rewards and payments waiting to be claimed, CRN",
+            metrics.claimable.clone(),
+        );
+        metrics
+    }
+
+    fn refresh(&self, provider: &ProviderSource, chain: &Chain) {
+        let counters = provider.data.metrics().snapshot();
+        raise(
+            &self.proofs.get_or_create(&ResultLabel { result: "sent" }),
+            counters.proofs_sent,
+        );
+        raise(
+            &self.proofs.get_or_create(&ResultLabel { result: "failed" }),
+            counters.proofs_failed,
+        );
+        raise(&self.deals_accepted, counters.deals_accepted);
+        raise(&self.offers_refused, counters.offers_refused);
+        raise(&self.served_bytes, counters.bytes_served);
+        raise(&self.pieces_rejected, counters.pieces_rejected);
+        for (kind, count) in [
+            ("run", counters.jobs_run),
+            ("verified", counters.jobs_verified),
+            ("disputed", counters.jobs_disputed),
+        ] {
+            raise(&self.jobs.get_or_create(&JobLabel { kind }), count);
+        }
+        raise(
+            &self.job_failures.get_or_create(&ResultLabel {
+                result: "send_failed",
+            }),
+            counters.jobs_failed,
+        );
+        raise(
+            &self
+                .job_failures
+                .get_or_create(&ResultLabel { result: "dropped" }),
+            counters.jobs_dropped,
+        );
+        raise(&self.fuel, counters.fuel_used);
+        if let Err(error) = self.refresh_standing(provider, chain) {
+            tracing::debug!(%error, "metrics cannot read the provider's standing");
+        }
+    }
+
+    /// What the chain says of the provider: its deals, bond and rewards.
+    fn refresh_standing(
+        &self,
+        provider: &ProviderSource,
+        chain: &Chain,
+    ) -> std::result::Result<(), cairn_providers::error::DataError> {
+        use cairn_providers::contracts::view;
+        use cairn_reward_contracts::bindings::{ComputeMarket, RewardPool, Staking, StorageMarket};
+        use cairn_reward_contracts::{COMPUTE_MARKET, REWARD_POOL, STAKING, STORAGE_MARKET};
+
+        let me = provider.account;
+        let (mut deals, mut faults, mut bytes) = (0u64, 0u64, 0u64);
+        for (id, _) in provider.data.store().deals()? {
+            let deal = view(
+                chain,
+                STORAGE_MARKET,
+                StorageMarket::dealOfCall { id: id.into() },
+            )?;
+            if deal.provider == me {
+                deals += 1;
+                faults += u64::from(deal.faults);
+                bytes += deal.size;
+            }
+        }
+        self.deals_active.set(gauge_value(deals));
+        self.deal_faults.set(gauge_value(faults));
+        self.stored_bytes.set(gauge_value(bytes));
+        let stake = view(chain, STAKING, Staking::stakeOfCall { staker: me })?;
+        let mut minimum = U256::ZERO;
+        if stake.roles & cairn_reward_contracts::roles::STORAGE != 0 {
+            minimum = minimum.max(view(chain, STAKING, Staking::minStorageStakeCall {})?);
+        }
+        if stake.roles & cairn_reward_contracts::roles::COMPUTE != 0 {
+            minimum = minimum.max(view(chain, STAKING, Staking::minComputeStakeCall {})?);
+        }
+        let locked = view(chain, STAKING, Staking::lockedOfCall { staker: me })?;
+        let claimable = view(chain, REWARD_POOL, RewardPool::owedCall(me))?
+            + view(chain, STORAGE_MARKET, StorageMarket::claimableCall(me))?
+            + view(chain, COMPUTE_MARKET, ComputeMarket::claimableCall(me))?;
+        self.bonded.set(crn(stake.bonded));
+        self.minimum_bond.set(crn(minimum));
+        self.locked.set(crn(locked));
+        self.claimable.set(crn(claimable));
+        Ok(())
+    }
+}
+
+/// Wei as CRN, for a gauge (an approximation past 2^53 wei, which a dashboard does not see).
+fn crn(wei: U256) -> f64 {
+    let whole = wei / U256::from(cairn_chain::genesis::TOKEN);
+    let fraction = wei % U256::from(cairn_chain::genesis::TOKEN);
+    f64::from(whole) + f64::from(fraction) / cairn_chain::genesis::TOKEN as f64
+}
+
+/// The provider a node runs.
+#[derive(Debug, Clone)]
+pub struct ProviderSource {
+    /// The data plane, with the agent's counters and the deals' data.
+    pub data: Arc<cairn_providers::DataNet>,
+    /// The provider's account.
+    pub account: Address,
 }
 
 /// Moves a counter up to `total`, a count its source keeps (it never goes down).
@@ -242,6 +485,8 @@ pub struct Sources {
     pub pool: TxPool,
     /// The consensus driver's view (a default one on a dev node).
     pub network: watch::Receiver<NetworkView>,
+    /// The provider this node runs, if any.
+    pub provider: Option<ProviderSource>,
 }
 
 /// What the listener serves.
@@ -261,6 +506,9 @@ impl Scrape {
         Ok(text)
     }
 }
+
+/// Scrapes worked out at once; more wait.
+const SCRAPES_AT_ONCE: usize = 2;
 
 /// Content type of OpenMetrics's text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -319,24 +567,34 @@ pub async fn serve(
         sampled,
         sources,
     });
+    // A scrape reads the chain (view calls): on the blocking pool, a few at a time, however
+    // many requests come.
+    let permits = Arc::new(tokio::sync::Semaphore::new(SCRAPES_AT_ONCE));
     // OpenMetrics for a scraper that asks for it (Prometheus does), the classic format else.
     let metrics = move |headers: axum::http::HeaderMap| {
-        let scrape = scrape.clone();
+        let (scrape, permits) = (scrape.clone(), permits.clone());
         async move {
             let openmetrics = headers
                 .get(header::ACCEPT)
                 .and_then(|accept| accept.to_str().ok())
                 .is_some_and(|accept| accept.contains("application/openmetrics-text"));
-            match scrape.encode() {
+            let encoded = match permits.acquire_owned().await {
+                Ok(permit) => tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    scrape.encode().map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string())),
+                Err(closed) => Err(closed.to_string()),
+            };
+            match encoded {
                 Ok(text) if openmetrics => {
                     ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response()
                 }
                 Ok(text) => {
                     ([(header::CONTENT_TYPE, CLASSIC_TEXT)], classic_text(&text)).into_response()
                 }
-                Err(error) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
-                }
+                Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
             }
         }
     };

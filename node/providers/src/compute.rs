@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use crate::contracts::{JobState, slots, view};
 use crate::data::DataNet;
 use crate::error::DataError;
-use crate::metrics::bump;
+use crate::metrics::{add, bump};
 use crate::sender::{RESEND_AFTER_BLOCKS, TxSender};
 use cairn_primitives::{AccountKey, Address, B256, U256};
 use cairn_wasm::{Limits, Outcome};
@@ -267,7 +267,24 @@ impl ComputeWork {
         tokio::spawn(async move {
             match task.run().await {
                 Ok(answer) => {
-                    bump(&task.net.metrics().jobs_done);
+                    let metrics = task.net.metrics();
+                    bump(&metrics.jobs_done);
+                    if step == Step::Commit {
+                        add(&metrics.fuel_used, answer.fuel_used);
+                        let slot = task
+                            .job
+                            .parties
+                            .iter()
+                            .position(|party| party.who == task.key.address());
+                        match slot {
+                            Some(crate::contracts::slots::PROVIDER) => bump(&metrics.jobs_run),
+                            Some(crate::contracts::slots::VERIFIER) => {
+                                bump(&metrics.jobs_verified);
+                            }
+                            Some(_) => bump(&metrics.jobs_disputed),
+                            None => {}
+                        }
+                    }
                     tracing::info!(job = %id, ?step, outcome = Outcome::from_code(answer.outcome).map_or("unknown", Outcome::name), fuel = answer.fuel_used, "compute job answered");
                 }
                 Err(error) => {

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::conduct::Conduct;
 use crate::error::DataError;
 use crate::fetch::blocking;
-use crate::metrics::{Metrics, bump};
+use crate::metrics::{Metrics, add, bump};
 use crate::wire::DataResponse;
 
 /// An offer of a deal, passed to the provider agent with where to answer.
@@ -81,6 +81,7 @@ impl Server {
                 match blocking(move || store.piece(&root, index)).await {
                     Ok(piece) => {
                         bump(&self.metrics.pieces_served);
+                        add(&self.metrics.bytes_served, piece.data.len() as u64);
                         DataResponse::Piece(self.conduct.serve_piece(piece))
                     }
                     Err(error) => DataResponse::Refused(error.to_string()),
