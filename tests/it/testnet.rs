@@ -153,9 +153,37 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
     assert!(support::metric(&text, "cairn_chain_height").unwrap_or(0.0) >= 3.0);
     assert!(support::metric(&text, "cairn_block_transactions_count").unwrap_or(0.0) >= 3.0);
     support::promtool_check_metrics(&text)?;
-    // The metrics listener answers only to the names the RPC does.
+    assert!(support::metric(&text, "cairn_block_transactions_sum").unwrap_or(0.0) >= 1.0);
+    // The metrics listener answers only to the names the RPC does, whatever the path, and
+    // serves nothing but /metrics.
     let (status, _) = support::http_get(&metrics_url, Some("attacker.example"))?;
     assert_eq!(status, 403);
+    let elsewhere = metrics_url.replace("/metrics", "/admin");
+    assert_eq!(
+        support::http_get(&elsewhere, Some("attacker.example"))?.0,
+        403
+    );
+    assert_eq!(support::http_get(&elsewhere, None)?.0, 404);
+    // A client holding every connection it may (16, sending nothing) gets the next one closed
+    // unanswered; once it lets go, scrapes are answered again.
+    let authority = metrics_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let idle = (0..16)
+        .map(|_| std::net::TcpStream::connect(&authority))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refused = eventually(Duration::from_secs(10), || async {
+        support::http_get(&metrics_url, None).is_err().then_some(())
+    })
+    .await;
+    assert!(refused.is_ok(), "a 17th connection was answered");
+    drop(idle);
+    eventually(Duration::from_secs(10), || async {
+        let (status, _) = support::http_get(&metrics_url, None).ok()?;
+        (status == 200).then_some(())
+    })
+    .await?;
 
     // SIGKILL node 2: the other three go on finalizing.
     signal(node_pid(&dir, 2)?, nix::sys::signal::Signal::SIGKILL)?;

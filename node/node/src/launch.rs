@@ -77,9 +77,12 @@ impl Node {
             .and_then(|network| network.provider.as_ref())
             .map(|provider| provider.key.address());
         let sampled = Sampled::register(&mut registry, provider.is_some());
-        let mut tasks = vec![tokio::spawn(
-            chain_metrics.follow(chain.clone(), stopped.clone()),
-        )];
+        let mut tasks = Vec::new();
+        // Nobody reads the commit follower's figures without a metrics listener.
+        if config.metrics_addr.is_some() {
+            let follower = chain_metrics.follow(chain.clone(), stopped.clone());
+            tasks.push(tokio::spawn(follower));
+        }
 
         let Some(settings) = config.network else {
             let pool = TxPool::new(chain, config.mempool, None);

@@ -18,6 +18,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -100,8 +101,10 @@ impl ChainMetrics {
         metrics
     }
 
-    /// Follows the chain's commits until `stopped`, from its head.
+    /// Follows the chain's commits until `stopped`, from its head. Blocks are read on the
+    /// blocking pool (a RocksDB read and a decode each), never on the async workers.
     pub async fn follow(self, chain: Arc<Chain>, mut stopped: watch::Receiver<bool>) {
+        use tokio::sync::broadcast::error::RecvError;
         let mut commits = chain.subscribe();
         let mut previous = chain.head_header();
         self.height.set(gauge_value(previous.height));
@@ -113,17 +116,24 @@ impl ChainMetrics {
             };
             let height = match commit {
                 Ok(commit) => commit.height,
-                // Fell behind the broadcast: go on from the head, skipping what was missed.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    chain.head_header().height
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                // Fell behind the broadcast: the next ones received are the oldest it still
+                // holds; those already passed are skipped below.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
             };
-            let block = match chain.block(height) {
-                Ok(Some(block)) => block,
-                Ok(None) => continue,
-                Err(error) => {
+            if height <= previous.height {
+                continue;
+            }
+            let reader = chain.clone();
+            let block = match tokio::task::spawn_blocking(move || reader.block(height)).await {
+                Ok(Ok(Some(block))) => block,
+                Ok(Ok(None)) => continue,
+                Ok(Err(error)) => {
                     tracing::debug!(%error, height, "metrics cannot read a committed block");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, height, "metrics block reader failed");
                     continue;
                 }
             };
@@ -144,10 +154,18 @@ impl ChainMetrics {
             self.nullified_views
                 .inc_by(header.view.saturating_sub(parent.view + 1));
         }
+        // A block this old was fetched by sync (after a restart, or by a new node): its age is
+        // how far behind the node was, not how long finality took.
         let latency = now_ms().saturating_sub(header.timestamp_ms);
-        self.finalization_latency.observe(latency as f64 / 1000.0);
+        if latency <= SYNCED_BLOCK_AGE_MS {
+            self.finalization_latency.observe(latency as f64 / 1000.0);
+        }
     }
 }
+
+/// Blocks older than this when committed here came through sync, and are left out of the
+/// finalization latency.
+const SYNCED_BLOCK_AGE_MS: u64 = 60_000;
 
 fn gauge_value(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -416,27 +434,31 @@ impl ProviderMetrics {
         provider: &ProviderSource,
         chain: &Chain,
     ) -> std::result::Result<(), cairn_providers::error::DataError> {
-        use cairn_providers::contracts::view;
+        use cairn_providers::contracts::{DealState, view};
         use cairn_reward_contracts::bindings::{ComputeMarket, RewardPool, Staking, StorageMarket};
         use cairn_reward_contracts::{COMPUTE_MARKET, REWARD_POOL, STAKING, STORAGE_MARKET};
 
         let me = provider.account;
-        let (mut deals, mut faults, mut bytes) = (0u64, 0u64, 0u64);
-        for (id, _) in provider.data.store().deals()? {
+        let (mut deals, mut faults) = (0u64, 0u64);
+        let mut held = std::collections::BTreeMap::new();
+        // The deals the agent keeps, each read once a scrape: bounded by the deals a provider
+        // may hold (`StorageMarket.MAX_DEALS_PER_PROVIDER`, 256).
+        for (id, root) in provider.data.store().deals()? {
             let deal = view(
                 chain,
                 STORAGE_MARKET,
                 StorageMarket::dealOfCall { id: id.into() },
             )?;
-            if deal.provider == me {
+            if deal.provider == me && deal.state == DealState::Active as u8 {
                 deals += 1;
                 faults += u64::from(deal.faults);
-                bytes += deal.size;
+                // Two deals of one file hold it once.
+                held.insert(root, deal.size);
             }
         }
         self.deals_active.set(gauge_value(deals));
         self.deal_faults.set(gauge_value(faults));
-        self.stored_bytes.set(gauge_value(bytes));
+        self.stored_bytes.set(gauge_value(held.values().sum()));
         let stake = view(chain, STAKING, Staking::stakeOfCall { staker: me })?;
         let mut minimum = U256::ZERO;
         if stake.roles & cairn_reward_contracts::roles::STORAGE != 0 {
@@ -489,26 +511,46 @@ pub struct Sources {
     pub provider: Option<ProviderSource>,
 }
 
-/// What the listener serves.
+/// What the listener serves: the registry, refreshed at most once a [`SCRAPE_REUSE`] and by
+/// one scrape at a time (so the counters raised from their sources never race).
 #[derive(Debug)]
 struct Scrape {
     registry: Registry,
     sampled: Sampled,
     sources: Sources,
+    last: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl Scrape {
-    /// The metrics in OpenMetrics's text format.
+    /// The metrics in OpenMetrics's text format: the last scrape's if it is recent enough.
+    /// Blocking: it reads the chain. Callers hold the one scrape permit.
     fn encode(&self) -> std::result::Result<String, std::fmt::Error> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, text)) = last.as_ref()
+            && at.elapsed() < SCRAPE_REUSE
+        {
+            return Ok(text.clone());
+        }
         self.sampled.refresh(&self.sources);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        *last = Some((std::time::Instant::now(), text.clone()));
         Ok(text)
     }
 }
 
-/// Scrapes worked out at once; more wait.
-const SCRAPES_AT_ONCE: usize = 2;
+/// A scrape this recent is served again rather than worked out anew: a scraper (or a web
+/// page loading the URL in a loop) cannot make the node read the chain more often.
+const SCRAPE_REUSE: Duration = Duration::from_secs(1);
+/// How long a scrape waits for the one before it; past that it is answered 503.
+const SCRAPE_WAIT: Duration = Duration::from_secs(5);
+/// Connections the listener holds at once; more are closed as they come.
+const MAX_CONNECTIONS: usize = 16;
+/// Time a client has to send its request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a connection lives, whatever it does: one request (no keep-alive) and its
+/// answer.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(15);
 
 /// Content type of OpenMetrics's text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -535,7 +577,8 @@ pub fn classic_text(openmetrics: &str) -> String {
         match header {
             Some((prefix, rest)) => {
                 let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let suffix = if counters.contains(name) && !name.ends_with("_total") {
+                // prometheus-client adds `_total` to every counter's samples, whatever its name.
+                let suffix = if counters.contains(name) {
                     "_total"
                 } else {
                     ""
@@ -550,7 +593,10 @@ pub fn classic_text(openmetrics: &str) -> String {
 }
 
 /// Binds `addr` and serves `GET /metrics` from `registry` (after refreshing `sampled` from
-/// `sources`) behind `access`, until `stopped`. Returns the bound address.
+/// `sources`) behind `access`, until `stopped`. Returns the bound address. At most
+/// [`MAX_CONNECTIONS`] at once, each answered once and closed, none kept past
+/// [`CONNECTION_LIFETIME`]: a client that opens connections and sends nothing costs the node
+/// no more than that, and never holds up its shutdown.
 pub async fn serve(
     addr: SocketAddr,
     registry: Registry,
@@ -566,27 +612,28 @@ pub async fn serve(
         registry,
         sampled,
         sources,
+        last: std::sync::Mutex::new(None),
     });
-    // A scrape reads the chain (view calls): on the blocking pool, a few at a time, however
-    // many requests come.
-    let permits = Arc::new(tokio::sync::Semaphore::new(SCRAPES_AT_ONCE));
+    let permit = Arc::new(tokio::sync::Semaphore::new(1));
     // OpenMetrics for a scraper that asks for it (Prometheus does), the classic format else.
     let metrics = move |headers: axum::http::HeaderMap| {
-        let (scrape, permits) = (scrape.clone(), permits.clone());
+        let (scrape, permit) = (scrape.clone(), permit.clone());
         async move {
             let openmetrics = headers
                 .get(header::ACCEPT)
                 .and_then(|accept| accept.to_str().ok())
                 .is_some_and(|accept| accept.contains("application/openmetrics-text"));
-            let encoded = match permits.acquire_owned().await {
-                Ok(permit) => tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    scrape.encode().map_err(|e| e.to_string())
-                })
-                .await
-                .unwrap_or_else(|e| Err(e.to_string())),
-                Err(closed) => Err(closed.to_string()),
+            let Ok(Ok(permit)) = tokio::time::timeout(SCRAPE_WAIT, permit.acquire_owned()).await
+            else {
+                let busy = "another scrape is being worked out: try again";
+                return (StatusCode::SERVICE_UNAVAILABLE, busy).into_response();
             };
+            let encoded = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                scrape.encode().map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
             match encoded {
                 Ok(text) if openmetrics => {
                     ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response()
@@ -607,12 +654,34 @@ pub async fn serve(
     let app = axum::Router::new()
         .route("/metrics", axum::routing::get(metrics))
         .layer(cairn_rpc::access::AccessLayer::new(access, bound));
-    let server = axum::serve(socket, app).with_graceful_shutdown(async move {
-        let _ = stopped.changed().await;
-    });
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the metrics listener stopped");
+        loop {
+            let accepted = tokio::select! {
+                accepted = socket.accept() => accepted,
+                _ = stopped.changed() => return,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::debug!(%error, "metrics listener: accept failed");
+                    continue;
+                }
+            };
+            // Over the limit: closed at once (dropped), before a byte is read.
+            let Ok(held) = connections.clone().try_acquire_owned() else {
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::spawn(async move {
+                let _held = held;
+                let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            });
         }
     });
     Ok((bound, task))
