@@ -8,6 +8,7 @@ mod support;
 mod bad_transactions;
 mod compute;
 mod crash_recovery;
+mod deploy;
 mod eth_rpc;
 mod eth_schema;
 mod ethereum;
