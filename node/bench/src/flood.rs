@@ -321,7 +321,17 @@ impl Attacker {
                         Message::Proposal(_) => PROPOSAL_REPLAYS,
                         _ => REPLAYS,
                     };
-                    for _ in 0..copies {
+                    for copy_index in 0..copies {
+                        // A burst takes a second or more on a loaded machine: look for the
+                        // ban within it too, or one that comes in the phase's last burst is
+                        // never seen (a CI run failed so: banned, unseen).
+                        if copy_index % 100 == 99
+                            && cut_off.is_none()
+                            && !self.connected_to_victim().await
+                        {
+                            cut_off = Some(began.elapsed().as_millis() as u64);
+                            break;
+                        }
                         counter += 1;
                         let copy = Envelope {
                             resend: counter,
