@@ -363,3 +363,55 @@ async fn the_epoch_machinerys_events_are_found_by_eth_get_logs() -> TestResult {
     );
     Ok(())
 }
+
+/// A transaction that logs 10,001 times fills one block with more logs than one answer may
+/// hold: `eth_getBlockReceipts` and `eth_getLogs` refuse it with a way out, before building
+/// an answer no client could receive.
+#[tokio::test(flavor = "multi_thread")]
+async fn attack_a_block_of_too_many_logs_is_refused_whole() -> TestResult {
+    let (_dir, _node, client) = in_process_dev_node(50).await?;
+    let genesis = Genesis::dev();
+    let sender = test_mnemonic_account(1)?;
+    // Init code: LOG0 of nothing, 10,001 times, then STOP (about 4.2M gas).
+    let log_10_001_times = vec![
+        0x61, 0x27, 0x11, // PUSH2 10001
+        0x5b, // loop: JUMPDEST
+        0x80, 0x15, 0x60, 0x15, 0x57, // DUP1 ISZERO PUSH1 end JUMPI
+        0x60, 0x00, 0x60, 0x00, 0xa0, // LOG0(0, 0)
+        0x60, 0x01, 0x90, 0x03, // counter - 1
+        0x60, 0x03, 0x56, // JUMP loop
+        0x5b, 0x00, // end: JUMPDEST STOP
+    ];
+    let flood = TxBody {
+        chain_id: genesis.chain_id,
+        nonce: 0,
+        gas_limit: 6_000_000,
+        max_fee_per_gas: 2 * u128::from(genesis.base_fee_per_gas),
+        max_priority_fee_per_gas: 1,
+        to: None,
+        value: U256::ZERO,
+        input: log_10_001_times.into(),
+    }
+    .sign_ethereum(&sender)?;
+    let receipt = receipt_of(&client, send(&client, &flood).await?).await?;
+    assert!(receipt.status());
+    assert_eq!(receipt.inner.logs().len(), 10_001);
+    let height = receipt.block_number.ok_or("a block number")?;
+    let error = client
+        .block_receipts(BlockId::Number(BlockNumberOrTag::Number(height)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("more than 10000") && error.contains("eth_getLogs"),
+        "{error}"
+    );
+    let block_hash = receipt.block_hash.ok_or("a block hash")?;
+    let error = client
+        .logs(Filter::new().at_block_hash(block_hash))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("more than 10000 logs match"), "{error}");
+    Ok(())
+}

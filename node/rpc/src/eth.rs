@@ -780,17 +780,21 @@ impl RpcServer {
             let Some(stored) = self.chain().block_receipts(height).map_err(internal)? else {
                 continue;
             };
-            let may_match = |logs: &[Log]| !logs.is_empty() && filter.matches_bloom(bloom_of(logs));
-            if !may_match(&stored.system_logs)
-                && !stored.receipts.iter().any(|r| may_match(&r.logs))
-            {
+            // Each run of logs (the system events', then each transaction's, in the order
+            // `log_groups` lists them) is tested against the filter's bloom once.
+            let matching: Vec<bool> = std::iter::once(&stored.system_logs)
+                .filter(|logs| !logs.is_empty())
+                .chain(stored.receipts.iter().map(|r| &r.logs))
+                .map(|logs| !logs.is_empty() && filter.matches_bloom(bloom_of(logs)))
+                .collect();
+            if !matching.contains(&true) {
                 continue;
             }
             let Some(block) = self.chain().block(height).map_err(internal)? else {
                 continue;
             };
-            for group in log_groups(&block, &stored) {
-                if !may_match(group.logs) {
+            for (group, matches) in log_groups(&block, &stored).into_iter().zip(matching) {
+                if !matches {
                     continue;
                 }
                 for (position, log) in group.logs.iter().enumerate() {

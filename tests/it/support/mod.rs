@@ -416,31 +416,35 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     })
 }
 
-/// Runs `promtool check metrics` over `text`; its complaint, if any.
-pub fn promtool_check_metrics(text: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs `promtool` with `args` in `dir`, `input` on its standard input; its complaint, if any.
+pub fn promtool(args: &[&str], dir: &Path, input: &str) -> Result<(), Box<dyn std::error::Error>> {
     use std::io::Write;
     let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
+        .args(args)
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            format!("cannot run promtool: {e} (scripts/test installs Debian's prometheus)")
-        })?;
+        .map_err(|e| format!("cannot run promtool: {e} (scripts/test fetches it)"))?;
     child
         .stdin
         .take()
         .ok_or("promtool's stdin")?
-        .write_all(text.as_bytes())?;
+        .write_all(input.as_bytes())?;
     let output = child.wait_with_output()?;
     if !output.status.success() {
         return Err(format!(
-            "promtool check metrics refused them: {}{}",
+            "promtool {args:?} failed:\n{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         )
         .into());
     }
     Ok(())
+}
+
+/// Runs `promtool check metrics` over `text`; its complaint, if any.
+pub fn promtool_check_metrics(text: &str) -> Result<(), Box<dyn std::error::Error>> {
+    promtool(&["check", "metrics"], Path::new("."), text)
 }
