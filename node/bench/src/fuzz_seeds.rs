@@ -125,6 +125,15 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             SyncResponse {
                 blocks: vec![block],
                 finality: Some(certificate),
+                busy: false,
+            }
+            .encode(),
+        ),
+        (
+            "sync_message",
+            SyncResponse {
+                busy: true,
+                ..SyncResponse::default()
             }
             .encode(),
         ),

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_p2p::{GossipMessage, NetworkEvent, PeerId, TopicKind, Verdict};
+use cairn_p2p::{GossipMessage, NetworkEvent, Offence, PeerId, TopicKind, Verdict};
 
 use tracing::Instrument;
 
@@ -57,6 +57,8 @@ const SYNC_BATCH: u32 = 16;
 /// notarized), and when the budget is reached the blocks of past views that were never
 /// notarized go first: a leader flooding blocks cannot crowd out the current view's.
 pub const MAX_CACHED_BYTES: usize = 96 * 1024 * 1024;
+/// Peers asked again at once after a busy answer to a sync request, each housekeeping tick.
+const BUSY_RETRIES: usize = 4;
 /// Jobs queued for the chain worker.
 const JOB_QUEUE: usize = 64;
 /// Consensus messages kept for the next epoch (see `Driver::unverifiable`), and their bytes.
@@ -93,8 +95,8 @@ pub struct Timing {
 #[derive(Debug, Clone, Copy)]
 enum Unverified {
     /// It may be the next epoch's (a proposal past this epoch's heights): hold it, charged to
-    /// the peer that sent it.
-    Hold(PeerId),
+    /// the peer that sent it, for the epoch it claims.
+    Hold { source: PeerId, epoch: u64 },
     /// It claims to be this epoch's: the sender's fault, unless it is the previous epoch's (a
     /// certificate re-sent just after a hand-over).
     Reject,
@@ -225,6 +227,7 @@ pub async fn run<R: Runtime, N: ConsensusNetwork>(
         next_epoch_messages: VecDeque::new(),
         sync_wanted: true,
         syncing: false,
+        busy_answers: 0,
         sync_results,
         last_commit: Instant::now(),
         timing,
@@ -299,9 +302,11 @@ struct Driver<R, N> {
     /// want of them.
     unverified: BTreeMap<u64, Proposal>,
     /// Consensus messages of the next epoch, oldest first, with the peer that sent each.
-    next_epoch_messages: VecDeque<(Message, PeerId)>,
+    next_epoch_messages: VecDeque<Held>,
     sync_wanted: bool,
     syncing: bool,
+    /// Busy answers to sync requests since the last housekeeping tick.
+    busy_answers: usize,
     sync_results: mpsc::Sender<Result<(PeerId, SyncResponse), SyncFailure>>,
     last_commit: Instant,
     timing: Timing,
@@ -626,11 +631,19 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                             let mut actions = self.machine.start();
                             self.early_bytes = 0;
                             self.early_by_peer.clear();
-                            for (message, _) in std::mem::take(&mut self.next_epoch_messages) {
-                                if self.check(&message, Unverified::Ignore) == Verdict::Accept {
+                            for held in std::mem::take(&mut self.next_epoch_messages) {
+                                if self.check(&held.message, Unverified::Ignore) == Verdict::Accept
+                                {
                                     let now = self.now_ms();
-                                    actions
-                                        .extend(self.machine.handle(now, Event::Checked(message)));
+                                    actions.extend(
+                                        self.machine.handle(now, Event::Checked(held.message)),
+                                    );
+                                } else if held.epoch == epoch
+                                    && !gossip::is_signed_under(&self.config, &held.message)
+                                {
+                                    // Forged all along: its sender pays, as for this epoch's
+                                    // forgeries. (One merely stale by now is not its fault.)
+                                    self.penalize(held.source).await;
                                 }
                             }
                             self.carry_out(actions, 0).await;
@@ -702,11 +715,23 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     fn judge(&mut self, envelope: &Envelope, source: PeerId) -> Verdict {
         let message = &envelope.message;
         match message {
-            Message::Proposal(_) => self.check(message, Unverified::Hold(source)),
+            Message::Proposal(proposal) => {
+                let epoch = epoch_of(&self.chain, proposal.height);
+                if epoch > self.epoch + 1 {
+                    // Past the next epoch: no set to check it under before this node gets
+                    // there, and holding it would only crowd the buffer until the next epoch
+                    // change empties it (and charge nobody).
+                    return Verdict::Ignore;
+                }
+                self.check(message, Unverified::Hold { source, epoch })
+            }
             _ if envelope.epoch == self.epoch => self.check(message, Unverified::Reject),
             // Checked here first all the same: a validator just past a hand-over re-sends the
             // certificate that ended this epoch in an envelope of the next.
-            _ if envelope.epoch == self.epoch + 1 => self.check(message, Unverified::Hold(source)),
+            _ if envelope.epoch == self.epoch + 1 => {
+                let epoch = envelope.epoch;
+                self.check(message, Unverified::Hold { source, epoch })
+            }
             _ => Verdict::Ignore,
         }
     }
@@ -748,7 +773,9 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
             Checked::Reject => Verdict::Reject,
             Checked::Ignore => Verdict::Ignore,
             Checked::OtherEpoch => match unverified {
-                Unverified::Hold(source) => self.unverifiable(message.clone(), source),
+                Unverified::Hold { source, epoch } => {
+                    self.unverifiable(message.clone(), source, epoch)
+                }
                 // Valid but stale: counted as a copy, so that replaying them costs the sender.
                 Unverified::Reject if self.is_previous_epochs(message) => Verdict::Duplicate,
                 Unverified::Reject => Verdict::Reject,
@@ -759,16 +786,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
 
     /// Whether `message`, a vote or certificate, verifies under the previous epoch's set.
     fn is_previous_epochs(&self, message: &Message) -> bool {
-        let Some(previous) = &self.previous_config else {
-            return false;
-        };
-        match message {
-            Message::Vote(vote) => vote.is_valid(&previous.namespace, &previous.validators),
-            Message::Certificate(certificate) => {
-                certificate.is_valid(&previous.namespace, &previous.validators)
-            }
-            Message::Proposal(_) => false,
-        }
+        !matches!(message, Message::Proposal(_))
+            && self
+                .previous_config
+                .as_ref()
+                .is_some_and(|previous| gossip::is_signed_under(previous, message))
     }
 
     /// Whether a proposal's block may join the cache: a view this node takes proposals for,
@@ -815,10 +837,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
     /// Holds a message of the next epoch, which this node cannot check yet (another validator
     /// set, another namespace), to check it again when it enters that epoch: the first
     /// proposal and votes of an epoch often arrive before the node has committed the block that
-    /// starts it. Not forwarded, and the sender is not blamed. The buffer is bounded in
+    /// starts it. Not forwarded, and not blamed yet: if it fails once the node is in `epoch`,
+    /// the epoch it claims, its sender pays then (see [`Driver::penalize`]). The buffer is bounded in
     /// messages and bytes, oldest out first, and one peer holds at most half of its messages
     /// and half of its bytes: a peer sending junk as the next epoch's crowds out only its own.
-    fn unverifiable(&mut self, message: Message, source: PeerId) -> Verdict {
+    fn unverifiable(&mut self, message: Message, source: PeerId, epoch: u64) -> Verdict {
         let size = message_size(&message);
         let (held_bytes, held) = self.early_by_peer.get(&source).copied().unwrap_or((0, 0));
         if held_bytes + size > MAX_EARLY_BYTES / 2 || held >= MAX_EARLY_MESSAGES / 2 {
@@ -827,16 +850,16 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         while self.next_epoch_messages.len() >= MAX_EARLY_MESSAGES
             || self.early_bytes + size > MAX_EARLY_BYTES
         {
-            let Some((oldest, sender)) = self.next_epoch_messages.pop_front() else {
+            let Some(oldest) = self.next_epoch_messages.pop_front() else {
                 break;
             };
-            let freed = message_size(&oldest);
+            let freed = message_size(&oldest.message);
             self.early_bytes -= freed;
-            if let Some((bytes, count)) = self.early_by_peer.get_mut(&sender) {
+            if let Some((bytes, count)) = self.early_by_peer.get_mut(&oldest.source) {
                 *bytes = bytes.saturating_sub(freed);
                 *count = count.saturating_sub(1);
                 if *count == 0 {
-                    self.early_by_peer.remove(&sender);
+                    self.early_by_peer.remove(&oldest.source);
                 }
             }
         }
@@ -844,7 +867,11 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         let held = self.early_by_peer.entry(source).or_default();
         held.0 += size;
         held.1 += 1;
-        self.next_epoch_messages.push_back((message, source));
+        self.next_epoch_messages.push_back(Held {
+            message,
+            source,
+            epoch,
+        });
         self.note_buffered();
         Verdict::Ignore
     }
@@ -854,24 +881,8 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
             self.sync_wanted = true;
         }
         if self.sync_wanted && !self.syncing {
-            self.syncing = true;
-            self.sync_wanted = false;
-            let request = SyncRequest {
-                from: self.head().height + 1,
-                max_blocks: SYNC_BATCH,
-            };
-            let network = self.network.clone();
-            let answers = self.sync_results.clone();
-            self.runtime.spawn(Instrument::in_current_span(async move {
-                let bytes = PeerRequest::Sync(request).encode();
-                let answer = match network.request(None, bytes).await {
-                    Ok((peer, bytes)) => SyncResponse::decode(&bytes)
-                        .map(|response| (peer, response))
-                        .map_err(|source| SyncFailure::Malformed { peer, source }),
-                    Err(error) => Err(SyncFailure::Network(error)),
-                };
-                let _ = answers.send(answer).await;
-            }));
+            self.busy_answers = 0;
+            self.request_sync();
         }
         if let Ok(status) = self.network.status().await {
             // Read before the write: a watch's read guard held across `send_replace` would
@@ -891,6 +902,36 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         }
     }
 
+    /// Charges `peer` for a message whose signatures turned out forged after it was held, as
+    /// the network charges a rejected one it still carries.
+    async fn penalize(&self, peer: PeerId) {
+        if let Err(error) = self.network.penalize(peer, Offence::Invalid).await {
+            tracing::debug!(%error, "cannot report a peer's forged message");
+        }
+    }
+
+    /// Asks a peer (the network's next, round-robin) for the finalized blocks after the head.
+    fn request_sync(&mut self) {
+        self.syncing = true;
+        self.sync_wanted = false;
+        let request = SyncRequest {
+            from: self.head().height + 1,
+            max_blocks: SYNC_BATCH,
+        };
+        let network = self.network.clone();
+        let answers = self.sync_results.clone();
+        self.runtime.spawn(Instrument::in_current_span(async move {
+            let bytes = PeerRequest::Sync(request).encode();
+            let answer = match network.request(None, bytes).await {
+                Ok((peer, bytes)) => SyncResponse::decode(&bytes)
+                    .map(|response| (peer, response))
+                    .map_err(|source| SyncFailure::Malformed { peer, source }),
+                Err(error) => Err(SyncFailure::Network(error)),
+            };
+            let _ = answers.send(answer).await;
+        }));
+    }
+
     async fn on_sync_answer(&mut self, answer: Result<(PeerId, SyncResponse), SyncFailure>) {
         self.syncing = false;
         let (peer, response) = match answer {
@@ -900,6 +941,17 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
                 return;
             }
         };
+        if response.busy {
+            // Its serving room is taken (by attackers, perhaps): ask the next peer now rather
+            // than at the next tick, a few peers a tick.
+            if self.busy_answers < BUSY_RETRIES {
+                self.busy_answers += 1;
+                self.request_sync();
+            } else {
+                self.sync_wanted = true;
+            }
+            return;
+        }
         let (Some(last), Some(certificate)) = (response.blocks.last(), response.finality) else {
             return;
         };
@@ -935,6 +987,13 @@ impl<R: Runtime, N: ConsensusNetwork> Driver<R, N> {
         })
         .await;
     }
+}
+
+/// A message held for the epoch it claims, and the peer charged for it.
+struct Held {
+    message: Message,
+    source: PeerId,
+    epoch: u64,
 }
 
 /// What a consensus message holds in memory, near enough: its proposal's payload and a fixed

@@ -63,22 +63,40 @@ pub fn check(context: &Context<'_>, message: &Message) -> Checked {
     }
 }
 
+/// Whether `message`'s signatures verify under `config`'s validator set and namespace (a
+/// proposal's, as its view's leader's), whatever else is true of it.
+pub(crate) fn is_signed_under(config: &Config, message: &Message) -> bool {
+    match message {
+        Message::Vote(vote) => vote.is_valid(&config.namespace, &config.validators),
+        Message::Certificate(certificate) => {
+            certificate.is_valid(&config.namespace, &config.validators)
+        }
+        Message::Proposal(proposal) => {
+            leader_vote(config, proposal).is_valid(&config.namespace, &config.validators)
+        }
+    }
+}
+
+/// The notarize vote a proposal's signature is: its view's leader's, for its block.
+fn leader_vote(config: &Config, proposal: &Proposal) -> Vote {
+    Vote {
+        view: proposal.view,
+        kind: VoteKind::Notarize(proposal.block),
+        signer: config.leader(proposal.view),
+        signature: proposal.signature,
+    }
+}
+
 fn check_proposal(context: &Context<'_>, proposal: &Proposal) -> Checked {
     let config = context.config;
     if proposal.view <= context.anchor_view || proposal.height <= context.committed_height {
         return Checked::Ignore;
     }
-    let leader_vote = Vote {
-        view: proposal.view,
-        kind: VoteKind::Notarize(proposal.block),
-        signer: config.leader(proposal.view),
-        signature: proposal.signature,
-    };
     if proposal.height > config.last_height {
         // The next epoch's: its set signs it, and this node may not know that set yet.
         return Checked::OtherEpoch;
     }
-    if !leader_vote.is_valid(&config.namespace, &config.validators) {
+    if !leader_vote(config, proposal).is_valid(&config.namespace, &config.validators) {
         // A height of this epoch, whose leaders this node knows: not the leader's signature.
         // One signature check is all it cost; the sender pays for it in its score.
         return Checked::Reject;

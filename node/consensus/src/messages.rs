@@ -77,15 +77,88 @@ impl Canonical for Envelope {
 
 /// Consecutive finalized blocks and the certificate that finalizes the last of them (and so,
 /// through the parent hashes, all of them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+///
+/// On the wire: the blocks, the certificate, then one byte `1` only when `busy`. An answer that
+/// is not busy is byte for byte what nodes wrote before the flag existed, so nodes of either
+/// build sync from each other while a network upgrades one node at a time; a trailing byte
+/// that is not `1` is refused (one encoding per answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncResponse {
     /// The blocks, oldest first.
     pub blocks: Vec<cairn_primitives::Block>,
     /// The finalization of the last block.
     pub finality: Option<Certificate>,
+    /// The server had no room to prepare an answer (it serves a few peers at a time): ask
+    /// another peer, where an empty answer that is not busy means there is nothing to sync.
+    pub busy: bool,
+}
+
+impl BorshSerialize for SyncResponse {
+    fn serialize<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        self.blocks.serialize(writer)?;
+        self.finality.serialize(writer)?;
+        if self.busy {
+            writer.write_all(&[1])?;
+        }
+        Ok(())
+    }
+}
+
+impl BorshDeserialize for SyncResponse {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let blocks = Vec::deserialize_reader(reader)?;
+        let finality = Option::deserialize_reader(reader)?;
+        let mut flag = [0u8; 1];
+        let busy = match reader.read(&mut flag)? {
+            0 => false,
+            _ if flag[0] == 1 => true,
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a sync answer's busy flag must be absent or 1",
+                ));
+            }
+        };
+        Ok(Self {
+            blocks,
+            finality,
+            busy,
+        })
+    }
 }
 
 impl Canonical for SyncResponse {
     const NAME: &'static str = "sync response";
     const MAX_SIZE: usize = cairn_p2p::MAX_RESPONSE_SIZE;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes of the build before the busy flag read an answer that is not busy, and a node of
+    /// this build reads theirs; the flag has one encoding.
+    #[test]
+    fn a_sync_answer_that_is_not_busy_is_encoded_as_before_the_flag() {
+        let answer = SyncResponse::default();
+        // The version byte, then the body the derived encoding of the two fields wrote.
+        let mut before = answer.encode()[..1].to_vec();
+        before.extend(
+            borsh::to_vec(&(Vec::<cairn_primitives::Block>::new(), None::<Certificate>))
+                .expect("encodes"),
+        );
+        assert_eq!(answer.encode(), before);
+        assert_eq!(SyncResponse::decode(&before).expect("decodes"), answer);
+        let busy = SyncResponse {
+            busy: true,
+            ..SyncResponse::default()
+        };
+        assert_eq!(SyncResponse::decode(&busy.encode()).expect("decodes"), busy);
+        let mut zero = before.clone();
+        zero.push(0);
+        assert!(SyncResponse::decode(&zero).is_err(), "a written false");
+        let mut twice = busy.encode();
+        twice.push(1);
+        assert!(SyncResponse::decode(&twice).is_err(), "a trailing byte");
+    }
 }

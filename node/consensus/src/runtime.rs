@@ -10,7 +10,7 @@
 
 use std::future::Future;
 
-use cairn_p2p::{GossipMessage, NetworkHandle, NetworkStatus, PeerId, TopicKind, Verdict};
+use cairn_p2p::{GossipMessage, NetworkHandle, NetworkStatus, Offence, PeerId, TopicKind, Verdict};
 
 /// The clock and the executor of blocking work.
 pub trait Runtime: Clone + Send + Sync + 'static {
@@ -73,6 +73,14 @@ pub trait ConsensusNetwork: Clone + Send + Sync + 'static {
         verdict: Verdict,
     ) -> impl Future<Output = cairn_p2p::Result<()>> + Send;
 
+    /// Counts an offence against `peer` found after its message was reported (a held
+    /// next-epoch message that turned out forged).
+    fn penalize(
+        &self,
+        peer: PeerId,
+        offence: Offence,
+    ) -> impl Future<Output = cairn_p2p::Result<()>> + Send;
+
     /// Sends a request to `peer` (any connected peer if `None`) and waits for the answer.
     fn request(
         &self,
@@ -99,6 +107,14 @@ impl ConsensusNetwork for NetworkHandle {
         verdict: Verdict,
     ) -> impl Future<Output = cairn_p2p::Result<()>> + Send {
         NetworkHandle::validate(self, message, verdict)
+    }
+
+    fn penalize(
+        &self,
+        peer: PeerId,
+        offence: Offence,
+    ) -> impl Future<Output = cairn_p2p::Result<()>> + Send {
+        NetworkHandle::penalize(self, peer, offence)
     }
 
     fn request(

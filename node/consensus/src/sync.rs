@@ -7,7 +7,8 @@
 //! count the peer asked for: a run of full blocks still fits one response, so a node far behind
 //! always makes progress. How many answers are prepared at once is bounded too
 //! ([`SyncServer`]): a few at a time over all peers, one at a time per peer; a request beyond
-//! that gets an empty answer at once and costs nothing.
+//! that gets an empty answer marked busy at once and costs nothing, and the node that asked
+//! asks its next peer at once.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -53,8 +54,8 @@ impl SyncServer {
     }
 
     /// Answers `request` on its own task: reading and encoding blocks for a peer never delays
-    /// a vote. A request the server has no room for, or from a peer already being served, and
-    /// one that cannot be served, get an empty answer.
+    /// a vote. A request the server has no room for, or from a peer already being served, gets
+    /// an empty answer marked busy; one that cannot be served, an empty answer.
     pub fn serve(&self, peer: PeerId, id: InboundId, request: SyncRequest) {
         let admitted = self.admit(peer);
         let (chain, network) = (self.chain.clone(), self.network.clone());
@@ -78,7 +79,10 @@ impl SyncServer {
                 }
                 None => {
                     tracing::debug!(%peer, "sync request refused: busy");
-                    SyncResponse::default()
+                    SyncResponse {
+                        busy: true,
+                        ..SyncResponse::default()
+                    }
                 }
             };
             if let Err(error) = network.respond(id, response.encode()).await {
@@ -172,6 +176,7 @@ pub(crate) fn sync_response(
     Ok(SyncResponse {
         blocks,
         finality: Some(Certificate::decode(&certificate)?),
+        busy: false,
     })
 }
 
