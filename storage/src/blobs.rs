@@ -195,6 +195,11 @@ pub struct ChunkStore {
 }
 
 impl ChunkStore {
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
     /// Opens (or creates) the chunk store in `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let mut options = Options::default();

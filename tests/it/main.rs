@@ -23,3 +23,4 @@ mod staking_cli;
 mod storage;
 mod testnet;
 mod wallet_and_restart;
+mod wan;

@@ -217,6 +217,16 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
         "the proofs' pay"
     );
     support::promtool_check_metrics(&text)?;
+    // Every metric the shipped Grafana dashboard and alert rules query is one a provider's
+    // node serves.
+    for file in ["grafana/cairn.json", "prometheus/alerts.yml"] {
+        for name in support::deployed_metric_names(file)? {
+            assert!(
+                support::serves_metric(&text, &name),
+                "{file} queries {name}, not served"
+            );
+        }
+    }
 
     // The provider lists what it holds: the file, whole.
     let held = ok_json(run_at(urls[0], work, &["storage", "list", "--json"]));
@@ -316,6 +326,68 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
         cairn_reward_contracts::describe_revert(&receipt.receipt.output, |a| a.to_string())
             .unwrap_or_default();
     assert!(reason.contains("proof"), "{reason}");
+
+    // Its node warns before the slash: `cairn provider status` lists the failed proof, the
+    // metric counts it, and the dashboard shows it in a banner above the deal and the
+    // earnings chart (headless Chromium renders the page; its screenshot is kept).
+    let deleter_text = format!("{deleter:?}");
+    let warnings = eventually(Duration::from_secs(60), || async {
+        let status = ok_json(run_at(
+            urls[1],
+            work,
+            &["provider", "status", &deleter_text, "--json"],
+        ));
+        let warnings = status["warnings"].as_array()?.clone();
+        warnings
+            .iter()
+            .any(|w| w["kind"] == "proof_failed" && w["subject"] == deleter_deal.to_string())
+            .then_some(warnings)
+    })
+    .await?;
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w["message"].as_str().is_some_and(|m| !m.is_empty())),
+        "{warnings:?}"
+    );
+    let node_two_metrics = testnet.nodes[1].metrics_url.clone().ok_or("metrics URL")?;
+    let (_, text) = support::http_get(&node_two_metrics, None)?;
+    let failed = support::metric(&text, "cairn_provider_warnings{kind=\"proof_failed\"}");
+    assert!(failed.is_some_and(|n| n >= 1.0), "{text}");
+    let dashboard = testnet.nodes[1]
+        .dashboard_url
+        .clone()
+        .ok_or("dashboard URL")?;
+    let dom = support::browse(&dashboard, "dashboard-node-2")?;
+    assert!(
+        dom.contains("data-loaded=\"true\""),
+        "the page never loaded: {dom}"
+    );
+    assert!(
+        dom.contains(&format!("class=\"deal\" data-deal=\"{deleter_deal}\"")),
+        "no row for the deal: {dom}"
+    );
+    assert!(
+        dom.contains("id=\"earnings-chart\""),
+        "no earnings chart: {dom}"
+    );
+    let banner = dom
+        .split("id=\"warning-banner\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .ok_or("no banner")?;
+    assert!(
+        banner.contains("shown"),
+        "the warning banner is hidden: {dom}"
+    );
+    assert!(dom.contains("proof failed"), "{dom}");
+    // A deal the node does not hold is a clear not-found, not an error page.
+    let (status, body) = support::http_get(
+        &format!("{dashboard}api/deal/{}", B256::repeat_byte(9)),
+        None,
+    )?;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no deal"), "{body}");
 
     // Faults, then termination, settled by the client (nothing on chain iterates over deals):
     // fined each missed epoch and terminated at the third, all from the deal's collateral,

@@ -155,7 +155,7 @@ async fn four_validators_finalize_survive_a_crash_and_catch_up() -> TestResult {
     support::promtool_check_metrics(&text)?;
     assert!(support::metric(&text, "cairn_block_transactions_sum").unwrap_or(0.0) >= 1.0);
     // The metrics listener answers only to the names the RPC does, whatever the path, and
-    // serves nothing but /metrics.
+    // serves nothing but /metrics and the dashboard (/, /api/status, /api/deal/ID).
     let (status, _) = support::http_get(&metrics_url, Some("attacker.example"))?;
     assert_eq!(status, 403);
     let elsewhere = metrics_url.replace("/metrics", "/admin");

@@ -8,6 +8,7 @@ use cairn_primitives::beacon::vrf_public_key;
 use cairn_primitives::consensus::EVIDENCE_VOTE_LEN;
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, U256};
+use cairn_providers::{ProviderWarnings, Warning};
 use cairn_reward_contracts::bindings::{
     ComputeMarket, ProviderRegistry, RewardPool, Staking, StorageMarket,
 };
@@ -22,19 +23,6 @@ use serde::{Serialize, Serializer};
 use crate::error::ClientError;
 use crate::rpc::Client;
 use crate::tx::{Call, TxOptions, submit};
-
-/// The names of the roles set in `bits` (validator, storage, compute).
-pub fn role_names(bits: u8) -> Vec<&'static str> {
-    [
-        (roles::VALIDATOR, "validator"),
-        (roles::STORAGE, "storage"),
-        (roles::COMPUTE, "compute"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| bits & bit != 0)
-    .map(|(_, name)| name)
-    .collect()
-}
 
 /// Bonds `amount` wei.
 pub fn stake(amount: U256) -> Call {
@@ -222,7 +210,7 @@ pub async fn stake_status(client: &Client, address: Address) -> Result<StakeStat
         unbonding_wei: s.unbonding,
         withdrawable_epoch: s.withdrawableEpoch,
         current_epoch,
-        roles: role_names(s.roles),
+        roles: roles::names(s.roles),
         consensus_key: s.consensusKey,
         vrf_key: s.vrfKey,
         jailed: s.jailed,
@@ -290,6 +278,10 @@ pub struct ProviderStatus {
     pub addresses: String,
     /// The block of its last advert (0: never advertised).
     pub updated_at_block: u64,
+    /// What puts it at risk of a slash now, when the node asked runs this provider (only
+    /// that node's agent knows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<Warning>>,
 }
 
 /// The advert, stake and storage in use of `address`.
@@ -311,7 +303,7 @@ pub async fn provider_status(
         .await?;
     Ok(ProviderStatus {
         address,
-        roles: role_names(stake.roles),
+        roles: roles::names(stake.roles),
         bonded: format_crn(stake.bonded),
         storage_capacity: advert.storageCapacity,
         storage_used: used,
@@ -323,7 +315,19 @@ pub async fn provider_status(
         peer_id: String::from_utf8_lossy(&advert.peerId).into_owned(),
         addresses: advert.addresses,
         updated_at_block: advert.updatedAtBlock,
+        warnings: provider_warnings(client)
+            .await
+            .filter(|report| report.provider == Some(address))
+            .map(|report| report.warnings),
     })
+}
+
+/// The warnings of the provider the node runs; none when it runs none, when this user may not
+/// ask (the admin token: only on the node's machine, or with `CAIRN_ADMIN_TOKEN`) or when the
+/// node cannot tell (a dev node has no data plane).
+async fn provider_warnings(client: &Client) -> Option<ProviderWarnings> {
+    let admin = client.admin().await.ok()?;
+    admin.provider_warnings().await.ok()
 }
 
 impl fmt::Display for ProviderStatus {
@@ -350,7 +354,28 @@ impl fmt::Display for ProviderStatus {
             self.compute_price_per_fuel,
             self.peer_id,
             self.addresses
-        )
+        )?;
+        match &self.warnings {
+            None => Ok(()),
+            Some(warnings) if warnings.is_empty() => write!(f, "\n  warnings    none"),
+            Some(warnings) => {
+                write!(f, "\n  warnings    {}", warnings.len())?;
+                for warning in warnings {
+                    let subject = if warning.subject.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", warning.subject)
+                    };
+                    write!(
+                        f,
+                        "\n    {}{subject}: {}",
+                        warning.kind.name(),
+                        warning.message
+                    )?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -541,15 +566,6 @@ impl fmt::Display for Claimed {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roles_are_named_in_order() {
-        assert!(role_names(0).is_empty());
-        assert_eq!(
-            role_names(roles::VALIDATOR | roles::COMPUTE),
-            ["validator", "compute"]
-        );
-    }
 
     #[test]
     fn a_registration_proves_possession_for_its_staker_and_vrf_key_only() {

@@ -129,6 +129,9 @@ pub struct NodeBanner {
     /// Where Prometheus metrics are served, if they are.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_url: Option<String>,
+    /// The dashboard page, served beside the metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
 }
 
 impl NodeBanner {
@@ -151,6 +154,7 @@ impl NodeBanner {
             block_time_ms,
             peer_id,
             metrics_url: metrics_addr.map(|addr| format!("http://{addr}/metrics")),
+            dashboard_url: metrics_addr.map(|addr| format!("http://{addr}/")),
         }
     }
 
@@ -169,6 +173,9 @@ impl NodeBanner {
         if let Some(metrics) = &self.metrics_url {
             text.push_str(&format!("\n  metrics    {metrics}"));
         }
+        if let Some(dashboard) = &self.dashboard_url {
+            text.push_str(&format!("\n  dashboard  {dashboard}"));
+        }
         text
     }
 
@@ -179,11 +186,13 @@ impl NodeBanner {
         let balance = cairn_primitives::units::format_crn(
             U256::from(DEV_ACCOUNT_BALANCE_CRN) * U256::from(TOKEN),
         );
-        let metrics = self
-            .metrics_url
-            .as_ref()
-            .map(|url| format!("\n  metrics     {url}"))
-            .unwrap_or_default();
+        let metrics = [
+            ("metrics  ", &self.metrics_url),
+            ("dashboard", &self.dashboard_url),
+        ]
+        .into_iter()
+        .filter_map(|(name, url)| Some(format!("\n  {name}   {}", url.as_ref()?)))
+        .collect::<String>();
         let mut text = format!(
             "Cairn dev chain\n  chain id    {}\n  RPC         {}{metrics}\n  datadir     {}\n  height      {}\n  block time  {} ms\n\nDev accounts ({balance} CRN each; the keys are public, see the README):\n",
             self.chain_id,

@@ -305,7 +305,7 @@ impl Listeners<'_> {
             network: network_view,
             provider,
         };
-        let (bound, task) = crate::metrics::serve(
+        let (bound, task) = crate::listener::serve(
             addr,
             registry,
             sampled,

@@ -38,9 +38,11 @@
 //! ```
 
 pub mod config;
+pub mod dashboard;
 pub mod datadir;
 pub mod error;
 pub mod launch;
+pub mod listener;
 pub mod metrics;
 pub mod router;
 pub mod testnet;

@@ -1,4 +1,4 @@
-//! The node's metrics in Prometheus's text format, served on their own listener.
+//! The node's metrics in Prometheus's text format, served by [`crate::listener`].
 //!
 //! Three kinds of source, each read where it is cheapest:
 //! - **committed blocks** ([`ChainMetrics::follow`]): the chain's commit broadcast gives each
@@ -11,14 +11,11 @@
 //!   on a provider the data plane and agent's counters (proofs, deals, pieces, jobs, fuel),
 //!   read at each scrape with the provider's standing on chain ([`ProviderMetrics`]: its
 //!   deals, their faults and bytes, its bond against its minimum, its locked collateral and
-//!   claimable rewards).
+//!   claimable rewards, and the agent's warnings by kind).
 //!
-//! The listener answers `GET /metrics` only, behind the RPC's Host and Origin checks
-//! ([`cairn_rpc::access`]): it shows counts, never keys, and runs no RPC method.
+//! The series show counts, heights and CRN amounts, never keys.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -33,8 +30,6 @@ use cairn_consensus::NetworkView;
 use cairn_mempool::TxPool;
 use cairn_primitives::clock::now_ms;
 use cairn_primitives::{Address, Header, U256};
-
-use crate::error::{NodeError, Result};
 
 /// What committed blocks tell.
 #[derive(Debug, Clone)]
@@ -233,7 +228,7 @@ impl Sampled {
         sampled
     }
 
-    fn refresh(&self, sources: &Sources) {
+    pub(crate) fn refresh(&self, sources: &Sources) {
         self.mempool.set(gauge_value(sources.pool.len() as u64));
         let view = sources.network.borrow().clone();
         self.peers.set(gauge_value(view.peers as u64));
@@ -268,13 +263,14 @@ pub struct ProviderMetrics {
     offers_refused: Counter,
     served_bytes: Counter,
     pieces_rejected: Counter,
-    jobs: Family<JobLabel, Counter>,
+    jobs: Family<KindLabel, Counter>,
     job_failures: Family<ResultLabel, Counter>,
     fuel: Counter,
     bonded: Gauge<f64, std::sync::atomic::AtomicU64>,
     minimum_bond: Gauge<f64, std::sync::atomic::AtomicU64>,
     locked: Gauge<f64, std::sync::atomic::AtomicU64>,
     claimable: Gauge<f64, std::sync::atomic::AtomicU64>,
+    warnings: Family<KindLabel, Gauge>,
 }
 
 /// An outcome, as a label: `sent` or `failed` for proofs, `send_failed` or `dropped` for jobs.
@@ -284,11 +280,12 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
-/// What a compute job was to this provider: `run` (its provider), `verified` (its verifier),
-/// `disputed` (a referee or challenger of a dispute).
+/// A kind, as a label: what a compute job was to this provider (`run`: its provider,
+/// `verified`: its verifier, `disputed`: a referee or challenger of a dispute), or a warning's
+/// kind.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct JobLabel {
-    /// The provider's part in the job.
+pub struct KindLabel {
+    /// The kind.
     pub kind: &'static str,
 }
 
@@ -310,6 +307,7 @@ impl ProviderMetrics {
             minimum_bond: Gauge::default(),
             locked: Gauge::default(),
             claimable: Gauge::default(),
+            warnings: Family::default(),
         };
         registry.register(
             "storage_deals_active",
@@ -386,6 +384,11 @@ impl ProviderMetrics {
             "Rewards and payments waiting to be claimed, CRN",
             metrics.claimable.clone(),
         );
+        registry.register(
+            "provider_warnings",
+            "What puts the provider at risk of a slash now, by kind (see cairn provider status)",
+            metrics.warnings.clone(),
+        );
         metrics
     }
 
@@ -408,7 +411,7 @@ impl ProviderMetrics {
             ("verified", counters.jobs_verified),
             ("disputed", counters.jobs_disputed),
         ] {
-            raise(&self.jobs.get_or_create(&JobLabel { kind }), count);
+            raise(&self.jobs.get_or_create(&KindLabel { kind }), count);
         }
         raise(
             &self.job_failures.get_or_create(&ResultLabel {
@@ -423,6 +426,12 @@ impl ProviderMetrics {
             counters.jobs_dropped,
         );
         raise(&self.fuel, counters.fuel_used);
+        let report = provider.data.report();
+        for kind in cairn_providers::WarningKind::ALL {
+            let label = KindLabel { kind: kind.name() };
+            let count = u64::try_from(report.count(kind)).unwrap_or(u64::MAX);
+            self.warnings.get_or_create(&label).set(gauge_value(count));
+        }
         if let Err(error) = self.refresh_standing(provider, chain) {
             tracing::debug!(%error, "metrics cannot read the provider's standing");
         }
@@ -435,8 +444,8 @@ impl ProviderMetrics {
         chain: &Chain,
     ) -> std::result::Result<(), cairn_providers::error::DataError> {
         use cairn_providers::contracts::{DealState, view};
-        use cairn_reward_contracts::bindings::{ComputeMarket, RewardPool, Staking, StorageMarket};
-        use cairn_reward_contracts::{COMPUTE_MARKET, REWARD_POOL, STAKING, STORAGE_MARKET};
+        use cairn_reward_contracts::STORAGE_MARKET;
+        use cairn_reward_contracts::bindings::StorageMarket;
 
         let me = provider.account;
         let (mut deals, mut faults) = (0u64, 0u64);
@@ -459,7 +468,42 @@ impl ProviderMetrics {
         self.deals_active.set(gauge_value(deals));
         self.deal_faults.set(gauge_value(faults));
         self.stored_bytes.set(gauge_value(held.values().sum()));
-        let stake = view(chain, STAKING, Staking::stakeOfCall { staker: me })?;
+        let standing = Standing::read(chain, me)?;
+        self.bonded.set(crn(standing.bonded));
+        self.minimum_bond.set(crn(standing.minimum));
+        self.locked.set(crn(standing.locked));
+        self.claimable.set(crn(standing.claimable));
+        Ok(())
+    }
+}
+
+/// A provider's standing on chain: its roles, its bond against their minimum, what of it is
+/// locked as collateral, and what it can claim.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing {
+    /// Its role bits in Staking.
+    pub roles: u8,
+    /// Its bond, wei.
+    pub bonded: U256,
+    /// The least bond its roles need, wei.
+    pub minimum: U256,
+    /// Bond locked as collateral, wei.
+    pub locked: U256,
+    /// Rewards and payments waiting to be claimed, wei.
+    pub claimable: U256,
+}
+
+impl Standing {
+    /// Reads `account`'s standing from the committed state.
+    pub fn read(
+        chain: &Chain,
+        account: Address,
+    ) -> std::result::Result<Self, cairn_providers::error::DataError> {
+        use cairn_providers::contracts::view;
+        use cairn_reward_contracts::bindings::{ComputeMarket, RewardPool, Staking, StorageMarket};
+        use cairn_reward_contracts::{COMPUTE_MARKET, REWARD_POOL, STAKING, STORAGE_MARKET};
+
+        let stake = view(chain, STAKING, Staking::stakeOfCall { staker: account })?;
         let mut minimum = U256::ZERO;
         if stake.roles & cairn_reward_contracts::roles::STORAGE != 0 {
             minimum = minimum.max(view(chain, STAKING, Staking::minStorageStakeCall {})?);
@@ -467,15 +511,17 @@ impl ProviderMetrics {
         if stake.roles & cairn_reward_contracts::roles::COMPUTE != 0 {
             minimum = minimum.max(view(chain, STAKING, Staking::minComputeStakeCall {})?);
         }
-        let locked = view(chain, STAKING, Staking::lockedOfCall { staker: me })?;
-        let claimable = view(chain, REWARD_POOL, RewardPool::owedCall(me))?
-            + view(chain, STORAGE_MARKET, StorageMarket::claimableCall(me))?
-            + view(chain, COMPUTE_MARKET, ComputeMarket::claimableCall(me))?;
-        self.bonded.set(crn(stake.bonded));
-        self.minimum_bond.set(crn(minimum));
-        self.locked.set(crn(locked));
-        self.claimable.set(crn(claimable));
-        Ok(())
+        let locked = view(chain, STAKING, Staking::lockedOfCall { staker: account })?;
+        let claimable = view(chain, REWARD_POOL, RewardPool::owedCall(account))?
+            + view(chain, STORAGE_MARKET, StorageMarket::claimableCall(account))?
+            + view(chain, COMPUTE_MARKET, ComputeMarket::claimableCall(account))?;
+        Ok(Self {
+            roles: stake.roles,
+            bonded: stake.bonded,
+            minimum,
+            locked,
+            claimable,
+        })
     }
 }
 
@@ -511,52 +557,6 @@ pub struct Sources {
     pub provider: Option<ProviderSource>,
 }
 
-/// What the listener serves: the registry, refreshed at most once a [`SCRAPE_REUSE`] and by
-/// one scrape at a time (so the counters raised from their sources never race).
-#[derive(Debug)]
-struct Scrape {
-    registry: Registry,
-    sampled: Sampled,
-    sources: Sources,
-    last: std::sync::Mutex<Option<(std::time::Instant, String)>>,
-}
-
-impl Scrape {
-    /// The metrics in OpenMetrics's text format: the last scrape's if it is recent enough.
-    /// Blocking: it reads the chain. Callers hold the one scrape permit.
-    fn encode(&self) -> std::result::Result<String, std::fmt::Error> {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, text)) = last.as_ref()
-            && at.elapsed() < SCRAPE_REUSE
-        {
-            return Ok(text.clone());
-        }
-        self.sampled.refresh(&self.sources);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
-        *last = Some((std::time::Instant::now(), text.clone()));
-        Ok(text)
-    }
-}
-
-/// A scrape this recent is served again rather than worked out anew: a scraper (or a web
-/// page loading the URL in a loop) cannot make the node read the chain more often.
-const SCRAPE_REUSE: Duration = Duration::from_secs(1);
-/// How long a scrape waits for the one before it; past that it is answered 503.
-const SCRAPE_WAIT: Duration = Duration::from_secs(5);
-/// Connections the listener holds at once; more are closed as they come.
-const MAX_CONNECTIONS: usize = 16;
-/// Time a client has to send its request's head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest a connection lives, whatever it does: one request (no keep-alive) and its
-/// answer.
-const CONNECTION_LIFETIME: Duration = Duration::from_secs(15);
-
-/// Content type of OpenMetrics's text format.
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// Content type of Prometheus's classic text format.
-const CLASSIC_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
-
 /// Prometheus's classic text format (0.0.4) from the OpenMetrics text prometheus-client
 /// writes: the same samples, but a counter's `# HELP` and `# TYPE` lines name it with the
 /// `_total` suffix its samples carry, and no `# EOF`. Prometheus itself asks for OpenMetrics;
@@ -590,101 +590,6 @@ pub fn classic_text(openmetrics: &str) -> String {
         text.push('\n');
     }
     text
-}
-
-/// Binds `addr` and serves `GET /metrics` from `registry` (after refreshing `sampled` from
-/// `sources`) behind `access`, until `stopped`. Returns the bound address. At most
-/// [`MAX_CONNECTIONS`] at once, each answered once and closed, none kept past
-/// [`CONNECTION_LIFETIME`]: a client that opens connections and sends nothing costs the node
-/// no more than that, and never holds up its shutdown.
-pub async fn serve(
-    addr: SocketAddr,
-    registry: Registry,
-    sampled: Sampled,
-    sources: Sources,
-    access: &cairn_rpc::AccessPolicy,
-    mut stopped: watch::Receiver<bool>,
-) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-
-    let scrape = Arc::new(Scrape {
-        registry,
-        sampled,
-        sources,
-        last: std::sync::Mutex::new(None),
-    });
-    let permit = Arc::new(tokio::sync::Semaphore::new(1));
-    // OpenMetrics for a scraper that asks for it (Prometheus does), the classic format else.
-    let metrics = move |headers: axum::http::HeaderMap| {
-        let (scrape, permit) = (scrape.clone(), permit.clone());
-        async move {
-            let openmetrics = headers
-                .get(header::ACCEPT)
-                .and_then(|accept| accept.to_str().ok())
-                .is_some_and(|accept| accept.contains("application/openmetrics-text"));
-            let Ok(Ok(permit)) = tokio::time::timeout(SCRAPE_WAIT, permit.acquire_owned()).await
-            else {
-                let busy = "another scrape is being worked out: try again";
-                return (StatusCode::SERVICE_UNAVAILABLE, busy).into_response();
-            };
-            let encoded = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                scrape.encode().map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
-            match encoded {
-                Ok(text) if openmetrics => {
-                    ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response()
-                }
-                Ok(text) => {
-                    ([(header::CONTENT_TYPE, CLASSIC_TEXT)], classic_text(&text)).into_response()
-                }
-                Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
-            }
-        }
-    };
-    let socket = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| NodeError::MetricsBind { addr, source })?;
-    let bound = socket
-        .local_addr()
-        .map_err(|source| NodeError::MetricsBind { addr, source })?;
-    let app = axum::Router::new()
-        .route("/metrics", axum::routing::get(metrics))
-        .layer(cairn_rpc::access::AccessLayer::new(access, bound));
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let task = tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                accepted = socket.accept() => accepted,
-                _ = stopped.changed() => return,
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::debug!(%error, "metrics listener: accept failed");
-                    continue;
-                }
-            };
-            // Over the limit: closed at once (dropped), before a byte is read.
-            let Ok(held) = connections.clone().try_acquire_owned() else {
-                continue;
-            };
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(false)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            tokio::spawn(async move {
-                let _held = held;
-                let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-            });
-        }
-    });
-    Ok((bound, task))
 }
 
 #[cfg(test)]

@@ -255,6 +255,9 @@ pub struct TestnetNode {
     /// Its Prometheus metrics (`http://.../metrics`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_url: Option<String>,
+    /// Its dashboard page (`http://.../`), served beside the metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
     /// Its libp2p peer id.
     pub peer_id: String,
     /// Where it listens for peers.
@@ -307,6 +310,9 @@ impl Testnet {
             ));
             if let Some(metrics) = &node.metrics_url {
                 text.push_str(&format!("          metrics {metrics}\n"));
+            }
+            if let Some(dashboard) = &node.dashboard_url {
+                text.push_str(&format!("          dashboard {dashboard}\n"));
             }
         }
         text.push_str("\nFunded accounts (the keys are public; never use them elsewhere):\n");
@@ -507,6 +513,7 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
             datadir: name,
             rpc_url: format!("http://{rpc_addr}"),
             metrics_url: Some(format!("http://{metrics_addr}/metrics")),
+            dashboard_url: Some(format!("http://{metrics_addr}/")),
             peer_id: node_key.public().to_peer_id().to_string(),
             p2p_addr: p2p_addrs[i].clone(),
             validator: hex::encode(validator.public_key()),

@@ -28,6 +28,7 @@ use cairn_primitives::clock::now_ms;
 
 use crate::error::DataError;
 use crate::sender::{RESEND_AFTER_BLOCKS, TxSender};
+use crate::warnings::{Check, Warning};
 use cairn_primitives::{AccountKey, Address, Bytes, U256};
 
 /// How often the provider's advert is gossiped.
@@ -82,6 +83,14 @@ enum Sent {
     Settle([u8; 32]),
 }
 
+/// What every deal's round reads once: the epoch, its proof window and the faults that end a
+/// deal (each `None` when it could not be read).
+struct DealRules {
+    epoch: u64,
+    window: Option<(u64, u64)>,
+    max_faults: Option<u32>,
+}
+
 /// The agent's state.
 pub struct Agent {
     chain: Arc<Chain>,
@@ -97,6 +106,10 @@ pub struct Agent {
     /// Storage capacity not taken by deals, as of the last round (an EVM call, made there on
     /// the blocking pool; the advert reads it).
     storage_free: u64,
+    /// The bond and the minimum of the roles offered, as of the last round.
+    bond: (U256, U256),
+    /// Proofs that could not be made or sent, by deal: the epoch and the error.
+    proof_errors: BTreeMap<[u8; 32], (u64, String)>,
 }
 
 impl Agent {
@@ -107,6 +120,7 @@ impl Agent {
         settings: ProviderSettings,
         offers: mpsc::Receiver<Offer>,
     ) -> Self {
+        net.report().watch(settings.key.address());
         Self {
             chain: pool.chain().clone(),
             sender: TxSender::new(pool),
@@ -117,6 +131,8 @@ impl Agent {
             compute: None,
             registered: false,
             storage_free: 0,
+            bond: (U256::ZERO, U256::ZERO),
+            proof_errors: BTreeMap::new(),
         }
     }
 
@@ -208,16 +224,50 @@ impl Agent {
         }
     }
 
-    /// One round on the committed state: registration, then every deal.
+    /// One round on the committed state, then the warnings it found: those that are new are
+    /// logged at WARN.
     fn on_tick(&mut self) -> Result<(), DataError> {
+        let mut found = Vec::new();
+        let result = self.round(&mut found);
+        let report = self.net.report();
+        // A round cut short saw only part of what it checks: what it did not get to stands.
+        let new = if result.is_ok() {
+            report.replace_warnings(found)
+        } else {
+            report.add_warnings(found)
+        };
+        for warning in new {
+            tracing::warn!(
+                kind = warning.kind.name(),
+                subject = %warning.subject,
+                "provider at risk of a slash: {}",
+                warning.message
+            );
+        }
+        result
+    }
+
+    /// Registration, then compute jobs and every deal; what risks a slash goes to `found`.
+    fn round(&mut self, found: &mut Vec<Warning>) -> Result<(), DataError> {
         let height = self.height();
         self.sent
             .retain(|_, at| height < *at + 2 * RESEND_AFTER_BLOCKS);
         self.registered = self.ensure_registered()?;
+        let (bonded, minimum) = self.bond;
+        found.extend(Check::bond_near_minimum(
+            bonded.saturating_to(),
+            minimum.saturating_to(),
+        ));
         if !self.registered {
             return Ok(());
         }
         self.storage_free = self.free_capacity()?;
+        if self.settings.storage_capacity > 0 {
+            match crate::warnings::free_disk(self.net.store().path()) {
+                Ok(free) => found.extend(Check::disk_below_capacity(free, self.storage_free)),
+                Err(error) => tracing::debug!(%error, "cannot read the disk's free space"),
+            }
+        }
         let offer = self.settings.compute;
         if offer.cores > 0 {
             if self.compute.is_none() {
@@ -234,11 +284,43 @@ impl Agent {
                 ));
             }
             if let Some(work) = &mut self.compute {
-                work.round(&self.net, &self.sender, &self.settings.key)?;
+                let jobs = work.round(&self.net, &self.sender, &self.settings.key)?;
+                for job in jobs.iter().filter(|job| job.owed) {
+                    found.extend(Check::stage_deadline(
+                        &job.id.to_string(),
+                        job.deadline_block,
+                        height,
+                    ));
+                }
+                self.net.report().set_jobs(jobs);
             }
         }
-        for (deal, root) in self.net.store().deals()? {
-            if let Err(error) = self.tend(deal, root) {
+        let deals = self.net.store().deals()?;
+        if deals.is_empty() {
+            return Ok(());
+        }
+        let epoch = height / self.chain.genesis().epoch_length;
+        // Without the window no deal is proven this round, but deals are still accepted and
+        // settled; the fault limit only feeds a warning.
+        let window = view(
+            &self.chain,
+            STORAGE_MARKET,
+            StorageMarket::proofWindowCall { epoch },
+        )
+        .map(|window| (window.opens, window.closes))
+        .inspect_err(|error| tracing::warn!(%error, "cannot read the proof window"))
+        .ok();
+        let max_faults = view(&self.chain, STORAGE_MARKET, StorageMarket::maxFaultsCall {})
+            .inspect_err(|error| tracing::debug!(%error, "cannot read the fault limit"))
+            .ok();
+        let rules = DealRules {
+            epoch,
+            window,
+            max_faults,
+        };
+        self.proof_errors.retain(|_, (at, _)| *at >= epoch);
+        for (deal, root) in deals {
+            if let Err(error) = self.tend(deal, root, &rules, found) {
                 tracing::warn!(deal = %hex::encode(deal), %error, "storage deal round failed");
             }
         }
@@ -256,6 +338,7 @@ impl Agent {
         if self.settings.compute.cores > 0 {
             minimum = minimum.max(view(&self.chain, STAKING, Staking::minComputeStakeCall {})?);
         }
+        self.bond = (stake.bonded, minimum);
         if stake.bonded < minimum {
             if self.should_send(Sent::Stake) {
                 let value = self.settings.stake.max(minimum - stake.bonded);
@@ -423,9 +506,15 @@ impl Agent {
         }
     }
 
-    /// Moves one deal along: fetch and accept while proposed, prove while active, forget once
-    /// over.
-    fn tend(&mut self, id: [u8; 32], root: [u8; 32]) -> Result<(), DataError> {
+    /// Moves one deal along: fetch and accept while proposed, prove while active (noting in
+    /// `found` what risks a fault), forget once over.
+    fn tend(
+        &mut self,
+        id: [u8; 32],
+        root: [u8; 32],
+        rules: &DealRules,
+        found: &mut Vec<Warning>,
+    ) -> Result<(), DataError> {
         let deal = view(
             &self.chain,
             STORAGE_MARKET,
@@ -450,11 +539,38 @@ impl Agent {
                 }
             }
             s if s == DealState::Active as u8 => {
-                let epoch = self.height() / self.chain.genesis().epoch_length;
+                let epoch = rules.epoch;
                 if epoch > deal.endEpoch {
                     self.settle(id);
-                } else {
-                    self.prove(id, root, &deal)?;
+                    return Ok(());
+                }
+                let Some(window) = rules.window else {
+                    return Ok(());
+                };
+                self.prove(id, root, &deal, epoch, window)?;
+                let subject = format!("0x{}", hex::encode(id));
+                if let Some(max_faults) = rules.max_faults {
+                    found.extend(Check::faults_near_limit(&subject, deal.faults, max_faults));
+                }
+                if epoch >= deal.startEpoch {
+                    found.extend(Check::proof_late(
+                        &subject,
+                        epoch,
+                        deal.lastProvenEpoch,
+                        self.height(),
+                        window,
+                    ));
+                }
+                // A send reported failed may have landed all the same.
+                if self
+                    .proof_errors
+                    .get(&id)
+                    .is_some_and(|(at, _)| deal.lastProvenEpoch >= *at)
+                {
+                    self.proof_errors.remove(&id);
+                }
+                if let Some((at, error)) = self.proof_errors.get(&id) {
+                    found.push(Check::proof_failed(&subject, *at, error));
                 }
             }
             state => {
@@ -474,18 +590,13 @@ impl Agent {
         id: [u8; 32],
         root: [u8; 32],
         deal: &StorageMarket::Deal,
+        epoch: u64,
+        (_, closes): (u64, u64),
     ) -> Result<(), DataError> {
         // The head must be in the epoch already (its seed is recorded by the epoch's first
         // block), and the next block still in the epoch's proof window.
-        let epoch_length = self.chain.genesis().epoch_length;
         let height = self.height();
-        let epoch = height / epoch_length;
-        let window = view(
-            &self.chain,
-            STORAGE_MARKET,
-            StorageMarket::proofWindowCall { epoch },
-        )?;
-        if height >= window.closes {
+        if height >= closes {
             return Ok(());
         }
         if epoch < deal.startEpoch || epoch > deal.endEpoch || deal.lastProvenEpoch >= epoch {
@@ -496,10 +607,12 @@ impl Agent {
         }
         match self.send_proof(id, root, epoch) {
             Ok(()) => {
+                self.proof_errors.remove(&id);
                 bump(&self.net.metrics().proofs_sent);
                 tracing::info!(deal = %hex::encode(id), epoch, "sent storage proof");
             }
             Err(error) => {
+                self.proof_errors.insert(id, (epoch, error.to_string()));
                 bump(&self.net.metrics().proofs_failed);
                 tracing::error!(deal = %hex::encode(id), epoch, %error, "ALERT: cannot prove a storage deal; retrying in {RESEND_AFTER_BLOCKS} blocks");
             }

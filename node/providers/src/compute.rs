@@ -25,6 +25,7 @@ use crate::data::DataNet;
 use crate::error::DataError;
 use crate::metrics::{add, bump};
 use crate::sender::{RESEND_AFTER_BLOCKS, TxSender};
+use crate::warnings::WatchedJob;
 use cairn_primitives::{AccountKey, Address, B256, U256};
 use cairn_wasm::{Limits, Outcome};
 
@@ -172,12 +173,14 @@ impl ComputeWork {
     }
 
     /// Reads the next committed blocks for jobs naming `me`, then moves every watched job on.
+    /// Returns the jobs watched, each with its stage's deadline and whether this provider
+    /// owes the stage a step.
     pub fn round(
         &mut self,
         net: &Arc<DataNet>,
         sender: &TxSender,
         key: &AccountKey,
-    ) -> Result<(), DataError> {
+    ) -> Result<Vec<WatchedJob>, DataError> {
         let chain = sender.chain();
         let me = key.address();
         let head = chain.head()?.height;
@@ -201,6 +204,7 @@ impl ComputeWork {
         self.sent
             .retain(|_, at| head < *at + 2 * RESEND_AFTER_BLOCKS);
         let watched: Vec<B256> = self.watched.keys().copied().collect();
+        let mut report = Vec::new();
         for id in watched {
             let Ok(job) = view(chain, COMPUTE_MARKET, ComputeMarket::jobOfCall { id }) else {
                 continue;
@@ -213,13 +217,20 @@ impl ComputeWork {
                 continue;
             }
             self.watched.insert(id, job.deadlineBlock);
-            if let Some(step) = step_for(&job, me) {
+            let step = step_for(&job, me);
+            report.push(WatchedJob {
+                id,
+                state: JobState::name(job.state).to_string(),
+                deadline_block: job.deadlineBlock,
+                owed: step.is_some(),
+            });
+            if let Some(step) = step {
                 self.act(net, sender, key, id, &job, step, head);
             } else if head > job.deadlineBlock && waits_on_another(&job, me) {
                 self.expire(sender, key, id, head);
             }
         }
-        Ok(())
+        Ok(report)
     }
 
     /// Starts a task for `step` unless one is running or was sent recently.

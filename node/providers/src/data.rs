@@ -17,6 +17,7 @@ use crate::error::DataError;
 use crate::fetch::{Fetcher, blocking};
 use crate::metrics::Metrics;
 use crate::serve::{Offer, Server};
+use crate::warnings::AgentReport;
 use crate::wire::DataResponse;
 
 /// The data plane of a networked node.
@@ -29,6 +30,7 @@ pub struct DataNet {
     fetcher: Arc<Fetcher>,
     server: Arc<Server>,
     metrics: Arc<Metrics>,
+    report: AgentReport,
     conduct: Arc<dyn Conduct>,
 }
 
@@ -69,6 +71,7 @@ impl DataNet {
             fetcher,
             server,
             metrics,
+            report: AgentReport::default(),
             conduct,
         }
     }
@@ -96,6 +99,12 @@ impl DataNet {
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// What the provider agent found in its last round: warnings and the jobs it watches
+    /// (empty on a node that runs no provider).
+    pub fn report(&self) -> &AgentReport {
+        &self.report
     }
 
     /// How this node treats others (always [`crate::conduct::Honest`] in the node).

@@ -20,7 +20,8 @@
 //! configured as a provider: of storage (deals), of compute (jobs run, re-executed to verify,
 //! or judged on a panel, answered by commit and reveal, with module, input and output moved as
 //! blobs), or both. It signs its contract
-//! calls through a [`TxSender`] into the node's own mempool.
+//! calls through a [`TxSender`] into the node's own mempool, and each round lists what puts
+//! the provider at risk of a slash ([`AgentReport`]).
 //!
 //! ## Example
 //! ```
@@ -41,6 +42,7 @@ pub mod fetch;
 pub mod metrics;
 pub mod sender;
 pub mod serve;
+pub mod warnings;
 pub mod wire;
 
 pub use adverts::Adverts;
@@ -52,3 +54,4 @@ pub use fetch::{FetchProgress, FetchState, Fetcher};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use sender::TxSender;
 pub use serve::{Offer, Server};
+pub use warnings::{AgentReport, ProviderWarnings, Warning, WarningKind, WatchedJob};

@@ -10,7 +10,7 @@ use cairn_chain::CallRequest;
 use cairn_primitives::{
     Address, B256, Block, Bytes, Canonical, Header, Receipt, Transaction, U256,
 };
-use cairn_providers::{FetchProgress, MetricsSnapshot};
+use cairn_providers::{FetchProgress, MetricsSnapshot, ProviderWarnings};
 
 /// JSON-RPC error code for a transaction the mempool refused.
 pub const TX_REJECTED: i32 = -32000;
@@ -254,6 +254,11 @@ pub trait CairnApi {
     /// This node's storage counters (proofs sent and failed, pieces served and rejected).
     #[method(name = "storageMetrics")]
     async fn storage_metrics(&self) -> RpcResult<MetricsSnapshot>;
+
+    /// The provider this node runs, if any, and what puts it at risk of a slash now (admin:
+    /// they tell its disk's free space and which deals are failing).
+    #[method(name = "providerWarnings", with_extensions)]
+    async fn provider_warnings(&self) -> RpcResult<ProviderWarnings>;
 }
 
 /// JSON-RPC error code of a data request that cannot be met.

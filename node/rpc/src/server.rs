@@ -19,7 +19,7 @@ use cairn_consensus::NetworkView;
 use cairn_mempool::{SubmitError, TxPool};
 use cairn_primitives::{Address, B256, Bytes, U256};
 use cairn_providers::error::DataError;
-use cairn_providers::{DataNet, FetchProgress, FetchState, MetricsSnapshot};
+use cairn_providers::{DataNet, FetchProgress, FetchState, MetricsSnapshot, ProviderWarnings};
 
 use crate::access::require_admin;
 use crate::api::*;
@@ -506,6 +506,11 @@ impl CairnApiServer for RpcServer {
 
     async fn storage_metrics(&self) -> RpcResult<MetricsSnapshot> {
         Ok(self.data()?.metrics().snapshot())
+    }
+
+    async fn provider_warnings(&self, ext: &Extensions) -> RpcResult<ProviderWarnings> {
+        require_admin(ext, "providerWarnings")?;
+        Ok(self.data()?.report().provider_warnings())
     }
 }
 

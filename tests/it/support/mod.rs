@@ -448,3 +448,78 @@ pub fn promtool(args: &[&str], dir: &Path, input: &str) -> Result<(), Box<dyn st
 pub fn promtool_check_metrics(text: &str) -> Result<(), Box<dyn std::error::Error>> {
     promtool(&["check", "metrics"], Path::new("."), text)
 }
+
+/// Loads `url` in headless Chromium (Debian's `chromium`, installed by scripts/test), lets its
+/// scripts run, and returns the page's DOM as they left it; a screenshot of the page is kept as
+/// `name`.png in the artifacts directory (`CAIRN_ARTIFACTS`, else `$CARGO_TARGET_DIR/artifacts`
+/// or `target/artifacts`), whose path is printed.
+pub fn browse(url: &str, name: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let artifacts = std::env::var_os("CAIRN_ARTIFACTS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("artifacts"))
+        })
+        .unwrap_or_else(|| PathBuf::from("target/artifacts"));
+    std::fs::create_dir_all(&artifacts)?;
+    let profile = tempfile::tempdir()?;
+    let chromium = |extra: &[String]| -> Result<Output, Box<dyn std::error::Error>> {
+        let output = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--hide-scrollbars",
+                // Virtual time: the page's first fetch and render are done before the dump.
+                "--virtual-time-budget=8000",
+                "--window-size=1280,1400",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(url)
+            .output()
+            .map_err(|e| format!("cannot run chromium: {e} (scripts/test installs it)"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "chromium failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        Ok(output)
+    };
+    let screenshot = artifacts.join(format!("{name}.png"));
+    chromium(&[format!("--screenshot={}", screenshot.display())])?;
+    println!("screenshot of {url}: {}", screenshot.display());
+    let dom = chromium(&["--dump-dom".to_string()])?;
+    Ok(String::from_utf8(dom.stdout)?)
+}
+
+/// The `cairn_` metric names a file in `deploy/` queries (a Grafana dashboard, alert rules).
+pub fn deployed_metric_names(file: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(file);
+    let text = std::fs::read_to_string(&path)?;
+    let mut names: Vec<String> = text
+        .match_indices("cairn_")
+        .map(|(at, _)| {
+            text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect::<String>()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Whether Prometheus text `text` has samples or a family named `name`.
+pub fn serves_metric(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        matches!(before, None | Some(' ' | '\n')) && matches!(after, Some(' ' | '{'))
+    })
+}
