@@ -74,6 +74,14 @@ pub struct TransferReport {
     pub total_ms: f64,
     /// Transactions per second, submission to commit.
     pub tx_per_sec: f64,
+    /// The sequential executor alone on the same transactions from the same state, in the same
+    /// run: what the pipeline around it could at best reach, in transactions per second.
+    pub execution_only_tx_per_sec: f64,
+    /// `tx_per_sec` as a share of `execution_only_tx_per_sec`.
+    pub pipeline_ratio: f64,
+    /// The most memory the process held (its peak resident set), bytes; 0 where the system
+    /// does not tell.
+    pub peak_memory_bytes: u64,
 }
 
 impl TransferReport {
@@ -171,13 +179,17 @@ pub fn transfers(
         .collect();
     let raw: Vec<Vec<u8>> = signed.into_iter().map(|(_, bytes)| bytes).collect();
     let timestamp = genesis.timestamp_ms;
-    let chain = std::sync::Arc::new(Chain::open(workdir, genesis, Box::new(Sequential))?);
+    let chain = std::sync::Arc::new(Chain::open(
+        &workdir.join("pipeline"),
+        genesis.clone(),
+        Box::new(Sequential),
+    )?);
     let capacity = MempoolConfig {
         capacity: count.max(1),
         per_sender: 16,
         ..MempoolConfig::default()
     };
-    let pool = TxPool::new(chain, capacity, None);
+    let pool = TxPool::new(chain.clone(), capacity, None);
     let validator = dev_validator();
 
     let started = Instant::now();
@@ -218,6 +230,15 @@ pub fn transfers(
         }
     }
     let signature_checks = verify_started.elapsed();
+    let blocks_run: Vec<Vec<Transaction>> = (1..=blocks)
+        .map(|height| {
+            let block = chain
+                .block(height)?
+                .ok_or_else(|| BenchError::Check(format!("block {height} is not in the chain")))?;
+            Ok(block.transactions)
+        })
+        .collect::<Result<_>>()?;
+    let execution_only = execution_only(&blocks_run, &genesis, &workdir.join("execution"))?;
 
     Ok(TransferReport {
         signature,
@@ -231,7 +252,46 @@ pub fn transfers(
         block_assembly_ms: ms(total.saturating_sub(admission + execute + state_root + commit)),
         total_ms: ms(total),
         tx_per_sec: count as f64 / total.as_secs_f64(),
+        execution_only_tx_per_sec: count as f64 / execution_only.as_secs_f64(),
+        pipeline_ratio: execution_only.as_secs_f64() / total.as_secs_f64(),
+        peak_memory_bytes: peak_memory_bytes(),
     })
+}
+
+/// The wall time of the sequential executor alone running `blocks` (the pipeline's, in order)
+/// on the genesis state, in a chain of its own in `dir`: the execution the pipeline wraps, and
+/// nothing else (no admission, state root or commit). Every transaction must succeed.
+fn execution_only(blocks: &[Vec<Transaction>], genesis: &Genesis, dir: &Path) -> Result<Duration> {
+    let chain = Chain::open(dir, genesis.clone(), Box::new(Sequential))?;
+    let view = chain.state();
+    let mut pending = cairn_storage::PendingState::new(&view);
+    let mut elapsed = Duration::ZERO;
+    for (height, transactions) in (1..).zip(blocks) {
+        let block = context(genesis, height, B256::ZERO);
+        let started = Instant::now();
+        let outcomes = Sequential.execute(&block, transactions, &mut pending)?;
+        elapsed += started.elapsed();
+        let succeeded = |outcome: &TxOutcome| matches!(outcome, TxOutcome::Included(receipt) if receipt.succeeded());
+        if let Some(failed) = outcomes.iter().find(|outcome| !succeeded(outcome)) {
+            return Err(BenchError::Check(format!(
+                "a transfer failed when executed alone: {failed:?}"
+            )));
+        }
+    }
+    Ok(elapsed)
+}
+
+/// The process's peak resident set (`VmHWM` in /proc/self/status), bytes; 0 where there is
+/// none.
+pub fn peak_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -279,6 +339,11 @@ mod tests {
             assert_eq!(report.transactions, 300);
             assert!(report.blocks >= 1);
             assert!(report.tx_per_sec > 0.0);
+            // The executor alone ran the same blocks (each transfer succeeded again) faster
+            // than the whole pipeline around it.
+            assert!(report.execution_only_tx_per_sec > report.tx_per_sec);
+            assert!(report.pipeline_ratio > 0.0 && report.pipeline_ratio < 1.0);
+            assert!(report.peak_memory_bytes > 0, "Linux tells the peak resident set");
         }
         Ok(())
     }

@@ -26,6 +26,12 @@ pub fn transfers(report: &TransferReport) -> String {
     text.push_str(&row("commit (RocksDB)", report.commit_ms));
     text.push_str(&row("block assembly", report.block_assembly_ms));
     text.push_str(&row("total", report.total_ms));
+    text.push_str(&format!(
+        "\n  execution alone        {:>10.0} tx/s  (the sequential executor on the same transactions)\n  pipeline ratio         {:>10.1} %\n  peak memory            {:>10.1} MiB\n",
+        report.execution_only_tx_per_sec,
+        100.0 * report.pipeline_ratio,
+        report.peak_memory_bytes as f64 / (1024.0 * 1024.0)
+    ));
     text
 }
 
