@@ -343,7 +343,10 @@ mod tests {
             // than the whole pipeline around it.
             assert!(report.execution_only_tx_per_sec > report.tx_per_sec);
             assert!(report.pipeline_ratio > 0.0 && report.pipeline_ratio < 1.0);
-            assert!(report.peak_memory_bytes > 0, "Linux tells the peak resident set");
+            assert!(
+                report.peak_memory_bytes > 0,
+                "Linux tells the peak resident set"
+            );
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The chain on top of the store: building blocks, importing blocks, answering queries.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -381,10 +382,23 @@ impl Chain {
         parents: &[&ExecutedBlock],
         block: &Block,
     ) -> Result<ExecutedBlock, InvalidBlock> {
+        self.verify_block_with(parents, block, &BTreeSet::new())
+    }
+
+    /// [`Chain::verify_block`] for a block some of whose transactions this node checked
+    /// already: `admitted` names them by hash (its mempool took them, after checking their
+    /// signatures; a hash names the signed bytes, signature included), and their signatures
+    /// are not checked a second time. Every other check is the same.
+    pub fn verify_block_with(
+        &self,
+        parents: &[&ExecutedBlock],
+        block: &Block,
+        admitted: &BTreeSet<B256>,
+    ) -> Result<ExecutedBlock, InvalidBlock> {
         let state_view = self.store.state();
         let (before, parent_header) = self.layer(parents)?;
         let mut pending = PendingState::with_changes(&state_view, before.clone());
-        let (receipts, _) = self.execute_checked(&parent_header, block, &mut pending)?;
+        let (receipts, _) = self.execute_checked(&parent_header, block, &mut pending, admitted)?;
         Ok(ExecutedBlock {
             block: block.clone(),
             receipts,
@@ -547,18 +561,21 @@ impl Chain {
         let parent = self.head_header();
         let state_view = self.store.state();
         let mut pending = PendingState::new(&state_view);
-        let (receipts, tree) = self.execute_checked(&parent, block, &mut pending)?;
+        let (receipts, tree) =
+            self.execute_checked(&parent, block, &mut pending, &BTreeSet::new())?;
         self.commit(block, &receipts, &pending, tree, finality)?;
         Ok(receipts.receipts)
     }
 
     /// Checks a block's header against its parent, executes its transactions into `pending`
-    /// and checks the results against the header.
+    /// and checks the results against the header. The signatures of the transactions in
+    /// `admitted` were checked already (see [`Chain::verify_block_with`]).
     fn execute_checked(
         &self,
         parent: &Header,
         block: &Block,
         pending: &mut PendingState<'_>,
+        admitted: &BTreeSet<B256>,
     ) -> Result<(BlockReceipts, cairn_storage::TreeUpdate), InvalidBlock> {
         let header = &block.header;
         if header.parent != parent.hash() || header.height != parent.height + 1 {
@@ -613,8 +630,8 @@ impl Chain {
         )?;
         let tx_hashes: Vec<B256> = block.transactions.iter().map(Transaction::hash).collect();
         check("transactions root", header.tx_root, tx_root(&tx_hashes))?;
-        for (index, tx) in block.transactions.iter().enumerate() {
-            if !tx.signature_is_valid() {
+        for (index, (tx, hash)) in block.transactions.iter().zip(&tx_hashes).enumerate() {
+            if !admitted.contains(hash) && !tx.signature_is_valid() {
                 return Err(InvalidBlock::BadSignature { index });
             }
         }
@@ -1307,6 +1324,41 @@ mod tests {
             "unexpected refusal: {refused}"
         );
         assert_eq!(importer.head()?.height, 0);
+        Ok(())
+    }
+
+    /// A voter skips the signature checks of the transactions its mempool admitted (by hash,
+    /// which names the signed bytes); a forged one, whose hash no mempool holds, is still
+    /// refused, whatever else the block holds.
+    #[test]
+    fn attack_a_forged_transaction_beside_admitted_ones_is_refused() -> TestResult {
+        let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let producer = open(a.path());
+        let voter = open(b.path());
+        let txs: Vec<Transaction> = (0..3)
+            .map(|s| tx(s, 0, Some(Address::repeat_byte(9)), Bytes::new(), 21_000))
+            .collect();
+        let produced = produce(&producer, &txs);
+        let admitted: BTreeSet<B256> = txs.iter().map(Transaction::hash).collect();
+        voter.verify_block_with(&[], &produced.block, &admitted)?;
+        let mut forged_block = produced.block.clone();
+        let mut forged = txs[2].clone();
+        forged.body.value = U256::from(2);
+        forged_block.transactions[2] = forged;
+        let hashes: Vec<B256> = forged_block
+            .transactions
+            .iter()
+            .map(Transaction::hash)
+            .collect();
+        forged_block.header.tx_root = tx_root(&hashes);
+        assert!(
+            !admitted.contains(&hashes[2]),
+            "a changed body is another hash"
+        );
+        assert!(matches!(
+            voter.verify_block_with(&[], &forged_block, &admitted),
+            Err(InvalidBlock::BadSignature { index: 2 })
+        ));
         Ok(())
     }
 

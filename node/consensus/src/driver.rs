@@ -1055,7 +1055,11 @@ impl<R: Runtime> ChainWorker<R> {
                 Some(done) => done.clone(),
                 None => {
                     let parents: Vec<&ExecutedBlock> = executed.iter().map(Arc::as_ref).collect();
-                    let done = Arc::new(self.chain.verify_block(&parents, block)?);
+                    // Transactions this node's mempool took were checked on the way in.
+                    let admitted = self
+                        .pool
+                        .admitted(block.transactions.iter().map(Transaction::hash));
+                    let done = Arc::new(self.chain.verify_block_with(&parents, block, &admitted)?);
                     self.executed.insert(hash, done.clone());
                     done
                 }

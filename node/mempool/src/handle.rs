@@ -70,6 +70,17 @@ impl TxPool {
         self.locked().get(hash).cloned()
     }
 
+    /// Those of `hashes` the mempool holds, under one lock. The mempool admits only
+    /// transactions whose signature it checked, and a hash names the signed bytes: a block
+    /// holding one of these needs no second check of its signature.
+    pub fn admitted(&self, hashes: impl IntoIterator<Item = B256>) -> BTreeSet<B256> {
+        let pool = self.locked();
+        hashes
+            .into_iter()
+            .filter(|hash| pool.contains(hash))
+            .collect()
+    }
+
     /// Decodes a raw transaction, admits it to the mempool and, on a networked node, passes
     /// it on to be gossiped to the other validators.
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, SubmitError> {
