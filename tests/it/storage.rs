@@ -388,6 +388,18 @@ async fn providers_are_paid_for_proofs_corruption_is_caught_and_a_deleting_provi
     )?;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no deal"), "{body}");
+    // So is an address with nothing on chain; the provider's own shows its role and bond.
+    let account =
+        |address: String| support::http_get(&format!("{dashboard}api/account/{address}"), None);
+    let (status, body) = account(format!("{:?}", Address::repeat_byte(0x5e)))?;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no account"), "{body}");
+    let (status, body) = account("0xnot-an-address".into())?;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = account(deleter_text.clone())?;
+    assert_eq!(status, 200, "{body}");
+    let known: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(known["roles"], serde_json::json!(["storage"]), "{body}");
 
     // Faults, then termination, settled by the client (nothing on chain iterates over deals):
     // fined each missed epoch and terminated at the third, all from the deal's collateral,

@@ -7,6 +7,8 @@
 //!                   minimum, locked collateral, claimable, deals with proven epochs and the
 //!                   next challenge, compute jobs, earnings by epoch, warnings
 //!  GET /api/deal/ID one deal of this node's provider, or 404 "no deal …"
+//!  GET /api/account/0xADDRESS  an account's balance, nonce, roles and bond, or 404 "no
+//!                   account …" (nothing on chain: no balance, nonce or stake)
 //! ```
 //! Everything is read from the committed state on the blocking pool, one request at a time, and
 //! a status is reused for a second (a page left open in many tabs costs the node one read a
@@ -126,6 +128,18 @@ struct EpochEarnings {
     earned_wei: String,
 }
 
+/// An account as the page shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountSummary {
+    address: Address,
+    balance_crn: String,
+    nonce: u64,
+    roles: Vec<&'static str>,
+    bonded_crn: String,
+    locked_crn: String,
+}
+
 /// Why the dashboard cannot answer.
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -135,6 +149,12 @@ pub enum DashboardError {
     /// The deal id is not 32 bytes of hex.
     #[error("{0:?} is not a deal id: give 32 bytes in hex (0x...)")]
     BadDealId(String),
+    /// The address is not 20 bytes of hex.
+    #[error("{0:?} is not an address: give 20 bytes in hex (0x...)")]
+    BadAddress(String),
+    /// Nothing on chain at the address.
+    #[error("no account {0} on chain: no balance, no transaction sent, no stake")]
+    NoSuchAccount(Address),
     /// No such deal among this node's provider's deals.
     #[error("no deal {0} among this node's provider's deals")]
     NoSuchDeal(String),
@@ -305,6 +325,35 @@ impl Dashboard {
             .collect())
     }
 
+    /// An address as the page sends it (`0x` and 40 hex digits).
+    pub fn parse_address(text: &str) -> Result<Address, DashboardError> {
+        let hex_digits = text.strip_prefix("0x").unwrap_or(text);
+        hex::decode(hex_digits)
+            .ok()
+            .and_then(|bytes| <[u8; 20]>::try_from(bytes).ok())
+            .map(Address::from)
+            .ok_or_else(|| DashboardError::BadAddress(text.chars().take(80).collect()))
+    }
+
+    /// An account's balance, nonce and standing, as JSON. Blocking.
+    pub fn account_json(&self, address: Address) -> Result<String, DashboardError> {
+        let chain = self.chain();
+        let account = chain.sender_state(address)?;
+        let standing = Standing::read(chain, address)?;
+        if account.balance.is_zero() && account.nonce == 0 && standing.bonded.is_zero() {
+            return Err(DashboardError::NoSuchAccount(address));
+        }
+        let summary = AccountSummary {
+            address,
+            balance_crn: format_crn(account.balance),
+            nonce: account.nonce,
+            roles: cairn_reward_contracts::roles::names(standing.roles),
+            bonded_crn: format_crn(standing.bonded),
+            locked_crn: format_crn(standing.locked),
+        };
+        serde_json::to_string(&summary).map_err(|e| DashboardError::Read(e.to_string()))
+    }
+
     /// A deal id as the page sends it (`0x` and 64 hex digits).
     pub fn parse_deal_id(id: &str) -> Result<[u8; 32], DashboardError> {
         hex::decode(id.strip_prefix("0x").unwrap_or(id))
@@ -436,7 +485,7 @@ mod tests {
 
     #[test]
     fn the_page_asks_only_for_what_the_listener_serves() {
-        for path in ["/api/status", "/api/deal/"] {
+        for path in ["/api/status", "\"/api/\""] {
             assert!(PAGE.contains(path), "{path}");
         }
         for outside in ["src=\"http", "href=\"http", "url(http", "fetch(\"http"] {

@@ -7,7 +7,8 @@
 //!     /metrics      ─► Scrape: sampled gauges refreshed, registry encoded
 //!     /api/status   ─► Dashboard::status_json    (these three worked out by one request at a
 //!     /api/deal/ID  ─► Dashboard::deal_json       time each on the blocking pool; the metrics
-//!     /             ─► the page                   and the status are reused for a second)
+//!     /api/account/A ─► Dashboard::account_json   and the status are reused for a second)
+//!     /             ─► the page
 //! ```
 
 use std::net::SocketAddr;
@@ -175,6 +176,23 @@ pub async fn serve(
             async move { json_answer(dashboard.get().await) }
         }
     };
+    let account = {
+        let dashboard = dashboard.clone();
+        move |axum::extract::Path(address): axum::extract::Path<String>| {
+            let dashboard = dashboard.clone();
+            async move {
+                let address = match Dashboard::parse_address(&address) {
+                    Ok(address) => address,
+                    Err(error) => return json_answer(Err(refusal(error))),
+                };
+                let reader = dashboard.clone();
+                let answer = dashboard
+                    .exclusive(move || reader.inner.account_json(address).map_err(refusal))
+                    .await;
+                json_answer(answer)
+            }
+        }
+    };
     let deal = move |axum::extract::Path(id): axum::extract::Path<String>| {
         let dashboard = dashboard.clone();
         async move {
@@ -211,9 +229,10 @@ pub async fn serve(
         .route("/", axum::routing::get(page))
         .route("/api/status", axum::routing::get(status))
         .route("/api/deal/{id}", axum::routing::get(deal))
+        .route("/api/account/{address}", axum::routing::get(account))
         .fallback(|| async {
-            let message =
-                "not found: this listener serves /, /api/status, /api/deal/ID and /metrics";
+            let message = "not found: this listener serves /, /api/status, /api/deal/ID, \
+                           /api/account/ADDRESS and /metrics";
             (StatusCode::NOT_FOUND, message)
         })
         .layer(cairn_rpc::access::AccessLayer::new(access, bound));
@@ -265,10 +284,12 @@ const JSON_HEADERS: [(header::HeaderName, &str); 2] = [
 /// without its details (they name files of the data directory).
 fn refusal(error: DashboardError) -> (StatusCode, String) {
     match error {
-        DashboardError::BadDealId(_) => (StatusCode::BAD_REQUEST, error.to_string()),
-        DashboardError::NoSuchDeal(_) | DashboardError::NoProvider => {
-            (StatusCode::NOT_FOUND, error.to_string())
+        DashboardError::BadDealId(_) | DashboardError::BadAddress(_) => {
+            (StatusCode::BAD_REQUEST, error.to_string())
         }
+        DashboardError::NoSuchDeal(_)
+        | DashboardError::NoSuchAccount(_)
+        | DashboardError::NoProvider => (StatusCode::NOT_FOUND, error.to_string()),
         DashboardError::Read(_) => {
             tracing::warn!(%error, "dashboard request failed");
             let message = "the node could not read its chain: see its log".to_string();
