@@ -179,34 +179,19 @@ pub async fn serve(
     let account = {
         let dashboard = dashboard.clone();
         move |axum::extract::Path(address): axum::extract::Path<String>| {
-            let dashboard = dashboard.clone();
-            async move {
-                let address = match Dashboard::parse_address(&address) {
-                    Ok(address) => address,
-                    Err(error) => return json_answer(Err(refusal(error))),
-                };
-                let reader = dashboard.clone();
-                let answer = dashboard
-                    .exclusive(move || reader.inner.account_json(address).map_err(refusal))
-                    .await;
-                json_answer(answer)
-            }
+            lookup(
+                dashboard.clone(),
+                Dashboard::parse_address(&address),
+                Dashboard::account_json,
+            )
         }
     };
     let deal = move |axum::extract::Path(id): axum::extract::Path<String>| {
-        let dashboard = dashboard.clone();
-        async move {
-            // A malformed id is answered before it waits for the one reader.
-            let id = match Dashboard::parse_deal_id(&id) {
-                Ok(id) => id,
-                Err(error) => return json_answer(Err(refusal(error))),
-            };
-            let reader = dashboard.clone();
-            let answer = dashboard
-                .exclusive(move || reader.inner.deal_json(id).map_err(refusal))
-                .await;
-            json_answer(answer)
-        }
+        lookup(
+            dashboard.clone(),
+            Dashboard::parse_deal_id(&id),
+            Dashboard::deal_json,
+        )
     };
     let page = || async {
         (
@@ -279,6 +264,24 @@ const JSON_HEADERS: [(header::HeaderName, &str); 2] = [
     (header::CONTENT_TYPE, "application/json"),
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
 ];
+
+/// One dashboard lookup: a malformed key is answered at once, before it waits for the one
+/// reader; a well-formed one is read on the blocking pool.
+async fn lookup<K: Send + 'static>(
+    dashboard: Arc<Reused<Dashboard>>,
+    key: std::result::Result<K, DashboardError>,
+    read: fn(&Dashboard, K) -> std::result::Result<String, DashboardError>,
+) -> axum::response::Response {
+    let key = match key {
+        Ok(key) => key,
+        Err(error) => return json_answer(Err(refusal(error))),
+    };
+    let reader = dashboard.clone();
+    let answer = dashboard
+        .exclusive(move || read(&reader.inner, key).map_err(refusal))
+        .await;
+    json_answer(answer)
+}
 
 /// The status and words for a dashboard error; a failed read is logged here and answered
 /// without its details (they name files of the data directory).
