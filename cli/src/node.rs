@@ -202,6 +202,22 @@ pub enum BenchCommand {
         /// Word-count jobs on a 4 KiB input.
         #[arg(long, default_value_t = 2_000)]
         jobs: usize,
+        /// The digits job built natively (`scripts/build-jobs --native DIR` makes DIR/digits):
+        /// times it on the same images, for the interpreter's overhead.
+        #[arg(long)]
+        native_digits: Option<std::path::PathBuf>,
+    },
+    /// The state commitment: root and commit time per changed leaf at a given state size.
+    StateRoot {
+        /// Funded accounts in the state before the measured blocks.
+        #[arg(long, default_value_t = 100_000)]
+        accounts: usize,
+        /// Measured blocks.
+        #[arg(long, default_value_t = 20)]
+        blocks: usize,
+        /// Accounts each block changes (a full block of transfers changes about 5,714).
+        #[arg(long, default_value_t = 5_714)]
+        changes: usize,
     },
     /// The parallel executor against the sequential one on five workloads.
     Execution {
@@ -343,10 +359,29 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
             threads,
             workloads,
         } => return bench_execution(txs, threads, &workloads, global),
-        BenchCommand::Compute { fuel, jobs } => {
+        BenchCommand::StateRoot {
+            accounts,
+            blocks,
+            changes,
+        } => {
+            anyhow::ensure!(accounts >= 1, "--accounts must be at least 1");
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let options = cairn_bench::state_root::StateRootOptions {
+                accounts,
+                blocks,
+                changes,
+            };
+            let r = cairn_bench::state_root::run(options, dir.path())?;
+            return print(global.json, &r, || cairn_bench::text::state_root(&r));
+        }
+        BenchCommand::Compute {
+            fuel,
+            jobs,
+            native_digits,
+        } => {
             anyhow::ensure!(fuel >= 1, "--fuel must be at least 1");
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-            let r = cairn_bench::compute::run(fuel, jobs, dir.path())?;
+            let r = cairn_bench::compute::run(fuel, jobs, native_digits.as_deref(), dir.path())?;
             return print(global.json, &r, || cairn_bench::text::compute(&r));
         }
         BenchCommand::Storage {

@@ -18,9 +18,16 @@ pub enum StorageError {
         /// What was wrong with it.
         detail: String,
     },
-    /// The Merkle state tree could not be read or updated.
-    #[error("state tree error: {0}")]
-    StateTree(String),
+    /// A state-tree update was computed on another state than the head it is committed on.
+    #[error(
+        "the state root was computed on state {computed_on}, but the head's state is {head}: compute it again on the head"
+    )]
+    TreeUpdateNotOnHead {
+        /// The root the update started from.
+        computed_on: alloy_primitives::B256,
+        /// The head's root.
+        head: alloy_primitives::B256,
+    },
     /// A block was offered out of order.
     #[error("block {got} does not extend the head: expected height {expected}")]
     NotNextBlock {

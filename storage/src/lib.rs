@@ -107,9 +107,11 @@ const META_FORMAT: &[u8] = b"format";
 
 /// The layout of what this build writes. A data directory written in another is refused when
 /// it is opened, rather than failing later on the first record that no longer decodes.
+/// 3: the state tree is Cairn's own 16-ary trie, stored by path, and the head no longer
+/// carries a tree version (2026-12-01);
 /// 2: a block's receipts are stored with the events of its system calls (2026-11-30);
 /// 1 (no record): before.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The newest committed block and the state it left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -120,7 +122,6 @@ pub struct Head {
     pub hash: B256,
     /// State root after the head block.
     pub state_root: B256,
-    tree_version: Option<u64>,
 }
 
 /// Where a transaction was included.
@@ -318,16 +319,8 @@ impl Store {
 
     /// Computes the state root that `pending` leads to, without writing anything.
     pub fn prepare_state_root(&self, pending: &PendingState<'_>) -> Result<TreeUpdate> {
-        let (current_version, current_root) = match self.head()? {
-            Some(head) => (head.tree_version, head.state_root),
-            None => (None, empty_root()),
-        };
-        state_tree::update(
-            &self.db,
-            pending.leaf_changes()?,
-            current_version,
-            current_root,
-        )
+        let current_root = self.head()?.map_or_else(empty_root, |head| head.state_root);
+        state_tree::update(&self.db, pending.leaf_changes()?, current_root)
     }
 
     /// Writes a block and everything it changed in one atomic batch, and makes it the head.
@@ -343,6 +336,13 @@ impl Store {
             return Err(StorageError::NotNextBlock {
                 expected,
                 got: block.height,
+            });
+        }
+        let head_root = head.map_or_else(empty_root, |h| h.state_root);
+        if tree.base_root != head_root {
+            return Err(StorageError::TreeUpdateNotOnHead {
+                computed_on: tree.base_root,
+                head: head_root,
             });
         }
         let mut batch = WriteBatch::default();
@@ -370,7 +370,6 @@ impl Store {
             height: block.height,
             hash: block.hash,
             state_root: tree.root,
-            tree_version: tree.version,
         };
         let meta = cf(&self.db, CF_META)?;
         batch.put_cf(meta, META_HEAD, encode(&new_head)?);
@@ -582,6 +581,40 @@ mod tests {
             store.check_genesis(B256::repeat_byte(9)),
             Err(StorageError::GenesisMismatch { .. })
         ));
+        Ok(())
+    }
+
+    /// A root prepared on one head and committed after the head moved would write tree nodes
+    /// that belong to neither state: it is refused, and nothing is written.
+    #[test]
+    fn a_tree_update_computed_on_another_head_is_refused() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        commit(&store, 0, |p| {
+            p.add_balance(addr(1), U256::from(5)).unwrap()
+        });
+        let view = store.state();
+        let mut stale = PendingState::new(&view);
+        stale.add_balance(addr(2), U256::from(7))?;
+        let stale_tree = store.prepare_state_root(&stale)?;
+        let head = commit(&store, 1, |p| {
+            p.add_balance(addr(3), U256::from(9)).unwrap()
+        });
+        let next = BlockCommit {
+            height: 2,
+            hash: B256::repeat_byte(2),
+            block: b"",
+            receipts: b"",
+            tx_hashes: &[],
+            finality: None,
+            next_validators: None,
+        };
+        let err = store.commit_block(&next, &stale, stale_tree).unwrap_err();
+        assert!(
+            matches!(err, StorageError::TreeUpdateNotOnHead { head: h, .. } if h == head.state_root),
+            "{err}"
+        );
+        assert_eq!(store.head()?, Some(head));
         Ok(())
     }
 

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use jmt::{KeyHash, OwnedValue};
 use revm::bytecode::Bytecode;
 use revm::primitives::{Address, B256, KECCAK_EMPTY, StorageKey, StorageValue, U256};
 use revm::state::{AccountInfo, EvmState};
@@ -11,7 +10,7 @@ use rocksdb::{DB, WriteBatch};
 
 use crate::error::{Result, StorageError};
 use crate::schema::{CF_ACCOUNTS, CF_CODE, CF_STORAGE, StoredAccount, cf, encode, storage_key};
-use crate::state_tree::{account_key, slot_key};
+use crate::state_tree::{LeafKey, account_key, slot_key};
 use crate::view::StateView;
 
 /// What a block did to one account so far.
@@ -230,7 +229,7 @@ impl<'a> PendingState<'a> {
     }
 
     /// Leaf changes for the state tree, in key order.
-    pub(crate) fn leaf_changes(&self) -> Result<BTreeMap<KeyHash, Option<OwnedValue>>> {
+    pub(crate) fn leaf_changes(&self) -> Result<BTreeMap<LeafKey, Option<Vec<u8>>>> {
         let mut leaves = BTreeMap::new();
         for (address, account) in &self.accounts {
             leaves.insert(

@@ -1,9 +1,11 @@
 //! Compute providers on a four-node testnet, three of them compute providers and node 1's a
-//! liar: `cairn compute submit` of the example word count is run by a provider, re-executed by
-//! a verifier (both commit, then reveal) and paid after the challenge window, and `cairn
-//! compute result` writes the expected output; a job assigned to the liar is disputed, the
-//! panel (the one provider left) sides with the truth, the liar is slashed and the honest
-//! verifier and referee share the slash; a job that runs out of fuel is settled as such.
+//! liar: `cairn compute submit` of the example digits classifier (a quantized neural network)
+//! on the held-out images is run by a provider, re-executed by a verifier (both commit, then
+//! reveal, with the same output root and fuel) and paid after the challenge window, and `cairn
+//! compute result` writes the classes, at least 95 % of them right; a job assigned to the liar,
+//! which returns a wrong class, is disputed, the panel (the one provider left) sides with the
+//! truth, the liar is slashed and the honest verifier and referee share the slash; the example
+//! word count is settled with its count; a job that runs out of fuel is settled as such.
 
 use crate::support;
 
@@ -93,16 +95,12 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
     })
     .await?;
 
-    let module = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/jobs/wordcount.wasm"
-    );
-    let input = work.join("input.txt");
-    std::fs::write(
-        &input,
-        "the quick brown fox\njumps over\tthe lazy dog ".repeat(300),
-    )?;
-    let input = input.to_str().ok_or("path")?;
+    let jobs = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/jobs");
+    let module = format!("{jobs}/digits.wasm");
+    let module = module.as_str();
+    let images = format!("{jobs}/digits/heldout.bin");
+    let images = images.as_str();
+    let expected = std::fs::read_to_string(format!("{jobs}/digits/heldout-expected.txt"))?;
     let liar_bond = view(&one, STAKING, Staking::bondedOfCall { staker: liar }).await?;
 
     // Jobs go to providers at random (weighted by bond): submit until one went to the liar and
@@ -113,7 +111,7 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
             url,
             work,
             &[
-                "compute", "submit", module, "--input", input, "--from", "client", "--json",
+                "compute", "submit", module, "--input", images, "--from", "client", "--json",
             ],
         ));
         let id: B256 = job["id"].as_str().ok_or("id")?.parse()?;
@@ -133,10 +131,14 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         return Err("no job went to the liar".into());
     }
 
-    // The honest job: agreed, paid, and its output is the word count.
+    // The honest job: agreed (the verifier's re-execution gave the same output root and
+    // fuel), paid, and its output is the classes the network gives on every machine.
     let job = settled(&one, honest_job).await?;
     assert!(job.providerPaid);
     assert_eq!(job.decided.outcome, 0, "completed");
+    let (provider, verifier) = (&job.parties[PROVIDER], &job.parties[1]);
+    assert_eq!(provider.result.outputRoot, verifier.result.outputRoot);
+    assert_eq!(provider.result.fuelUsed, verifier.result.fuelUsed);
     let paid = view(
         &one,
         COMPUTE_MARKET,
@@ -150,7 +152,7 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         payment > U256::ZERO && paid >= payment,
         "paid {paid}, the job pays {payment}"
     );
-    let output = work.join("count.txt");
+    let output = work.join("classes.txt");
     let out = output.to_str().ok_or("path")?;
     ok_json(run_at(
         url,
@@ -164,7 +166,15 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
             "--json",
         ],
     ));
-    assert_eq!(std::fs::read_to_string(&output)?, "2700\n");
+    let classes = std::fs::read_to_string(&output)?;
+    assert_eq!(classes, expected);
+    let labels = std::fs::read_to_string(format!("{jobs}/digits/heldout-labels.txt"))?;
+    let right = classes
+        .lines()
+        .zip(labels.lines())
+        .filter(|(line, label)| line.split(' ').next() == Some(*label))
+        .count();
+    assert!(right * 100 >= 95 * labels.lines().count(), "{right} right");
     // The honest provider's node counts the job it ran and the fuel it burnt.
     let runner = job.parties[PROVIDER].who;
     let runner_node = testnet
@@ -247,17 +257,49 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
             "--json",
         ],
     ));
+    assert_eq!(std::fs::read_to_string(&output)?, expected);
+
+    // The word count, whichever provider runs it.
+    let text = work.join("input.txt");
+    std::fs::write(
+        &text,
+        "the quick brown fox\njumps over\tthe lazy dog ".repeat(300),
+    )?;
+    let input = text.to_str().ok_or("path")?;
+    let wordcount = format!("{jobs}/wordcount.wasm");
+    let job = ok_json(run_at(
+        url,
+        work,
+        &[
+            "compute", "submit", &wordcount, "--input", input, "--from", "client", "--wait",
+            "--json",
+        ],
+    ));
+    assert_eq!(job["state"], "settled", "{job}");
+    std::fs::remove_file(&output)?;
+    ok_json(run_at(
+        url,
+        work,
+        &[
+            "compute",
+            "result",
+            job["id"].as_str().ok_or("id")?,
+            "-o",
+            out,
+            "--json",
+        ],
+    ));
     assert_eq!(std::fs::read_to_string(&output)?, "2700\n");
 
     // A job that never stops runs out of fuel; that is agreed on and settled.
-    let spin = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/jobs/spin.wasm");
+    let spin = format!("{jobs}/spin.wasm");
     let job = ok_json(run_at(
         url,
         work,
         &[
             "compute",
             "submit",
-            spin,
+            &spin,
             "--input",
             input,
             "--from",

@@ -9,6 +9,11 @@
 //!   provider's commitment (which draws the verifier), of a reveal (the second one agrees) and
 //!   of the settlement after the challenge window is measured against the real
 //!   `ComputeMarket`.
+//! - **Inference**: the example digits classifier (`examples/jobs/digits.wasm`, a quantized
+//!   neural network) on its 450 held-out images: fuel per image, images per second on the
+//!   runner, and, given the same job built natively (`scripts/build-jobs --native DIR`), images
+//!   per second natively on the same batch: the interpreter's overhead. The price of a
+//!   1,000-image job follows from the fuel at the testnet's fuel price.
 
 use std::path::Path;
 use std::time::Instant;
@@ -28,6 +33,11 @@ use cairn_wasm::{Limits, Outcome, run as run_job};
 /// The example jobs, as built from `examples/jobs/*.wat`.
 const WORDCOUNT: &[u8] = include_bytes!("../../../examples/jobs/wordcount.wasm");
 const SPIN: &[u8] = include_bytes!("../../../examples/jobs/spin.wasm");
+/// The digits classifier, as built from `examples/jobs/digits/digits.c`, and its held-out batch.
+const DIGITS: &[u8] = include_bytes!("../../../examples/jobs/digits.wasm");
+const DIGITS_BATCH: &[u8] = include_bytes!("../../../examples/jobs/digits/heldout.bin");
+/// Bytes of one image in the digits job's input.
+const DIGITS_IMAGE_BYTES: usize = 64;
 
 /// The figures.
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +55,20 @@ pub struct ComputeReport {
     pub small_job_fuel: u64,
     /// Small jobs per second on one core.
     pub small_jobs_per_sec: f64,
+    /// Size of the digits module, bytes.
+    pub digits_module_bytes: usize,
+    /// Images in the digits batch.
+    pub digits_images: usize,
+    /// Fuel per image (the batch's fuel over its images).
+    pub digits_fuel_per_image: f64,
+    /// Images per second on the runner, one core (batches run back to back).
+    pub digits_images_per_sec: f64,
+    /// Images per second of the native build on the same batch, when it was given.
+    pub digits_native_images_per_sec: Option<f64>,
+    /// Native speed over the runner's.
+    pub digits_interpreter_overhead: Option<f64>,
+    /// Wei a 1,000-image job costs at the testnet's fuel price.
+    pub digits_price_of_1000_images_wei: u128,
     /// Gas of `postJob` (drawing the provider among three).
     pub post_job_gas: u64,
     /// Gas of the provider's `commit` (drawing the verifier).
@@ -55,8 +79,14 @@ pub struct ComputeReport {
     pub settle_gas: u64,
 }
 
-/// Runs the compute benchmark: `spin_fuel` fuel for the speed, `small_jobs` word counts.
-pub fn run(spin_fuel: u64, small_jobs: usize, workdir: &Path) -> Result<ComputeReport> {
+/// Runs the compute benchmark: `spin_fuel` fuel for the speed, `small_jobs` word counts, the
+/// digits job on its held-out batch (and its native build at `native_digits`, if given).
+pub fn run(
+    spin_fuel: u64,
+    small_jobs: usize,
+    native_digits: Option<&Path>,
+    workdir: &Path,
+) -> Result<ComputeReport> {
     let limits = Limits {
         max_fuel: spin_fuel,
         ..Limits::default()
@@ -89,8 +119,19 @@ pub fn run(spin_fuel: u64, small_jobs: usize, workdir: &Path) -> Result<ComputeR
     }
     let small_time = started.elapsed();
 
+    let digits = inference(native_digits)?;
     let gas = market_gas(workdir)?;
     Ok(ComputeReport {
+        digits_module_bytes: DIGITS.len(),
+        digits_images: digits.images,
+        digits_fuel_per_image: digits.fuel_per_image,
+        digits_images_per_sec: digits.images_per_sec,
+        digits_native_images_per_sec: digits.native_images_per_sec,
+        digits_interpreter_overhead: digits
+            .native_images_per_sec
+            .map(|native| native / digits.images_per_sec),
+        digits_price_of_1000_images_wei: (digits.fuel_per_image * 1000.0).ceil() as u128
+            * u128::from(cairn_node::testnet::TESTNET_FUEL_PRICE),
         spin_fuel: spin.fuel_used,
         spin_ms: spin_time.as_secs_f64() * 1000.0,
         fuel_per_sec: spin.fuel_used as f64 / spin_time.as_secs_f64(),
@@ -102,6 +143,104 @@ pub fn run(spin_fuel: u64, small_jobs: usize, workdir: &Path) -> Result<ComputeR
         reveal_gas: gas.reveal,
         settle_gas: gas.settle,
     })
+}
+
+/// The digits job's figures.
+struct Inference {
+    images: usize,
+    fuel_per_image: f64,
+    images_per_sec: f64,
+    native_images_per_sec: Option<f64>,
+}
+
+/// Batches of the digits job run for at least this long on each side.
+const INFERENCE_MIN_SECONDS: f64 = 2.0;
+
+fn inference(native: Option<&Path>) -> Result<Inference> {
+    let images = DIGITS_BATCH.len() / DIGITS_IMAGE_BYTES;
+    let first = run_job(DIGITS, DIGITS_BATCH, Limits::default());
+    if first.outcome != Outcome::Completed
+        || first.output.split(|b| *b == b'\n').count() != images + 1
+    {
+        return Err(BenchError::Check(format!(
+            "the digits job ended {:?} with {} bytes of output",
+            first.outcome,
+            first.output.len()
+        )));
+    }
+    let (mut batches, started) = (0u32, Instant::now());
+    while batches == 0 || started.elapsed().as_secs_f64() < INFERENCE_MIN_SECONDS {
+        if run_job(DIGITS, DIGITS_BATCH, Limits::default()) != first {
+            return Err(BenchError::Check(
+                "the digits job gave another result on a second run".into(),
+            ));
+        }
+        batches += 1;
+    }
+    let images_per_sec = f64::from(batches) * images as f64 / started.elapsed().as_secs_f64();
+    let native_images_per_sec = native
+        .map(|program| native_inference(program, images, images_per_sec, &first.output))
+        .transpose()?;
+    Ok(Inference {
+        images,
+        fuel_per_image: first.fuel_used as f64 / images as f64,
+        images_per_sec,
+        native_images_per_sec,
+    })
+}
+
+/// Runs the native build over the batch as many times as the runner's speed suggests fills
+/// [`INFERENCE_MIN_SECONDS`] natively at 100× the speed; it times itself ("K runs in N ns" on
+/// standard error) and must print what the runner wrote.
+fn native_inference(
+    program: &Path,
+    images: usize,
+    runner_images_per_sec: f64,
+    expected: &[u8],
+) -> Result<f64> {
+    use std::io::Write as _;
+    let repeat = ((100.0 * runner_images_per_sec * INFERENCE_MIN_SECONDS) / images as f64)
+        .ceil()
+        .max(1.0) as u64;
+    let failed = |detail: String| {
+        BenchError::Check(format!(
+            "the native digits build {}: {detail}",
+            program.display()
+        ))
+    };
+    let mut child = std::process::Command::new(program)
+        .args(["--repeat", &repeat.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            failed(format!(
+                "cannot start: {e} (build it with scripts/build-jobs --native DIR)"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(DIGITS_BATCH)
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() || out.stdout != expected {
+        return Err(failed(format!(
+            "exited {} with another output than the runner's",
+            out.status
+        )));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let nanos: f64 = stderr
+        .split_whitespace()
+        .rev()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| failed(format!("no timing in {stderr:?}")))?;
+    Ok(repeat as f64 * images as f64 / (nanos / 1e9))
 }
 
 /// Gas of the job transactions.

@@ -3,6 +3,7 @@
 use crate::compute::ComputeReport;
 use crate::flood::FloodReport;
 use crate::network::NetworkReport;
+use crate::state_root::StateRootReport;
 use crate::storage::{StorageBenchOptions, StorageReport};
 use crate::{PrecompileCost, TransferReport, WorkloadReport};
 
@@ -14,15 +15,18 @@ pub fn transfers(report: &TransferReport) -> String {
         "Signed transfers ({:?}), submission to commit ({} txs in {} blocks)\n  throughput             {:>10.0} tx/s\n\n",
         report.signature, report.transactions, report.blocks, report.tx_per_sec
     );
-    text.push_str(&row("admission (mempool)", report.admission_ms));
-    text.push_str(&row("  of which signatures", report.signature_checks_ms));
+    text.push_str(&row(
+        &format!("admission ({} threads)", report.submitters),
+        report.admission_ms,
+    ));
     text.push_str(&format!(
-        "  {:<22} {:>10.2} µs\n",
-        "  a signature",
+        "  {:<22} {:>10.1} ms  (alone, one core: {:.2} µs each)\n",
+        "  signatures",
+        report.signature_checks_ms,
         1000.0 * report.signature_checks_ms / report.transactions.max(1) as f64
     ));
     text.push_str(&row("execution (revm)", report.execution_ms));
-    text.push_str(&row("state root (JMT)", report.state_root_ms));
+    text.push_str(&row("state root (trie)", report.state_root_ms));
     text.push_str(&row("commit (RocksDB)", report.commit_ms));
     text.push_str(&row("block assembly", report.block_assembly_ms));
     text.push_str(&row("total", report.total_ms));
@@ -35,21 +39,56 @@ pub fn transfers(report: &TransferReport) -> String {
     text
 }
 
+/// `cairn bench state-root`.
+pub fn state_root(r: &StateRootReport) -> String {
+    format!(
+        "State commitment at {} accounts: {} blocks of {} changed leaves\n  root (new nodes, hashes)   {:>10.1} ms  {:>7.2} µs a leaf\n  commit (RocksDB batch)     {:>10.1} ms  {:>7.2} µs a leaf\n  both                       {:>10.1} ms  {:>7.2} µs a leaf\n  database on disk           {:>10.1} MiB\n  peak memory                {:>10.1} MiB\n  (filling the store took {:.0} ms, untimed)",
+        r.accounts,
+        r.blocks,
+        r.changes_per_block,
+        r.root_ms,
+        r.root_us_per_leaf,
+        r.commit_ms,
+        r.commit_us_per_leaf,
+        r.root_ms + r.commit_ms,
+        r.total_us_per_leaf,
+        r.database_bytes as f64 / (1024.0 * 1024.0),
+        r.peak_memory_bytes as f64 / (1024.0 * 1024.0),
+        r.fill_ms
+    )
+}
+
 /// `cairn bench compute`.
 pub fn compute(r: &ComputeReport) -> String {
-    format!(
-        "WASM runner (wasmi, fuel metered), one core\n  endless job: {} fuel in {:.0} ms   {:>12.0} fuel/s\n  word count of 4 KiB ({} fuel), {} jobs   {:>10.0} jobs/s\nOn chain (3 compute providers)\n  postJob (draws the provider)        {:>9} gas\n  commit (provider; draws the verifier) {:>7} gas\n  reveal (the second; results agree)  {:>9} gas\n  expire (after the challenge window; pays) {:>3} gas\nA verifier re-executes the whole job: checking costs what running it cost, plus a commit and a reveal.",
-        r.spin_fuel,
-        r.spin_ms,
-        r.fuel_per_sec,
-        r.small_job_fuel,
-        r.small_jobs,
-        r.small_jobs_per_sec,
-        r.post_job_gas,
-        r.commit_gas,
-        r.reveal_gas,
-        r.settle_gas
-    )
+    let native = match (r.digits_native_images_per_sec, r.digits_interpreter_overhead) {
+        (Some(native), Some(overhead)) => format!(
+            "\n  natively (the same C, built for this machine) {native:>10.0} images/s   the runner is {overhead:.0}× slower"
+        ),
+        _ => "\n  natively: not measured (pass --native-digits, built by scripts/build-jobs --native DIR)".into(),
+    };
+    let inference = format!(
+        "Inference: digits classifier ({} bytes of WASM) on {} held-out images\n  {:.0} fuel an image   {:>10.0} images/s on the runner{native}\n  a 1,000-image job at the testnet's fuel price: {} wei ({:.6} CRN)\n",
+        r.digits_module_bytes,
+        r.digits_images,
+        r.digits_fuel_per_image,
+        r.digits_images_per_sec,
+        r.digits_price_of_1000_images_wei,
+        r.digits_price_of_1000_images_wei as f64 / 1e18,
+    );
+    inference
+        + &format!(
+            "WASM runner (wasmi, fuel metered), one core\n  endless job: {} fuel in {:.0} ms   {:>12.0} fuel/s\n  word count of 4 KiB ({} fuel), {} jobs   {:>10.0} jobs/s\nOn chain (3 compute providers)\n  postJob (draws the provider)        {:>9} gas\n  commit (provider; draws the verifier) {:>7} gas\n  reveal (the second; results agree)  {:>9} gas\n  expire (after the challenge window; pays) {:>3} gas\nA verifier re-executes the whole job: checking costs what running it cost, plus a commit and a reveal.",
+            r.spin_fuel,
+            r.spin_ms,
+            r.fuel_per_sec,
+            r.small_job_fuel,
+            r.small_jobs,
+            r.small_jobs_per_sec,
+            r.post_job_gas,
+            r.commit_gas,
+            r.reveal_gas,
+            r.settle_gas
+        )
 }
 
 /// `cairn bench precompiles`.

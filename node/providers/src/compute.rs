@@ -6,8 +6,9 @@
 //! round reads every watched job's state and does what the job waits for from this provider:
 //! run the job and commit to the result (a hash of it with a salt only this provider can
 //! derive), or reveal it once the commitments are in. Module and input are fetched as blobs from
-//! whoever holds them; a provider's output is put in its chunk store, so the client can fetch
-//! it by root. A result is remembered until revealed; after a restart it is computed again
+//! whoever holds them; every party puts the output it computed in its chunk store, so the
+//! client can fetch the decided output by root however the job ended: from the provider, or,
+//! when the provider lied, from the verifier and referees that told the truth. A result is remembered until revealed; after a restart it is computed again
 //! (jobs are deterministic) and the salt derived again, so nothing needs to be stored. A job
 //! stuck past its deadline on another party is expired, which pays the parties that answered.
 
@@ -419,7 +420,7 @@ impl JobTask {
         Ok(answer)
     }
 
-    /// Fetches the module and input and runs the job under its limits. The provider keeps the
+    /// Fetches the module and input and runs the job under its limits. Every party keeps the
     /// output in its chunk store for the client.
     async fn compute(&self) -> Result<Answer, DataError> {
         let job = &self.job;
@@ -445,13 +446,14 @@ impl JobTask {
         };
         let result =
             tokio::task::spawn_blocking(move || cairn_wasm::run(&module, &input, limits)).await?;
-        let mut root = result.output_root();
-        if job.parties[slots::PROVIDER].who == self.key.address() {
-            let store = self.net.store().clone();
-            let output = result.output.clone();
-            tokio::task::spawn_blocking(move || store.add(&output)).await??;
-            root = self.net.conduct().output_root(root);
-        }
+        let output = if job.parties[slots::PROVIDER].who == self.key.address() {
+            self.net.conduct().output(result.output)
+        } else {
+            result.output
+        };
+        let root = *blake3::hash(&output).as_bytes();
+        let store = self.net.store().clone();
+        tokio::task::spawn_blocking(move || store.add(&output)).await??;
         Ok(Answer {
             output_root: B256::from(root),
             fuel_used: result.fuel_used,

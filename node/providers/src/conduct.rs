@@ -13,9 +13,10 @@ pub trait Conduct: std::fmt::Debug + Send + Sync + 'static {
         piece
     }
 
-    /// The output root this provider posts for a job it ran, given the true one.
-    fn output_root(&self, root: [u8; 32]) -> [u8; 32] {
-        root
+    /// The output this provider keeps for the client, and posts the root of, for a job it
+    /// ran, given the true one.
+    fn output(&self, output: Vec<u8>) -> Vec<u8> {
+        output
     }
 }
 

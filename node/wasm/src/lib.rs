@@ -459,4 +459,66 @@ mod tests {
         assert_eq!(Outcome::from_code(4), Some(Outcome::InputUnavailable));
         assert_eq!(Outcome::from_code(5), None);
     }
+
+    /// The digits job and its held-out split, as `scripts/build-jobs --train` wrote them.
+    fn digits() -> (Vec<u8>, Vec<u8>) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/jobs");
+        let module = std::fs::read(format!("{dir}/digits.wasm")).unwrap();
+        let batch = std::fs::read(format!("{dir}/digits/heldout.bin")).unwrap();
+        (module, batch)
+    }
+
+    #[test]
+    fn the_digits_job_classifies_the_held_out_images_as_trained_and_the_same_everywhere() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/jobs/digits");
+        let (module, batch) = digits();
+        let result = run(&module, &batch, Limits::default());
+        assert_eq!(result.outcome, Outcome::Completed);
+        // The scores train.py computes with numpy's integers, byte for byte.
+        let expected = std::fs::read(format!("{dir}/heldout-expected.txt")).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&result.output),
+            String::from_utf8_lossy(&expected)
+        );
+        let labels = std::fs::read_to_string(format!("{dir}/heldout-labels.txt")).unwrap();
+        let output = String::from_utf8(result.output.clone()).unwrap();
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines.len(), batch.len() / 64);
+        let right = lines
+            .iter()
+            .zip(labels.lines())
+            .filter(|(line, label)| line.split(' ').next() == Some(*label))
+            .count();
+        assert!(
+            right * 100 >= lines.len() * 95,
+            "{right} of {} right",
+            lines.len()
+        );
+        // Another run, as a verifier's: the same output root and the same fuel.
+        assert_eq!(run(&module, &batch, Limits::default()), result);
+    }
+
+    #[test]
+    fn the_digits_job_answers_a_malformed_batch_with_one_error_line() {
+        let (module, batch) = digits();
+        let answer = |input: &[u8]| {
+            let result = run(&module, input, Limits::default());
+            assert_eq!(result.outcome, Outcome::Completed);
+            String::from_utf8(result.output).unwrap()
+        };
+        assert_eq!(
+            answer(&batch[..65]),
+            "error: input is 65 bytes, not a whole number of 64-byte images (8x8 pixels, one byte each, 0-16)\n"
+        );
+        let mut bad_pixel = batch[..256].to_vec();
+        bad_pixel[3 * 64 + 5] = 17;
+        assert_eq!(
+            answer(&bad_pixel),
+            "error: image 3 pixel 5 is 17, pixels must be 0-16\n"
+        );
+        assert_eq!(answer(b""), "");
+        // Too little fuel for the batch is an outcome, not a crash.
+        let starved = run(&module, &batch, limits(10_000));
+        assert_eq!(starved.outcome, Outcome::OutOfFuel);
+    }
 }

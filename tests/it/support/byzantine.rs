@@ -4,7 +4,8 @@
 //! a Byzantine [`Conduct`] chosen by flag:
 //! - `--corrupt-served-pieces`: flips a byte in every piece it serves (its stored copy, and so
 //!   its proofs, stay sound);
-//! - `--lie-about-results`: posts a wrong output root for every job it runs.
+//! - `--lie-about-results`: returns a wrong output (a wrong first digit: a wrong class, a
+//!   wrong count) for every job it runs.
 //!
 //! The shipped `cairn` binary has no such switch. This one is a binary of the `cairn-cli`
 //! package only so that the tests can start it as a process (`CARGO_BIN_EXE_cairn-byzantine`)
@@ -35,13 +36,19 @@ impl Conduct for CorruptPieces {
     }
 }
 
-/// Posts a root that is not the output's: the verifier's re-execution must catch it.
+/// Returns a wrong answer: the first digit of the output one higher (the word count off by a
+/// power of ten, the first image's class wrong), or "a lie" appended to an output that does not
+/// start with one. The verifier's re-execution must catch it.
 #[derive(Debug)]
 struct LieAboutResults;
 
 impl Conduct for LieAboutResults {
-    fn output_root(&self, root: [u8; 32]) -> [u8; 32] {
-        *blake3::hash(&[&root[..], b"a lie"].concat()).as_bytes()
+    fn output(&self, mut output: Vec<u8>) -> Vec<u8> {
+        match output.first_mut() {
+            Some(digit) if digit.is_ascii_digit() => *digit = b'0' + (*digit - b'0' + 1) % 10,
+            _ => output.extend_from_slice(b"a lie"),
+        }
+        output
     }
 }
 
