@@ -121,6 +121,10 @@ pub enum BenchCommand {
         /// Number of transfers (one per sender).
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
+        /// Funded accounts in the state (at least the senders): the rest are idle, so that
+        /// the state has this size.
+        #[arg(long, default_value_t = 0)]
+        accounts: usize,
         /// How they are signed: ed25519 (Cairn's own), ethereum (secp256k1, EIP-1559), or
         /// both, one run after the other.
         #[arg(long, value_enum, default_value_t = SignatureChoice::Ed25519)]
@@ -323,8 +327,12 @@ pub async fn shutdown_signal() -> anyhow::Result<()> {
 }
 
 pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()> {
-    let (txs, signature) = match command {
-        BenchCommand::Transfers { txs, signature } => (txs, signature),
+    let (txs, accounts, signature) = match command {
+        BenchCommand::Transfers {
+            txs,
+            accounts,
+            signature,
+        } => (txs, accounts, signature),
         BenchCommand::Network {
             nodes,
             tps,
@@ -443,7 +451,12 @@ pub async fn bench(command: BenchCommand, global: &Global) -> anyhow::Result<()>
     let mut reports = Vec::new();
     for signature in signatures {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-        reports.push(cairn_bench::transfers(txs, *signature, dir.path())?);
+        reports.push(cairn_bench::transfers(
+            txs,
+            accounts,
+            *signature,
+            dir.path(),
+        )?);
     }
     print(global.json, &reports, || {
         reports

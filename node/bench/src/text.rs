@@ -12,8 +12,8 @@ pub fn transfers(report: &TransferReport) -> String {
     let row =
         |name: &str, ms: f64| format!("  {name:<22} {ms:>10.1} ms  {:>5.1} %\n", report.share(ms));
     let mut text = format!(
-        "Signed transfers ({:?}), submission to commit ({} txs in {} blocks)\n  throughput             {:>10.0} tx/s\n\n",
-        report.signature, report.transactions, report.blocks, report.tx_per_sec
+        "Signed transfers ({:?}), submission to commit ({} txs in {} blocks, {} funded accounts)\n  throughput             {:>10.0} tx/s\n\n",
+        report.signature, report.transactions, report.blocks, report.accounts, report.tx_per_sec
     );
     text.push_str(&row(
         &format!("admission ({} threads)", report.submitters),

@@ -446,14 +446,26 @@ impl JobTask {
         };
         let result =
             tokio::task::spawn_blocking(move || cairn_wasm::run(&module, &input, limits)).await?;
-        let output = if job.parties[slots::PROVIDER].who == self.key.address() {
+        let provider = job.parties[slots::PROVIDER].who == self.key.address();
+        let output = if provider {
             self.net.conduct().output(result.output)
         } else {
             result.output
         };
         let root = *blake3::hash(&output).as_bytes();
         let store = self.net.store().clone();
-        tokio::task::spawn_blocking(move || store.add(&output)).await??;
+        let kept = tokio::task::spawn_blocking(move || store.add(&output)).await?;
+        match kept {
+            Ok(_) => {}
+            // The client fetches the output from the provider: one that cannot keep it does
+            // not answer, and tries again next round.
+            Err(error) if provider => return Err(error.into()),
+            // A verifier's or referee's copy only backs the provider's up: its answer does not
+            // wait for it (a full disk would otherwise get it slashed for silence).
+            Err(error) => {
+                tracing::warn!(job = %self.id, %error, "cannot keep a job's output; answering without it");
+            }
+        }
         Ok(Answer {
             output_root: B256::from(root),
             fuel_used: result.fuel_used,
