@@ -66,7 +66,6 @@ mod state_tree;
 mod view;
 
 use std::path::Path;
-use std::sync::{PoisonError, RwLock};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use revm::primitives::B256;
@@ -172,10 +171,6 @@ fn key_number(key: &[u8]) -> Result<u64> {
 #[derive(Debug)]
 pub struct Store {
     db: DB,
-    /// The state trie's upper levels as committed. Computing a root reads it (and the head)
-    /// under the read lock; a commit writes its batch and updates it under the write lock, so
-    /// a root is computed on one committed state, never half of two.
-    tree_cache: RwLock<state_tree::NodeCache>,
 }
 
 /// How much memory and disk a [`Store`] reserves up front.
@@ -238,10 +233,7 @@ impl Store {
             .chain(COLUMN_FAMILIES)
             .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors(&options, path, families)?;
-        let mut store = Self {
-            db,
-            tree_cache: RwLock::default(),
-        };
+        let store = Self { db };
         if store.head()?.is_some() {
             let found = store.meta(META_FORMAT, "format record")?.unwrap_or(1);
             if found != FORMAT_VERSION {
@@ -251,8 +243,6 @@ impl Store {
                 });
             }
         }
-        // After the format check: another format's tree does not decode as this one's.
-        store.tree_cache = RwLock::new(state_tree::NodeCache::load(&store.db)?);
         Ok(store)
     }
 
@@ -329,12 +319,8 @@ impl Store {
 
     /// Computes the state root that `pending` leads to, without writing anything.
     pub fn prepare_state_root(&self, pending: &PendingState<'_>) -> Result<TreeUpdate> {
-        let cache = self
-            .tree_cache
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
         let current_root = self.head()?.map_or_else(empty_root, |head| head.state_root);
-        state_tree::update(&self.db, &cache, pending.leaf_changes()?, current_root)
+        state_tree::update(&self.db, pending.leaf_changes()?, current_root)
     }
 
     /// Writes a block and everything it changed in one atomic batch, and makes it the head.
@@ -344,10 +330,6 @@ impl Store {
         pending: &PendingState<'_>,
         tree: TreeUpdate,
     ) -> Result<Head> {
-        let mut cache = self
-            .tree_cache
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
         let head = self.head()?;
         let expected = head.map_or(0, |h| h.height + 1);
         if block.height != expected {
@@ -409,15 +391,7 @@ impl Store {
                 certificate,
             );
         }
-        if let Err(error) = self.db.write(batch) {
-            // The batch may have landed all the same: the cache follows the database, not the
-            // batch (and a root computed on a cache that missed it fails its check, not forks).
-            if let Ok(reloaded) = state_tree::NodeCache::load(&self.db) {
-                *cache = reloaded;
-            }
-            return Err(error.into());
-        }
-        cache.apply(&tree);
+        self.db.write(batch)?;
         Ok(new_head)
     }
 

@@ -17,16 +17,12 @@
 //!   children it has;
 //! - the empty state: [`empty_root`].
 //!
-//! The upper levels (every node at depth ≤ [`CACHED_DEPTH`]: at most 4,369 nodes) are also
-//! held in memory, as committed: a large block rewrites most of them, and reading each back
-//! from RocksDB costs a memtable search.
-//!
 //! Why this and not the Jellyfish Merkle tree it replaced (2026-12-01, `docs/decisions.md`):
 //! jmt hashes a node as a binary tree of its 16 children (15 calls), keeps versioned copies and
 //! a stale-node index, and cost 32 µs a changed leaf at 100,000 accounts
 //! (`cairn bench state-root`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use revm::primitives::{Address, B256, U256};
 use rocksdb::{DB, WriteBatch};
@@ -236,7 +232,6 @@ impl TreeUpdate {
 /// committed tree, whose root is `current_root`.
 pub(crate) fn update(
     db: &DB,
-    cache: &NodeCache,
     changes: BTreeMap<LeafKey, Option<Vec<u8>>>,
     current_root: B256,
 ) -> Result<TreeUpdate> {
@@ -246,7 +241,6 @@ pub(crate) fn update(
         .collect();
     let mut updater = Updater {
         db,
-        cache,
         writes: Vec::new(),
     };
     let root = if changes.is_empty() {
@@ -255,7 +249,7 @@ pub(crate) fn update(
         let root_path = node_path(&LeafKey([0; 32]), 0);
         let stored = updater.read(&root_path)?;
         // The trie the update starts from must be the head's: anything else (a damaged
-        // database, a cache that missed a write) would give a wrong root, and fork the node.
+        // database, a caller's stale root) would give a wrong root, and fork the node.
         let stored_root = stored
             .as_ref()
             .map_or_else(empty_root, |root| B256::from(root.hash()));
@@ -294,46 +288,6 @@ pub(crate) fn write(db: &DB, update: &TreeUpdate, batch: &mut WriteBatch) -> Res
     Ok(())
 }
 
-/// Nodes at this depth or above are held in memory: at most 1 + 16 + 256 + 4,096 of them,
-/// about 5 MB when all are full.
-pub(crate) const CACHED_DEPTH: u8 = 3;
-
-/// Every committed node at depth ≤ [`CACHED_DEPTH`], by path: loaded when the store opens,
-/// changed only by [`NodeCache::apply`] after a block's batch is written.
-#[derive(Debug, Default)]
-pub(crate) struct NodeCache {
-    nodes: HashMap<Vec<u8>, Internal>,
-}
-
-impl NodeCache {
-    fn holds(path: &[u8]) -> bool {
-        path.first().is_some_and(|depth| *depth <= CACHED_DEPTH)
-    }
-
-    /// Reads the cached levels from the database: their paths sort first, by depth.
-    pub(crate) fn load(db: &DB) -> Result<Self> {
-        let mut nodes = HashMap::new();
-        for entry in db.iterator_cf(cf(db, CF_STATE_TREE)?, rocksdb::IteratorMode::Start) {
-            let (path, bytes) = entry?;
-            if !Self::holds(&path) {
-                break;
-            }
-            nodes.insert(path.into_vec(), Internal::decode(&bytes)?);
-        }
-        Ok(Self { nodes })
-    }
-
-    /// Takes in a committed update's writes to the cached levels.
-    pub(crate) fn apply(&mut self, update: &TreeUpdate) {
-        for (path, node) in update.writes.iter().filter(|(path, _)| Self::holds(path)) {
-            match node {
-                Some(node) => self.nodes.insert(path.clone(), node.clone()),
-                None => self.nodes.remove(path),
-            };
-        }
-    }
-}
-
 /// Nodes to write (`Some`) or delete (`None`), by path.
 type Writes = Vec<(Vec<u8>, Option<Internal>)>;
 
@@ -346,15 +300,11 @@ const PARALLEL_FROM_CHANGES: usize = 1024;
 
 struct Updater<'a> {
     db: &'a DB,
-    cache: &'a NodeCache,
     writes: Writes,
 }
 
 impl Updater<'_> {
     fn read(&self, path: &[u8]) -> Result<Option<Internal>> {
-        if NodeCache::holds(path) {
-            return Ok(self.cache.nodes.get(path).cloned());
-        }
         self.db
             .get_pinned_cf(cf(self.db, CF_STATE_TREE)?, path)?
             .map(|bytes| Internal::decode(&bytes))
@@ -399,7 +349,7 @@ impl Updater<'_> {
         }
         let groups: Vec<(usize, &[Change])> = groups(changes, 0).collect();
         let per_worker = groups.len().div_ceil(workers);
-        let (db, cache) = (self.db, self.cache);
+        let db = self.db;
         let results: Vec<Result<SubtreesDone>> = std::thread::scope(|scope| {
             let handles: Vec<_> = groups
                 .chunks(per_worker)
@@ -408,7 +358,6 @@ impl Updater<'_> {
                     scope.spawn(move || {
                         let mut worker = Updater {
                             db,
-                            cache,
                             writes: Vec::new(),
                         };
                         let mut slots = Vec::with_capacity(share.len());
@@ -553,11 +502,10 @@ mod tests {
         subtree(&hashed, 0, true).map_or_else(empty_root, B256::from)
     }
 
-    /// A trie in its own database, with its cache of upper levels, as the store keeps it.
+    /// A trie in its own database.
     struct Trie {
         _dir: tempfile::TempDir,
         db: DB,
-        cache: NodeCache,
     }
 
     fn open() -> Trie {
@@ -566,22 +514,15 @@ mod tests {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         let db = DB::open_cf(&options, dir.path(), [CF_STATE_TREE]).unwrap();
-        Trie {
-            _dir: dir,
-            db,
-            cache: NodeCache::default(),
-        }
+        Trie { _dir: dir, db }
     }
 
     impl Trie {
-        fn commit(&mut self, changes: BTreeMap<LeafKey, Option<Vec<u8>>>, root: B256) -> B256 {
-            let update = update(&self.db, &self.cache, changes, root).unwrap();
+        fn commit(&self, changes: BTreeMap<LeafKey, Option<Vec<u8>>>, root: B256) -> B256 {
+            let update = update(&self.db, changes, root).unwrap();
             let mut batch = WriteBatch::default();
             write(&self.db, &update, &mut batch).unwrap();
             self.db.write(batch).unwrap();
-            self.cache.apply(&update);
-            // The cache holds exactly what loading it from the database gives.
-            assert_eq!(self.cache.nodes, NodeCache::load(&self.db).unwrap().nodes);
             update.root
         }
     }
@@ -614,7 +555,7 @@ mod tests {
                 1..8,
             )
         ) {
-            let mut trie = open();
+            let trie = open();
             let mut root = empty_root();
             let mut leaves = BTreeMap::new();
             for block in &blocks {
@@ -631,7 +572,7 @@ mod tests {
                 root = trie.commit(changes, root);
                 prop_assert_eq!(root, reference_root(&leaves));
             }
-            let mut fresh = open();
+            let fresh = open();
             let all = leaves.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
             prop_assert_eq!(fresh.commit(all, empty_root()), root);
             prop_assert_eq!(stored_nodes(&fresh.db), stored_nodes(&trie.db));
@@ -642,7 +583,7 @@ mod tests {
     #[test]
     fn large_blocks_hashed_in_parallel_give_the_same_tree() {
         let random_key = |i: u32| LeafKey(*blake3::hash(&i.to_be_bytes()).as_bytes());
-        let mut trie = open();
+        let trie = open();
         let mut leaves: BTreeMap<_, _> = (0..4_000).map(|i| (random_key(i), vec![1])).collect();
         let first = leaves.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
         let root = trie.commit(first, empty_root());
@@ -659,7 +600,7 @@ mod tests {
         }
         let root = trie.commit(second, root);
         assert_eq!(root, reference_root(&leaves));
-        let mut fresh = open();
+        let fresh = open();
         let all = leaves.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
         assert_eq!(fresh.commit(all, empty_root()), root);
         assert_eq!(stored_nodes(&fresh.db), stored_nodes(&trie.db));
@@ -667,7 +608,7 @@ mod tests {
 
     #[test]
     fn deleting_every_leaf_gives_the_empty_root_and_an_empty_table() {
-        let mut trie = open();
+        let trie = open();
         let all: BTreeMap<_, _> = (0..40).map(|i| (key(i), Some(vec![i]))).collect();
         let root = trie.commit(all.clone(), empty_root());
         assert_ne!(root, empty_root());
@@ -676,15 +617,15 @@ mod tests {
         assert!(stored_nodes(&trie.db).is_empty());
     }
 
-    /// An update asked of a trie whose stored root is not the head's (a cache that missed a
-    /// write, a damaged database) is refused rather than computed on the wrong trie.
+    /// An update asked on a root that is not the stored trie's (a stale root, a damaged
+    /// database) is refused rather than computed on the wrong trie.
     #[test]
     fn a_trie_that_is_not_the_heads_is_refused() {
-        let mut trie = open();
+        let trie = open();
         let root = trie.commit(BTreeMap::from([(key(1), Some(vec![1]))]), empty_root());
         let changes = BTreeMap::from([(key(2), Some(vec![2]))]);
         for wrong in [empty_root(), B256::repeat_byte(7)] {
-            let error = update(&trie.db, &trie.cache, changes.clone(), wrong).unwrap_err();
+            let error = update(&trie.db, changes.clone(), wrong).unwrap_err();
             assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
         }
         assert_ne!(trie.commit(changes, root), root);
@@ -692,18 +633,17 @@ mod tests {
 
     #[test]
     fn deleting_a_key_that_is_not_there_changes_nothing() {
-        let mut trie = open();
+        let trie = open();
         let root = trie.commit(BTreeMap::from([(key(1), Some(vec![1]))]), empty_root());
         let before = stored_nodes(&trie.db);
         assert_eq!(trie.commit(BTreeMap::from([(key(2), None)]), root), root);
         assert_eq!(stored_nodes(&trie.db), before);
     }
 
-    /// A node read back from the database (below the cached levels) that does not decode is an
-    /// error, never a wrong root; so is a database whose cached levels do not decode on open.
+    /// A stored node that does not decode is an error, never a wrong root.
     #[test]
     fn a_damaged_node_is_reported_not_trusted() {
-        let mut trie = open();
+        let trie = open();
         // Keys that differ only in their 12th nibble: a chain of nodes down to depth 11.
         let keys: Vec<_> = (0..8).map(|i| key(i * 8)).collect();
         let root = trie.commit(
@@ -717,14 +657,12 @@ mod tests {
                 .put_cf(tree, path, &bytes[..bytes.len() - 1])
                 .unwrap();
         };
-        let deepest = nodes.last().unwrap();
-        assert!(deepest.0[0] > CACHED_DEPTH);
-        damage(deepest);
-        let changes = BTreeMap::from([(keys[3], Some(vec![9]))]);
-        let error = update(&trie.db, &trie.cache, changes, root).unwrap_err();
-        assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
-        damage(&nodes[0]);
-        let error = NodeCache::load(&trie.db).unwrap_err();
-        assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+        // The deepest node, then the root.
+        for node in [nodes.last().unwrap(), &nodes[0]] {
+            damage(node);
+            let changes = BTreeMap::from([(keys[3], Some(vec![9]))]);
+            let error = update(&trie.db, changes, root).unwrap_err();
+            assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+        }
     }
 }

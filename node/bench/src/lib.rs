@@ -684,19 +684,54 @@ fn market_genesis<'a>(keys: impl Iterator<Item = &'a AccountKey>) -> Genesis {
     genesis
 }
 
-/// Produces the next block of `chain` with `txs`; every one of them must succeed.
+/// Produces blocks of `chain` with `txs` until every one is included (more than a block holds
+/// go on into the next ones); every one must succeed. The receipts come in the order of `txs`.
 fn produce_succeeding(
     chain: &Chain,
     txs: &[Transaction],
 ) -> Result<Vec<cairn_primitives::Receipt>> {
-    let time = chain.head_header().timestamp_ms + 1000;
-    let produced = chain.produce_block(&dev_validator(), time, txs)?;
-    match produced.receipts.iter().find(|r| !r.succeeded()) {
-        Some(failed) => Err(BenchError::Check(format!(
-            "bench transaction failed: {failed:?}"
-        ))),
-        None => Ok(produced.receipts),
+    let position: std::collections::HashMap<B256, usize> = txs
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| (tx.hash(), i))
+        .collect();
+    let mut receipts: Vec<Option<cairn_primitives::Receipt>> = vec![None; txs.len()];
+    let mut rest = txs.to_vec();
+    loop {
+        let time = chain.head_header().timestamp_ms + 1000;
+        let produced = chain.produce_block(&dev_validator(), time, &rest)?;
+        if let Some(failed) = produced.receipts.iter().find(|r| !r.succeeded()) {
+            return Err(BenchError::Check(format!(
+                "bench transaction failed: {failed:?}"
+            )));
+        }
+        let included = produced.receipts.len();
+        for receipt in produced.receipts {
+            if let Some(slot) = position
+                .get(&receipt.tx_hash)
+                .and_then(|i| receipts.get_mut(*i))
+            {
+                *slot = Some(receipt);
+            }
+        }
+        match produced.excluded.first() {
+            None => break,
+            Some((hash, reason)) if included == 0 => {
+                return Err(BenchError::Check(format!(
+                    "bench transaction {hash} left out of an empty block: {reason:?}"
+                )));
+            }
+            Some(_) => {
+                let left: std::collections::HashSet<B256> =
+                    produced.excluded.iter().map(|(hash, _)| *hash).collect();
+                rest.retain(|tx| left.contains(&tx.hash()));
+            }
+        }
     }
+    receipts
+        .into_iter()
+        .map(|r| r.ok_or_else(|| BenchError::Check("a bench transaction has no receipt".into())))
+        .collect()
 }
 
 /// Produces empty blocks until the head is at `height`.
@@ -969,6 +1004,9 @@ pub(crate) fn proof_workload(count: usize, dir: &Path, data_len: u64) -> Result<
     })
 }
 
+/// The most deals the proof workload opens: `StorageMarket.MAX_ACTIVE_DEALS`.
+const PROOF_DEALS_AT_MOST: usize = 1024;
+
 /// Deals larger than this share one copy of their data in the proof workload.
 const SHARED_DATA_ABOVE: u64 = 64 * 1024;
 
@@ -1050,10 +1088,24 @@ pub fn execution(
         let name = kind.description();
         let dir = workdir.join(format!("workload-{}", kind.name()));
         let workload = if kind == ExecutionWorkload::Proofs {
-            proof_workload(count, &dir, 2048)?
+            // A proof carries its chunks: a block holds fewer of them than of other calls, and
+            // the market holds at most MAX_ACTIVE_DEALS deals, one a provider here.
+            let mut workload = proof_workload(count.min(PROOF_DEALS_AT_MOST), &dir, 2048)?;
+            let mut bytes = 0;
+            let fit = workload
+                .transactions
+                .iter()
+                .take_while(|tx| {
+                    bytes += tx.encoded_len();
+                    bytes <= cairn_primitives::MAX_BLOCK_TRANSACTION_BYTES
+                })
+                .count();
+            workload.transactions.truncate(fit);
+            workload
         } else {
             simple_workload(kind, count, &dir)?
         };
+        let count = workload.transactions.len();
         let (expected, expected_root, first_time) = time_block(&workload, &Sequential)?;
         let gas_per_tx: Vec<u64> = expected
             .iter()
@@ -1063,13 +1115,14 @@ pub fn execution(
             })
             .collect();
         let gas: u64 = gas_per_tx.iter().sum();
-        let failed = expected
+        let failures: Vec<&TxOutcome> = expected
             .iter()
             .filter(|o| !matches!(o, TxOutcome::Included(r) if r.succeeded()))
-            .count();
-        if failed > 0 {
+            .collect();
+        let failed = failures.len();
+        if let Some(first) = failures.first() {
             return Err(BenchError::Check(format!(
-                "{name}: {failed} transactions did not succeed"
+                "{name}: {failed} transactions did not succeed (the first: {first:?})"
             )));
         }
         let mut sequential_times = vec![first_time];
