@@ -152,21 +152,21 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         payment > U256::ZERO && paid >= payment,
         "paid {paid}, the job pays {payment}"
     );
-    let output = work.join("classes.txt");
+    let output = work.join("output.txt");
     let out = output.to_str().ok_or("path")?;
-    ok_json(run_at(
-        url,
-        work,
-        &[
-            "compute",
-            "result",
-            &honest_job.to_string(),
-            "-o",
-            out,
-            "--json",
-        ],
-    ));
-    let classes = std::fs::read_to_string(&output)?;
+    // What `cairn compute result` of a settled job writes.
+    let result_of = |job: &str| -> Result<String, Box<dyn std::error::Error>> {
+        if output.exists() {
+            std::fs::remove_file(&output)?;
+        }
+        ok_json(run_at(
+            url,
+            work,
+            &["compute", "result", job, "-o", out, "--json"],
+        ));
+        Ok(std::fs::read_to_string(&output)?)
+    };
+    let classes = result_of(&honest_job.to_string())?;
     assert_eq!(classes, expected);
     let labels = std::fs::read_to_string(format!("{jobs}/digits/heldout-labels.txt"))?;
     let right = classes
@@ -244,20 +244,7 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         "the verifier shares the slash with the referee"
     );
     // The true output is the verifier's, and it is what `cairn compute result` fetches.
-    std::fs::remove_file(&output)?;
-    ok_json(run_at(
-        url,
-        work,
-        &[
-            "compute",
-            "result",
-            &lied_job.to_string(),
-            "-o",
-            out,
-            "--json",
-        ],
-    ));
-    assert_eq!(std::fs::read_to_string(&output)?, expected);
+    assert_eq!(result_of(&lied_job.to_string())?, expected);
 
     // The word count, whichever provider runs it.
     let text = work.join("input.txt");
@@ -276,20 +263,7 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         ],
     ));
     assert_eq!(job["state"], "settled", "{job}");
-    std::fs::remove_file(&output)?;
-    ok_json(run_at(
-        url,
-        work,
-        &[
-            "compute",
-            "result",
-            job["id"].as_str().ok_or("id")?,
-            "-o",
-            out,
-            "--json",
-        ],
-    ));
-    assert_eq!(std::fs::read_to_string(&output)?, "2700\n");
+    assert_eq!(result_of(job["id"].as_str().ok_or("id")?)?, "2700\n");
 
     // A job that never stops runs out of fuel; that is agreed on and settled.
     let spin = format!("{jobs}/spin.wasm");
