@@ -19,8 +19,8 @@
 //!
 //! Why this and not the Jellyfish Merkle tree it replaced (2026-12-01, `docs/decisions.md`):
 //! jmt hashes a node as a binary tree of its 16 children (15 calls), keeps versioned copies and
-//! a stale-node index, and cost 32 µs a changed leaf at 100,000 accounts
-//! (`cairn bench state-root`).
+//! a stale-node index; its root cost 19 µs a changed leaf at 100,000 accounts and 37 µs at
+//! 1,000,000, against 2.9 and 7.5–9 µs for this trie (`cairn bench state-root`).
 
 use std::collections::BTreeMap;
 
