@@ -73,7 +73,12 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
     let work = tmp.path();
     support::import_client(&testnet, url, work)?;
     let ready = eventually(Duration::from_secs(120), || async {
-        let list = ok_json(run_at(url, work, &["provider", "list", "--json"]));
+        // A node still starting (or busy: EVM calls wait their turn) fails the call: not yet.
+        let listed = run_at(url, work, &["provider", "list", "--json"]);
+        let list: serde_json::Value = listed
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&listed.stdout).ok())??;
         let ready = list
             .as_array()?
             .iter()
@@ -83,11 +88,14 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         (ready.len() == 3).then_some(ready)
     })
     .await?;
-    // Draws weigh bonds at least a whole epoch old: wait for the providers' to season.
+    // Draws weigh bonds at least a whole epoch old: wait for the providers' to season, as seen
+    // by the node the jobs are submitted to (`submit` checks eligibility on its state, which
+    // can be a block behind node 1's).
+    let submitting = HttpClientBuilder::default().build(url)?;
     eventually(Duration::from_secs(120), || async {
         for provider in &ready {
             let call = Staking::seasonedBondOfCall { staker: *provider };
-            if view(&one, STAKING, call).await.ok()?.is_zero() {
+            if view(&submitting, STAKING, call).await.ok()?.is_zero() {
                 return None;
             }
         }
