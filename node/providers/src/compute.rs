@@ -8,8 +8,9 @@
 //! derive), or reveal it once the commitments are in. Module and input are fetched as blobs from
 //! whoever holds them; every party puts the output it computed in its chunk store, so the
 //! client can fetch the decided output by root however the job ended: from the provider, or,
-//! when the provider lied, from the verifier and referees that told the truth. A result is remembered until revealed; after a restart it is computed again
-//! (jobs are deterministic) and the salt derived again, so nothing needs to be stored. A job
+//! when the provider lied, from the verifier and referees that told the truth. A result is
+//! remembered until revealed; after a restart it is computed again (jobs are deterministic)
+//! and the salt derived again, so nothing needs to be stored. A job
 //! stuck past its deadline on another party is expired, which pays the parties that answered.
 
 use std::collections::{BTreeMap, BTreeSet};
