@@ -178,23 +178,6 @@ impl Internal {
     }
 }
 
-/// What a subtree became after a block.
-enum Subtree {
-    Empty,
-    Leaf { key: LeafKey, hash: [u8; 32] },
-    Node { hash: [u8; 32] },
-}
-
-impl Subtree {
-    fn into_child(self) -> Option<Child> {
-        match self {
-            Subtree::Empty => None,
-            Subtree::Leaf { key, hash } => Some(Child::Leaf { key, hash }),
-            Subtree::Node { hash } => Some(Child::Node { hash }),
-        }
-    }
-}
-
 /// The database key of the node at `depth` on the path of `key`: the depth, then the path's
 /// nibbles packed two a byte (a last odd nibble in the high half).
 fn node_path(key: &LeafKey, depth: usize) -> Vec<u8> {
@@ -326,17 +309,16 @@ impl Updater<'_> {
         depth: usize,
         changes: &[Change],
     ) -> Result<Option<Child>> {
-        let subtree = match (child, changes.first()) {
-            (_, None) => return Ok(child),
-            (None, _) => self.build(depth + 1, &insertions(changes, None))?,
+        match (child, changes.first()) {
+            (_, None) => Ok(child),
+            (None, _) => self.build(depth + 1, &insertions(changes, None)),
             (Some(Child::Leaf { key, hash }), _) => {
-                self.build(depth + 1, &insertions(changes, Some((key, hash))))?
+                self.build(depth + 1, &insertions(changes, Some((key, hash))))
             }
             (Some(Child::Node { .. }), Some((first, _))) => {
-                self.update_child(first, depth + 1, changes)?
+                self.update_child(first, depth + 1, changes)
             }
-        };
-        Ok(subtree.into_child())
+        }
     }
 
     /// [`Updater::apply`] for the root, its 16 subtrees spread over the machine's cores when
@@ -391,43 +373,47 @@ impl Updater<'_> {
         Ok(())
     }
 
-    /// Updates the stored node at `depth` on the path of `on`.
-    fn update_child(&mut self, on: &LeafKey, depth: usize, changes: &[Change]) -> Result<Subtree> {
+    /// Updates the stored node at `depth` on the path of `on`; what its parent's slot holds
+    /// after (nothing, a leaf it collapsed to, or the node).
+    fn update_child(
+        &mut self,
+        on: &LeafKey,
+        depth: usize,
+        changes: &[Change],
+    ) -> Result<Option<Child>> {
         let path = node_path(on, depth);
         let mut node = self.read(&path)?.ok_or_else(|| {
             StorageError::corrupt("state tree", format!("node at depth {depth} is missing"))
         })?;
         self.apply(&mut node, depth, changes)?;
         let mut children = node.children.iter().flatten();
-        let subtree = match (children.next(), children.next()) {
-            (None, _) => Subtree::Empty,
-            (Some(Child::Leaf { key, hash }), None) => Subtree::Leaf {
-                key: *key,
-                hash: *hash,
-            },
-            _ => Subtree::Node { hash: node.hash() },
+        let slot = match (children.next(), children.next()) {
+            (None, _) => None,
+            (Some(leaf @ Child::Leaf { .. }), None) => Some(*leaf),
+            _ => Some(Child::Node { hash: node.hash() }),
         };
-        let stored = matches!(subtree, Subtree::Node { .. }).then_some(node);
+        let stored = matches!(slot, Some(Child::Node { .. })).then_some(node);
         self.writes.push((path, stored));
-        Ok(subtree)
+        Ok(slot)
     }
 
-    /// Builds a new subtree at `depth` from `leaves` (sorted, distinct), where nothing is stored.
-    fn build(&mut self, depth: usize, leaves: &[(LeafKey, [u8; 32])]) -> Result<Subtree> {
+    /// Builds a new subtree at `depth` from `leaves` (sorted, distinct), where nothing is
+    /// stored; what its parent's slot holds.
+    fn build(&mut self, depth: usize, leaves: &[(LeafKey, [u8; 32])]) -> Result<Option<Child>> {
         match leaves {
-            [] => Ok(Subtree::Empty),
-            [(key, hash)] => Ok(Subtree::Leaf {
+            [] => Ok(None),
+            [(key, hash)] => Ok(Some(Child::Leaf {
                 key: *key,
                 hash: *hash,
-            }),
+            })),
             [(first, _), ..] => {
                 let mut node = Internal::default();
                 for (nibble, group) in groups(leaves, depth) {
-                    node.children[nibble] = self.build(depth + 1, group)?.into_child();
+                    node.children[nibble] = self.build(depth + 1, group)?;
                 }
                 let hash = node.hash();
                 self.writes.push((node_path(first, depth), Some(node)));
-                Ok(Subtree::Node { hash })
+                Ok(Some(Child::Node { hash }))
             }
         }
     }
