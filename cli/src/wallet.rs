@@ -6,6 +6,7 @@ use anyhow::{Context as _, bail};
 use cairn_client::keystore::Keystore;
 use cairn_client::tx::{Call, submit};
 use cairn_client::wallet::{KeyList, balance, read_private_key, resolve};
+use cairn_evm::rules::DEFAULT_GAS_MARGIN_PERCENT;
 use cairn_primitives::AccountKey;
 use cairn_primitives::units::parse_crn;
 use zeroize::Zeroizing;
@@ -16,9 +17,14 @@ use crate::output::{print, show};
 /// Options of every command that sends a transaction.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TxOptions {
-    /// Gas limit [default: estimated by the node].
+    /// Gas limit [default: the node's estimate plus --gas-margin].
     #[arg(long)]
     pub gas_limit: Option<u64>,
+    /// Percent added to the node's gas estimate. An estimate is exact only for the state it
+    /// ran on, and the including block may differ (a new epoch, other transactions); unused
+    /// gas is not charged.
+    #[arg(long, value_name = "PERCENT", default_value_t = DEFAULT_GAS_MARGIN_PERCENT, conflicts_with = "gas_limit")]
+    pub gas_margin: u64,
     /// Wait until the transaction is in a committed block and print its receipt.
     #[arg(long)]
     pub wait: bool,
@@ -33,7 +39,7 @@ impl TxOptions {
             gas_limit: self.gas_limit,
             wait: self.wait,
             timeout_s: self.timeout,
-            gas_margin_percent: 0,
+            gas_margin_percent: self.gas_margin,
         }
     }
 }

@@ -1413,6 +1413,60 @@ mod tests {
         Ok(())
     }
 
+    /// Why senders add a margin: `stake()` estimated in an epoch's last block and included in
+    /// the next epoch's first block opens the staker's fresh-stake record for the new epoch,
+    /// which the estimate never wrote. The exact estimate runs out of gas there; the default
+    /// margin does not.
+    #[test]
+    fn a_stake_estimated_before_an_epoch_boundary_needs_the_default_margin_after_it() -> TestResult
+    {
+        use alloy_sol_types::SolCall;
+        use cairn_evm::rules::{DEFAULT_GAS_MARGIN_PERCENT, gas_with_margin};
+        use cairn_reward_contracts::bindings::Staking;
+
+        let dir = tempfile::tempdir()?;
+        let chain = open(dir.path());
+        let epoch_length = chain.genesis().epoch_length;
+        while chain.head()?.height + 2 < epoch_length {
+            produce(&chain, &[]);
+        }
+        let stake = Bytes::from(Staking::stakeCall {}.abi_encode());
+        let estimate = chain
+            .estimate_gas(&CallRequest {
+                from: Some(dev_account(3).address()),
+                to: Some(cairn_reward_contracts::STAKING),
+                value: Some(U256::from(1000)),
+                input: Some(stake.clone()),
+                ..CallRequest::default()
+            })?
+            .map_err(|r| format!("{r:?}"))?;
+        // The estimate ran in the context of block `epoch_length - 1`; the next epoch begins
+        // one block later.
+        produce(&chain, &[]);
+        let staking = Some(cairn_reward_contracts::STAKING);
+        let included = produce(
+            &chain,
+            &[
+                tx(3, 0, staking, stake.clone(), estimate),
+                tx(
+                    4,
+                    0,
+                    staking,
+                    stake,
+                    gas_with_margin(estimate, DEFAULT_GAS_MARGIN_PERCENT),
+                ),
+            ],
+        );
+        assert_eq!(included.block.header.height, epoch_length);
+        assert!(
+            matches!(included.receipts[0].status, TxStatus::Halt(_)),
+            "the exact estimate sufficed: {:?}",
+            included.receipts[0]
+        );
+        assert_eq!(included.receipts[1].status, TxStatus::Success);
+        Ok(())
+    }
+
     #[test]
     fn calls_read_state_and_gas_estimates_are_tight() -> TestResult {
         let dir = tempfile::tempdir()?;

@@ -237,7 +237,7 @@ pub async fn submit(
     // and more may join before the job is included: the estimate at the head is not exact.
     // Unused gas is not charged.
     let call = Call::contract(COMPUTE_MARKET, escrow, call);
-    let posted: ComputeMarket::JobPosted = submit_for_event(client, key, call, 50).await?;
+    let posted: ComputeMarket::JobPosted = submit_for_event(client, key, call).await?;
     let id = posted.id;
     let deadline = Instant::now() + Duration::from_secs(request.timeout_s);
     loop {

@@ -50,7 +50,7 @@
 //! # async fn example(key: AccountKey) -> Result<(), cairn_client::ClientError> {
 //! let client = Client::new("http://127.0.0.1:8545")?;
 //! let to = Address::repeat_byte(0xb0);
-//! let sent = submit(&client, &key, Call::transfer(to, parse_crn("1.5")?), &TxOptions::waiting(0)).await?;
+//! let sent = submit(&client, &key, Call::transfer(to, parse_crn("1.5")?), &TxOptions::waiting()).await?;
 //! println!("{sent}");
 //! println!("{}", wallet::balance(&client, to).await?);
 //! let request = PutRequest {

@@ -266,7 +266,7 @@ pub async fn put(
         };
         let escrow = U256::from(price) * U256::from(request.epochs);
         let call = Call::contract(STORAGE_MARKET, escrow, call);
-        let opened: StorageMarket::DealOpened = submit_for_event(client, key, call, 0).await?;
+        let opened: StorageMarket::DealOpened = submit_for_event(client, key, call).await?;
         if let Err(refused) = offer_or_cancel(client, key, opened.id).await? {
             refusals.push(format!("{}: {refused}", provider.provider));
             continue;
@@ -522,7 +522,7 @@ async fn offer_or_cancel(
         Ok(()) => Ok(Ok(())),
         Err(refused) => {
             // Nothing is stored under a refused deal: take the escrow back at once.
-            submit(client, key, cancel(id), &TxOptions::waiting(0)).await?;
+            submit(client, key, cancel(id), &TxOptions::waiting()).await?;
             Ok(Err(client.error(refused)))
         }
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use alloy_sol_types::{SolCall, SolEvent};
 use cairn_chain::CallRequest;
-use cairn_evm::rules::gas_with_margin;
+use cairn_evm::rules::{DEFAULT_GAS_MARGIN_PERCENT, gas_with_margin};
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
 use cairn_reward_contracts::describe_revert;
@@ -30,13 +30,13 @@ pub struct TxOptions {
 }
 
 impl TxOptions {
-    /// Wait up to 60 s for the receipt, with `gas_margin_percent` added to the estimate.
-    pub fn waiting(gas_margin_percent: u64) -> Self {
+    /// Wait up to 60 s for the receipt, with the default margin added to the estimate.
+    pub fn waiting() -> Self {
         Self {
             gas_limit: None,
             wait: true,
             timeout_s: 60,
-            gas_margin_percent,
+            gas_margin_percent: DEFAULT_GAS_MARGIN_PERCENT,
         }
     }
 }
@@ -220,18 +220,17 @@ async fn wait_for_receipt(
     }
 }
 
-/// Sends `call` (gas estimated, plus `gas_margin_percent`), waits for its receipt and returns
+/// Sends `call` (gas estimated, plus the default margin), waits for its receipt and returns
 /// the first event `E` it emitted.
 pub async fn submit_for_event<E: SolEvent>(
     client: &Client,
     key: &AccountKey,
     call: Call,
-    gas_margin_percent: u64,
 ) -> Result<E, ClientError> {
     let missing = ClientError::MissingEvent {
         event: E::SIGNATURE,
     };
-    match submit(client, key, call, &TxOptions::waiting(gas_margin_percent)).await? {
+    match submit(client, key, call, &TxOptions::waiting()).await? {
         Sent::Included(receipt) => receipt.receipt.event::<E>().ok_or(missing),
         // `waiting` waits: a pending answer has no receipt to read the event from.
         Sent::Pending { .. } => Err(missing),

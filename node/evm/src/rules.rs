@@ -21,6 +21,12 @@ pub fn gas_with_margin(estimate: u64, percent: u64) -> u64 {
     estimate.saturating_add(estimate.saturating_mul(percent) / 100)
 }
 
+/// The margin senders add to an estimate unless told otherwise: enough for a contract call
+/// estimated in one epoch and included in the next, where it may write slots it left alone
+/// (a first stake of an epoch does), or for a draw that walks further on the block's
+/// randomness.
+pub const DEFAULT_GAS_MARGIN_PERCENT: u64 = 50;
+
 /// The least gas any transaction uses (a plain transfer's intrinsic gas).
 pub const MIN_TX_GAS: u64 = 21_000;
 
