@@ -70,6 +70,16 @@ pub enum StorageError {
         /// The piece's index.
         index: u64,
     },
+    /// A compute job would hold more blobs than a job has.
+    #[error(
+        "compute job {job} already holds {max} blobs (its module, input and output); this is a bug in the caller"
+    )]
+    TooManyJobBlobs {
+        /// The job id, hex.
+        job: String,
+        /// The most a job holds.
+        max: usize,
+    },
     /// The same root was offered with another size than the one stored.
     #[error("data {root} is stored with {stored} bytes, not {offered}")]
     BlobSize {

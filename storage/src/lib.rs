@@ -73,7 +73,7 @@ use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
-pub use blobs::{BlobStatus, ChunkStore, Outboard, PieceProof};
+pub use blobs::{BlobStatus, ChunkStore, JobHold, MAX_JOB_BLOBS, Outboard, PieceProof};
 pub use error::{Result, StorageError};
 pub use pending::{ChangeSet, PendingState};
 pub use state_tree::{TreeUpdate, empty_root};

@@ -19,6 +19,7 @@ use cairn_providers::JobState;
 use cairn_providers::slots::PROVIDER;
 use cairn_reward_contracts::bindings::{ComputeMarket, Staking};
 use cairn_reward_contracts::{COMPUTE_MARKET, STAKING};
+use cairn_rpc::CairnApiClient;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use support::{TestResult, eventually, failure, ok_json, run_at, view};
 
@@ -36,6 +37,40 @@ async fn settled(
             .await
             .ok()
             .filter(|job| job.state == JobState::Settled as u8)
+    })
+    .await
+}
+
+/// Waits until `count` compute providers are advertised with their bonds seasoned (draws
+/// weigh bonds at least a whole epoch old), as seen by the node at `url`, which jobs are
+/// submitted to (`submit` checks eligibility on its state, which can be a block behind
+/// another node's).
+async fn seasoned_compute_providers(url: &str, work: &Path, count: usize) -> TestResult {
+    let ready = eventually(Duration::from_secs(120), || async {
+        // A node still starting (or busy: EVM calls wait their turn) fails the call: not yet.
+        let listed = run_at(url, work, &["provider", "list", "--json"]);
+        let list: serde_json::Value = listed
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&listed.stdout).ok())??;
+        let ready = list
+            .as_array()?
+            .iter()
+            .filter(|p| p["bonded"] != "0x0" && p["cores"] == 2)
+            .filter_map(|p| p["provider"].as_str()?.parse::<Address>().ok())
+            .collect::<Vec<_>>();
+        (ready.len() == count).then_some(ready)
+    })
+    .await?;
+    let submitting = HttpClientBuilder::default().build(url)?;
+    eventually(Duration::from_secs(120), || async {
+        for provider in &ready {
+            let call = Staking::seasonedBondOfCall { staker: *provider };
+            if view(&submitting, STAKING, call).await.ok()?.is_zero() {
+                return None;
+            }
+        }
+        Some(())
     })
     .await
 }
@@ -72,36 +107,7 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
 
     let work = tmp.path();
     support::import_client(&testnet, url, work)?;
-    let ready = eventually(Duration::from_secs(120), || async {
-        // A node still starting (or busy: EVM calls wait their turn) fails the call: not yet.
-        let listed = run_at(url, work, &["provider", "list", "--json"]);
-        let list: serde_json::Value = listed
-            .status
-            .success()
-            .then(|| serde_json::from_slice(&listed.stdout).ok())??;
-        let ready = list
-            .as_array()?
-            .iter()
-            .filter(|p| p["bonded"] != "0x0" && p["cores"] == 2)
-            .filter_map(|p| p["provider"].as_str()?.parse::<Address>().ok())
-            .collect::<Vec<_>>();
-        (ready.len() == 3).then_some(ready)
-    })
-    .await?;
-    // Draws weigh bonds at least a whole epoch old: wait for the providers' to season, as seen
-    // by the node the jobs are submitted to (`submit` checks eligibility on its state, which
-    // can be a block behind node 1's).
-    let submitting = HttpClientBuilder::default().build(url)?;
-    eventually(Duration::from_secs(120), || async {
-        for provider in &ready {
-            let call = Staking::seasonedBondOfCall { staker: *provider };
-            if view(&submitting, STAKING, call).await.ok()?.is_zero() {
-                return None;
-            }
-        }
-        Some(())
-    })
-    .await?;
+    seasoned_compute_providers(url, work, 3).await?;
 
     let jobs = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/jobs");
     let module = format!("{jobs}/digits.wasm");
@@ -308,5 +314,103 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
         ],
     ));
     assert!(refused.contains("out of fuel"), "{refused}");
+    Ok(())
+}
+
+/// The data a job brought to its parties' nodes (module, input, output) is deleted once the
+/// job has been over for the time the provider keeps job data, after the client fetched its
+/// output; the client's node keeps what it put there.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ended_jobs_data_leaves_its_parties_after_the_time_kept() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    const KEPT_S: u64 = 8;
+    let keep_briefly = |dir: &Path| -> TestResult {
+        for node in ["node-1", "node-2"] {
+            let datadir = dir.join(node);
+            let mut file = NodeFile::load(&datadir)?.ok_or("no node.json")?;
+            let offer = file.compute_provider.as_mut().ok_or("no compute offer")?;
+            offer.keep_job_data_seconds = KEPT_S;
+            file.save(&datadir)?;
+        }
+        Ok(())
+    };
+    let init = ["--block-time", "200", "--compute-providers", "2"];
+    let (_dir, testnet, _supervisor) = support::start_testnet(tmp.path(), &init, keep_briefly)?;
+    let url = testnet.nodes[3].rpc_url.as_str();
+    let work = tmp.path();
+    support::import_client(&testnet, url, work)?;
+    seasoned_compute_providers(url, work, 2).await?;
+
+    let wordcount = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/jobs/wordcount.wasm"
+    );
+    let text = work.join("input.txt");
+    std::fs::write(&text, "a job's data, kept for a while ".repeat(100))?;
+    let input = text.to_str().ok_or("path")?;
+    let job = ok_json(run_at(
+        url,
+        work,
+        &[
+            "compute", "submit", wordcount, "--input", input, "--from", "client", "--wait",
+            "--json",
+        ],
+    ));
+    assert_eq!(job["state"], "settled", "{job}");
+    let output = work.join("output.txt");
+    ok_json(run_at(
+        url,
+        work,
+        &[
+            "compute",
+            "result",
+            job["id"].as_str().ok_or("id")?,
+            "-o",
+            output.to_str().ok_or("path")?,
+            "--json",
+        ],
+    ));
+    assert_eq!(std::fs::read_to_string(&output)?, "700\n");
+
+    let root = |field: &serde_json::Value| -> Result<B256, Box<dyn std::error::Error>> {
+        Ok(field.as_str().ok_or("a root")?.parse()?)
+    };
+    let roots = [
+        root(&job["moduleRoot"])?,
+        root(&job["inputRoot"])?,
+        root(&job["decided"]["outputRoot"])?,
+    ];
+    let parties = [job["provider"].clone(), job["verifier"].clone()];
+    for party in parties {
+        let who: Address = party.as_str().ok_or("a party")?.parse()?;
+        let node = testnet
+            .nodes
+            .iter()
+            .find(|node| node.compute_provider == Some(who))
+            .ok_or("the party's node")?;
+        let client = HttpClientBuilder::default().build(&node.rpc_url)?;
+        let metrics_url = node.metrics_url.clone().ok_or("a metrics URL")?;
+        eventually(Duration::from_secs(90), || async {
+            for root in roots {
+                if CairnApiClient::blob_status(&client, root)
+                    .await
+                    .ok()?
+                    .is_some()
+                {
+                    return None;
+                }
+            }
+            let (_, text) = support::http_get(&metrics_url, None).ok()?;
+            // Module, input and output all came to this node with the job: three blobs go.
+            (support::metric(&text, "cairn_compute_job_blobs_released_total")? >= 3.0).then_some(())
+        })
+        .await?;
+    }
+    // The client's node put the module and input there itself: they stay.
+    let client_node = HttpClientBuilder::default().build(url)?;
+    for root in &roots[..2] {
+        let held = CairnApiClient::blob_status(&client_node, *root).await?;
+        assert!(held.is_some_and(|blob| blob.present == blob.pieces));
+    }
     Ok(())
 }

@@ -266,6 +266,7 @@ pub struct ProviderMetrics {
     jobs: Family<KindLabel, Counter>,
     job_failures: Family<ResultLabel, Counter>,
     fuel: Counter,
+    job_blobs_released: Counter,
     bonded: Gauge<f64, std::sync::atomic::AtomicU64>,
     minimum_bond: Gauge<f64, std::sync::atomic::AtomicU64>,
     locked: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -303,6 +304,7 @@ impl ProviderMetrics {
             jobs: Family::default(),
             job_failures: Family::default(),
             fuel: Counter::default(),
+            job_blobs_released: Counter::default(),
             bonded: Gauge::default(),
             minimum_bond: Gauge::default(),
             locked: Gauge::default(),
@@ -363,6 +365,11 @@ impl ProviderMetrics {
             "compute_fuel",
             "Fuel burnt running and re-executing compute jobs",
             metrics.fuel.clone(),
+        );
+        registry.register(
+            "compute_job_blobs_released",
+            "Blobs (module, input, output) a compute job brought in, deleted after the job ended",
+            metrics.job_blobs_released.clone(),
         );
         registry.register(
             "provider_bonded_crn",
@@ -426,6 +433,7 @@ impl ProviderMetrics {
             counters.jobs_dropped,
         );
         raise(&self.fuel, counters.fuel_used);
+        raise(&self.job_blobs_released, counters.job_blobs_released);
         let report = provider.data.report();
         for kind in cairn_providers::WarningKind::ALL {
             let label = KindLabel { kind: kind.name() };

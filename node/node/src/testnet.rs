@@ -81,6 +81,18 @@ pub struct ComputeProviderFile {
     /// CRN bonded at start when the bond is below the compute minimum.
     #[serde(default = "default_provider_stake")]
     pub stake_crn: u64,
+    /// How long a job's module, input and output stay after the job ends, in seconds: the
+    /// client fetches the output in that time.
+    #[serde(default = "default_job_data_kept_s")]
+    pub keep_job_data_seconds: u64,
+}
+
+/// How long a compute provider keeps an ended job's data unless `node.json` says otherwise:
+/// a day.
+pub const DEFAULT_JOB_DATA_KEPT_S: u64 = 24 * 60 * 60;
+
+fn default_job_data_kept_s() -> u64 {
+    DEFAULT_JOB_DATA_KEPT_S
 }
 
 /// The bond a testnet's storage providers put up, in CRN.
@@ -175,6 +187,7 @@ impl NodeFile {
                     memory_mib: c.memory_mib,
                     fuel_per_second: c.fuel_per_second,
                     price_per_fuel: u128::from(c.price_per_fuel),
+                    job_data_kept_s: c.keep_job_data_seconds,
                 }),
                 stake: U256::from(stake_crn) * U256::from(TOKEN),
             })
@@ -503,6 +516,7 @@ pub fn init(dir: &Path, options: &TestnetOptions) -> Result<Testnet> {
                 fuel_per_second: TESTNET_FUEL_PER_SECOND,
                 price_per_fuel: TESTNET_FUEL_PRICE,
                 stake_crn: DEFAULT_PROVIDER_STAKE_CRN,
+                keep_job_data_seconds: DEFAULT_JOB_DATA_KEPT_S,
             }),
         }
         .save(&datadir)?;

@@ -66,6 +66,9 @@ pub struct ComputeOffer {
     pub fuel_per_second: u64,
     /// Price in wei per unit of fuel.
     pub price_per_fuel: u128,
+    /// How long a job's module, input and output stay after the job ends, in seconds (the
+    /// client fetches the output in that time); then they are deleted.
+    pub job_data_kept_s: u64,
 }
 
 /// A deal's price per epoch at `price` wei per MiB per epoch (a part MiB counts whole).
@@ -278,9 +281,14 @@ impl Agent {
                 )?;
                 // A job lives a few stages (commit, verify, reveal, a panel's two): jobs
                 // posted before this many blocks are over.
+                let block_time_ms = self.chain.genesis().block_time_ms.max(1);
                 self.compute = Some(ComputeWork::new(
                     height.saturating_sub(JOB_STAGES * timeout),
                     offer.cores,
+                    offer
+                        .job_data_kept_s
+                        .saturating_mul(1000)
+                        .div_ceil(block_time_ms),
                 ));
             }
             if let Some(work) = &mut self.compute {
@@ -574,11 +582,7 @@ impl Agent {
                 }
             }
             state => {
-                self.net.store().forget_deal(&id)?;
-                let still_used = self.net.store().deals()?.iter().any(|(_, r)| *r == root);
-                if !still_used {
-                    self.net.store().remove(&root)?;
-                }
+                self.net.store().release_deal(&id)?;
                 tracing::info!(deal = %hex::encode(id), state = DealState::name(state), "storage deal over; data released");
             }
         }

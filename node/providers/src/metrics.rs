@@ -35,6 +35,8 @@ pub struct Metrics {
     pub jobs_disputed: AtomicU64,
     /// Fuel burnt running and re-executing jobs.
     pub fuel_used: AtomicU64,
+    /// Blobs a compute job brought in (module, input, output), deleted after the job ended.
+    pub job_blobs_released: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -77,6 +79,8 @@ pub struct MetricsSnapshot {
     pub jobs_disputed: u64,
     /// Fuel burnt running and re-executing jobs.
     pub fuel_used: u64,
+    /// Blobs of ended compute jobs deleted.
+    pub job_blobs_released: u64,
 }
 
 impl Metrics {
@@ -98,6 +102,7 @@ impl Metrics {
             jobs_verified: read(&self.jobs_verified),
             jobs_disputed: read(&self.jobs_disputed),
             fuel_used: read(&self.fuel_used),
+            job_blobs_released: read(&self.job_blobs_released),
         }
     }
 }

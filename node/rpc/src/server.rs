@@ -399,6 +399,8 @@ impl CairnApiServer for RpcServer {
                 fetch,
                 ..status.into()
             }),
+            // Fetched whole, then deleted (a deal or a job over): nothing is held.
+            (None, Some(fetch)) if fetch.state == FetchState::Done => None,
             (None, Some(fetch)) => Some(BlobInfo {
                 root,
                 size: 0,
