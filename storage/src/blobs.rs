@@ -35,11 +35,9 @@ const CF_PIECES: &str = "pieces";
 const CF_PRESENT: &str = "present";
 const CF_BLOBS: &str = "blobs";
 const CF_OUTBOARDS: &str = "outboards";
-const CF_DEALS: &str = "deals";
-const CF_JOBS: &str = "jobs";
+mod holds;
 
-/// The most blobs one compute job holds: its module, its input and its output.
-pub const MAX_JOB_BLOBS: usize = 3;
+pub use holds::{JobHold, MAX_JOB_BLOBS};
 
 /// Number of pieces in data of `size` bytes (empty data is one empty piece).
 pub fn piece_count(size: u64) -> u64 {
@@ -187,16 +185,6 @@ fn corrupt(what: &'static str, error: impl std::fmt::Display) -> StorageError {
     StorageError::corrupt(what, error)
 }
 
-/// The blobs a compute job brought into the store, and the height from which they may go
-/// (`None` while the job runs).
-#[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct JobHold {
-    /// The roots the job holds, at most [`MAX_JOB_BLOBS`].
-    pub roots: Vec<[u8; 32]>,
-    /// The height from which the job's data may be deleted.
-    pub release_at: Option<u64>,
-}
-
 /// Content-addressed pieces in their own RocksDB database.
 #[derive(Debug)]
 pub struct ChunkStore {
@@ -219,28 +207,25 @@ impl ChunkStore {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families = [
-            CF_PIECES,
-            CF_PRESENT,
-            CF_BLOBS,
-            CF_OUTBOARDS,
-            CF_DEALS,
-            CF_JOBS,
-        ]
-        .map(|name| {
-            let mut cf_options = Options::default();
-            if name == CF_PIECES || name == CF_OUTBOARDS {
-                cf_options.set_enable_blob_files(true);
-                cf_options.set_min_blob_size(4096);
-            }
-            ColumnFamilyDescriptor::new(name, cf_options)
-        });
+        let families = [CF_PIECES, CF_PRESENT, CF_BLOBS, CF_OUTBOARDS]
+            .into_iter()
+            .chain(holds::FAMILIES)
+            .map(|name| {
+                let mut cf_options = Options::default();
+                if name == CF_PIECES || name == CF_OUTBOARDS {
+                    cf_options.set_enable_blob_files(true);
+                    cf_options.set_min_blob_size(4096);
+                }
+                ColumnFamilyDescriptor::new(name, cf_options)
+            });
         let db = DB::open_cf_descriptors(&options, path, families)?;
-        Ok(Self {
+        let store = Self {
             db,
             writes: Mutex::new(()),
             last_outboard: Mutex::new(None),
-        })
+        };
+        store.index_holders_if_missing()?;
+        Ok(store)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -535,164 +520,30 @@ impl ChunkStore {
     /// Deletes a blob and everything kept for it; returns whether it was there.
     pub fn remove(&self, root: &[u8; 32]) -> Result<bool> {
         let _guard = self.lock();
-        self.remove_locked(root)
+        let mut batch = WriteBatch::default();
+        let removed = self.delete_blob_into(&mut batch, root)?;
+        self.write(batch)?;
+        Ok(removed)
     }
 
-    /// [`Self::remove`] with the write lock held.
-    fn remove_locked(&self, root: &[u8; 32]) -> Result<bool> {
+    /// Adds the deletion of blob `root` to `batch`; returns whether it is there to delete.
+    fn delete_blob_into(&self, batch: &mut WriteBatch, root: &[u8; 32]) -> Result<bool> {
         let Some(status) = self.status(root)? else {
             return Ok(false);
         };
-        let mut batch = WriteBatch::default();
         let (from, to) = (piece_key(root, 0), piece_key(root, status.pieces()));
         batch.delete_range_cf(crate::schema::cf(&self.db, CF_PIECES)?, from, to);
         batch.delete_range_cf(crate::schema::cf(&self.db, CF_PRESENT)?, from, to);
         batch.delete_cf(crate::schema::cf(&self.db, CF_OUTBOARDS)?, root);
         batch.delete_cf(crate::schema::cf(&self.db, CF_BLOBS)?, root);
+        Ok(true)
+    }
+
+    /// Writes `batch`, then forgets the cached outboard (the batch may have deleted its blob).
+    fn write(&self, batch: WriteBatch) -> Result<()> {
         self.db.write(batch)?;
-        let mut last = self.last_outboard.lock().unwrap_or_else(|p| p.into_inner());
-        if last.as_ref().is_some_and(|(cached, _)| cached == root) {
-            *last = None;
-        }
-        Ok(true)
-    }
-
-    /// Remembers that this node serves deal `id` (a provider's own bookkeeping).
-    pub fn record_deal(&self, id: &[u8; 32], root: &[u8; 32]) -> Result<()> {
-        Ok(self
-            .db
-            .put_cf(crate::schema::cf(&self.db, CF_DEALS)?, id, root)?)
-    }
-
-    /// Forgets deal `id` and deletes its data unless another deal or a compute job holds
-    /// it; returns whether the data was deleted.
-    pub fn release_deal(&self, id: &[u8; 32]) -> Result<bool> {
-        let _guard = self.lock();
-        let deals = crate::schema::cf(&self.db, CF_DEALS)?;
-        let Some(root) = self.db.get_cf(deals, id)? else {
-            return Ok(false);
-        };
-        let root: [u8; 32] = root
-            .as_slice()
-            .try_into()
-            .map_err(|_| corrupt("deal root", "not 32 bytes"))?;
-        self.db.delete_cf(deals, id)?;
-        if self.held(&root)? {
-            return Ok(false);
-        }
-        self.remove_locked(&root)
-    }
-
-    /// Whether a deal or a compute job holds `root`.
-    fn held(&self, root: &[u8; 32]) -> Result<bool> {
-        Ok(self.deals()?.iter().any(|(_, held)| held == root)
-            || self
-                .job_holds()?
-                .iter()
-                .any(|(_, hold)| hold.roots.contains(root)))
-    }
-
-    /// Makes compute job `job` hold `root` if the store lacks it whole: data the job brings
-    /// in is deleted with the job ([`Self::release_job`]); data that was here before it
-    /// (the node's own, or another job's) is not. Returns whether the job holds it now.
-    pub fn hold_for_job(&self, job: &[u8; 32], root: &[u8; 32]) -> Result<bool> {
-        let _guard = self.lock();
-        let mut hold = self.job_hold(job)?.unwrap_or_default();
-        if hold.roots.contains(root) {
-            return Ok(true);
-        }
-        if self.status(root)?.is_some_and(|status| status.complete()) {
-            return Ok(false);
-        }
-        if hold.roots.len() >= MAX_JOB_BLOBS {
-            return Err(StorageError::TooManyJobBlobs {
-                job: hex(job),
-                max: MAX_JOB_BLOBS,
-            });
-        }
-        hold.roots.push(*root);
-        self.put_job_hold(job, &hold)?;
-        Ok(true)
-    }
-
-    /// Lets the data job `job` holds go at height `at` (a later call does not move it).
-    pub fn release_job_at(&self, job: &[u8; 32], at: u64) -> Result<()> {
-        let _guard = self.lock();
-        if let Some(mut hold) = self.job_hold(job)?
-            && hold.release_at.is_none()
-        {
-            hold.release_at = Some(at);
-            self.put_job_hold(job, &hold)?;
-        }
+        *self.last_outboard.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
-    }
-
-    /// Forgets job `job` and deletes each blob it held that no deal and no other job holds;
-    /// returns the number of blobs deleted.
-    pub fn release_job(&self, job: &[u8; 32]) -> Result<usize> {
-        let _guard = self.lock();
-        let Some(hold) = self.job_hold(job)? else {
-            return Ok(0);
-        };
-        self.db
-            .delete_cf(crate::schema::cf(&self.db, CF_JOBS)?, job)?;
-        let mut removed = 0;
-        for root in &hold.roots {
-            if !self.held(root)? && self.remove_locked(root)? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Every compute job holding data, by job id.
-    pub fn job_holds(&self) -> Result<Vec<([u8; 32], JobHold)>> {
-        self.db
-            .iterator_cf(crate::schema::cf(&self.db, CF_JOBS)?, IteratorMode::Start)
-            .map(|item| {
-                let (key, value) = item?;
-                let id = key
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| corrupt("job id", "not 32 bytes"))?;
-                let hold = JobHold::try_from_slice(&value).map_err(|e| corrupt("job hold", e))?;
-                Ok((id, hold))
-            })
-            .collect()
-    }
-
-    fn job_hold(&self, job: &[u8; 32]) -> Result<Option<JobHold>> {
-        self.db
-            .get_cf(crate::schema::cf(&self.db, CF_JOBS)?, job)?
-            .map(|bytes| JobHold::try_from_slice(&bytes).map_err(|e| corrupt("job hold", e)))
-            .transpose()
-    }
-
-    fn put_job_hold(&self, job: &[u8; 32], hold: &JobHold) -> Result<()> {
-        Ok(self.db.put_cf(
-            crate::schema::cf(&self.db, CF_JOBS)?,
-            job,
-            crate::schema::encode(hold)?,
-        )?)
-    }
-
-    /// The deals this node serves: (deal id, data root).
-    pub fn deals(&self) -> Result<Vec<([u8; 32], [u8; 32])>> {
-        self.db
-            .iterator_cf(crate::schema::cf(&self.db, CF_DEALS)?, IteratorMode::Start)
-            .map(|item| {
-                let (key, value) = item?;
-                let id = key
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| corrupt("deal id", "not 32 bytes"));
-                let root = value
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| corrupt("deal root", "not 32 bytes"));
-                Ok((id?, root?))
-            })
-            .collect()
     }
 }
 
@@ -859,74 +710,5 @@ mod tests {
         assert!(store.release_deal(&[9; 32]).unwrap());
         assert!(store.deals().unwrap().is_empty());
         assert!(store.status(&root).unwrap().is_none());
-    }
-
-    /// A job deletes only what it brought in, and only once no deal and no other job holds
-    /// it: the node's own data, and data another job or a deal still uses, stay.
-    #[test]
-    fn a_released_job_deletes_only_the_data_it_brought_in_that_nobody_else_holds() {
-        let (_dir, store) = store();
-        let own = store.add(&data(1000)).unwrap();
-        let module = data(PIECE_LEN as usize + 10);
-        let module_root = *blake3::hash(&module).as_bytes();
-        let input_root = *blake3::hash(b"input").as_bytes();
-        let output_root = *blake3::hash(b"output").as_bytes();
-        let (job, other_job) = ([1; 32], [2; 32]);
-
-        // Data the node had before the job is not the job's to delete.
-        assert!(!store.hold_for_job(&job, &own).unwrap());
-        assert!(store.hold_for_job(&job, &module_root).unwrap());
-        store.add(&module).unwrap();
-        // A fetch of the input that stopped part-way leaves a partial blob: the job holds it.
-        assert!(store.hold_for_job(&job, &input_root).unwrap());
-        store.begin(&input_root, 5).unwrap();
-        assert!(store.hold_for_job(&job, &output_root).unwrap());
-        store.add(b"output").unwrap();
-        assert!(
-            store.hold_for_job(&job, &output_root).unwrap(),
-            "a root held once is held again"
-        );
-        assert!(matches!(
-            store.hold_for_job(&job, &[7; 32]),
-            Err(StorageError::TooManyJobBlobs { .. })
-        ));
-        // Another job brought the module in as well (both fetched it at once), and a deal
-        // stores the output.
-        store
-            .put_job_hold(
-                &other_job,
-                &JobHold {
-                    roots: vec![module_root],
-                    release_at: None,
-                },
-            )
-            .unwrap();
-        store.record_deal(&[9; 32], &output_root).unwrap();
-
-        store.release_job_at(&job, 50).unwrap();
-        store.release_job_at(&job, 80).unwrap();
-        let holds = store.job_holds().unwrap();
-        assert_eq!(holds[0].0, job);
-        assert_eq!(
-            holds[0].1.release_at,
-            Some(50),
-            "the first release height stays"
-        );
-        assert_eq!(
-            store.release_job(&job).unwrap(),
-            1,
-            "only the partial input goes"
-        );
-        assert!(store.status(&input_root).unwrap().is_none());
-        for kept in [own, module_root, output_root] {
-            assert!(store.status(&kept).unwrap().is_some_and(|s| s.complete()));
-        }
-        assert_eq!(store.release_job(&job).unwrap(), 0, "released once");
-        assert_eq!(store.release_job(&other_job).unwrap(), 1);
-        assert!(store.status(&module_root).unwrap().is_none());
-        assert!(store.release_deal(&[9; 32]).unwrap());
-        assert!(store.status(&output_root).unwrap().is_none());
-        assert!(store.status(&own).unwrap().is_some());
-        assert!(store.job_holds().unwrap().is_empty());
     }
 }

@@ -319,11 +319,13 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
 
 /// The data a job brought to its parties' nodes (module, input, output) is deleted once the
 /// job has been over for the time the provider keeps job data, after the client fetched its
-/// output; the client's node keeps what it put there.
+/// output. (What a node keeps, and why, is tested in `cairn_storage` and
+/// `cairn_providers::job_data`.)
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ended_jobs_data_leaves_its_parties_after_the_time_kept() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    const KEPT_S: u64 = 8;
+    // Long enough for `compute result` on a loaded machine, short enough to wait for.
+    const KEPT_S: u64 = 30;
     let keep_briefly = |dir: &Path| -> TestResult {
         for node in ["node-1", "node-2"] {
             let datadir = dir.join(node);
@@ -390,7 +392,7 @@ async fn an_ended_jobs_data_leaves_its_parties_after_the_time_kept() -> TestResu
             .ok_or("the party's node")?;
         let client = HttpClientBuilder::default().build(&node.rpc_url)?;
         let metrics_url = node.metrics_url.clone().ok_or("a metrics URL")?;
-        eventually(Duration::from_secs(90), || async {
+        eventually(Duration::from_secs(150), || async {
             for root in roots {
                 if CairnApiClient::blob_status(&client, root)
                     .await
@@ -405,12 +407,6 @@ async fn an_ended_jobs_data_leaves_its_parties_after_the_time_kept() -> TestResu
             (support::metric(&text, "cairn_compute_job_blobs_released_total")? >= 3.0).then_some(())
         })
         .await?;
-    }
-    // The client's node put the module and input there itself: they stay.
-    let client_node = HttpClientBuilder::default().build(url)?;
-    for root in &roots[..2] {
-        let held = CairnApiClient::blob_status(&client_node, *root).await?;
-        assert!(held.is_some_and(|blob| blob.present == blob.pieces));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use alloy_sol_types::{SolCall, SolEvent};
 use cairn_chain::CallRequest;
-use cairn_evm::rules::{DEFAULT_GAS_MARGIN_PERCENT, gas_with_margin};
+use cairn_evm::rules::{DEFAULT_GAS_MARGIN_PERCENT, gas_with_margin, max_tx_gas};
 use cairn_primitives::units::format_crn;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, Canonical, TxBody, TxStatus, U256};
 use cairn_reward_contracts::describe_revert;
@@ -155,7 +155,8 @@ pub async fn submit(
                 ..CallRequest::default()
             };
             let estimate = rpc.estimate_gas(request).await.map_err(err)?;
-            gas_with_margin(estimate, options.gas_margin_percent)
+            // Never above what a transaction may use: the mempool refuses more.
+            gas_with_margin(estimate, options.gas_margin_percent).min(max_tx_gas(status.gas_limit))
         }
     };
     let body = TxBody {

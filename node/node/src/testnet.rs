@@ -182,13 +182,20 @@ impl NodeFile {
                 key: read_key(&datadir.join(files::PROVIDER_KEY))?,
                 storage_capacity: storage.map_or(0, |s| s.capacity),
                 storage_price: storage.map_or(0, |s| u128::from(s.price_per_mib_epoch)),
-                compute: compute.map_or(ComputeOffer::default(), |c| ComputeOffer {
-                    cores: c.cores,
-                    memory_mib: c.memory_mib,
-                    fuel_per_second: c.fuel_per_second,
-                    price_per_fuel: u128::from(c.price_per_fuel),
-                    job_data_kept_s: c.keep_job_data_seconds,
-                }),
+                // A node that no longer offers compute still keeps its last jobs' data a day.
+                compute: compute.map_or(
+                    ComputeOffer {
+                        job_data_kept_s: DEFAULT_JOB_DATA_KEPT_S,
+                        ..ComputeOffer::default()
+                    },
+                    |c| ComputeOffer {
+                        cores: c.cores,
+                        memory_mib: c.memory_mib,
+                        fuel_per_second: c.fuel_per_second,
+                        price_per_fuel: u128::from(c.price_per_fuel),
+                        job_data_kept_s: c.keep_job_data_seconds,
+                    },
+                ),
                 stake: U256::from(stake_crn) * U256::from(TOKEN),
             })
         };

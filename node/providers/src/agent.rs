@@ -20,6 +20,7 @@ use crate::adverts::Advert;
 use crate::compute::ComputeWork;
 use crate::contracts::{DealState, proposed_deal, view};
 use crate::data::DataNet;
+use crate::job_data::JobDataSweep;
 use crate::metrics::bump;
 use crate::serve::Offer;
 use cairn_chain::Chain;
@@ -104,6 +105,8 @@ pub struct Agent {
     sent: BTreeMap<Sent, u64>,
     /// Compute jobs, once registered as a compute provider.
     compute: Option<ComputeWork>,
+    /// Deletes ended jobs' data.
+    job_data: JobDataSweep,
     /// Staked and registered on chain: only then is the provider advertised.
     registered: bool,
     /// Storage capacity not taken by deals, as of the last round (an EVM call, made there on
@@ -124,14 +127,20 @@ impl Agent {
         offers: mpsc::Receiver<Offer>,
     ) -> Self {
         net.report().watch(settings.key.address());
+        let chain = pool.chain().clone();
+        let job_data = JobDataSweep::new(
+            settings.compute.job_data_kept_s,
+            chain.genesis().block_time_ms,
+        );
         Self {
-            chain: pool.chain().clone(),
+            chain,
             sender: TxSender::new(pool),
             net,
             settings,
             offers,
             sent: BTreeMap::new(),
             compute: None,
+            job_data,
             registered: false,
             storage_free: 0,
             bond: (U256::ZERO, U256::ZERO),
@@ -281,14 +290,9 @@ impl Agent {
                 )?;
                 // A job lives a few stages (commit, verify, reveal, a panel's two): jobs
                 // posted before this many blocks are over.
-                let block_time_ms = self.chain.genesis().block_time_ms.max(1);
                 self.compute = Some(ComputeWork::new(
                     height.saturating_sub(JOB_STAGES * timeout),
                     offer.cores,
-                    offer
-                        .job_data_kept_s
-                        .saturating_mul(1000)
-                        .div_ceil(block_time_ms),
                 ));
             }
             if let Some(work) = &mut self.compute {
@@ -303,6 +307,10 @@ impl Agent {
                 self.net.report().set_jobs(jobs);
             }
         }
+        // Also once compute is no longer offered: the jobs of before still hold data.
+        let no_jobs = BTreeMap::new();
+        let watched = self.compute.as_ref().map_or(&no_jobs, ComputeWork::watched);
+        self.job_data.run(&self.net, &self.chain, height, watched);
         let deals = self.net.store().deals()?;
         if deals.is_empty() {
             return Ok(());

@@ -13,10 +13,9 @@
 //! and the salt derived again, so nothing needs to be stored. A job
 //! stuck past its deadline on another party is expired, which pays the parties that answered.
 //!
-//! The data a job brings into the chunk store (the module and input fetched, the output
-//! computed) is recorded against the job; once the job has been over for the time the
-//! provider keeps job data, it is deleted, unless a deal or another job holds it. Data the
-//! node had before the job is never deleted with it.
+//! Every party records the job's module, input and output against the job in its chunk store
+//! before fetching or computing them, and when the job is over; [`crate::job_data`] deletes
+//! that data later.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -47,9 +46,6 @@ pub const MAX_INPUT_SIZE: u64 = 256 << 20;
 /// How long a provider tries to fetch a job's module and input. Data nobody supplies is
 /// answered "input unavailable", which slashes nobody.
 const FETCH_PATIENCE: Duration = Duration::from_secs(30);
-/// Blocks between two sweeps of the job data held: each reads every record, and the state of
-/// the jobs no longer watched.
-const JOB_DATA_SWEEP_EVERY_BLOCKS: u64 = 32;
 
 /// What a job waits for from this provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -167,16 +163,11 @@ pub struct ComputeWork {
     busy: Arc<Mutex<BTreeSet<B256>>>,
     /// Steps and `expire` transactions sent, with the height they were sent at.
     sent: BTreeMap<(B256, u8), u64>,
-    /// Blocks an ended job's data stays.
-    data_kept_blocks: u64,
-    /// The height of the next sweep of the job data held.
-    next_sweep: u64,
 }
 
 impl ComputeWork {
-    /// Starts reading events at `from` (blocks before it hold only expired jobs); keeps an
-    /// ended job's data `data_kept_blocks` blocks.
-    pub fn new(from: u64, cores: u32, data_kept_blocks: u64) -> Self {
+    /// Starts reading events at `from` (blocks before it hold only expired jobs).
+    pub fn new(from: u64, cores: u32) -> Self {
         Self {
             scanned: from.saturating_sub(1),
             cores: Arc::new(Semaphore::new(cores.max(1) as usize)),
@@ -184,9 +175,12 @@ impl ComputeWork {
             answers: Arc::default(),
             busy: Arc::default(),
             sent: BTreeMap::new(),
-            data_kept_blocks,
-            next_sweep: 0,
         }
+    }
+
+    /// The jobs this provider is a party to and watches, with their stage's deadline.
+    pub fn watched(&self) -> &BTreeMap<B256, u64> {
+        &self.watched
     }
 
     /// Reads the next committed blocks for jobs naming `me`, then moves every watched job on.
@@ -231,8 +225,10 @@ impl ComputeWork {
                 if let Ok(mut answers) = self.answers.lock() {
                     answers.remove(&id);
                 }
-                net.store()
-                    .release_job_at(&id.0, head.saturating_add(self.data_kept_blocks))?;
+                // The clock of its data starts (see `job_data`); bookkeeping only.
+                if let Err(error) = net.store().job_ended(&id.0, head) {
+                    tracing::warn!(job = %id, %error, "cannot record that a job ended");
+                }
                 continue;
             }
             self.watched.insert(id, job.deadlineBlock);
@@ -249,35 +245,7 @@ impl ComputeWork {
                 self.expire(sender, key, id, head);
             }
         }
-        self.sweep_job_data(net, chain, head)?;
         Ok(report)
-    }
-
-    /// Sweeps the job data held, at most once every [`JOB_DATA_SWEEP_EVERY_BLOCKS`].
-    fn sweep_job_data(
-        &mut self,
-        net: &DataNet,
-        chain: &cairn_chain::Chain,
-        head: u64,
-    ) -> Result<(), DataError> {
-        if head < self.next_sweep {
-            return Ok(());
-        }
-        self.next_sweep = head + JOB_DATA_SWEEP_EVERY_BLOCKS;
-        let state_of = |id: B256| {
-            view(chain, COMPUTE_MARKET, ComputeMarket::jobOfCall { id })
-                .ok()
-                .map(|job| job.state)
-        };
-        let released = sweep_job_data(
-            net.store(),
-            head,
-            self.data_kept_blocks,
-            &self.watched,
-            state_of,
-        )?;
-        add(&net.metrics().job_blobs_released, released as u64);
-        Ok(())
     }
 
     /// Starts a task for `step` unless one is running or was sent recently.
@@ -393,40 +361,8 @@ fn job_naming(me: Address, log: &cairn_primitives::Log) -> Option<B256> {
     None
 }
 
-/// Deletes the data of jobs over for `kept_blocks` at height `head`, and starts that clock for
-/// ended jobs not `watched` (their end came while the node was down; `state_of` reads a job's
-/// state, `None` when it cannot). Returns the blobs deleted.
-fn sweep_job_data(
-    store: &cairn_storage::ChunkStore,
-    head: u64,
-    kept_blocks: u64,
-    watched: &BTreeMap<B256, u64>,
-    state_of: impl Fn(B256) -> Option<u8>,
-) -> Result<usize, cairn_storage::StorageError> {
-    let mut released = 0;
-    for (job, hold) in store.job_holds()? {
-        let id = B256::from(job);
-        match hold.release_at {
-            Some(at) if head >= at => {
-                let blobs = store.release_job(&job)?;
-                tracing::info!(job = %id, blobs, "compute job over; its data released");
-                released += blobs;
-            }
-            Some(_) => {}
-            None if watched.contains_key(&id) => {}
-            None => {
-                // State 0: the chain knows no such job, so nothing will end it.
-                if state_of(id).is_some_and(|state| state == 0 || JobState::is_over(state)) {
-                    store.release_job_at(&job, head.saturating_add(kept_blocks))?;
-                }
-            }
-        }
-    }
-    Ok(released)
-}
-
-/// Records that job `id` brought `root` in. Bookkeeping only: a failure leaves the data in
-/// place for good and is logged, but must not keep the job from being answered.
+/// Records that job `id` holds `root`. Bookkeeping only: a failure leaves the data in place
+/// for good and is logged, but must not keep the job from being answered.
 fn hold_for_job(store: &cairn_storage::ChunkStore, id: [u8; 32], root: &[u8; 32]) {
     if let Err(error) = store.hold_for_job(&id, root) {
         tracing::warn!(job = %B256::from(id), %error, "cannot record a job's data; it will not be deleted when the job ends");
@@ -571,65 +507,5 @@ impl JobTask {
             fuel_used: result.fuel_used,
             outcome: result.outcome as u8,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A job's data goes `kept_blocks` after the job ends, whether the agent saw it end or
-    /// found it ended after a restart; a live job's, an unreadable one's and data the node had
-    /// before stay.
-    #[test]
-    fn ended_jobs_data_goes_after_the_time_kept_and_live_jobs_data_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = cairn_storage::ChunkStore::open(dir.path()).unwrap();
-        let own = store.add(b"the node's own").unwrap();
-        let (seen_ending, ended_while_down, live, unreadable) =
-            ([1; 32], [2; 32], [3; 32], [4; 32]);
-        let mut roots = BTreeMap::new();
-        for (job, data) in [
-            (seen_ending, &b"a"[..]),
-            (ended_while_down, b"b"),
-            (live, b"c"),
-            (unreadable, b"d"),
-        ] {
-            let root = *blake3::hash(data).as_bytes();
-            assert!(store.hold_for_job(&job, &root).unwrap());
-            assert!(!store.hold_for_job(&job, &own).unwrap());
-            store.add(data).unwrap();
-            roots.insert(job, root);
-        }
-        let watched = BTreeMap::from([(B256::from(live), 0)]);
-        let state_of = |id: B256| match id.0 {
-            job if job == ended_while_down => Some(JobState::Settled as u8),
-            job if job == live => Some(JobState::Assigned as u8),
-            _ => None,
-        };
-        // The agent saw this one end at height 100.
-        store.release_job_at(&seen_ending, 110).unwrap();
-        let sweep = |head| sweep_job_data(&store, head, 10, &watched, state_of).unwrap();
-        let present = |job: [u8; 32]| store.status(&roots[&job]).unwrap().is_some();
-
-        assert_eq!(sweep(105), 0);
-        assert!(present(seen_ending));
-        assert_eq!(
-            sweep(110),
-            1,
-            "the seen job's data goes 10 blocks after its end"
-        );
-        assert!(!present(seen_ending));
-        assert!(
-            present(ended_while_down),
-            "found ended at 105: kept until 115"
-        );
-        assert_eq!(sweep(114), 0);
-        assert_eq!(sweep(115), 1);
-        assert!(!present(ended_while_down));
-        assert_eq!(sweep(10_000), 0);
-        assert!(present(live) && present(unreadable));
-        assert!(store.status(&own).unwrap().is_some());
-        assert_eq!(store.job_holds().unwrap().len(), 2);
     }
 }

@@ -39,6 +39,7 @@ pub mod contracts;
 pub mod data;
 pub mod error;
 pub mod fetch;
+pub mod job_data;
 pub mod metrics;
 pub mod sender;
 pub mod serve;

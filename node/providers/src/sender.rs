@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use alloy_sol_types::SolCall;
 use cairn_chain::CallRequest;
-use cairn_evm::rules::{DEFAULT_GAS_MARGIN_PERCENT, gas_with_margin};
+use cairn_evm::rules::{DEFAULT_GAS_MARGIN_PERCENT, gas_with_margin, max_tx_gas};
 use cairn_mempool::TxPool;
 use cairn_primitives::{AccountKey, Address, B256, Bytes, Canonical, TxBody, U256};
 
@@ -72,8 +72,10 @@ impl TxSender {
         // The estimate is exact for the head's state and randomness only; in its block the
         // call may walk further (drawing a compute provider depends on the block's
         // randomness).
-        let gas_limit = gas_with_margin(estimate, DEFAULT_GAS_MARGIN_PERCENT);
         let genesis = chain.genesis();
+        // Never above what a transaction may use: the mempool refuses more.
+        let gas_limit = gas_with_margin(estimate, DEFAULT_GAS_MARGIN_PERCENT)
+            .min(max_tx_gas(genesis.gas_limit));
         // Every update under this lock is nothing: a panic mid-way leaves no state behind.
         let _one_at_a_time = self.sending.lock().unwrap_or_else(|p| p.into_inner());
         let body = TxBody {
