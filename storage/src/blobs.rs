@@ -224,7 +224,7 @@ impl ChunkStore {
             writes: Mutex::new(()),
             last_outboard: Mutex::new(None),
         };
-        store.index_holders_if_missing()?;
+        holds::index_holders_if_missing(&store.db)?;
         Ok(store)
     }
 
@@ -400,12 +400,7 @@ impl ChunkStore {
         // The data in hand fixes the size its root commits to: a partial blob recorded under
         // this root with another size (a deal that named a wrong one, perhaps to make this
         // node fail to keep a job's output) can never be completed, and gives way.
-        if let Some(status) = self.status(&root)?
-            && status.size != size
-            && !status.complete()
-        {
-            self.remove(&root)?;
-        }
+        self.remove_if(&root, |status| status.size != size && !status.complete())?;
         self.begin(&root, size)?;
         for index in 0..piece_count(size) {
             let start = (index * PIECE_LEN) as usize;
@@ -519,15 +514,34 @@ impl ChunkStore {
 
     /// Deletes a blob and everything kept for it; returns whether it was there.
     pub fn remove(&self, root: &[u8; 32]) -> Result<bool> {
+        self.remove_if(root, |_| true)
+    }
+
+    /// Deletes a blob of which no piece has arrived (what a failed fetch began); returns
+    /// whether it did. Checked under the write lock, so a fetch of the same root that has
+    /// stored a piece meanwhile keeps it.
+    pub fn remove_if_empty(&self, root: &[u8; 32]) -> Result<bool> {
+        self.remove_if(root, |status| status.present == 0)
+    }
+
+    /// Deletes blob `root` if what is stored of it passes `check`, checked and deleted under
+    /// the write lock.
+    fn remove_if(&self, root: &[u8; 32], check: impl Fn(&BlobStatus) -> bool) -> Result<bool> {
         let _guard = self.lock();
+        if !self.status(root)?.is_some_and(|status| check(&status)) {
+            return Ok(false);
+        }
         let mut batch = WriteBatch::default();
         let removed = self.delete_blob_into(&mut batch, root)?;
         self.write(batch)?;
         Ok(removed)
     }
 
-    /// Adds the deletion of blob `root` to `batch`; returns whether it is there to delete.
+    /// Adds the deletion of blob `root` to `batch`, with its mark as brought in by a holder
+    /// (data that arrives again later is not the holder's unless it brings it in again);
+    /// returns whether it is there to delete.
     fn delete_blob_into(&self, batch: &mut WriteBatch, root: &[u8; 32]) -> Result<bool> {
+        batch.delete_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root);
         let Some(status) = self.status(root)? else {
             return Ok(false);
         };
@@ -544,6 +558,172 @@ impl ChunkStore {
         self.db.write(batch)?;
         *self.last_outboard.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
+    }
+}
+
+/// Holders: the deals a provider serves and the compute jobs whose data it keeps (see
+/// [`holds`]).
+impl ChunkStore {
+    /// Takes deal `id` for data `root` of `size` bytes (a provider's own bookkeeping): records
+    /// the deal as a holder of the root and makes room for the data. Data the store lacks is
+    /// the deal's to delete when it ends ([`Self::release_deal`]); data it holds already (the
+    /// operator's own, or another holder's) is not. Calling it again is harmless, and marks
+    /// the data the deal's again if a failed fetch removed it. Returns what is stored of it.
+    pub fn take_deal(&self, id: &[u8; 32], root: &[u8; 32], size: u64) -> Result<BlobStatus> {
+        let _guard = self.lock();
+        let mut batch = WriteBatch::default();
+        let holders = holds::cf(&self.db, holds::CF_HOLDERS)?;
+        if let Some(old) = holds::deal_root(&self.db, id)? {
+            batch.delete_cf(holders, holds::Holder::Deal(*id).key(&old));
+        }
+        batch.put_cf(holds::cf(&self.db, holds::CF_DEALS)?, id, root);
+        batch.put_cf(holders, holds::Holder::Deal(*id).key(root), []);
+        let status = match self.status(root)? {
+            Some(status) if status.size == size => status,
+            Some(status) => {
+                return Err(StorageError::BlobSize {
+                    root: hex(root),
+                    stored: status.size,
+                    offered: size,
+                });
+            }
+            None => {
+                if size > MAX_BLOB_SIZE {
+                    return Err(StorageError::BlobTooLarge {
+                        size,
+                        max: MAX_BLOB_SIZE,
+                    });
+                }
+                let status = BlobStatus {
+                    root: *root,
+                    size,
+                    present: 0,
+                };
+                batch.put_cf(
+                    crate::schema::cf(&self.db, CF_BLOBS)?,
+                    root,
+                    crate::schema::encode(&status)?,
+                );
+                batch.put_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root, []);
+                status
+            }
+        };
+        self.write(batch)?;
+        Ok(status)
+    }
+
+    /// Forgets deal `id` and deletes its data if the deal brought it in and no job or other
+    /// deal still holds it (then it goes with the last of them); returns whether the data was
+    /// deleted.
+    pub fn release_deal(&self, id: &[u8; 32]) -> Result<bool> {
+        let _guard = self.lock();
+        let Some(root) = holds::deal_root(&self.db, id)? else {
+            return Ok(false);
+        };
+        let holder = holds::Holder::Deal(*id);
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(holds::cf(&self.db, holds::CF_DEALS)?, id);
+        batch.delete_cf(holds::cf(&self.db, holds::CF_HOLDERS)?, holder.key(&root));
+        let deleted = !holds::held_by_another(&self.db, &root, holder)?
+            && self.brought_in(&root)?
+            && self.delete_blob_into(&mut batch, &root)?;
+        self.write(batch)?;
+        Ok(deleted)
+    }
+
+    /// Makes compute job `job` hold `root`, before the job fetches or computes it. If the
+    /// store lacks it, the job brings it in and it goes with its last holder; data the store
+    /// already had, whole or in part, stays.
+    pub fn hold_for_job(&self, job: &[u8; 32], root: &[u8; 32]) -> Result<()> {
+        let _guard = self.lock();
+        let mut hold = holds::job_hold(&self.db, job)?.unwrap_or_default();
+        let mut batch = WriteBatch::default();
+        if !hold.roots.contains(root) {
+            if hold.roots.len() >= MAX_JOB_BLOBS {
+                return Err(StorageError::TooManyJobBlobs {
+                    job: hex(job),
+                    max: MAX_JOB_BLOBS,
+                });
+            }
+            hold.roots.push(*root);
+            batch.put_cf(
+                holds::cf(&self.db, holds::CF_JOBS)?,
+                job,
+                crate::schema::encode(&hold)?,
+            );
+            batch.put_cf(
+                holds::cf(&self.db, holds::CF_HOLDERS)?,
+                holds::Holder::Job(*job).key(root),
+                [],
+            );
+        }
+        // Also when the job holds it already: a fetch that failed removed what it began.
+        if self.status(root)?.is_none() {
+            batch.put_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root, []);
+        }
+        self.write(batch)
+    }
+
+    /// Records that job `job` was found over at height `at` (a later call does not move it).
+    pub fn job_ended(&self, job: &[u8; 32], at: u64) -> Result<()> {
+        let _guard = self.lock();
+        if let Some(mut hold) = holds::job_hold(&self.db, job)?
+            && hold.ended_at.is_none()
+        {
+            hold.ended_at = Some(at);
+            self.db.put_cf(
+                holds::cf(&self.db, holds::CF_JOBS)?,
+                job,
+                crate::schema::encode(&hold)?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Forgets job `job` and deletes each blob it held that a holder brought in and nobody
+    /// else holds; returns the number of blobs deleted.
+    pub fn release_job(&self, job: &[u8; 32]) -> Result<usize> {
+        let _guard = self.lock();
+        let Some(hold) = holds::job_hold(&self.db, job)? else {
+            return Ok(0);
+        };
+        let holder = holds::Holder::Job(*job);
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(holds::cf(&self.db, holds::CF_JOBS)?, job);
+        let mut deleted = 0;
+        for root in &hold.roots {
+            batch.delete_cf(holds::cf(&self.db, holds::CF_HOLDERS)?, holder.key(root));
+            if holds::held_by_another(&self.db, root, holder)? {
+                continue;
+            }
+            if self.brought_in(root)? && self.delete_blob_into(&mut batch, root)? {
+                deleted += 1;
+            }
+        }
+        self.write(batch)?;
+        Ok(deleted)
+    }
+
+    /// Up to `limit` compute jobs holding data, by job id, from the first after `after`; a
+    /// record that cannot be read comes as `None`.
+    pub fn job_holds(
+        &self,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], Option<JobHold>)>> {
+        holds::job_holds(&self.db, after, limit)
+    }
+
+    fn brought_in(&self, root: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .db
+            .get_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root)?
+            .is_some())
+    }
+
+    /// The deals this node serves: (deal id, data root).
+    pub fn deals(&self) -> Result<Vec<([u8; 32], [u8; 32])>> {
+        holds::deals(&self.db)
     }
 }
 
@@ -690,8 +870,9 @@ mod tests {
         let bytes = data(3000);
         let root = {
             let store = ChunkStore::open(dir.path()).unwrap();
-            let root = store.add(&bytes).unwrap();
-            store.record_deal(&[9; 32], &root).unwrap();
+            let root = *blake3::hash(&bytes).as_bytes();
+            store.take_deal(&[9; 32], &root, 3000).unwrap();
+            store.add(&bytes).unwrap();
             root
         };
         let store = ChunkStore::open(dir.path()).unwrap();

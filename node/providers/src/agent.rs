@@ -484,12 +484,8 @@ impl Agent {
         let held = self
             .net
             .store()
-            .status(&root)?
-            .is_some_and(|s| s.complete());
-        if !held {
-            self.net.store().begin(&root, deal.size)?;
-        }
-        self.net.store().record_deal(&id, &root)?;
+            .take_deal(&id, &root, deal.size)?
+            .complete();
         // The next round accepts the deal once the data is complete.
         if held {
             tracing::info!(deal = %hex::encode(id), size = deal.size, "took a storage deal for data this node holds");
@@ -546,8 +542,10 @@ impl Agent {
                 if complete {
                     self.accept(id);
                 } else if !self.net.fetcher().fetching(&root) {
-                    // Taken before a restart, or its first fetch failed: fetch it from
-                    // whoever holds it; the next round accepts once it is complete.
+                    // Taken before a restart, or its first fetch failed (which removed what
+                    // it began): take it again, then fetch it from whoever holds it; the next
+                    // round accepts once it is complete.
+                    self.net.store().take_deal(&id, &root, deal.size)?;
                     self.net
                         .fetcher()
                         .clone()

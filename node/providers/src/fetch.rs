@@ -332,11 +332,7 @@ impl Fetcher {
             // A fetch that stored nothing leaves nothing behind: a size that a lying peer
             // reported must not stay recorded against the root.
             let store = self.store.clone();
-            let _ = blocking(move || match store.status(&root)? {
-                Some(status) if status.present == 0 => store.remove(&root).map(|_| ()),
-                _ => Ok(()),
-            })
-            .await;
+            let _ = blocking(move || store.remove_if_empty(&root)).await;
         }
         self.set_progress(root, |p| {
             p.state = match &result {

@@ -6,8 +6,8 @@
 //! the agent's [`JobDataSweep`] releases the jobs over for `keepJobDataSeconds`. The store
 //! deletes only what a holder brought in and nobody else holds, so data the node had before a
 //! job stays. Jobs that ended while the node was down, or while it watched them no longer, are
-//! found by reading their state on chain. Each sweep handles at most [`SWEEP_BUDGET`]
-//! records; the rest wait for the next sweep.
+//! found by reading their state on chain. Each sweep reads at most [`SWEEP_BUDGET`] records,
+//! going on from where the last one stopped, so the records take turns.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +23,7 @@ use crate::metrics::add;
 
 /// Blocks between two sweeps.
 pub const SWEEP_EVERY_BLOCKS: u64 = 32;
-/// The most records one sweep releases or reads the chain for.
+/// The most records one sweep reads (each may release a job or read its state on chain).
 pub const SWEEP_BUDGET: usize = 256;
 
 /// When the agent sweeps, and how long an ended job's data stays.
@@ -31,6 +31,8 @@ pub const SWEEP_BUDGET: usize = 256;
 pub struct JobDataSweep {
     kept_blocks: u64,
     next: u64,
+    /// The last record the previous sweep read, if it stopped before the end.
+    cursor: Option<[u8; 32]>,
 }
 
 impl JobDataSweep {
@@ -39,6 +41,7 @@ impl JobDataSweep {
         Self {
             kept_blocks: kept_s.saturating_mul(1000).div_ceil(block_time_ms.max(1)),
             next: 0,
+            cursor: None,
         }
     }
 
@@ -54,31 +57,46 @@ impl JobDataSweep {
                 .ok()
                 .map(|job| job.state)
         };
-        match sweep(net.store(), head, self.kept_blocks, watched, state_of) {
+        let swept = sweep(
+            net.store(),
+            head,
+            self.kept_blocks,
+            watched,
+            state_of,
+            &mut self.cursor,
+        );
+        match swept {
             Ok(released) => add(&net.metrics().job_blobs_released, released as u64),
             Err(error) => tracing::warn!(%error, "cannot sweep compute jobs' data"),
         }
     }
 }
 
-/// Releases the jobs over for `kept_blocks` at height `head`, and records the end of jobs not
-/// `watched` that `state_of` finds over (`None`: cannot read it). Returns the blobs deleted.
+/// Reads the next [`SWEEP_BUDGET`] records after `cursor`: releases the jobs over for
+/// `kept_blocks` at height `head`, and records the end of jobs not `watched` that `state_of`
+/// finds over (`None`: cannot read it). Returns the blobs deleted.
 fn sweep(
     store: &ChunkStore,
     head: u64,
     kept_blocks: u64,
     watched: &BTreeMap<B256, u64>,
     state_of: impl Fn(B256) -> Option<u8>,
+    cursor: &mut Option<[u8; 32]>,
 ) -> Result<usize, StorageError> {
-    let (mut released, mut budget) = (0, SWEEP_BUDGET);
-    for (job, hold) in store.job_holds()? {
-        if budget == 0 {
-            break;
-        }
+    let page = store.job_holds(cursor.as_ref(), SWEEP_BUDGET)?;
+    *cursor = page
+        .last()
+        .filter(|_| page.len() == SWEEP_BUDGET)
+        .map(|(job, _)| *job);
+    let mut released = 0;
+    for (job, hold) in page {
         let id = B256::from(job);
+        let Some(hold) = hold else {
+            tracing::warn!(job = %id, "a compute job's data record cannot be read; its data stays");
+            continue;
+        };
         match hold.ended_at {
             Some(ended) if head >= ended.saturating_add(kept_blocks) => {
-                budget -= 1;
                 let blobs = store.release_job(&job)?;
                 tracing::info!(job = %id, blobs, "compute job over; its data released");
                 released += blobs;
@@ -86,7 +104,6 @@ fn sweep(
             Some(_) => {}
             None if watched.contains_key(&id) => {}
             None => {
-                budget -= 1;
                 // State 0: the chain knows no such job, so nothing will end it.
                 if state_of(id).is_some_and(|state| state == 0 || JobState::is_over(state)) {
                     store.job_ended(&job, head)?;
@@ -137,7 +154,7 @@ mod tests {
         };
         // The agent saw this one end at height 100.
         store.job_ended(&seen_ending, 100).unwrap();
-        let sweep = |head| sweep(&store, head, 10, &watched, state_of).unwrap();
+        let sweep = |head| sweep(&store, head, 10, &watched, state_of, &mut None).unwrap();
 
         assert_eq!(sweep(105), 0);
         assert!(present(&store, &roots[&seen_ending]));
@@ -156,10 +173,10 @@ mod tests {
         assert_eq!(sweep(10_000), 0);
         assert!(present(&store, &roots[&live]) && present(&store, &roots[&unreadable]));
         assert!(present(&store, &own));
-        assert_eq!(store.job_holds().unwrap().len(), 2);
+        assert_eq!(store.job_holds(None, usize::MAX).unwrap().len(), 2);
     }
 
-    /// One sweep releases at most its budget; the next sweep goes on.
+    /// One sweep reads at most its budget; the next sweep goes on from there.
     #[test]
     fn a_sweep_does_at_most_its_budget() {
         let dir = tempfile::tempdir().unwrap();
@@ -175,9 +192,11 @@ mod tests {
             store.add(&data).unwrap();
             store.job_ended(&job, 0).unwrap();
         }
-        let none = BTreeMap::new();
-        assert_eq!(sweep(&store, 1, 0, &none, |_| None).unwrap(), SWEEP_BUDGET);
-        assert_eq!(sweep(&store, 2, 0, &none, |_| None).unwrap(), 10);
-        assert!(store.job_holds().unwrap().is_empty());
+        let (none, mut cursor) = (BTreeMap::new(), None);
+        let mut sweep = |head| sweep(&store, head, 0, &none, |_| None, &mut cursor).unwrap();
+        assert_eq!(sweep(1), SWEEP_BUDGET);
+        assert_eq!(sweep(2), 10);
+        assert_eq!(sweep(3), 0);
+        assert!(store.job_holds(None, usize::MAX).unwrap().is_empty());
     }
 }

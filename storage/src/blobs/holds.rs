@@ -5,20 +5,22 @@
 //! asked for it, so the node's own data never goes with a job. An index keyed by root, then
 //! holder, answers "does anyone else hold this root?" with one seek. Every change to the
 //! holders, the index and the blobs they delete goes in one write batch, so a crash leaves
-//! either the holder or nothing.
+//! either the holder or nothing. The store's methods that change holders are in the parent
+//! module; this one keeps the keys, the records and the reads.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use rocksdb::{Direction, IteratorMode, WriteBatch};
+use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, WriteBatch};
 
-use super::{ChunkStore, corrupt, hex};
 use crate::error::{Result, StorageError};
 
-const CF_DEALS: &str = "deals";
-const CF_JOBS: &str = "jobs";
+/// Deal id → root.
+pub(super) const CF_DEALS: &str = "deals";
+/// Job id → [`JobHold`].
+pub(super) const CF_JOBS: &str = "jobs";
 /// Root ‖ holder kind ‖ holder id → nothing: who holds each root.
-const CF_HOLDERS: &str = "holders";
+pub(super) const CF_HOLDERS: &str = "holders";
 /// Root → nothing: a holder brought the blob in, so it goes with its last holder.
-const CF_BROUGHT_IN: &str = "brought_in";
+pub(super) const CF_BROUGHT_IN: &str = "brought_in";
 
 /// The column families this module keeps.
 pub(super) const FAMILIES: [&str; 4] = [CF_DEALS, CF_JOBS, CF_HOLDERS, CF_BROUGHT_IN];
@@ -28,13 +30,13 @@ pub const MAX_JOB_BLOBS: usize = 3;
 
 /// The kinds of holder, as the index spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
+pub(super) enum Holder {
     Deal([u8; 32]),
     Job([u8; 32]),
 }
 
 impl Holder {
-    fn key(self, root: &[u8; 32]) -> [u8; 65] {
+    pub(super) fn key(self, root: &[u8; 32]) -> [u8; 65] {
         let (kind, id) = match self {
             Self::Deal(id) => (1, id),
             Self::Job(id) => (2, id),
@@ -58,186 +60,102 @@ pub struct JobHold {
 }
 
 fn id_of(bytes: &[u8], what: &'static str) -> Result<[u8; 32]> {
-    bytes.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
+    bytes
+        .try_into()
+        .map_err(|_| StorageError::corrupt(what, "not 32 bytes"))
 }
 
-impl ChunkStore {
-    /// Remembers that this node serves deal `id`, whose data is `root` (a provider's own
-    /// bookkeeping); the data goes with the deal ([`Self::release_deal`]).
-    pub fn record_deal(&self, id: &[u8; 32], root: &[u8; 32]) -> Result<()> {
-        let _guard = self.lock();
-        let mut batch = WriteBatch::default();
-        if let Some(old) = self.deal_root(id)? {
-            batch.delete_cf(self.cf(CF_HOLDERS)?, Holder::Deal(*id).key(&old));
+pub(super) fn cf<'a>(db: &'a DB, name: &'static str) -> Result<&'a ColumnFamily> {
+    crate::schema::cf(db, name)
+}
+
+/// Whether anyone but `holder` holds `root`.
+pub(super) fn held_by_another(db: &DB, root: &[u8; 32], holder: Holder) -> Result<bool> {
+    let mine = holder.key(root);
+    let from = IteratorMode::From(root, Direction::Forward);
+    for item in db.iterator_cf(cf(db, CF_HOLDERS)?, from) {
+        let (key, _) = item?;
+        if !key.starts_with(root) {
+            break;
         }
-        batch.put_cf(self.cf(CF_DEALS)?, id, root);
-        batch.put_cf(self.cf(CF_HOLDERS)?, Holder::Deal(*id).key(root), []);
-        self.write(batch)
-    }
-
-    /// Forgets deal `id` and deletes its data unless a job or another deal still holds it
-    /// (then the data goes with the last of them); returns whether the data was deleted.
-    pub fn release_deal(&self, id: &[u8; 32]) -> Result<bool> {
-        let _guard = self.lock();
-        let Some(root) = self.deal_root(id)? else {
-            return Ok(false);
-        };
-        let holder = Holder::Deal(*id);
-        let mut batch = WriteBatch::default();
-        batch.delete_cf(self.cf(CF_DEALS)?, id);
-        batch.delete_cf(self.cf(CF_HOLDERS)?, holder.key(&root));
-        let deleted = if self.held_by_another(&root, holder)? {
-            batch.put_cf(self.cf(CF_BROUGHT_IN)?, root, []);
-            false
-        } else {
-            batch.delete_cf(self.cf(CF_BROUGHT_IN)?, root);
-            self.delete_blob_into(&mut batch, &root)?
-        };
-        self.write(batch)?;
-        Ok(deleted)
-    }
-
-    /// Makes compute job `job` hold `root`, before the job fetches or computes it. If the
-    /// store lacks it, the job brings it in and it goes with its last holder; data the store
-    /// already had, whole or in part, stays.
-    pub fn hold_for_job(&self, job: &[u8; 32], root: &[u8; 32]) -> Result<()> {
-        let _guard = self.lock();
-        let mut hold = self.job_hold(job)?.unwrap_or_default();
-        let mut batch = WriteBatch::default();
-        if !hold.roots.contains(root) {
-            if hold.roots.len() >= MAX_JOB_BLOBS {
-                return Err(StorageError::TooManyJobBlobs {
-                    job: hex(job),
-                    max: MAX_JOB_BLOBS,
-                });
-            }
-            hold.roots.push(*root);
-            batch.put_cf(self.cf(CF_JOBS)?, job, crate::schema::encode(&hold)?);
-            batch.put_cf(self.cf(CF_HOLDERS)?, Holder::Job(*job).key(root), []);
+        if *key != mine {
+            return Ok(true);
         }
-        // Also when the job holds it already: a fetch that failed removed what it began.
-        if self.status(root)?.is_none() {
-            batch.put_cf(self.cf(CF_BROUGHT_IN)?, root, []);
+    }
+    Ok(false)
+}
+
+/// The root of deal `id`, if this node serves it.
+pub(super) fn deal_root(db: &DB, id: &[u8; 32]) -> Result<Option<[u8; 32]>> {
+    db.get_cf(cf(db, CF_DEALS)?, id)?
+        .map(|root| id_of(&root, "deal root"))
+        .transpose()
+}
+
+/// What job `job` holds, if anything.
+pub(super) fn job_hold(db: &DB, job: &[u8; 32]) -> Result<Option<JobHold>> {
+    db.get_cf(cf(db, CF_JOBS)?, job)?
+        .map(|bytes| {
+            JobHold::try_from_slice(&bytes).map_err(|e| StorageError::corrupt("job hold", e))
+        })
+        .transpose()
+}
+
+/// Up to `limit` jobs holding data, by job id, from the first after `after`; an unreadable
+/// record comes as `None`.
+pub(super) fn job_holds(
+    db: &DB,
+    after: Option<&[u8; 32]>,
+    limit: usize,
+) -> Result<Vec<([u8; 32], Option<JobHold>)>> {
+    let from = after.map_or(IteratorMode::Start, |after| {
+        IteratorMode::From(after, Direction::Forward)
+    });
+    let mut page = Vec::new();
+    for item in db.iterator_cf(cf(db, CF_JOBS)?, from) {
+        let (key, value) = item?;
+        if after.is_some_and(|after| *key == after[..]) {
+            continue;
         }
-        self.write(batch)
-    }
-
-    /// Records that job `job` was found over at height `at` (a later call does not move it).
-    pub fn job_ended(&self, job: &[u8; 32], at: u64) -> Result<()> {
-        let _guard = self.lock();
-        if let Some(mut hold) = self.job_hold(job)?
-            && hold.ended_at.is_none()
-        {
-            hold.ended_at = Some(at);
-            self.db
-                .put_cf(self.cf(CF_JOBS)?, job, crate::schema::encode(&hold)?)?;
+        if page.len() == limit {
+            break;
         }
-        Ok(())
+        page.push((id_of(&key, "job id")?, JobHold::try_from_slice(&value).ok()));
     }
+    Ok(page)
+}
 
-    /// Forgets job `job` and deletes each blob it held that a holder brought in and nobody
-    /// else holds; returns the number of blobs deleted.
-    pub fn release_job(&self, job: &[u8; 32]) -> Result<usize> {
-        let _guard = self.lock();
-        let Some(hold) = self.job_hold(job)? else {
-            return Ok(0);
-        };
-        let holder = Holder::Job(*job);
-        let mut batch = WriteBatch::default();
-        batch.delete_cf(self.cf(CF_JOBS)?, job);
-        let mut deleted = 0;
-        for root in &hold.roots {
-            batch.delete_cf(self.cf(CF_HOLDERS)?, holder.key(root));
-            if self.held_by_another(root, holder)? {
-                continue;
-            }
-            let brought_in = self.db.get_cf(self.cf(CF_BROUGHT_IN)?, root)?.is_some();
-            batch.delete_cf(self.cf(CF_BROUGHT_IN)?, root);
-            if brought_in && self.delete_blob_into(&mut batch, root)? {
-                deleted += 1;
-            }
-        }
-        self.write(batch)?;
-        Ok(deleted)
-    }
+/// Every deal served: (deal id, data root).
+pub(super) fn deals(db: &DB) -> Result<Vec<([u8; 32], [u8; 32])>> {
+    db.iterator_cf(cf(db, CF_DEALS)?, IteratorMode::Start)
+        .map(|item| {
+            let (key, value) = item?;
+            Ok((id_of(&key, "deal id")?, id_of(&value, "deal root")?))
+        })
+        .collect()
+}
 
-    /// Every compute job holding data, by job id.
-    pub fn job_holds(&self) -> Result<Vec<([u8; 32], JobHold)>> {
-        self.db
-            .iterator_cf(self.cf(CF_JOBS)?, IteratorMode::Start)
-            .map(|item| {
-                let (key, value) = item?;
-                let hold = JobHold::try_from_slice(&value).map_err(|e| corrupt("job hold", e))?;
-                Ok((id_of(&key, "job id")?, hold))
-            })
-            .collect()
+/// Indexes the deals of a store written before the index existed (they were its only
+/// holders then).
+pub(super) fn index_holders_if_missing(db: &DB) -> Result<()> {
+    if db
+        .iterator_cf(cf(db, CF_HOLDERS)?, IteratorMode::Start)
+        .next()
+        .is_some()
+    {
+        return Ok(());
     }
-
-    /// The deals this node serves: (deal id, data root).
-    pub fn deals(&self) -> Result<Vec<([u8; 32], [u8; 32])>> {
-        self.db
-            .iterator_cf(self.cf(CF_DEALS)?, IteratorMode::Start)
-            .map(|item| {
-                let (key, value) = item?;
-                Ok((id_of(&key, "deal id")?, id_of(&value, "deal root")?))
-            })
-            .collect()
+    let mut batch = WriteBatch::default();
+    for (id, root) in deals(db)? {
+        batch.put_cf(cf(db, CF_HOLDERS)?, Holder::Deal(id).key(&root), []);
     }
-
-    /// Indexes the deals of a store written before the index existed (they were its only
-    /// holders then).
-    pub(super) fn index_holders_if_missing(&self) -> Result<()> {
-        let mut holders = self
-            .db
-            .iterator_cf(self.cf(CF_HOLDERS)?, IteratorMode::Start);
-        if holders.next().is_some() {
-            return Ok(());
-        }
-        let mut batch = WriteBatch::default();
-        for (id, root) in self.deals()? {
-            batch.put_cf(self.cf(CF_HOLDERS)?, Holder::Deal(id).key(&root), []);
-        }
-        Ok(self.db.write(batch)?)
-    }
-
-    /// Whether anyone but `holder` holds `root`.
-    fn held_by_another(&self, root: &[u8; 32], holder: Holder) -> Result<bool> {
-        let mine = holder.key(root);
-        let from = IteratorMode::From(root, Direction::Forward);
-        for item in self.db.iterator_cf(self.cf(CF_HOLDERS)?, from) {
-            let (key, _) = item?;
-            if !key.starts_with(root) {
-                break;
-            }
-            if *key != mine {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    fn deal_root(&self, id: &[u8; 32]) -> Result<Option<[u8; 32]>> {
-        self.db
-            .get_cf(self.cf(CF_DEALS)?, id)?
-            .map(|root| id_of(&root, "deal root"))
-            .transpose()
-    }
-
-    fn job_hold(&self, job: &[u8; 32]) -> Result<Option<JobHold>> {
-        self.db
-            .get_cf(self.cf(CF_JOBS)?, job)?
-            .map(|bytes| JobHold::try_from_slice(&bytes).map_err(|e| corrupt("job hold", e)))
-            .transpose()
-    }
-
-    fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily> {
-        crate::schema::cf(&self.db, name)
-    }
+    Ok(db.write(batch)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blobs::ChunkStore;
 
     fn store() -> (tempfile::TempDir, ChunkStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -254,6 +172,10 @@ mod tests {
             .status(root)
             .unwrap()
             .is_some_and(|status| status.complete())
+    }
+
+    fn all_holds(store: &ChunkStore) -> Vec<([u8; 32], Option<JobHold>)> {
+        store.job_holds(None, usize::MAX).unwrap()
     }
 
     /// A job brings in what the store lacked; what it brought goes with its last holder, and
@@ -283,17 +205,11 @@ mod tests {
 
         store.job_ended(&first, 50).unwrap();
         store.job_ended(&first, 80).unwrap();
-        let holds = store.job_holds().unwrap();
-        assert_eq!(
-            holds[0],
-            (
-                first,
-                JobHold {
-                    roots: vec![module, own, output],
-                    ended_at: Some(50),
-                }
-            )
-        );
+        let first_hold = JobHold {
+            roots: vec![module, own, output],
+            ended_at: Some(50),
+        };
+        assert_eq!(all_holds(&store)[0], (first, Some(first_hold)));
         assert_eq!(
             store.release_job(&first).unwrap(),
             1,
@@ -315,25 +231,41 @@ mod tests {
         );
         assert!(whole(&store, &own));
 
-        // A fetch that failed removed what it began: holding the root again marks it brought
-        // in again.
-        store.hold_for_job(&third, &root(b"again")).unwrap();
-        store.add(b"again").unwrap();
-        store.remove(&root(b"again")).unwrap();
-        store.hold_for_job(&third, &root(b"again")).unwrap();
+        // A fetch that failed removed what it began; the job's retry brings it in again.
+        let again = root(b"again");
+        store.hold_for_job(&third, &again).unwrap();
+        store.begin(&again, 5).unwrap();
+        assert!(store.remove_if_empty(&again).unwrap());
+        store.hold_for_job(&third, &again).unwrap();
         store.add(b"again").unwrap();
         assert_eq!(store.release_job(&third).unwrap(), 1);
-        assert!(store.job_holds().unwrap().is_empty());
+        assert!(all_holds(&store).is_empty());
     }
 
-    /// A deal's data that a job uses goes with whichever of the two lets go last, and two
-    /// deals over one root keep it until both are over.
+    /// A job over a root the store lacks, whose fetch fails: once the failed fetch's blob is
+    /// gone, the data is no longer the job's, so the operator storing it later keeps it.
+    #[test]
+    fn attack_a_job_over_data_the_operator_stores_later_does_not_take_it() {
+        let (_dir, store) = store();
+        let (job, later) = ([1; 32], root(b"stored later"));
+        store.hold_for_job(&job, &later).unwrap();
+        store.begin(&later, 12).unwrap();
+        assert!(store.remove_if_empty(&later).unwrap(), "the fetch failed");
+        store.add(b"stored later").unwrap();
+        assert_eq!(store.release_job(&job).unwrap(), 0);
+        assert!(whole(&store, &later));
+    }
+
+    /// A deal's data that a job uses goes with whichever of the two lets go last, two deals
+    /// over one root keep it until both are over, and a deal over data the node held already
+    /// leaves it.
     #[test]
     fn a_deal_and_a_job_sharing_a_root_keep_it_until_both_let_go() {
         let (_dir, store) = store();
-        let shared = store.add(b"shared").unwrap();
+        let shared = root(b"shared");
         let (deal, other_deal, job) = ([9; 32], [8; 32], [1; 32]);
-        store.record_deal(&deal, &shared).unwrap();
+        store.take_deal(&deal, &shared, 6).unwrap();
+        store.add(b"shared").unwrap();
         store.hold_for_job(&job, &shared).unwrap();
         assert!(!store.release_deal(&deal).unwrap());
         assert!(whole(&store, &shared), "the job still uses it");
@@ -344,14 +276,26 @@ mod tests {
         );
         assert!(!whole(&store, &shared));
 
-        let shared = store.add(b"shared").unwrap();
-        store.record_deal(&deal, &shared).unwrap();
-        store.record_deal(&other_deal, &shared).unwrap();
+        store.take_deal(&deal, &shared, 6).unwrap();
+        store.take_deal(&other_deal, &shared, 6).unwrap();
+        store.add(b"shared").unwrap();
         assert!(!store.release_deal(&deal).unwrap());
         assert!(whole(&store, &shared));
         assert!(store.release_deal(&other_deal).unwrap());
         assert!(!whole(&store, &shared));
         assert!(!store.release_deal(&other_deal).unwrap(), "released once");
+
+        let own = store.add(b"the operator's").unwrap();
+        assert!(store.take_deal(&deal, &own, 14).unwrap().complete());
+        assert!(!store.release_deal(&deal).unwrap());
+        assert!(
+            whole(&store, &own),
+            "a deal over the node's own data leaves it"
+        );
+        assert!(matches!(
+            store.take_deal(&deal, &own, 15),
+            Err(StorageError::BlobSize { .. })
+        ));
     }
 
     /// A store written before the holders' index indexes its deals when it opens, so two
@@ -362,18 +306,41 @@ mod tests {
         let shared = {
             let store = ChunkStore::open(dir.path()).unwrap();
             let shared = store.add(b"shared").unwrap();
-            // What an older version wrote: the deals, and no index.
+            // What an older version wrote: the deals, no index, data it deleted with a deal.
             for deal in [[9; 32], [8; 32]] {
                 store
                     .db
-                    .put_cf(store.cf(CF_DEALS).unwrap(), deal, shared)
+                    .put_cf(cf(&store.db, CF_DEALS).unwrap(), deal, shared)
                     .unwrap();
             }
+            store
+                .db
+                .put_cf(cf(&store.db, CF_BROUGHT_IN).unwrap(), shared, [])
+                .unwrap();
             shared
         };
         let store = ChunkStore::open(dir.path()).unwrap();
         assert!(!store.release_deal(&[9; 32]).unwrap());
         assert!(whole(&store, &shared));
         assert!(store.release_deal(&[8; 32]).unwrap());
+    }
+
+    /// Pages of job records go on after the last one read, skip unreadable ones as `None`.
+    #[test]
+    fn job_records_are_read_a_page_at_a_time() {
+        let (_dir, store) = store();
+        for job in [[1; 32], [2; 32], [3; 32]] {
+            store.hold_for_job(&job, &root(&job)).unwrap();
+        }
+        store
+            .db
+            .put_cf(cf(&store.db, CF_JOBS).unwrap(), [2; 32], b"not a record")
+            .unwrap();
+        let first = store.job_holds(None, 2).unwrap();
+        assert_eq!(first.len(), 2);
+        assert!(first[0].1.is_some() && first[1].1.is_none());
+        let rest = store.job_holds(Some(&[2; 32]), 2).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].0, [3; 32]);
     }
 }
