@@ -41,6 +41,25 @@ async fn settled(
     .await
 }
 
+/// What `cairn compute result` of the settled job `id` writes to `output`.
+fn compute_result(
+    url: &str,
+    work: &Path,
+    id: &str,
+    output: &Path,
+) -> Result<String, Box<dyn std::error::Error>> {
+    if output.exists() {
+        std::fs::remove_file(output)?;
+    }
+    let out = output.to_str().ok_or("path")?;
+    ok_json(run_at(
+        url,
+        work,
+        &["compute", "result", id, "-o", out, "--json"],
+    ));
+    Ok(std::fs::read_to_string(output)?)
+}
+
 /// Waits until `count` compute providers are advertised with their bonds seasoned (draws
 /// weigh bonds at least a whole epoch old), as seen by the node at `url`, which jobs are
 /// submitted to (`submit` checks eligibility on its state, which can be a block behind
@@ -168,18 +187,7 @@ async fn jobs_are_verified_and_paid_a_liar_is_slashed_and_running_out_of_fuel_is
     );
     let output = work.join("output.txt");
     let out = output.to_str().ok_or("path")?;
-    // What `cairn compute result` of a settled job writes.
-    let result_of = |job: &str| -> Result<String, Box<dyn std::error::Error>> {
-        if output.exists() {
-            std::fs::remove_file(&output)?;
-        }
-        ok_json(run_at(
-            url,
-            work,
-            &["compute", "result", job, "-o", out, "--json"],
-        ));
-        Ok(std::fs::read_to_string(&output)?)
-    };
+    let result_of = |job: &str| compute_result(url, work, job, &output);
     let classes = result_of(&honest_job.to_string())?;
     assert_eq!(classes, expected);
     let labels = std::fs::read_to_string(format!("{jobs}/digits/heldout-labels.txt"))?;
@@ -359,20 +367,9 @@ async fn an_ended_jobs_data_leaves_its_parties_after_the_time_kept() -> TestResu
         ],
     ));
     assert_eq!(job["state"], "settled", "{job}");
-    let output = work.join("output.txt");
-    ok_json(run_at(
-        url,
-        work,
-        &[
-            "compute",
-            "result",
-            job["id"].as_str().ok_or("id")?,
-            "-o",
-            output.to_str().ok_or("path")?,
-            "--json",
-        ],
-    ));
-    assert_eq!(std::fs::read_to_string(&output)?, "700\n");
+    let id = job["id"].as_str().ok_or("id")?;
+    let output = compute_result(url, work, id, &work.join("output.txt"))?;
+    assert_eq!(output, "700\n");
 
     let root = |field: &serde_json::Value| -> Result<B256, Box<dyn std::error::Error>> {
         Ok(field.as_str().ok_or("a root")?.parse()?)
