@@ -136,7 +136,7 @@ pub(super) fn deals(db: &DB) -> Result<Vec<([u8; 32], [u8; 32])>> {
 }
 
 /// Indexes the deals of a store written before the index existed (they were its only
-/// holders then).
+/// holders then), their data marked brought in: those versions deleted it with the deal.
 pub(super) fn index_holders_if_missing(db: &DB) -> Result<()> {
     if db
         .iterator_cf(cf(db, CF_HOLDERS)?, IteratorMode::Start)
@@ -148,6 +148,7 @@ pub(super) fn index_holders_if_missing(db: &DB) -> Result<()> {
     let mut batch = WriteBatch::default();
     for (id, root) in deals(db)? {
         batch.put_cf(cf(db, CF_HOLDERS)?, Holder::Deal(id).key(&root), []);
+        batch.put_cf(cf(db, CF_BROUGHT_IN)?, root, []);
     }
     Ok(db.write(batch)?)
 }
@@ -298,25 +299,21 @@ mod tests {
         ));
     }
 
-    /// A store written before the holders' index indexes its deals when it opens, so two
-    /// deals over one root still keep it.
+    /// A store written before the holders' index indexes its deals when it opens: two deals
+    /// over one root keep it, and the last deal's end deletes it, as it did then.
     #[test]
     fn deals_recorded_before_the_index_are_indexed_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let shared = {
             let store = ChunkStore::open(dir.path()).unwrap();
             let shared = store.add(b"shared").unwrap();
-            // What an older version wrote: the deals, no index, data it deleted with a deal.
+            // What an older version wrote: the deals, and no index.
             for deal in [[9; 32], [8; 32]] {
                 store
                     .db
                     .put_cf(cf(&store.db, CF_DEALS).unwrap(), deal, shared)
                     .unwrap();
             }
-            store
-                .db
-                .put_cf(cf(&store.db, CF_BROUGHT_IN).unwrap(), shared, [])
-                .unwrap();
             shared
         };
         let store = ChunkStore::open(dir.path()).unwrap();
