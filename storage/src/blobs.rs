@@ -714,6 +714,15 @@ impl ChunkStore {
         holds::job_holds(&self.db, after, limit)
     }
 
+    /// Keeps `root` for the operator: it no longer goes with the deals and jobs that hold it
+    /// (an upload or a fetch the operator asked for, maybe while a job fetches the same root).
+    pub fn keep(&self, root: &[u8; 32]) -> Result<()> {
+        let _guard = self.lock();
+        Ok(self
+            .db
+            .delete_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root)?)
+    }
+
     fn brought_in(&self, root: &[u8; 32]) -> Result<bool> {
         Ok(self
             .db

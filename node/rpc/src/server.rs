@@ -360,6 +360,8 @@ impl CairnApiServer for RpcServer {
         require_admin(ext, "blobBegin")?;
         let data = self.data()?;
         Ok(in_store(&self.store_calls, data, move |store| {
+            // The operator's upload is the operator's, whoever else holds the root.
+            store.keep(&root.0)?;
             store.begin(&root.0, size)
         })
         .await?
@@ -444,8 +446,13 @@ impl CairnApiServer for RpcServer {
     async fn storage_fetch(&self, ext: &Extensions, root: B256) -> RpcResult<FetchProgress> {
         require_admin(ext, "storageFetch")?;
         let data = self.data()?;
-        if let Some(status) =
-            in_store(&self.store_calls, data, move |store| store.status(&root.0)).await?
+        // What the operator fetches is the operator's, whoever else holds the root.
+        let status = in_store(&self.store_calls, data, move |store| {
+            store.keep(&root.0)?;
+            store.status(&root.0)
+        })
+        .await?;
+        if let Some(status) = status
             && status.complete()
         {
             return Ok(FetchProgress {

@@ -255,6 +255,15 @@ mod tests {
         store.add(b"stored later").unwrap();
         assert_eq!(store.release_job(&job).unwrap(), 0);
         assert!(whole(&store, &later));
+
+        // The operator uploads a root while a job fetches it: the upload keeps it.
+        let (job, both) = ([2; 32], root(b"fetched by both"));
+        store.hold_for_job(&job, &both).unwrap();
+        store.begin(&both, 15).unwrap();
+        store.keep(&both).unwrap();
+        store.add(b"fetched by both").unwrap();
+        assert_eq!(store.release_job(&job).unwrap(), 0);
+        assert!(whole(&store, &both));
     }
 
     /// A deal's data that a job uses goes with whichever of the two lets go last, two deals
