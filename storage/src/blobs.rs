@@ -541,7 +541,7 @@ impl ChunkStore {
     /// (data that arrives again later is not the holder's unless it brings it in again);
     /// returns whether it is there to delete.
     fn delete_blob_into(&self, batch: &mut WriteBatch, root: &[u8; 32]) -> Result<bool> {
-        batch.delete_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root);
+        batch.delete_cf(self.holds_cf(holds::CF_BROUGHT_IN)?, root);
         let Some(status) = self.status(root)? else {
             return Ok(false);
         };
@@ -572,11 +572,11 @@ impl ChunkStore {
     pub fn take_deal(&self, id: &[u8; 32], root: &[u8; 32], size: u64) -> Result<BlobStatus> {
         let _guard = self.lock();
         let mut batch = WriteBatch::default();
-        let holders = holds::cf(&self.db, holds::CF_HOLDERS)?;
+        let holders = self.holds_cf(holds::CF_HOLDERS)?;
         if let Some(old) = holds::deal_root(&self.db, id)? {
             batch.delete_cf(holders, holds::Holder::Deal(*id).key(&old));
         }
-        batch.put_cf(holds::cf(&self.db, holds::CF_DEALS)?, id, root);
+        batch.put_cf(self.holds_cf(holds::CF_DEALS)?, id, root);
         batch.put_cf(holders, holds::Holder::Deal(*id).key(root), []);
         let status = match self.status(root)? {
             Some(status) if status.size == size => status,
@@ -604,7 +604,7 @@ impl ChunkStore {
                     root,
                     crate::schema::encode(&status)?,
                 );
-                batch.put_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root, []);
+                batch.put_cf(self.holds_cf(holds::CF_BROUGHT_IN)?, root, []);
                 status
             }
         };
@@ -622,8 +622,8 @@ impl ChunkStore {
         };
         let holder = holds::Holder::Deal(*id);
         let mut batch = WriteBatch::default();
-        batch.delete_cf(holds::cf(&self.db, holds::CF_DEALS)?, id);
-        batch.delete_cf(holds::cf(&self.db, holds::CF_HOLDERS)?, holder.key(&root));
+        batch.delete_cf(self.holds_cf(holds::CF_DEALS)?, id);
+        batch.delete_cf(self.holds_cf(holds::CF_HOLDERS)?, holder.key(&root));
         let deleted = !holds::held_by_another(&self.db, &root, holder)?
             && self.brought_in(&root)?
             && self.delete_blob_into(&mut batch, &root)?;
@@ -647,19 +647,19 @@ impl ChunkStore {
             }
             hold.roots.push(*root);
             batch.put_cf(
-                holds::cf(&self.db, holds::CF_JOBS)?,
+                self.holds_cf(holds::CF_JOBS)?,
                 job,
                 crate::schema::encode(&hold)?,
             );
             batch.put_cf(
-                holds::cf(&self.db, holds::CF_HOLDERS)?,
+                self.holds_cf(holds::CF_HOLDERS)?,
                 holds::Holder::Job(*job).key(root),
                 [],
             );
         }
         // Also when the job holds it already: a fetch that failed removed what it began.
         if self.status(root)?.is_none() {
-            batch.put_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root, []);
+            batch.put_cf(self.holds_cf(holds::CF_BROUGHT_IN)?, root, []);
         }
         self.write(batch)
     }
@@ -672,7 +672,7 @@ impl ChunkStore {
         {
             hold.ended_at = Some(at);
             self.db.put_cf(
-                holds::cf(&self.db, holds::CF_JOBS)?,
+                self.holds_cf(holds::CF_JOBS)?,
                 job,
                 crate::schema::encode(&hold)?,
             )?;
@@ -689,10 +689,10 @@ impl ChunkStore {
         };
         let holder = holds::Holder::Job(*job);
         let mut batch = WriteBatch::default();
-        batch.delete_cf(holds::cf(&self.db, holds::CF_JOBS)?, job);
+        batch.delete_cf(self.holds_cf(holds::CF_JOBS)?, job);
         let mut deleted = 0;
         for root in &hold.roots {
-            batch.delete_cf(holds::cf(&self.db, holds::CF_HOLDERS)?, holder.key(root));
+            batch.delete_cf(self.holds_cf(holds::CF_HOLDERS)?, holder.key(root));
             if holds::held_by_another(&self.db, root, holder)? {
                 continue;
             }
@@ -720,13 +720,17 @@ impl ChunkStore {
         let _guard = self.lock();
         Ok(self
             .db
-            .delete_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root)?)
+            .delete_cf(self.holds_cf(holds::CF_BROUGHT_IN)?, root)?)
+    }
+
+    fn holds_cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily> {
+        holds::cf(&self.db, name)
     }
 
     fn brought_in(&self, root: &[u8; 32]) -> Result<bool> {
         Ok(self
             .db
-            .get_cf(holds::cf(&self.db, holds::CF_BROUGHT_IN)?, root)?
+            .get_cf(self.holds_cf(holds::CF_BROUGHT_IN)?, root)?
             .is_some())
     }
 
